@@ -1,0 +1,55 @@
+//! Plain text forms of times and durations. Times are shown in UTC, so the server's render
+//! and the browser's hydration agree to the character.
+
+/// `2026-11-22 14:03:07 UTC` from milliseconds since the epoch.
+pub fn timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `850 ms`, `12.4 s`, `3m 05s`, `2h 14m`.
+pub fn duration(ms: i64) -> String {
+    match ms {
+        ms if ms < 0 => "—".to_owned(),
+        ms if ms < 1_000 => format!("{ms} ms"),
+        ms if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        ms if ms < 3_600_000 => format!("{}m {:02}s", ms / 60_000, ms % 60_000 / 1000),
+        ms => format!("{}h {:02}m", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
+/// Howard Hinnant's days-to-civil algorithm: proleptic Gregorian date from days since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_match_known_dates() {
+        assert_eq!(timestamp(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(timestamp(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(timestamp(1_795_309_387_000), "2026-11-22 01:03:07 UTC");
+    }
+
+    #[test]
+    fn durations_pick_a_readable_unit() {
+        assert_eq!(duration(850), "850 ms");
+        assert_eq!(duration(12_400), "12.4 s");
+        assert_eq!(duration(185_000), "3m 05s");
+        assert_eq!(duration(8_040_000), "2h 14m");
+    }
+}

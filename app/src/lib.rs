@@ -1,0 +1,73 @@
+//! Shipgate's dashboard. Pages render on the server (they work with JavaScript off) and then
+//! hydrate. Data comes through the server functions in [`data`], which reach the store
+//! through the [`Dashboard`] trait the server places in context, so this crate never
+//! depends on the server.
+
+pub mod data;
+mod format;
+mod pages;
+mod widgets;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+#[cfg(feature = "ssr")]
+pub use data::Dashboard;
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Lets people (and the end-to-end tests) tell a hydrated page from a server-rendered one.
+    Effect::new(move |_| {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="shipgate" href="/pkg/shipgate.css"/>
+        <Title formatter=|page: String| if page.is_empty() { "Shipgate".to_owned() } else { format!("{page} · Shipgate") }/>
+        <Router>
+            <header class="topbar">
+                <a class="brand" href="/">
+                    <span class="brand-mark" aria-hidden="true">"⛵"</span>
+                    "Shipgate"
+                </a>
+                <nav class="nav" aria-label="Main">
+                    <A href="/" exact=true>"Runs"</A>
+                    <A href="/pipelines">"Pipelines"</A>
+                    <A href="/deliveries">"Deliveries"</A>
+                </nav>
+            </header>
+            <main class="content">
+                <Routes fallback=|| view! { <pages::NotFound/> }>
+                    <Route path=path!("/") view=pages::runs::RunsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/runs/:id") view=pages::run::RunPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pipelines") view=pages::pipelines::PipelinesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pipelines/:name") view=pages::pipelines::PipelinePage ssr=SsrMode::Async/>
+                    <Route path=path!("/deliveries") view=pages::deliveries::DeliveriesPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

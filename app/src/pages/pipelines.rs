@@ -1,0 +1,150 @@
+//! Pipelines: the list, and one pipeline with its environments and recent runs.
+
+use super::respond_not_found;
+use crate::data::{get_pipeline, list_pipelines, list_runs};
+use crate::format;
+use crate::widgets::{LoadError, Loading, StatusBadge};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use shipgate_pipeline::read::PipelineRecord;
+
+#[component]
+pub fn PipelinesPage() -> impl IntoView {
+    let pipelines = Resource::new(|| (), |_| list_pipelines());
+    view! {
+        <Title text="Pipelines"/>
+        <div class="page-head"><h1>"Pipelines"</h1></div>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match pipelines.await {
+                    Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <section class="empty">
+                            <h2>"No pipelines yet"</h2>
+                            <p>"Declare them as "<code>"[[pipeline]]"</code>" tables in "<code>"shipgate.toml"</code>
+                               ", or POST them to "<code>"/api/v1/pipelines"</code>"."</p>
+                        </section>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <table class="table">
+                            <thead><tr><th>"Pipeline"</th><th>"Repository"</th><th>"Branch"</th><th>"ECR repository"</th><th>"Environments"</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|p| view! { <PipelineRow p/> }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn PipelineRow(p: PipelineRecord) -> impl IntoView {
+    let spec = p.spec;
+    let envs = spec
+        .environments
+        .iter()
+        .map(|e| view! { <span class=format!("env-chip env-{}", e.promotion)>{e.name.clone()}</span> })
+        .collect_view();
+    view! {
+        <tr>
+            <td><a href=format!("/pipelines/{}", spec.name)>{spec.name.clone()}</a></td>
+            <td><a href=format!("https://github.com/{}", spec.repository) rel="external">{spec.repository.clone()}</a></td>
+            <td><code>{spec.branch.clone()}</code></td>
+            <td><code>{spec.ecr_repository.clone()}</code></td>
+            <td class="env-chain">{envs}</td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn PipelinePage() -> impl IntoView {
+    let params = use_params_map();
+    let name = Memo::new(move |_| params.read().get("name").unwrap_or_default());
+    let pipeline = Resource::new(move || name.get(), get_pipeline);
+    let runs = Resource::new(move || name.get(), |name| list_runs(Some(name), None, None));
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match pipeline.await {
+                    Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
+                    Ok(None) => {
+                        respond_not_found();
+                        view! {
+                            <Title text="Pipeline not found"/>
+                            <section class="empty">
+                                <h1>"Pipeline not found"</h1>
+                                <p>"No pipeline has this name. "<a href="/pipelines">"All pipelines"</a></p>
+                            </section>
+                        }.into_any()
+                    }
+                    Ok(Some(p)) => {
+                        let recent = runs.await.map(|page| page.items).unwrap_or_default();
+                        view! { <PipelineView p recent/> }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn PipelineView(p: PipelineRecord, recent: Vec<shipgate_pipeline::read::RunSummary>) -> impl IntoView {
+    let spec = p.spec;
+    let runs_href = format!("/?pipeline={}", spec.name);
+    view! {
+        <Title text=format!("Pipeline {}", spec.name)/>
+        <nav class="crumbs"><a href="/pipelines">"Pipelines"</a>" / "<span>{spec.name.clone()}</span></nav>
+        <div class="page-head">
+            <h1>{spec.name.clone()}</h1>
+            <p class="muted">
+                <a href=format!("https://github.com/{}/tree/{}", spec.repository, spec.branch) rel="external">
+                    {format!("{} @ {}", spec.repository, spec.branch)}
+                </a>
+                " → ECR "<code>{spec.ecr_repository.clone()}</code>
+                " · defined by "{p.source.clone()}" · updated "{format::timestamp(p.updated_at)}
+            </p>
+        </div>
+        <h2 class="section-title">"Environments, in promotion order"</h2>
+        <ol class="environments">
+            {spec.environments.into_iter().map(|e| view! {
+                <li class="card environment">
+                    <div class="stage-head">
+                        <span class="stage-name">{e.name.clone()}</span>
+                        <span class=format!("env-chip env-{}", e.promotion)>
+                            {if e.promotion.as_str() == "manual" { "manual approval" } else { "auto-promote" }}
+                        </span>
+                    </div>
+                    <dl class="facts">
+                        <dt>"Cluster"</dt><dd><code>{e.cluster}</code></dd>
+                        <dt>"Service"</dt><dd><code>{e.service}</code></dd>
+                        <dt>"Container"</dt><dd><code>{e.container}</code></dd>
+                        <dt>"Region"</dt><dd><code>{e.region}</code></dd>
+                    </dl>
+                </li>
+            }).collect_view()}
+        </ol>
+        <h2 class="section-title">"Recent runs " <a class="small" href=runs_href>"all runs →"</a></h2>
+        {if recent.is_empty() {
+            view! { <p class="muted">"No runs yet."</p> }.into_any()
+        } else {
+            view! {
+                <table class="table">
+                    <thead><tr><th>"Run"</th><th>"Status"</th><th>"Commit"</th><th>"Started"</th></tr></thead>
+                    <tbody>
+                        {recent.into_iter().take(10).map(|run| view! {
+                            <tr>
+                                <td><a href=format!("/runs/{}", run.id)>{format!("#{}", run.id)}</a></td>
+                                <td><StatusBadge status=run.status.as_str()/></td>
+                                <td><span class="sha">{run.commit.short_sha().to_owned()}</span>" "{run.commit.title().to_owned()}</td>
+                                <td class="nowrap">{format::timestamp(run.created_at)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+    }
+}

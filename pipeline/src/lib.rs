@@ -1,0 +1,11 @@
+//! Shipgate's domain. Nothing here knows about HTTP, SQL, Leptos or AWS, so the
+//! dashboard (compiled to wasm) and the engine (on the server) can share it.
+
+pub mod machine;
+pub mod read;
+pub mod spec;
+pub mod status;
+
+pub use machine::{DeployState, RunEvent, RunState, TransitionError, transition};
+pub use spec::{EnvironmentSpec, FieldError, InvalidSpec, PipelineDraft, PipelineSpec, Promotion};
+pub use status::{RunStatus, StageKind, StageStatus, UnknownStatus};

@@ -1,0 +1,410 @@
+//! Pipeline definitions. A [`PipelineDraft`] is what arrives (JSON body or TOML table);
+//! [`PipelineSpec`] is the only form the rest of Shipgate accepts, and the only way to get
+//! one is [`PipelineDraft::validate`], so every pipeline in the store was checked once,
+//! with every problem named by its field path.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How a successful deploy to the previous environment (or the build, for the first one)
+/// leads into this environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Promotion {
+    /// Continuous deployment: start as soon as the previous step succeeds.
+    Auto,
+    /// Continuous delivery: wait for a release manager's approval.
+    Manual,
+}
+
+impl Promotion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Promotion::Auto => "auto",
+            Promotion::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Promotion::Auto),
+            "manual" => Some(Promotion::Manual),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Promotion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated pipeline: one GitHub branch shipped to an ordered list of ECS environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineSpec {
+    pub name: String,
+    /// `owner/name`, as GitHub spells it.
+    pub repository: String,
+    pub branch: String,
+    pub ecr_repository: String,
+    pub environments: Vec<EnvironmentSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentSpec {
+    pub name: String,
+    pub cluster: String,
+    pub service: String,
+    pub container: String,
+    pub region: String,
+    pub promotion: Promotion,
+}
+
+/// A pipeline as submitted. Every field is optional here so that a missing one is reported
+/// by name alongside every other problem, instead of stopping at the first.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineDraft {
+    pub name: Option<String>,
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub ecr_repository: Option<String>,
+    #[serde(alias = "environment")]
+    pub environments: Option<Vec<EnvironmentDraft>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentDraft {
+    pub name: Option<String>,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub container: Option<String>,
+    pub region: Option<String>,
+    pub promotion: Option<String>,
+}
+
+/// One problem with one field, e.g. `environments[1].promotion`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Every problem found in a draft, in field order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{}", self.summary())]
+pub struct InvalidSpec {
+    pub errors: Vec<FieldError>,
+}
+
+impl InvalidSpec {
+    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InvalidSpec { errors: vec![FieldError { field: field.into(), message: message.into() }] }
+    }
+
+    fn summary(&self) -> String {
+        self.errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The most environments one pipeline may have; more is a configuration mistake.
+pub const MAX_ENVIRONMENTS: usize = 16;
+
+struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError { field: field.to_owned(), message: message.into() });
+    }
+
+    /// Takes a required text field, trimming nothing: stray spaces are an error, not a fix.
+    fn required<'a>(&mut self, field: &str, value: &'a Option<String>) -> Option<&'a str> {
+        match value.as_deref() {
+            None => {
+                self.fail(field, "is required");
+                None
+            }
+            Some("") => {
+                self.fail(field, "must not be empty");
+                None
+            }
+            Some(v) => Some(v),
+        }
+    }
+
+    fn check(&mut self, field: &str, value: &Option<String>, rule: fn(&str) -> Result<(), String>) -> String {
+        if let Some(v) = self.required(field, value) {
+            if let Err(message) = rule(v) {
+                self.fail(field, message);
+            }
+            v.to_owned()
+        } else {
+            String::new()
+        }
+    }
+}
+
+impl PipelineDraft {
+    pub fn validate(&self) -> Result<PipelineSpec, InvalidSpec> {
+        let mut c = Checker { errors: Vec::new() };
+        let name = c.check("name", &self.name, check_slug);
+        let repository = c.check("repository", &self.repository, check_repository);
+        let branch = c.check("branch", &self.branch, check_branch);
+        let ecr_repository = c.check("ecr_repository", &self.ecr_repository, check_ecr_repository);
+        let mut environments = Vec::new();
+        match &self.environments {
+            None => c.fail("environments", "is required: list at least one environment"),
+            Some(list) if list.is_empty() => c.fail("environments", "must list at least one environment"),
+            Some(list) if list.len() > MAX_ENVIRONMENTS => {
+                c.fail("environments", format!("lists {} environments; at most {MAX_ENVIRONMENTS} are allowed", list.len()))
+            }
+            Some(list) => {
+                for (i, env) in list.iter().enumerate() {
+                    let at = |f: &str| format!("environments[{i}].{f}");
+                    let env_name = c.check(&at("name"), &env.name, check_slug);
+                    if !env_name.is_empty()
+                        && environments.iter().any(|e: &EnvironmentSpec| e.name.eq_ignore_ascii_case(&env_name))
+                    {
+                        c.fail(&at("name"), format!("duplicates environment `{env_name}`; names must be unique"));
+                    }
+                    let cluster = c.check(&at("cluster"), &env.cluster, check_ecs_name_or_arn);
+                    let service = c.check(&at("service"), &env.service, check_ecs_name_or_arn);
+                    let container = c.check(&at("container"), &env.container, check_ecs_name);
+                    let region = c.check(&at("region"), &env.region, check_region);
+                    let promotion = match c.required(&at("promotion"), &env.promotion) {
+                        Some(p) => Promotion::parse(p).unwrap_or_else(|| {
+                            c.fail(&at("promotion"), format!("unknown promotion mode `{p}`; expected `auto` or `manual`"));
+                            Promotion::Manual
+                        }),
+                        None => Promotion::Manual,
+                    };
+                    environments.push(EnvironmentSpec { name: env_name, cluster, service, container, region, promotion });
+                }
+            }
+        }
+        if c.errors.is_empty() {
+            Ok(PipelineSpec { name, repository, branch, ecr_repository, environments })
+        } else {
+            Err(InvalidSpec { errors: c.errors })
+        }
+    }
+}
+
+impl From<&PipelineSpec> for PipelineDraft {
+    fn from(spec: &PipelineSpec) -> Self {
+        PipelineDraft {
+            name: Some(spec.name.clone()),
+            repository: Some(spec.repository.clone()),
+            branch: Some(spec.branch.clone()),
+            ecr_repository: Some(spec.ecr_repository.clone()),
+            environments: Some(
+                spec.environments
+                    .iter()
+                    .map(|e| EnvironmentDraft {
+                        name: Some(e.name.clone()),
+                        cluster: Some(e.cluster.clone()),
+                        service: Some(e.service.clone()),
+                        container: Some(e.container.clone()),
+                        region: Some(e.region.clone()),
+                        promotion: Some(e.promotion.as_str().to_owned()),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// Whether a push to `repository`/`branch` belongs to this pipeline. GitHub treats
+    /// owner and repository names case-insensitively; branch names are case-sensitive.
+    pub fn tracks(&self, repository: &str, branch: &str) -> bool {
+        self.repository.eq_ignore_ascii_case(repository) && self.branch == branch
+    }
+}
+
+/// Pipeline and environment names appear in URLs, so they stay plain.
+fn check_slug(s: &str) -> Result<(), String> {
+    let ok = s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"))
+    }
+}
+
+/// GitHub's rules: an owner is 1-39 letters, digits or single hyphens; a repository name
+/// is 1-100 letters, digits, `.`, `-` or `_`, and never `.` or `..`.
+fn check_repository(s: &str) -> Result<(), String> {
+    let bad = || Err(format!("`{s}` is not a GitHub repository in the form `owner/name`"));
+    let Some((owner, name)) = s.split_once('/') else { return bad() };
+    let owner_ok = (1..=39).contains(&owner.len())
+        && !owner.starts_with('-')
+        && !owner.ends_with('-')
+        && !owner.contains("--")
+        && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let name_ok = (1..=100).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if owner_ok && name_ok { Ok(()) } else { bad() }
+}
+
+/// A branch name as git allows it (the subset that matters for matching `refs/heads/…`).
+fn check_branch(s: &str) -> Result<(), String> {
+    if s.starts_with("refs/") {
+        return Err(format!("`{s}` must be a branch name such as `main`, not a full ref"));
+    }
+    let bad_char = s.chars().any(|c| c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'));
+    if bad_char
+        || s.len() > 255
+        || s.starts_with('/')
+        || s.ends_with('/')
+        || s.ends_with(".lock")
+        || s.ends_with('.')
+        || s.contains("..")
+        || s.contains("//")
+        || s.contains("@{")
+        || s.starts_with('-')
+    {
+        return Err(format!("`{s}` is not a valid git branch name"));
+    }
+    Ok(())
+}
+
+/// ECR's repository name pattern: lowercase path segments of alphanumerics joined by `.`, `_` or `-`.
+fn check_ecr_repository(s: &str) -> Result<(), String> {
+    let segment_ok = |seg: &str| {
+        !seg.is_empty()
+            && seg.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && seg.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+    };
+    if (2..=256).contains(&s.len()) && s.split('/').all(segment_ok) {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not a valid ECR repository name (lowercase letters, digits, `.`, `_`, `-`, `/`)"))
+    }
+}
+
+fn check_ecs_name(s: &str) -> Result<(), String> {
+    if s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        Ok(())
+    } else {
+        Err(format!("`{s}` must be up to 255 letters, digits, `-` or `_`"))
+    }
+}
+
+fn check_ecs_name_or_arn(s: &str) -> Result<(), String> {
+    if s.starts_with("arn:aws") && s.len() <= 2048 && !s.contains(char::is_whitespace) {
+        return Ok(());
+    }
+    check_ecs_name(s).map_err(|e| format!("{e}, or be an ARN"))
+}
+
+/// An AWS region code such as `us-east-1` or `us-gov-west-1`.
+fn check_region(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if ok { Ok(()) } else { Err(format!("`{s}` is not an AWS region code such as `us-east-1`")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(json: &str) -> PipelineDraft {
+        serde_json::from_str(json).expect("draft parses")
+    }
+
+    const GOOD: &str = r#"{"name": "api", "repository": "octo-org/api", "branch": "main", "ecr_repository": "api",
+        "environments": [
+          {"name": "staging", "cluster": "stg", "service": "api", "container": "app", "region": "us-east-1", "promotion": "auto"},
+          {"name": "production", "cluster": "prod", "service": "api", "container": "app", "region": "us-east-1", "promotion": "manual"}]}"#;
+
+    fn fields(json: &str) -> Vec<String> {
+        draft(json).validate().unwrap_err().errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let spec = draft(GOOD).validate().unwrap();
+        assert_eq!(spec.environments.len(), 2);
+        assert_eq!(spec.environments[0].promotion, Promotion::Auto);
+        assert_eq!(spec.environments[1].promotion, Promotion::Manual);
+        assert_eq!(PipelineDraft::from(&spec).validate().unwrap(), spec);
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let cases: &[(&str, &str, &str)] = &[
+            (r#""repository": "octo-org/api""#, r#""repository": "not a repo""#, "repository"),
+            (r#""repository": "octo-org/api""#, r#""repository": "-bad/api""#, "repository"),
+            (r#""repository": "octo-org/api""#, r#""repository": "octo/..""#, "repository"),
+            (r#""branch": "main""#, r#""branch": "refs/heads/main""#, "branch"),
+            (r#""branch": "main""#, r#""branch": "a..b""#, "branch"),
+            (r#""name": "api""#, r#""name": "Bad Name""#, "name"),
+            (r#""ecr_repository": "api""#, r#""ecr_repository": "API""#, "ecr_repository"),
+            (r#""promotion": "auto""#, r#""promotion": "sometimes""#, "environments[0].promotion"),
+            (r#""region": "us-east-1", "promotion": "manual""#, r#""region": "mars", "promotion": "manual""#, "environments[1].region"),
+            (r#""name": "production""#, r#""name": "staging""#, "environments[1].name"),
+            (r#""cluster": "stg""#, r#""cluster": "has space""#, "environments[0].cluster"),
+        ];
+        for (from, to, field) in cases {
+            assert!(GOOD.contains(from), "fixture lacks {from}");
+            let got = fields(&GOOD.replacen(from, to, 1));
+            assert_eq!(got, vec![field.to_string()], "replacing {from} with {to}");
+        }
+    }
+
+    #[test]
+    fn no_environments_is_rejected() {
+        assert_eq!(fields(r#"{"name":"api","repository":"o/r","branch":"main","ecr_repository":"api","environments":[]}"#), ["environments"]);
+        assert_eq!(fields(r#"{"name":"api","repository":"o/r","branch":"main","ecr_repository":"api"}"#), ["environments"]);
+    }
+
+    #[test]
+    fn every_missing_field_is_reported_at_once() {
+        let got = fields(r#"{"environments":[{}]}"#);
+        assert_eq!(
+            got,
+            [
+                "name", "repository", "branch", "ecr_repository", "environments[0].name", "environments[0].cluster",
+                "environments[0].service", "environments[0].container", "environments[0].region", "environments[0].promotion"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_rather_than_ignored() {
+        let err = serde_json::from_str::<PipelineDraft>(r#"{"name":"api","promtion":"auto"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `promtion`"), "{err}");
+    }
+
+    #[test]
+    fn arns_are_accepted_for_cluster_and_service() {
+        let json = GOOD.replacen(r#""cluster": "stg""#, r#""cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/stg""#, 1);
+        assert!(draft(&json).validate().is_ok());
+    }
+
+    #[test]
+    fn repository_matching_ignores_case_but_branch_does_not() {
+        let spec = draft(GOOD).validate().unwrap();
+        assert!(spec.tracks("Octo-Org/API", "main"));
+        assert!(!spec.tracks("octo-org/api", "Main"));
+        assert!(!spec.tracks("octo-org/web", "main"));
+    }
+}

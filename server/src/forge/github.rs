@@ -1,0 +1,200 @@
+//! GitHub webhook deliveries: signature verification and payload classification.
+
+use crate::store::{DeliveryIntent, PushIntent};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use shipgate_pipeline::read::Commit;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the X-Hub-Signature-256 header is missing")]
+    Missing,
+    #[error("the X-Hub-Signature-256 header is not `sha256=` followed by 64 hex digits")]
+    Malformed,
+    #[error("the X-Hub-Signature-256 signature does not match the payload")]
+    Mismatch,
+}
+
+/// Checks GitHub's `X-Hub-Signature-256: sha256=<hex hmac>` over the raw body.
+/// The comparison is constant-time (`Mac::verify_slice`).
+pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_digest = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    if hex_digest.len() != 64 {
+        return Err(SignatureError::Malformed);
+    }
+    let expected = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+}
+
+/// Signs a body as GitHub does; used by the benchmark and the tests.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A payload that is not JSON of the shape its event promises.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {event} payload is not valid: {message}")]
+pub struct PayloadError {
+    pub event: String,
+    pub message: String,
+}
+
+/// The facts of a delivery that are stored with it, plus what it asks of Shipgate.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub action: Option<String>,
+    pub repository: Option<String>,
+    pub git_ref: Option<String>,
+    pub intent: DeliveryIntent,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+    html_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    action: Option<String>,
+    repository: Option<Repository>,
+}
+
+#[derive(Deserialize)]
+struct Person {
+    name: Option<String>,
+    username: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HeadCommit {
+    id: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    timestamp: String,
+    url: Option<String>,
+    author: Option<Person>,
+}
+
+#[derive(Deserialize)]
+struct PushPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    compare: Option<String>,
+    pusher: Option<Person>,
+    head_commit: Option<HeadCommit>,
+    repository: Repository,
+}
+
+impl Person {
+    fn display(&self) -> String {
+        self.username.clone().or_else(|| self.name.clone()).unwrap_or_default()
+    }
+}
+
+/// Decides what a delivery asks for, from its event name and JSON body.
+pub fn classify(event: &str, body: &[u8]) -> Result<Classified, PayloadError> {
+    let invalid = |e: serde_json::Error| PayloadError { event: event.to_owned(), message: e.to_string() };
+    match event {
+        "ping" => {
+            let envelope: Envelope = serde_json::from_slice(body).map_err(invalid)?;
+            Ok(Classified {
+                action: None,
+                repository: envelope.repository.map(|r| r.full_name),
+                git_ref: None,
+                intent: DeliveryIntent::Ping,
+            })
+        }
+        "push" => {
+            let push: PushPayload = serde_json::from_slice(body).map_err(invalid)?;
+            let repository = push.repository.full_name.clone();
+            let intent = push_intent(&push);
+            Ok(Classified { action: None, repository: Some(repository), git_ref: Some(push.git_ref), intent })
+        }
+        other => {
+            let envelope: Envelope = serde_json::from_slice(body).map_err(invalid)?;
+            Ok(Classified {
+                action: envelope.action,
+                repository: envelope.repository.map(|r| r.full_name),
+                git_ref: None,
+                intent: DeliveryIntent::Ignore(format!("`{other}` events start nothing in Shipgate")),
+            })
+        }
+    }
+}
+
+fn push_intent(push: &PushPayload) -> DeliveryIntent {
+    let Some(branch) = push.git_ref.strip_prefix("refs/heads/") else {
+        return match push.git_ref.strip_prefix("refs/tags/") {
+            Some(tag) => DeliveryIntent::Ignore(format!("tag pushes start no run (tag `{tag}`)")),
+            None => DeliveryIntent::Ignore(format!("`{}` is not a branch", push.git_ref)),
+        };
+    };
+    if push.deleted {
+        return DeliveryIntent::Ignore(format!("branch `{branch}` was deleted"));
+    }
+    let repo_url = push.repository.html_url.clone().unwrap_or_else(|| format!("https://github.com/{}", push.repository.full_name));
+    let pusher = push.pusher.as_ref().map(Person::display).unwrap_or_default();
+    let commit = match &push.head_commit {
+        Some(head) => Commit {
+            sha: head.id.clone(),
+            message: head.message.clone(),
+            author: head.author.as_ref().map(Person::display).unwrap_or_default(),
+            pusher,
+            compare_url: push.compare.clone().unwrap_or_default(),
+            url: head.url.clone().unwrap_or_else(|| format!("{repo_url}/commit/{}", head.id)),
+            timestamp: head.timestamp.clone(),
+        },
+        // A push that moves a branch to a commit GitHub does not describe (e.g. a new branch
+        // at an existing commit) still names where the branch now points.
+        None => Commit {
+            sha: push.after.clone(),
+            message: String::new(),
+            author: String::new(),
+            pusher,
+            compare_url: push.compare.clone().unwrap_or_default(),
+            url: format!("{repo_url}/commit/{}", push.after),
+            timestamp: String::new(),
+        },
+    };
+    DeliveryIntent::Push(PushIntent { repository: push.repository.full_name.clone(), branch: branch.to_owned(), commit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_made_with_the_secret_verifies() {
+        let sig = sign(b"s3cret", b"{}");
+        assert_eq!(verify_signature(b"s3cret", b"{}", Some(&sig)), Ok(()));
+    }
+
+    #[test]
+    fn wrong_missing_and_malformed_signatures_are_told_apart() {
+        let sig = sign(b"other", b"{}");
+        assert_eq!(verify_signature(b"s3cret", b"{}", Some(&sig)), Err(SignatureError::Mismatch));
+        assert_eq!(verify_signature(b"s3cret", b"{}", None), Err(SignatureError::Missing));
+        assert_eq!(verify_signature(b"s3cret", b"{}", Some("sha1=abc")), Err(SignatureError::Malformed));
+        assert_eq!(verify_signature(b"s3cret", b"{}", Some(&format!("sha256={}", "zz".repeat(32)))), Err(SignatureError::Malformed));
+        // A signature of the right form over a different body.
+        assert_eq!(verify_signature(b"s3cret", b"{ }", Some(&sign(b"s3cret", b"{}"))), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn github_documented_signature_example_verifies() {
+        // GitHub's docs: secret "It's a Secret to Everybody", payload "Hello, World!".
+        let expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(sign(b"It's a Secret to Everybody", b"Hello, World!"), expected);
+    }
+}

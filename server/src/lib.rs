@@ -1,0 +1,87 @@
+//! The `shipgate` server: webhook intake, REST API, store and dashboard host.
+//!
+//! Layers, outermost first: `web` (HTTP, thin handlers) → `intake` (webhook deliveries) →
+//! `store` (SQLite or PostgreSQL). `forge` holds what is known about GitHub; the domain
+//! (pipelines, statuses, the run state machine) lives in the `shipgate-pipeline` crate.
+
+pub mod config;
+pub mod forge;
+pub mod intake;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+use config::Settings;
+use intake::DeliveryWriter;
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+use store::{AuditEntry, Store};
+use tokio::net::TcpListener;
+use tracing::info;
+
+/// A server ready to serve: the store is migrated and the config's pipelines are loaded.
+pub struct Server {
+    pub store: Store,
+    pub router: axum::Router,
+    pub listener: TcpListener,
+}
+
+impl Server {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Server> {
+        use anyhow::Context;
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
+        load_config_pipelines(&store, settings).await?;
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let router = web::router(state(store.clone(), settings, listener.local_addr()?));
+        Ok(Server { store, router, listener })
+    }
+}
+
+/// The shared state for a store and settings; tests build routers from it directly.
+pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr) -> web::AppState {
+    let leptos = LeptosOptions::builder()
+        .output_name("shipgate")
+        .site_root(settings.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    web::AppState {
+        deliveries: DeliveryWriter::spawn(store.clone()),
+        store,
+        webhook_secret: settings.webhook_secret.clone().map(Arc::new),
+        admin_token: settings.admin_token.clone().map(Arc::new),
+        leptos,
+    }
+}
+
+/// Writes the config file's pipelines; unchanged ones are left alone, so restarts are quiet.
+pub async fn load_config_pipelines(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let actor = AuditEntry {
+        actor: format!("config:{}", settings.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        action: String::new(),
+        target: String::new(),
+        ip: None,
+        detail: String::new(),
+    };
+    for spec in &settings.pipelines {
+        let (saved, _) = store.put_pipeline(spec, "config", &actor).await?;
+        info!(pipeline = %spec.name, ?saved, "pipeline from config");
+    }
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

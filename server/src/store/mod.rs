@@ -1,0 +1,235 @@
+//! Shipgate's store: SQLite (the embedded default) or PostgreSQL (for replicas), chosen by URL.
+//!
+//! The two schemas store the same columns with the same representations (integers for ids
+//! and millisecond times, text for the rest), and every query here uses `$n` placeholders,
+//! which both drivers accept. So each query is written once and [`on_pool!`] expands it for
+//! both backends, each checked by the compiler against its own driver.
+
+mod deliveries;
+pub mod pipelines;
+mod runs;
+
+pub use deliveries::{DeliveryIntent, NewDelivery, PushIntent, Recorded};
+
+use shipgate_pipeline::TransitionError;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database URL must start with `sqlite:` or `postgres://`")]
+    UnsupportedUrl,
+    #[error("pipeline `{0}` already exists")]
+    PipelineExists(String),
+    #[error("pipeline `{0}` does not exist")]
+    PipelineNotFound(String),
+    #[error("run {0} does not exist")]
+    RunNotFound(i64),
+    #[error("run {0} was changed by someone else while this change was being made")]
+    RunChanged(i64),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool this store has.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// A bind value for queries whose text is assembled at run time (optional filters).
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Binds `$args` in order to the query `$q`.
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for arg in $args {
+            q = match arg {
+                $crate::store::Arg::Text(s) => q.bind(s.clone()),
+                $crate::store::Arg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_all;
+
+impl Store {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            Store::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before the caller is told, even across power loss.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Store::Sqlite(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Wraps an existing pool (tests hand in per-test databases) and migrates it.
+    pub async fn from_sqlite(pool: SqlitePool) -> StoreResult<Store> {
+        sqlx::query("PRAGMA foreign_keys = ON").execute(&pool).await?;
+        let store = Store::Sqlite(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn from_postgres(pool: PgPool) -> StoreResult<Store> {
+        let store = Store::Postgres(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+            Store::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// For `/readyz`: can a query reach the database right now?
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+
+    /// Appends to the audit log. The schema refuses updates and deletes of these rows.
+    pub async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            append_audit!(pool, entry)?;
+            Ok(())
+        })
+    }
+
+    pub async fn list_audit(&self, target: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        on_pool!(self, |pool| {
+            let rows = match target {
+                Some(t) => {
+                    sqlx::query_as::<_, AuditRecord>(
+                        "SELECT id, at, actor, action, target, ip, detail FROM audit_log WHERE target = $1 ORDER BY id DESC LIMIT $2",
+                    )
+                    .bind(t.to_owned())
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?
+                }
+                None => {
+                    sqlx::query_as::<_, AuditRecord>(
+                        "SELECT id, at, actor, action, target, ip, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+                    )
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?
+                }
+            };
+            Ok(rows)
+        })
+    }
+}
+
+/// Who did what to which object, and from where.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+/// Appends an audit entry on `$conn` (a connection or transaction of either backend), so the
+/// entry commits or rolls back with the change it records.
+macro_rules! append_audit {
+    ($conn:expr, $entry:expr) => {{
+        let entry: &$crate::store::AuditEntry = $entry;
+        sqlx::query("INSERT INTO audit_log (at, actor, action, target, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind($crate::store::now_ms())
+            .bind(entry.actor.as_str())
+            .bind(entry.action.as_str())
+            .bind(entry.target.as_str())
+            .bind(entry.ip.as_deref())
+            .bind(entry.detail.as_str())
+            .execute($conn)
+            .await
+    }};
+}
+pub(crate) use append_audit;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn parse_text<T: FromStr>(what: &str, value: &str) -> StoreResult<T> {
+    value.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{value}`")))
+}

@@ -1,0 +1,232 @@
+//! Runs and their stages: the lists the dashboard pages through, and the one write path
+//! the engine uses to move a run, which goes through the pure state machine.
+
+use super::{Arg, Store, StoreError, StoreResult, bind_all, now_ms, on_pool, parse_text};
+use shipgate_pipeline::read::{Commit, DEFAULT_PAGE, MAX_PAGE, Page, RunDetail, RunFilter, RunSummary, StageRecord};
+use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunState, StageKind, StageStatus, transition};
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    pipeline_name: String,
+    delivery_id: String,
+    status: String,
+    repository: String,
+    branch: String,
+    commit_sha: String,
+    commit_message: String,
+    commit_author: String,
+    pusher: String,
+    compare_url: String,
+    commit_url: String,
+    commit_timestamp: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const RUN_COLUMNS: &str = "id, pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message, commit_author, \
+                           pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at";
+
+impl TryFrom<RunRow> for RunSummary {
+    type Error = StoreError;
+    fn try_from(r: RunRow) -> StoreResult<RunSummary> {
+        Ok(RunSummary {
+            id: r.id,
+            status: parse_text("run status", &r.status)?,
+            pipeline: r.pipeline_name,
+            repository: r.repository,
+            branch: r.branch,
+            commit: Commit {
+                sha: r.commit_sha,
+                message: r.commit_message,
+                author: r.commit_author,
+                pusher: r.pusher,
+                compare_url: r.compare_url,
+                url: r.commit_url,
+                timestamp: r.commit_timestamp,
+            },
+            delivery_id: r.delivery_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct StageRow {
+    position: i64,
+    kind: String,
+    environment: Option<String>,
+    promotion: Option<String>,
+    status: String,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    detail: String,
+}
+
+impl TryFrom<StageRow> for StageRecord {
+    type Error = StoreError;
+    fn try_from(s: StageRow) -> StoreResult<StageRecord> {
+        Ok(StageRecord {
+            position: s.position,
+            kind: parse_text("stage kind", &s.kind)?,
+            promotion: match s.promotion {
+                Some(p) => Some(Promotion::parse(&p).ok_or_else(|| StoreError::Corrupt(format!("promotion `{p}`")))?),
+                None => None,
+            },
+            environment: s.environment,
+            status: parse_text("stage status", &s.status)?,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            detail: s.detail,
+        })
+    }
+}
+
+/// Rebuilds the state machine's view of a run from its stage rows.
+fn state_of(status: &str, stages: &[StageRecord]) -> StoreResult<RunState> {
+    let build = stages
+        .iter()
+        .find(|s| s.kind == StageKind::Build)
+        .ok_or_else(|| StoreError::Corrupt("run without a build stage".into()))?;
+    Ok(RunState {
+        status: parse_text("run status", status)?,
+        build: build.status,
+        deploys: stages
+            .iter()
+            .filter(|s| s.kind == StageKind::Deploy)
+            .map(|s| DeployState { promotion: s.promotion.unwrap_or(Promotion::Manual), status: s.status })
+            .collect(),
+    })
+}
+
+impl Store {
+    /// Runs newest first, keyset-paginated on the id so that every page costs the same,
+    /// however deep. Only the filters given appear in the SQL, so the matching index is used.
+    pub async fn list_runs(&self, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
+        let limit = filter.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        if let Some(p) = &filter.pipeline {
+            args.push(Arg::Text(p.clone()));
+            conditions.push(format!("pipeline_name = ${}", args.len()));
+        }
+        if let Some(s) = filter.status {
+            args.push(Arg::Text(s.as_str().to_owned()));
+            conditions.push(format!("status = ${}", args.len()));
+        }
+        if let Some(before) = filter.before {
+            args.push(Arg::Int(before));
+            conditions.push(format!("id < ${}", args.len()));
+        }
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let mut rows: Vec<RunRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args).fetch_all(pool).await?);
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(Page { items: rows.into_iter().map(RunSummary::try_from).collect::<StoreResult<_>>()?, next })
+    }
+
+    pub async fn get_run(&self, id: i64) -> StoreResult<Option<RunDetail>> {
+        let (run, stages): (Option<RunRow>, Vec<StageRow>) = on_pool!(self, |pool| {
+            let run = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+            let stages = sqlx::query_as(
+                "SELECT position, kind, environment, promotion, status, started_at, finished_at, detail
+                 FROM stage_runs WHERE run_id = $1 ORDER BY position",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            (run, stages)
+        });
+        let Some(run) = run else { return Ok(None) };
+        Ok(Some(RunDetail {
+            run: run.try_into()?,
+            stages: stages.into_iter().map(StageRecord::try_from).collect::<StoreResult<_>>()?,
+        }))
+    }
+
+    /// Applies `event` to run `id` through the state machine and stores the result.
+    /// Two writers racing on the same run cannot both succeed: the update is conditional
+    /// on the version read, and the loser gets [`StoreError::RunChanged`].
+    pub async fn apply_event(&self, id: i64, event: RunEvent, detail: Option<&str>) -> StoreResult<RunState> {
+        // The version is read before the state: if the run moves in between, the conditional
+        // update below fails rather than storing a transition computed from a newer state.
+        let version: Option<(i64,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT version FROM runs WHERE id = $1").bind(id).fetch_optional(pool).await?
+        });
+        let (version,) = version.ok_or(StoreError::RunNotFound(id))?;
+        let detail_run = self.get_run(id).await?.ok_or(StoreError::RunNotFound(id))?;
+        let before = state_of(detail_run.run.status.as_str(), &detail_run.stages)?;
+        let after = transition(&before, event)?;
+        let now = now_ms();
+        // Stage rows in the order the state machine models them: build, then each deploy.
+        let modelled: Vec<(i64, StageStatus, StageStatus)> = {
+            let build = detail_run.stages.iter().find(|s| s.kind == StageKind::Build).map(|s| s.position);
+            let deploys = detail_run.stages.iter().filter(|s| s.kind == StageKind::Deploy).map(|s| s.position);
+            build
+                .into_iter()
+                .chain(deploys)
+                .zip(std::iter::once((before.build, after.build)).chain(before.deploys.iter().zip(&after.deploys).map(|(b, a)| (b.status, a.status))))
+                .map(|(pos, (b, a))| (pos, b, a))
+                .collect()
+        };
+        let target = match event {
+            RunEvent::BuildStarted | RunEvent::BuildSucceeded | RunEvent::BuildFailed => modelled.first().map(|m| m.0),
+            RunEvent::DeployStarted(e)
+            | RunEvent::DeploySucceeded(e)
+            | RunEvent::DeployFailed(e)
+            | RunEvent::DeployRolledBack(e)
+            | RunEvent::Approved(e)
+            | RunEvent::Rejected(e) => modelled.get(e + 1).map(|m| m.0),
+            RunEvent::Cancelled => None,
+        };
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query("UPDATE runs SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4")
+                .bind(after.status.as_str())
+                .bind(now)
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::RunChanged(id));
+            }
+            for (position, was, now_status) in &modelled {
+                if was == now_status {
+                    continue;
+                }
+                let started = *now_status == StageStatus::Running;
+                let detail = if Some(*position) == target { detail.unwrap_or("") } else { "" };
+                let finished = now_status.is_terminal();
+                sqlx::query(
+                    "UPDATE stage_runs SET status = $1,
+                        started_at = CASE WHEN $2 = 1 AND started_at IS NULL THEN $3 ELSE started_at END,
+                        finished_at = CASE WHEN $4 = 1 THEN $3 ELSE finished_at END,
+                        detail = CASE WHEN $5 = '' THEN detail ELSE $5 END
+                     WHERE run_id = $6 AND position = $7",
+                )
+                .bind(now_status.as_str())
+                .bind(i64::from(started))
+                .bind(now)
+                .bind(i64::from(finished))
+                .bind(detail.to_owned())
+                .bind(id)
+                .bind(*position)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(after)
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! The HTTP layer: routing, shared state, and the one error type every handler returns,
+//! which maps to a status code and a JSON body that names the problem without leaking internals.
+
+mod api;
+mod dashboard;
+
+use crate::intake::{self, DeliveryWriter};
+use crate::store::{Store, StoreError};
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use secrecy::SecretString;
+use serde_json::json;
+use shipgate_app::{App, shell};
+use shipgate_pipeline::FieldError;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub deliveries: DeliveryWriter,
+    pub webhook_secret: Option<Arc<SecretString>>,
+    pub admin_token: Option<Arc<SecretString>>,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Unprocessable { message: String, fields: Vec<FieldError> },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Logged in full; the client only learns that something went wrong on our side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::PipelineExists(_) => ApiError::Conflict(e.to_string()),
+            StoreError::PipelineNotFound(_) | StoreError::RunNotFound(_) => ApiError::NotFound(e.to_string()),
+            StoreError::RunChanged(_) | StoreError::Transition(_) => ApiError::Conflict(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = match self {
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                json!({ "error": "internal error; the server log has the details" })
+            }
+            ApiError::Unprocessable { message, fields } => json!({ "error": message, "fields": fields }),
+            other => json!({ "error": other.to_string() }),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Builds the whole application: API, webhook intake, health checks and the dashboard.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let dashboard: Arc<dyn shipgate_app::Dashboard> = Arc::new(dashboard::StoreDashboard(state.store.clone()));
+    let leptos_options = state.leptos.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/webhooks/github", post(intake::receive))
+        .nest("/api/v1", api::routes())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(dashboard.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+/// Liveness: the process is up and serving.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({ "status": "ready", "database": state.store.backend() })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": "the database is not reachable" })))
+                .into_response()
+        }
+    }
+}
