@@ -114,7 +114,7 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
 }
 
 fn too_large() -> ApiError {
-    ApiError::PayloadTooLarge(format!("the payload is larger than GitHub's limit of {MAX_PAYLOAD_BYTES} bytes"))
+    ApiError::PayloadTooLarge(format!("the payload is larger than GitHub's 25 MB limit ({MAX_PAYLOAD_BYTES} bytes)"))
 }
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {

@@ -1,0 +1,191 @@
+//! The test harness: a whole Shipgate app (router, store, delivery writer) on a fresh
+//! database, driven in-process through `tower::ServiceExt::oneshot`, plus GitHub's own
+//! example payloads from npm `@octokit/webhooks-examples`, signed as GitHub signs them.
+#![allow(dead_code)]
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Method, Request, StatusCode};
+use secrecy::SecretString;
+use serde_json::Value;
+use shipgate::config::{LogFormat, Settings};
+use shipgate::forge::github::sign;
+use shipgate::store::Store;
+use shipgate_pipeline::{PipelineDraft, PipelineSpec};
+use std::path::PathBuf;
+use tower::ServiceExt;
+
+pub const SECRET: &str = "It's a Secret to Everybody";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Runs one test body against SQLite (a WAL file in a temp dir, opened as production opens
+/// it) and against PostgreSQL (a fresh database per test, from `#[sqlx::test]`).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($store:ident : Store) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body($store: shipgate::store::Store) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite:{}", dir.path().join("shipgate.db").display());
+                let store = shipgate::store::Store::connect(&url).await.expect("sqlite store");
+                body(store).await;
+            }
+
+            #[sqlx::test(migrations = false)]
+            async fn postgres(pool: sqlx::PgPool) {
+                let store = shipgate::store::Store::from_postgres(pool).await.expect("postgres store");
+                body(store).await;
+            }
+        }
+    };
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: String::new(),
+        webhook_secret: Some(SecretString::from(SECRET)),
+        admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+        log_format: LogFormat::Text,
+        site_root: PathBuf::from("target/site"),
+        pipelines: vec![hello_world_pipeline()],
+        config_path: None,
+    }
+}
+
+/// A pipeline tracking the repository and branch GitHub's examples push to.
+pub fn hello_world_pipeline() -> PipelineSpec {
+    pipeline_json(
+        "hello",
+        "Codertocat/Hello-World",
+        "master",
+    )
+}
+
+pub fn pipeline_json(name: &str, repository: &str, branch: &str) -> PipelineSpec {
+    let draft: PipelineDraft = serde_json::from_value(serde_json::json!({
+        "name": name, "repository": repository, "branch": branch, "ecr_repository": "hello-world",
+        "environments": [
+            {"name": "staging", "cluster": "stg", "service": name, "container": "app", "region": "us-east-1", "promotion": "auto"},
+            {"name": "production", "cluster": "prod", "service": name, "container": "app", "region": "us-east-1", "promotion": "manual"}
+        ]
+    }))
+    .unwrap();
+    draft.validate().unwrap()
+}
+
+pub struct TestApp {
+    pub store: Store,
+    pub router: axum::Router,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// The `error` message of a JSON error reply.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_else(|| panic!("no error message in {}", self.text())).to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn new(store: Store) -> TestApp {
+        Self::with_settings(store, settings()).await
+    }
+
+    pub async fn with_settings(store: Store, settings: Settings) -> TestApp {
+        shipgate::load_config_pipelines(&store, &settings).await.expect("config pipelines load");
+        let state = shipgate::state(store.clone(), &settings, settings.listen);
+        TestApp { store, router: shipgate::web::router(state) }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec();
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// A JSON request to the REST API, with the admin token unless `token` says otherwise.
+    pub async fn api(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(serde_json::to_vec(&v).unwrap())
+            }
+            None => Body::empty(),
+        };
+        self.send(req.body(body).unwrap()).await
+    }
+
+    /// Posts a delivery signed with the test secret, as GitHub would.
+    pub async fn deliver(&self, event: &str, delivery_id: &str, payload: &Value) -> Reply {
+        let body = serde_json::to_vec(payload).unwrap();
+        self.deliver_raw(event, delivery_id, "application/json", body, Some(SECRET)).await
+    }
+
+    pub async fn deliver_raw(&self, event: &str, delivery_id: &str, content_type: &str, body: Vec<u8>, secret: Option<&str>) -> Reply {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/webhooks/github")
+            .header("content-type", content_type)
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery_id)
+            .header("user-agent", "GitHub-Hookshot/test");
+        if let Some(secret) = secret {
+            req = req.header("x-hub-signature-256", sign(secret.as_bytes(), &body));
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
+    pub async fn counts(&self) -> (i64, i64) {
+        self.store.count_deliveries_and_runs().await.unwrap()
+    }
+}
+
+/// GitHub's example payloads for one event, from npm `@octokit/webhooks-examples`
+/// (installed into `end2end/node_modules` by the test command).
+pub fn examples(event: &str) -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `npm ci` in end2end/ (the test command does)", path.display()));
+    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let examples: Vec<Value> = all
+        .into_iter()
+        .find(|e| e["name"] == event)
+        .and_then(|e| e["examples"].as_array().cloned())
+        .unwrap_or_default();
+    assert!(!examples.is_empty(), "no `{event}` examples in {}", path.display());
+    examples
+}
+
+/// The branch push among GitHub's push examples (to `master` of Codertocat/Hello-World).
+pub fn branch_push() -> Value {
+    examples("push")
+        .into_iter()
+        .find(|p| p["ref"] == "refs/heads/master" && p["deleted"] == false)
+        .expect("a branch push example")
+}
