@@ -50,7 +50,11 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">
-                    <span class="brand-mark" aria-hidden="true">"⛵"</span>
+                    <svg class="brand-mark" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
+                        <rect x="2" y="3" width="4" height="18" rx="1"/>
+                        <rect x="18" y="3" width="4" height="18" rx="1"/>
+                        <path d="M6 8h12M6 13h12" stroke-width="2.5"/>
+                    </svg>
                     "Shipgate"
                 </a>
                 <nav class="nav" aria-label="Main">

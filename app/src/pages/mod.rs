@@ -14,14 +14,20 @@ pub fn respond_not_found() {
     }
 }
 
+/// A 404 page body: says what is missing and where to go instead.
 #[component]
-pub fn NotFound() -> impl IntoView {
+pub fn Missing(title: &'static str, message: &'static str, back_href: &'static str, back_label: &'static str) -> impl IntoView {
     respond_not_found();
     view! {
-        <Title text="Not found"/>
+        <Title text=title/>
         <section class="empty">
-            <h1>"Page not found"</h1>
-            <p>"There is nothing at this address. "<a href="/">"Back to runs"</a></p>
+            <h1>{title}</h1>
+            <p>{message}" "<a href=back_href>{back_label}</a></p>
         </section>
     }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    view! { <Missing title="Page not found" message="There is nothing at this address." back_href="/" back_label="Back to runs"/> }
 }

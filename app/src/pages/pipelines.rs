@@ -1,6 +1,6 @@
 //! Pipelines: the list, and one pipeline with its environments and recent runs.
 
-use super::respond_not_found;
+use super::Missing;
 use crate::data::{get_pipeline, list_pipelines, list_runs};
 use crate::format;
 use crate::widgets::{LoadError, Loading, StatusBadge};
@@ -70,16 +70,9 @@ pub fn PipelinePage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match pipeline.await {
                     Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
-                    Ok(None) => {
-                        respond_not_found();
-                        view! {
-                            <Title text="Pipeline not found"/>
-                            <section class="empty">
-                                <h1>"Pipeline not found"</h1>
-                                <p>"No pipeline has this name. "<a href="/pipelines">"All pipelines"</a></p>
-                            </section>
-                        }.into_any()
-                    }
+                    Ok(None) => view! {
+                        <Missing title="Pipeline not found" message="No pipeline has this name." back_href="/pipelines" back_label="All pipelines"/>
+                    }.into_any(),
                     Ok(Some(p)) => {
                         let recent = runs.await.map(|page| page.items).unwrap_or_default();
                         view! { <PipelineView p recent/> }.into_any()

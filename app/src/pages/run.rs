@@ -1,6 +1,6 @@
 //! One run: its commit and the Source → Build → Deploy timeline.
 
-use super::respond_not_found;
+use super::Missing;
 use crate::data::get_run;
 use crate::format;
 use crate::widgets::{LoadError, Loading, StatusBadge};
@@ -25,16 +25,9 @@ pub fn RunPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match run.await {
                     Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
-                    Ok(None) => {
-                        respond_not_found();
-                        view! {
-                            <Title text="Run not found"/>
-                            <section class="empty">
-                                <h1>"Run not found"</h1>
-                                <p>"No run has this id. "<a href="/">"Back to runs"</a></p>
-                            </section>
-                        }.into_any()
-                    }
+                    Ok(None) => view! {
+                        <Missing title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
+                    }.into_any(),
                     Ok(Some(detail)) => view! { <RunView detail/> }.into_any(),
                 }
             })}

@@ -1,0 +1,104 @@
+// Starts a real `shipgate` process on a fresh SQLite file and signs deliveries as GitHub does.
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+
+export const SECRET = 'end2end-webhook-secret';
+const require = createRequire(import.meta.url);
+
+export function examples(event) {
+  const all = JSON.parse(readFileSync(require.resolve('@octokit/webhooks-examples/api.github.com/index.json'), 'utf8'));
+  return all.find((e) => e.name === event).examples;
+}
+
+export function branchPush(sha) {
+  const push = structuredClone(examples('push').find((p) => p.ref === 'refs/heads/master' && !p.deleted));
+  if (sha) {
+    push.after = sha;
+    push.head_commit.id = sha;
+    push.head_commit.message = `Change ${sha.slice(0, 7)}\n\nPushed by the end2end test.`;
+    push.head_commit.url = `https://github.com/Codertocat/Hello-World/commit/${sha}`;
+  }
+  return push;
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+const CONFIG = `
+[[pipeline]]
+name = "hello"
+repository = "Codertocat/Hello-World"
+branch = "master"
+ecr_repository = "hello-world"
+
+[[pipeline.environment]]
+name = "staging"
+cluster = "stg"
+service = "hello"
+container = "app"
+region = "us-east-1"
+promotion = "auto"
+
+[[pipeline.environment]]
+name = "production"
+cluster = "prod"
+service = "hello"
+container = "app"
+region = "us-east-1"
+promotion = "manual"
+`;
+
+export async function startShipgate() {
+  const bin = process.env.SHIPGATE_BIN;
+  if (!bin) throw new Error('SHIPGATE_BIN must point at the built shipgate binary (scripts/test.sh sets it)');
+  const dir = mkdtempSync(join(tmpdir(), 'shipgate-e2e-'));
+  writeFileSync(join(dir, 'shipgate.toml'), CONFIG);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite:${join(dir, 'e2e.db')}`, '--config', join(dir, 'shipgate.toml')], {
+    env: { ...process.env, GITHUB_WEBHOOK_SECRET: SECRET, SHIPGATE_LOG: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${base}/readyz`);
+      if (res.ok) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`shipgate did not become ready on ${base}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+export async function deliver(base, event, id, payload) {
+  const body = JSON.stringify(payload);
+  const signature = 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+  const res = await fetch(`${base}/webhooks/github`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': id, 'x-hub-signature-256': signature },
+    body,
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`delivery ${id}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need (toolchain pieces, Node packages, Chromium, PostgreSQL) and
+# runs every test: unit and table tests, integration tests on SQLite and PostgreSQL, and
+# the browser tests with JavaScript on and off.
+source "$(dirname "$0")/lib.sh"
+ensure_build_tools
+ensure_test_tools
+
+# #[sqlx::test] makes a fresh PostgreSQL database per test from this server.
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+say "cargo test (domain, dashboard, server; store tests on SQLite and PostgreSQL)"
+cargo test --locked
+
+say "cargo leptos build (server binary and hydration bundle for the browser tests)"
+cargo leptos build
+unset DATABASE_URL
+
+say "end2end: Playwright in Debian Chromium, JavaScript on and off"
+export SHIPGATE_BIN="$CARGO_TARGET_DIR/debug/shipgate"
+export LEPTOS_SITE_ROOT="$CARGO_TARGET_DIR/site"
+node --test --test-concurrency=1 end2end/tests/

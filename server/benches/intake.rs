@@ -1,0 +1,343 @@
+//! `cargo bench -p shipgate --bench intake`: webhook intake throughput and latency against a real `shipgate`
+//! process (SQLite, durable), with a bare axum handler as the ceiling, measured in the same
+//! run; then runs-list page latency, first page against a deep page, over 100k runs.
+//!
+//! Options (after `--`): [--requests N] [--concurrency C] [--shipgate PATH] [--payload FILE] [--seed-runs N]
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+const SECRET: &str = "bench-secret";
+
+struct Options {
+    requests: usize,
+    concurrency: usize,
+    shipgate: PathBuf,
+    payload: PathBuf,
+    seed_runs: i64,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        requests: 20_000,
+        concurrency: 64,
+        shipgate: PathBuf::from(env!("CARGO_BIN_EXE_shipgate")),
+        payload: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../end2end/node_modules/@octokit/webhooks-examples/api.github.com/index.json")),
+        seed_runs: 100_000,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        // `cargo bench` passes `--bench` to every bench binary.
+        if args[i] == "--bench" {
+            i += 1;
+            continue;
+        }
+        let value = args.get(i + 1).cloned().unwrap_or_else(|| panic!("{} needs a value", args[i]));
+        match args[i].as_str() {
+            "--requests" => o.requests = value.parse().expect("--requests: a number"),
+            "--concurrency" => o.concurrency = value.parse().expect("--concurrency: a number"),
+            "--shipgate" => o.shipgate = value.into(),
+            "--payload" => o.payload = value.into(),
+            "--seed-runs" => o.seed_runs = value.parse().expect("--seed-runs: a number"),
+            other => panic!("unknown option {other}"),
+        }
+        i += 2;
+    }
+    o
+}
+
+/// The branch push from GitHub's examples, so the benchmark parses what GitHub sends.
+fn push_body(path: &PathBuf) -> Vec<u8> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e} (run npm ci in end2end/)", path.display()));
+    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let push = all
+        .iter()
+        .find(|e| e["name"] == "push")
+        .and_then(|e| e["examples"].as_array())
+        .and_then(|ex| ex.iter().find(|p| p["ref"] == "refs/heads/master" && p["deleted"] == false))
+        .expect("a branch push example")
+        .clone();
+    serde_json::to_vec(&push).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn wait_until_up(addr: SocketAddr, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok((status, _)) = get(addr, path).await {
+            if status == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing answered on {addr}{path} within 30 s");
+}
+
+async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(Request::get(path).header("host", "bench").body(Full::new(Bytes::new()))?).await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.into_body().collect().await?.to_bytes()))
+}
+
+struct LoadResult {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    failures: usize,
+}
+
+/// `concurrency` keep-alive connections send `count` signed deliveries between them.
+async fn fire(addr: SocketAddr, count: usize, concurrency: usize, body: Bytes, prefix: &str) -> LoadResult {
+    let signature = shipgate::forge::github::sign(SECRET.as_bytes(), &body);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (next, body, signature, prefix) = (next.clone(), body.clone(), signature.clone(), prefix.to_owned());
+            tokio::spawn(async move {
+                let stream = TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).ok();
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+                tokio::spawn(conn);
+                let mut latencies = Vec::new();
+                let mut failures = 0;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        break;
+                    }
+                    let req = Request::post("/webhooks/github")
+                        .header("host", "bench")
+                        .header("content-type", "application/json")
+                        .header("x-github-event", "push")
+                        .header("x-github-delivery", format!("{prefix}-{i}"))
+                        .header("x-hub-signature-256", signature.as_str())
+                        .body(Full::new(body.clone()))
+                        .unwrap();
+                    let t = Instant::now();
+                    match sender.send_request(req).await {
+                        Ok(resp) => {
+                            let ok = resp.status().is_success();
+                            let _ = resp.into_body().collect().await;
+                            latencies.push(t.elapsed());
+                            if !ok {
+                                failures += 1;
+                            }
+                        }
+                        Err(_) => {
+                            failures += 1;
+                            break;
+                        }
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count);
+    let mut failures = 0;
+    for w in workers {
+        let (l, f) = w.await.expect("worker");
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    failures += count.saturating_sub(latencies.len() + failures);
+    latencies.sort();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
+    LoadResult {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: latencies.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN),
+        failures,
+    }
+}
+
+/// The ceiling: an axum handler that reads the body and answers 200, nothing else.
+async fn bare_server(port: u16) {
+    let app = axum::Router::new().route("/webhooks/github", axum::routing::post(|_body: Bytes| async { "ok" })).route("/readyz", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    axum::serve(listener, app).await.unwrap();
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn stop(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    }
+}
+
+fn report(name: &str, r: &LoadResult) {
+    println!(
+        "| {name:<28} | {:>9.0} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8} |",
+        r.per_second, r.p50_ms, r.p99_ms, r.max_ms, r.failures
+    );
+}
+
+async fn page_latency(addr: SocketAddr, path: &str, rounds: usize) -> (f64, usize) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let mut times = Vec::with_capacity(rounds);
+    let mut items = 0;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let resp = sender.send_request(Request::get(path).header("host", "bench").body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        times.push(t.elapsed());
+        items = serde_json::from_slice::<Value>(&body).map(|v| v["items"].as_array().map_or(0, Vec::len)).unwrap_or(0);
+    }
+    times.sort();
+    (times[times.len() / 2].as_secs_f64() * 1000.0, items)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--bare-server") {
+        bare_server(args[2].parse()?).await;
+        return Ok(());
+    }
+    let o = options();
+    let body = Bytes::from(push_body(&o.payload));
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let config = dir.path().join("shipgate.toml");
+    std::fs::write(
+        &config,
+        r#"[[pipeline]]
+name = "hello"
+repository = "Codertocat/Hello-World"
+branch = "master"
+ecr_repository = "hello-world"
+[[pipeline.environment]]
+name = "staging"
+cluster = "stg"
+service = "hello"
+container = "app"
+region = "us-east-1"
+promotion = "auto"
+"#,
+    )?;
+    println!("machine: {} cores; payload {} bytes (octokit push example); {} deliveries at concurrency {}", std::thread::available_parallelism().map_or(0, |n| n.get()), body.len(), o.requests, o.concurrency);
+    let warmup = 500.min(o.requests);
+
+    // The ceiling first, on its own.
+    let bare_port = free_port();
+    let mut bare = Command::new(std::env::current_exe()?).arg("--bare-server").arg(bare_port.to_string()).kill_on_drop(true).spawn()?;
+    let bare_addr: SocketAddr = ([127, 0, 0, 1], bare_port).into();
+    wait_until_up(bare_addr, "/readyz").await;
+    fire(bare_addr, warmup, o.concurrency, body.clone(), "warm").await;
+    let ceiling = fire(bare_addr, o.requests, o.concurrency, body.clone(), "bare").await;
+    stop(&mut bare);
+    let _ = bare.wait().await;
+
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = Command::new(&o.shipgate)
+        .arg("--listen").arg(addr.to_string())
+        .arg("--database-url").arg(format!("sqlite:{}", db.display()))
+        .arg("--config").arg(&config)
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("SHIPGATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = server.id().expect("pid");
+    wait_until_up(addr, "/readyz").await;
+    fire(addr, warmup, o.concurrency, body.clone(), "warm").await;
+    let shipgate = fire(addr, o.requests, o.concurrency, body.clone(), "bench").await;
+
+    println!();
+    println!("| target                       | deliv./s  | p50 ms   | p99 ms   | max ms   | failures |");
+    println!("|------------------------------|-----------|----------|----------|----------|----------|");
+    report("bare axum handler (ceiling)", &ceiling);
+    report("shipgate, SQLite, fsync'd", &shipgate);
+    println!();
+    println!("throughput ratio shipgate/ceiling: {:.2}", shipgate.per_second / ceiling.per_second);
+    println!("p99 ratio shipgate/ceiling:        {:.1}x", shipgate.p99_ms / ceiling.p99_ms);
+
+    // Every acknowledged delivery must be in the database, each with its run.
+    let store = shipgate::store::Store::connect(&format!("sqlite:{}", db.display())).await?;
+    let (deliveries, runs) = store.count_deliveries_and_runs().await?;
+    let expected = (o.requests + warmup) as i64;
+    println!("stored deliveries: {deliveries} of {expected} sent; runs: {runs}; lost: {}", expected - deliveries);
+
+    // Runs list pages over a large history.
+    if o.seed_runs > 0 {
+        if let shipgate::store::Store::Sqlite(pool) = &store {
+            let t = Instant::now();
+            sqlx::query(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $1)
+                 INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message, commit_author,
+                                   pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at)
+                 SELECT CASE x % 4 WHEN 0 THEN 'api' WHEN 1 THEN 'web' WHEN 2 THEN 'worker' ELSE 'hello' END,
+                        'seed-' || x,
+                        CASE x % 10 WHEN 0 THEN 'failed' WHEN 1 THEN 'running' WHEN 2 THEN 'awaiting_approval' ELSE 'succeeded' END,
+                        'octo-org/api', 'main', printf('%040x', x), 'seeded commit ' || x, 'octocat', 'octocat', '', '', '', x, x
+                 FROM n",
+            )
+            .bind(o.seed_runs)
+            .execute(pool)
+            .await?;
+            println!("\nseeded {} more runs in {:.1} s", o.seed_runs, t.elapsed().as_secs_f64());
+        }
+        let (min_id,): (i64,) = match &store {
+            shipgate::store::Store::Sqlite(pool) => sqlx::query_as("SELECT MIN(id) FROM runs").fetch_one(pool).await?,
+            shipgate::store::Store::Postgres(pool) => sqlx::query_as("SELECT MIN(id) FROM runs").fetch_one(pool).await?,
+        };
+        let deep = min_id + 400;
+        println!("| runs list query (50 a page)                  | p50 ms  | items |");
+        println!("|----------------------------------------------|---------|-------|");
+        let mut first_p50 = 0.0;
+        for (label, path) in [
+            ("first page", "/api/v1/runs".to_owned()),
+            ("deep page (oldest runs)", format!("/api/v1/runs?before={deep}")),
+            ("first page, pipeline+status filter", "/api/v1/runs?pipeline=web&status=failed".to_owned()),
+            ("deep page, pipeline+status filter", format!("/api/v1/runs?pipeline=web&status=failed&before={}", min_id + 2000)),
+            ("dashboard HTML, first page", "/".to_owned()),
+            ("dashboard HTML, deep page", format!("/?before={deep}")),
+        ] {
+            let (p50, items) = page_latency(addr, &path, 200).await;
+            if label == "first page" {
+                first_p50 = p50;
+            }
+            println!("| {label:<44} | {p50:>7.2} | {items:>5} |");
+        }
+        let (deep_p50, _) = page_latency(addr, &format!("/api/v1/runs?before={deep}"), 200).await;
+        println!("deep/first page latency ratio: {:.2}", deep_p50 / first_p50);
+    }
+
+    let rss = peak_rss_kib(pid);
+    stop(&mut server);
+    let status = server.wait().await?;
+    println!("\nshipgate peak RSS: {} MiB; exit on SIGTERM: {status}", rss.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0)));
+    store.close().await;
+    Ok(())
+}
