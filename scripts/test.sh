@@ -17,5 +17,6 @@ unset DATABASE_URL
 
 say "end2end: Playwright in Debian Chromium, JavaScript on and off"
 export SHIPGATE_BIN="$CARGO_TARGET_DIR/debug/shipgate"
-export LEPTOS_SITE_ROOT="$CARGO_TARGET_DIR/site"
+# cargo-leptos writes the site under the workspace (site-root), not under CARGO_TARGET_DIR.
+export LEPTOS_SITE_ROOT="$ROOT/target/site"
 node --test --test-concurrency=1 end2end/tests/

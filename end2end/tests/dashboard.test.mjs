@@ -33,9 +33,13 @@ test('with JavaScript on, a pushed run appears, hydrates, and opens its timeline
   const context = await browser.newContext({ javaScriptEnabled: true });
   const page = await context.newPage();
   const errors = [];
+  const failedAssets = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('response', (r) => { if (r.status() >= 400) failedAssets.push(`${r.status()} ${r.url()}`); });
   await page.goto(`${server.base}/`);
-  await page.waitForSelector('html[data-hydrated="true"]', { timeout: 20_000 });
+  await page.waitForSelector('html[data-hydrated="true"]', { state: 'attached', timeout: 20_000 }).catch((e) => {
+    throw new Error(`the page never hydrated; failed requests: ${JSON.stringify(failedAssets)}; script errors: ${JSON.stringify(errors)}`, { cause: e });
+  });
   await page.locator(`tr[data-run-id="${runId}"]`).waitFor();
 
   // A push that arrives while the page is open shows up without a reload.

@@ -1,7 +1,7 @@
 // Starts a real `shipgate` process on a fresh SQLite file and signs deliveries as GitHub does.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,38 +37,16 @@ async function freePort() {
   });
 }
 
-const CONFIG = `
-[[pipeline]]
-name = "hello"
-repository = "Codertocat/Hello-World"
-branch = "master"
-ecr_repository = "hello-world"
-
-[[pipeline.environment]]
-name = "staging"
-cluster = "stg"
-service = "hello"
-container = "app"
-region = "us-east-1"
-promotion = "auto"
-
-[[pipeline.environment]]
-name = "production"
-cluster = "prod"
-service = "hello"
-container = "app"
-region = "us-east-1"
-promotion = "manual"
-`;
+// The same pipeline the Rust tests use: GitHub's example pushes go to Codertocat/Hello-World@master.
+const CONFIG = new URL('../../server/tests/fixtures/hello.toml', import.meta.url).pathname;
 
 export async function startShipgate() {
   const bin = process.env.SHIPGATE_BIN;
   if (!bin) throw new Error('SHIPGATE_BIN must point at the built shipgate binary (scripts/test.sh sets it)');
   const dir = mkdtempSync(join(tmpdir(), 'shipgate-e2e-'));
-  writeFileSync(join(dir, 'shipgate.toml'), CONFIG);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite:${join(dir, 'e2e.db')}`, '--config', join(dir, 'shipgate.toml')], {
+  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite:${join(dir, 'e2e.db')}`, '--config', CONFIG], {
     env: { ...process.env, GITHUB_WEBHOOK_SECRET: SECRET, SHIPGATE_LOG: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

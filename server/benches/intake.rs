@@ -228,23 +228,7 @@ async fn main() -> anyhow::Result<()> {
     let body = Bytes::from(push_body(&o.payload));
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
-    let config = dir.path().join("shipgate.toml");
-    std::fs::write(
-        &config,
-        r#"[[pipeline]]
-name = "hello"
-repository = "Codertocat/Hello-World"
-branch = "master"
-ecr_repository = "hello-world"
-[[pipeline.environment]]
-name = "staging"
-cluster = "stg"
-service = "hello"
-container = "app"
-region = "us-east-1"
-promotion = "auto"
-"#,
-    )?;
+    let config = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hello.toml"));
     println!("machine: {} cores; payload {} bytes (octokit push example); {} deliveries at concurrency {}", std::thread::available_parallelism().map_or(0, |n| n.get()), body.len(), o.requests, o.concurrency);
     let warmup = 500.min(o.requests);
 
