@@ -206,6 +206,7 @@ async fn page_latency(addr: SocketAddr, path: &str, rounds: usize) -> (f64, usiz
     let mut times = Vec::with_capacity(rounds);
     let mut items = 0;
     for _ in 0..rounds {
+        sender.ready().await.unwrap();
         let t = Instant::now();
         let resp = sender.send_request(Request::get(path).header("host", "bench").body(Full::new(Bytes::new())).unwrap()).await.unwrap();
         assert!(resp.status().is_success(), "{path}: {}", resp.status());

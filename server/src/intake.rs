@@ -158,11 +158,11 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
             }));
         }
 
-        let json: Vec<u8> = match encoding {
-            Encoding::Json => body.to_vec(),
+        let json: std::borrow::Cow<'_, [u8]> = match encoding {
+            Encoding::Json => std::borrow::Cow::Borrowed(&body),
             Encoding::Form => form_urlencoded::parse(&body)
                 .find(|(k, _)| k == "payload")
-                .map(|(_, v)| v.into_owned().into_bytes())
+                .map(|(_, v)| std::borrow::Cow::Owned(v.into_owned().into_bytes()))
                 .ok_or_else(|| ApiError::BadRequest("the form body has no `payload` field".into()))?,
         };
         let classified = github::classify(&event, &json).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -173,7 +173,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
             repository: classified.repository,
             git_ref: classified.git_ref,
             intent: classified.intent,
-            payload: body.to_vec(),
+            payload: body,
             received_at,
             received,
         };

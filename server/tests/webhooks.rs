@@ -30,6 +30,7 @@ on_both_backends! {
             } else {
                 assert_eq!(git_ref, "refs/heads/master");
                 assert_eq!(body["outcome"], "run_created", "example {i}: {reason}");
+                assert_eq!(reason, "started a run on pipeline `hello`");
                 runs_expected += 1;
                 let run_id = body["run_ids"][0].as_i64().expect("a run id");
                 let run = app.get(&format!("/api/v1/runs/{run_id}")).await.json();
@@ -97,6 +98,26 @@ on_both_backends! {
         assert_eq!(reasons.len(), 3);
         assert!(reasons.iter().all(|r| !r.is_empty()));
         assert_eq!(app.counts().await, (3, 0));
+    }
+}
+
+on_both_backends! {
+    async fn a_push_starts_a_run_in_every_pipeline_tracking_its_branch(store: Store) {
+        let mut settings = settings();
+        settings.pipelines.push(pipeline_json("hello-worker", "codertocat/hello-world", "master"));
+        settings.pipelines.push(pipeline_json("hello-docs", "Codertocat/Hello-World", "docs"));
+        let app = TestApp::with_settings(store, settings).await;
+        let reply = app.deliver("push", "fan-out", &branch_push()).await.json();
+        assert_eq!(reply["reason"], "started a run on each of pipelines `hello`, `hello-worker`");
+        let run_ids = reply["run_ids"].as_array().unwrap().clone();
+        assert_eq!(run_ids.len(), 2);
+        let mut pipelines = Vec::new();
+        for id in &run_ids {
+            pipelines.push(app.get_json(&format!("/api/v1/runs/{id}")).await["pipeline"].clone());
+        }
+        assert_eq!(pipelines, [json!("hello"), json!("hello-worker")]);
+        let listed = app.get("/api/v1/deliveries").await.json();
+        assert_eq!(listed["items"][0]["run_ids"], json!(run_ids));
     }
 }
 

@@ -4,6 +4,7 @@
 use super::{Arg, Store, StoreResult, bind_all, now_ms, on_pool};
 use shipgate_pipeline::read::{Commit, DeliveryOutcome, DeliveryRecord, Page};
 use shipgate_pipeline::{Promotion, RunState, StageKind, StageStatus};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// A push to a branch, reduced to what a run records about its Source stage.
@@ -31,7 +32,8 @@ pub struct NewDelivery {
     pub repository: Option<String>,
     pub git_ref: Option<String>,
     pub intent: DeliveryIntent,
-    pub payload: Vec<u8>,
+    /// The body exactly as received and signed; shared, not copied, on its way to the store.
+    pub payload: bytes::Bytes,
     pub received_at: i64,
     pub received: Instant,
 }
@@ -47,10 +49,48 @@ pub struct Recorded {
     pub duplicate: bool,
 }
 
-#[derive(sqlx::FromRow)]
+/// A pipeline of the pushed repository, with its environments' promotion modes in order.
+#[derive(Clone)]
 struct TrackingPipeline {
     name: String,
     branch: String,
+    environments: Vec<(String, Promotion)>,
+}
+
+/// Folds the joined pipeline/environment rows (ordered by pipeline) into pipelines.
+fn group_tracking(rows: Vec<(String, String, Option<String>, Option<String>)>) -> Vec<TrackingPipeline> {
+    let mut out: Vec<TrackingPipeline> = Vec::new();
+    for (name, branch, env, promotion) in rows {
+        if out.last().is_none_or(|p| p.name != name) {
+            out.push(TrackingPipeline { name, branch, environments: Vec::new() });
+        }
+        if let (Some(env), Some(promotion)) = (env, promotion) {
+            let promotion = Promotion::parse(&promotion).unwrap_or(Promotion::Manual);
+            out.last_mut().expect("pushed above").environments.push((env, promotion));
+        }
+    }
+    out
+}
+
+/// One stage row of a new run: Source succeeded at `at`, the rest as the state machine says.
+struct NewStage<'a> {
+    kind: StageKind,
+    environment: Option<&'a str>,
+    promotion: Option<Promotion>,
+    status: StageStatus,
+    at: Option<i64>,
+    detail: String,
+}
+
+fn initial_stages<'a>(state: &RunState, pipeline: &'a TrackingPipeline, now: i64, sha: &str) -> Vec<NewStage<'a>> {
+    let mut stages = vec![
+        NewStage { kind: StageKind::Source, environment: None, promotion: None, status: StageStatus::Succeeded, at: Some(now), detail: format!("commit {sha}") },
+        NewStage { kind: StageKind::Build, environment: None, promotion: None, status: state.build, at: None, detail: String::new() },
+    ];
+    for ((name, promotion), deploy) in pipeline.environments.iter().zip(&state.deploys) {
+        stages.push(NewStage { kind: StageKind::Deploy, environment: Some(name), promotion: Some(*promotion), status: deploy.status, at: None, detail: String::new() });
+    }
+    stages
 }
 
 #[derive(sqlx::FromRow)]
@@ -83,29 +123,77 @@ fn push_reason(push: &PushIntent, tracking: &[TrackingPipeline]) -> String {
     )
 }
 
-fn created_reason(started: &[(i64, String)]) -> String {
-    let list = started.iter().map(|(id, name)| format!("#{id} on pipeline `{name}`")).collect::<Vec<_>>().join(", ");
-    if started.len() == 1 { format!("started run {list}") } else { format!("started runs {list}") }
+fn created_reason(started: &[&TrackingPipeline]) -> String {
+    let list = started.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ");
+    if started.len() == 1 { format!("started a run on pipeline {list}") } else { format!("started a run on each of pipelines {list}") }
 }
 
 impl Store {
     /// Records a batch of deliveries in one transaction (one fsync for all of them).
     /// Returns one result per delivery, in order.
+    ///
+    /// The common case, a new delivery, costs three statements: the delivery row (whose
+    /// `ON CONFLICT DO NOTHING` is also the redelivery check), the run, and its stages in
+    /// one multi-row insert. Pipelines are read once per repository per batch.
     pub async fn record_deliveries(&self, batch: &[NewDelivery]) -> StoreResult<Vec<Recorded>> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
+            let mut tracking_by_repo: HashMap<String, Vec<TrackingPipeline>> = HashMap::new();
             let mut results = Vec::with_capacity(batch.len());
             for d in batch {
-                // A redelivery: count it and answer as the first time.
-                let seen: Option<(String, String)> = sqlx::query_as(
-                    "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1 WHERE delivery_id = $1 RETURNING outcome, reason",
+                let now = now_ms();
+                let (outcome, reason, starts) = match &d.intent {
+                    DeliveryIntent::Ping => (DeliveryOutcome::Pong, "ping answered".to_owned(), Vec::new()),
+                    DeliveryIntent::Ignore(reason) => (DeliveryOutcome::Ignored, reason.clone(), Vec::new()),
+                    DeliveryIntent::Push(push) => {
+                        let key = push.repository.to_ascii_lowercase();
+                        if !tracking_by_repo.contains_key(&key) {
+                            let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+                                "SELECT p.name, p.branch, e.name, e.promotion FROM pipelines p
+                                 LEFT JOIN environments e ON e.pipeline_id = p.id
+                                 WHERE p.repository_key = $1 ORDER BY p.name, e.position",
+                            )
+                            .bind(key.as_str())
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            tracking_by_repo.insert(key.clone(), group_tracking(rows));
+                        }
+                        let tracking = &tracking_by_repo[&key];
+                        let starts: Vec<&TrackingPipeline> = tracking.iter().filter(|p| p.branch == push.branch).collect();
+                        if starts.is_empty() {
+                            (DeliveryOutcome::Ignored, push_reason(push, tracking), Vec::new())
+                        } else {
+                            (DeliveryOutcome::RunCreated, created_reason(&starts), starts.into_iter().cloned().collect())
+                        }
+                    }
+                };
+                let inserted: Option<(i64,)> = sqlx::query_as(
+                    "INSERT INTO webhook_deliveries (delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, payload)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
                 )
-                .bind(d.delivery_id.clone())
+                .bind(d.delivery_id.as_str())
+                .bind(d.event.as_str())
+                .bind(d.action.as_deref())
+                .bind(d.repository.as_deref())
+                .bind(d.git_ref.as_deref())
+                .bind(outcome.as_str())
+                .bind(reason.as_str())
+                .bind(d.received_at)
+                .bind(d.received.elapsed().as_micros() as i64)
+                .bind(d.payload.as_ref())
                 .fetch_optional(&mut *tx)
                 .await?;
-                if let Some((outcome, reason)) = seen {
+                if inserted.is_none() {
+                    // A redelivery: count it and answer as the first time.
+                    let (outcome, reason): (String, String) = sqlx::query_as(
+                        "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1 WHERE delivery_id = $1 RETURNING outcome, reason",
+                    )
+                    .bind(d.delivery_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
                     let run_ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM runs WHERE delivery_id = $1 ORDER BY id")
-                        .bind(d.delivery_id.clone())
+                        .bind(d.delivery_id.as_str())
                         .fetch_all(&mut *tx)
                         .await?;
                     results.push(Recorded {
@@ -118,103 +206,59 @@ impl Store {
                     continue;
                 }
 
-                let now = now_ms();
-                let mut started: Vec<(i64, String)> = Vec::new();
-                let (outcome, reason) = match &d.intent {
-                    DeliveryIntent::Ping => (DeliveryOutcome::Pong, "ping answered".to_owned()),
-                    DeliveryIntent::Ignore(reason) => (DeliveryOutcome::Ignored, reason.clone()),
-                    DeliveryIntent::Push(push) => {
-                        let tracking: Vec<TrackingPipeline> =
-                            sqlx::query_as("SELECT name, branch FROM pipelines WHERE repository_key = $1 ORDER BY name")
-                                .bind(push.repository.to_ascii_lowercase())
-                                .fetch_all(&mut *tx)
-                                .await?;
-                        for pipeline in tracking.iter().filter(|p| p.branch == push.branch) {
-                            let envs: Vec<(String, String)> = sqlx::query_as(
-                                "SELECT e.name, e.promotion FROM environments e JOIN pipelines p ON p.id = e.pipeline_id
-                                 WHERE p.name = $1 ORDER BY e.position",
-                            )
-                            .bind(pipeline.name.clone())
-                            .fetch_all(&mut *tx)
-                            .await?;
-                            let promotions = envs.iter().map(|(_, p)| Promotion::parse(p).unwrap_or(Promotion::Manual));
-                            let state = RunState::new(promotions);
-                            let c = &push.commit;
-                            let (run_id,): (i64,) = sqlx::query_as(
-                                "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
-                                   commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
-                            )
-                            .bind(pipeline.name.clone())
-                            .bind(d.delivery_id.clone())
-                            .bind(state.status.as_str())
-                            .bind(push.repository.clone())
-                            .bind(push.branch.clone())
-                            .bind(c.sha.clone())
-                            .bind(c.message.clone())
-                            .bind(c.author.clone())
-                            .bind(c.pusher.clone())
-                            .bind(c.compare_url.clone())
-                            .bind(c.url.clone())
-                            .bind(c.timestamp.clone())
-                            .bind(now)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            let mut stages: Vec<(StageKind, Option<&str>, Option<&str>, StageStatus, Option<i64>)> = vec![
-                                (StageKind::Source, None, None, StageStatus::Succeeded, Some(now)),
-                                (StageKind::Build, None, None, state.build, None),
-                            ];
-                            for ((name, _), deploy) in envs.iter().zip(&state.deploys) {
-                                stages.push((StageKind::Deploy, Some(name), Some(deploy.promotion.as_str()), deploy.status, None));
-                            }
-                            for (position, (kind, env, promotion, status, at)) in stages.into_iter().enumerate() {
-                                sqlx::query(
-                                    "INSERT INTO stage_runs (run_id, position, kind, environment, promotion, status, started_at, finished_at, detail)
-                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-                                )
+                let mut run_ids = Vec::with_capacity(starts.len());
+                if let DeliveryIntent::Push(push) = &d.intent {
+                    for pipeline in &starts {
+                        let state = RunState::new(pipeline.environments.iter().map(|(_, p)| *p));
+                        let c = &push.commit;
+                        let (run_id,): (i64,) = sqlx::query_as(
+                            "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
+                               commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
+                        )
+                        .bind(pipeline.name.as_str())
+                        .bind(d.delivery_id.as_str())
+                        .bind(state.status.as_str())
+                        .bind(push.repository.as_str())
+                        .bind(push.branch.as_str())
+                        .bind(c.sha.as_str())
+                        .bind(c.message.as_str())
+                        .bind(c.author.as_str())
+                        .bind(c.pusher.as_str())
+                        .bind(c.compare_url.as_str())
+                        .bind(c.url.as_str())
+                        .bind(c.timestamp.as_str())
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        let stages = initial_stages(&state, pipeline, now, &c.sha);
+                        let rows = (0..stages.len())
+                            .map(|i| {
+                                let b = i * 8;
+                                format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 7, b + 8)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let sql = format!(
+                            "INSERT INTO stage_runs (run_id, position, kind, environment, promotion, status, started_at, finished_at, detail) VALUES {rows}"
+                        );
+                        let mut q = sqlx::query(&sql);
+                        for (position, stage) in stages.iter().enumerate() {
+                            q = q
                                 .bind(run_id)
                                 .bind(position as i64)
-                                .bind(kind.as_str())
-                                .bind(env.map(str::to_owned))
-                                .bind(promotion.map(str::to_owned))
-                                .bind(status.as_str())
-                                .bind(at)
-                                .bind(if kind == StageKind::Source { format!("commit {}", c.sha) } else { String::new() })
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                            started.push((run_id, pipeline.name.clone()));
+                                .bind(stage.kind.as_str())
+                                .bind(stage.environment)
+                                .bind(stage.promotion.map(Promotion::as_str))
+                                .bind(stage.status.as_str())
+                                .bind(stage.at)
+                                .bind(stage.detail.as_str());
                         }
-                        if started.is_empty() {
-                            (DeliveryOutcome::Ignored, push_reason(push, &tracking))
-                        } else {
-                            (DeliveryOutcome::RunCreated, created_reason(&started))
-                        }
+                        q.execute(&mut *tx).await?;
+                        run_ids.push(run_id);
                     }
-                };
-                sqlx::query(
-                    "INSERT INTO webhook_deliveries (delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, payload)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(d.delivery_id.clone())
-                .bind(d.event.clone())
-                .bind(d.action.clone())
-                .bind(d.repository.clone())
-                .bind(d.git_ref.clone())
-                .bind(outcome.as_str())
-                .bind(reason.clone())
-                .bind(d.received_at)
-                .bind(d.received.elapsed().as_micros() as i64)
-                .bind(d.payload.as_slice())
-                .execute(&mut *tx)
-                .await?;
-                results.push(Recorded {
-                    delivery_id: d.delivery_id.clone(),
-                    outcome,
-                    reason,
-                    run_ids: started.into_iter().map(|(id, _)| id).collect(),
-                    duplicate: false,
-                });
+                }
+                results.push(Recorded { delivery_id: d.delivery_id.clone(), outcome, reason, run_ids, duplicate: false });
             }
             tx.commit().await?;
             Ok(results)

@@ -125,6 +125,10 @@ impl TestApp {
         self.send(Request::get(path).body(Body::empty()).unwrap()).await
     }
 
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json()
+    }
+
     /// A JSON request to the REST API, with the admin token unless `token` says otherwise.
     pub async fn api(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> Reply {
         let mut req = Request::builder().method(method).uri(path);
