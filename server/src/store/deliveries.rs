@@ -3,7 +3,7 @@
 
 use super::{Arg, Store, StoreResult, bind_all, now_ms, on_pool};
 use shipgate_pipeline::read::{Commit, DeliveryOutcome, DeliveryRecord, Page};
-use shipgate_pipeline::{Promotion, RunState, StageKind, StageStatus};
+use shipgate_pipeline::{Promotion, RunState, RunStatus, StageKind, StageStatus};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -72,6 +72,19 @@ fn group_tracking(rows: Vec<(String, String, Option<String>, Option<String>)>) -
     out
 }
 
+/// `($1, $2, …), ($k, …)` for `rows` rows; `columns[c]` is the bind (0-based, within the
+/// row) that column `c` takes, so one bind can fill two columns.
+fn placeholders(rows: usize, columns: &[usize]) -> String {
+    let binds_per_row = columns.iter().max().map_or(0, |m| m + 1);
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = columns.iter().map(|c| format!("${}", r * binds_per_row + c + 1)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One stage row of a new run: Source succeeded at `at`, the rest as the state machine says.
 struct NewStage<'a> {
     kind: StageKind,
@@ -123,7 +136,7 @@ fn push_reason(push: &PushIntent, tracking: &[TrackingPipeline]) -> String {
     )
 }
 
-fn created_reason(started: &[&TrackingPipeline]) -> String {
+fn created_reason(started: &[TrackingPipeline]) -> String {
     let list = started.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ");
     if started.len() == 1 { format!("started a run on pipeline {list}") } else { format!("started a run on each of pipelines {list}") }
 }
@@ -132,17 +145,18 @@ impl Store {
     /// Records a batch of deliveries in one transaction (one fsync for all of them).
     /// Returns one result per delivery, in order.
     ///
-    /// The common case, a new delivery, costs three statements: the delivery row (whose
-    /// `ON CONFLICT DO NOTHING` is also the redelivery check), the run, and its stages in
-    /// one multi-row insert. Pipelines are read once per repository per batch.
+    /// A batch costs a handful of statements whatever its size: one multi-row insert each
+    /// for deliveries (its `ON CONFLICT DO NOTHING` is also the redelivery check), runs and
+    /// stages, plus one pipeline lookup per repository. Only redeliveries cost more.
     pub async fn record_deliveries(&self, batch: &[NewDelivery]) -> StoreResult<Vec<Recorded>> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
+
+            // What each delivery would do if it is new.
             let mut tracking_by_repo: HashMap<String, Vec<TrackingPipeline>> = HashMap::new();
-            let mut results = Vec::with_capacity(batch.len());
+            let mut plans = Vec::with_capacity(batch.len());
             for d in batch {
-                let now = now_ms();
-                let (outcome, reason, starts) = match &d.intent {
+                plans.push(match &d.intent {
                     DeliveryIntent::Ping => (DeliveryOutcome::Pong, "ping answered".to_owned(), Vec::new()),
                     DeliveryIntent::Ignore(reason) => (DeliveryOutcome::Ignored, reason.clone(), Vec::new()),
                     DeliveryIntent::Push(push) => {
@@ -159,66 +173,67 @@ impl Store {
                             tracking_by_repo.insert(key.clone(), group_tracking(rows));
                         }
                         let tracking = &tracking_by_repo[&key];
-                        let starts: Vec<&TrackingPipeline> = tracking.iter().filter(|p| p.branch == push.branch).collect();
+                        let starts: Vec<TrackingPipeline> = tracking.iter().filter(|p| p.branch == push.branch).cloned().collect();
                         if starts.is_empty() {
-                            (DeliveryOutcome::Ignored, push_reason(push, tracking), Vec::new())
+                            (DeliveryOutcome::Ignored, push_reason(push, tracking), starts)
                         } else {
-                            (DeliveryOutcome::RunCreated, created_reason(&starts), starts.into_iter().cloned().collect())
+                            let reason = created_reason(&starts);
+                            (DeliveryOutcome::RunCreated, reason, starts)
                         }
                     }
-                };
-                let inserted: Option<(i64,)> = sqlx::query_as(
-                    "INSERT INTO webhook_deliveries (delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, payload)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                     ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
-                )
-                .bind(d.delivery_id.as_str())
-                .bind(d.event.as_str())
-                .bind(d.action.as_deref())
-                .bind(d.repository.as_deref())
-                .bind(d.git_ref.as_deref())
-                .bind(outcome.as_str())
-                .bind(reason.as_str())
-                .bind(d.received_at)
-                .bind(d.received.elapsed().as_micros() as i64)
-                .bind(d.payload.as_ref())
-                .fetch_optional(&mut *tx)
-                .await?;
-                if inserted.is_none() {
-                    // A redelivery: count it and answer as the first time.
-                    let (outcome, reason): (String, String) = sqlx::query_as(
-                        "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1 WHERE delivery_id = $1 RETURNING outcome, reason",
-                    )
-                    .bind(d.delivery_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let run_ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM runs WHERE delivery_id = $1 ORDER BY id")
-                        .bind(d.delivery_id.as_str())
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    results.push(Recorded {
-                        delivery_id: d.delivery_id.clone(),
-                        outcome: DeliveryOutcome::parse(&outcome).unwrap_or(DeliveryOutcome::Ignored),
-                        reason,
-                        run_ids: run_ids.into_iter().map(|(id,)| id).collect(),
-                        duplicate: true,
-                    });
-                    continue;
-                }
+                });
+            }
 
-                let mut run_ids = Vec::with_capacity(starts.len());
-                if let DeliveryIntent::Push(push) = &d.intent {
-                    for pipeline in &starts {
-                        let state = RunState::new(pipeline.environments.iter().map(|(_, p)| *p));
-                        let c = &push.commit;
-                        let (run_id,): (i64,) = sqlx::query_as(
-                            "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
-                               commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
-                        )
+            // The first occurrence of each delivery id in the batch is a candidate; the rest
+            // are redeliveries of it, answered after it has been written.
+            let mut seen = std::collections::HashSet::new();
+            let candidates: Vec<usize> = (0..batch.len()).filter(|&i| seen.insert(batch[i].delivery_id.as_str())).collect();
+            let sql = format!(
+                "INSERT INTO webhook_deliveries (delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, payload)
+                 VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
+                placeholders(candidates.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+            );
+            let mut q = sqlx::query_as::<_, (String,)>(&sql);
+            for &i in &candidates {
+                let (d, (outcome, reason, _)) = (&batch[i], &plans[i]);
+                q = q
+                    .bind(d.delivery_id.as_str())
+                    .bind(d.event.as_str())
+                    .bind(d.action.as_deref())
+                    .bind(d.repository.as_deref())
+                    .bind(d.git_ref.as_deref())
+                    .bind(outcome.as_str())
+                    .bind(reason.as_str())
+                    .bind(d.received_at)
+                    .bind(d.received.elapsed().as_micros() as i64)
+                    .bind(d.payload.as_ref());
+            }
+            let inserted: std::collections::HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id).collect();
+            let fresh: Vec<usize> = candidates.into_iter().filter(|&i| inserted.contains(&batch[i].delivery_id)).collect();
+
+            // Runs for the new pushes, then their stages.
+            let now = now_ms();
+            let mut new_runs: Vec<(usize, &TrackingPipeline)> = Vec::new();
+            for &i in &fresh {
+                new_runs.extend(plans[i].2.iter().map(|p| (i, p)));
+            }
+            let mut run_ids: HashMap<(String, String), i64> = HashMap::new();
+            let mut stage_rows: Vec<(i64, i64, NewStage<'_>)> = Vec::new();
+            for chunk in new_runs.chunks(1000) {
+                let sql = format!(
+                    "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
+                       commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at)
+                     VALUES {} RETURNING id, pipeline_name, delivery_id",
+                    placeholders(chunk.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12])
+                );
+                let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql);
+                for (i, pipeline) in chunk {
+                    let DeliveryIntent::Push(push) = &batch[*i].intent else { unreachable!("only pushes start runs") };
+                    let c = &push.commit;
+                    q = q
                         .bind(pipeline.name.as_str())
-                        .bind(d.delivery_id.as_str())
-                        .bind(state.status.as_str())
+                        .bind(batch[*i].delivery_id.as_str())
+                        .bind(RunStatus::Running.as_str())
                         .bind(push.repository.as_str())
                         .bind(push.branch.as_str())
                         .bind(c.sha.as_str())
@@ -228,37 +243,69 @@ impl Store {
                         .bind(c.compare_url.as_str())
                         .bind(c.url.as_str())
                         .bind(c.timestamp.as_str())
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        let stages = initial_stages(&state, pipeline, now, &c.sha);
-                        let rows = (0..stages.len())
-                            .map(|i| {
-                                let b = i * 8;
-                                format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 7, b + 8)
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        let sql = format!(
-                            "INSERT INTO stage_runs (run_id, position, kind, environment, promotion, status, started_at, finished_at, detail) VALUES {rows}"
-                        );
-                        let mut q = sqlx::query(&sql);
-                        for (position, stage) in stages.iter().enumerate() {
-                            q = q
-                                .bind(run_id)
-                                .bind(position as i64)
-                                .bind(stage.kind.as_str())
-                                .bind(stage.environment)
-                                .bind(stage.promotion.map(Promotion::as_str))
-                                .bind(stage.status.as_str())
-                                .bind(stage.at)
-                                .bind(stage.detail.as_str());
-                        }
-                        q.execute(&mut *tx).await?;
-                        run_ids.push(run_id);
-                    }
+                        .bind(now);
                 }
-                results.push(Recorded { delivery_id: d.delivery_id.clone(), outcome, reason, run_ids, duplicate: false });
+                for (id, pipeline, delivery) in q.fetch_all(&mut *tx).await? {
+                    run_ids.insert((pipeline, delivery), id);
+                }
+            }
+            for (i, pipeline) in &new_runs {
+                let DeliveryIntent::Push(push) = &batch[*i].intent else { unreachable!("only pushes start runs") };
+                let id = *run_ids
+                    .get(&(pipeline.name.clone(), batch[*i].delivery_id.clone()))
+                    .ok_or_else(|| super::StoreError::Corrupt("an inserted run was not returned".into()))?;
+                let state = RunState::new(pipeline.environments.iter().map(|(_, p)| *p));
+                for (position, stage) in initial_stages(&state, pipeline, now, &push.commit.sha).into_iter().enumerate() {
+                    stage_rows.push((id, position as i64, stage));
+                }
+            }
+            for chunk in stage_rows.chunks(2000) {
+                let sql = format!(
+                    "INSERT INTO stage_runs (run_id, position, kind, environment, promotion, status, started_at, finished_at, detail) VALUES {}",
+                    placeholders(chunk.len(), &[0, 1, 2, 3, 4, 5, 6, 6, 7])
+                );
+                let mut q = sqlx::query(&sql);
+                for (run_id, position, stage) in chunk {
+                    q = q
+                        .bind(*run_id)
+                        .bind(*position)
+                        .bind(stage.kind.as_str())
+                        .bind(stage.environment)
+                        .bind(stage.promotion.map(Promotion::as_str))
+                        .bind(stage.status.as_str())
+                        .bind(stage.at)
+                        .bind(stage.detail.as_str());
+                }
+                q.execute(&mut *tx).await?;
+            }
+
+            // Answers, in order. Redeliveries (earlier, or earlier in this batch) are counted
+            // and answered with the outcome recorded the first time.
+            let fresh: std::collections::HashSet<usize> = fresh.into_iter().collect();
+            let mut results = Vec::with_capacity(batch.len());
+            for (i, (d, (outcome, reason, starts))) in batch.iter().zip(plans).enumerate() {
+                if fresh.contains(&i) {
+                    let run_ids = starts.iter().filter_map(|p| run_ids.get(&(p.name.clone(), d.delivery_id.clone())).copied()).collect();
+                    results.push(Recorded { delivery_id: d.delivery_id.clone(), outcome, reason, run_ids, duplicate: false });
+                    continue;
+                }
+                let (outcome, reason): (String, String) = sqlx::query_as(
+                    "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1 WHERE delivery_id = $1 RETURNING outcome, reason",
+                )
+                .bind(d.delivery_id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM runs WHERE delivery_id = $1 ORDER BY id")
+                    .bind(d.delivery_id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                results.push(Recorded {
+                    delivery_id: d.delivery_id.clone(),
+                    outcome: DeliveryOutcome::parse(&outcome).unwrap_or(DeliveryOutcome::Ignored),
+                    reason,
+                    run_ids: ids.into_iter().map(|(id,)| id).collect(),
+                    duplicate: true,
+                });
             }
             tx.commit().await?;
             Ok(results)
