@@ -279,6 +279,10 @@ async fn main() -> anyhow::Result<()> {
 
     // Runs list pages over a large history.
     if o.seed_runs > 0 {
+        let (last_before_seed,): (i64,) = match &store {
+            shipgate::store::Store::Sqlite(pool) => sqlx::query_as("SELECT MAX(id) FROM runs").fetch_one(pool).await?,
+            shipgate::store::Store::Postgres(pool) => sqlx::query_as("SELECT MAX(id) FROM runs").fetch_one(pool).await?,
+        };
         if let shipgate::store::Store::Sqlite(pool) = &store {
             let t = Instant::now();
             sqlx::query(
@@ -296,10 +300,8 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("\nseeded {} more runs in {:.1} s", o.seed_runs, t.elapsed().as_secs_f64());
         }
-        let (min_id,): (i64,) = match &store {
-            shipgate::store::Store::Sqlite(pool) => sqlx::query_as("SELECT MIN(id) FROM runs").fetch_one(pool).await?,
-            shipgate::store::Store::Postgres(pool) => sqlx::query_as("SELECT MIN(id) FROM runs").fetch_one(pool).await?,
-        };
+        // Cursors deep in the seeded history, where the oldest seeded runs are.
+        let min_id = last_before_seed;
         let deep = min_id + 400;
         println!("| runs list query (50 a page)                  | p50 ms  | items |");
         println!("|----------------------------------------------|---------|-------|");
