@@ -97,15 +97,12 @@ impl Store {
                 // FULL: a commit is on disk before the caller is told, even across power loss.
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                // Checkpoints run in the background (below), not inside some unlucky commit.
-                .pragma("wal_autocheckpoint", "0")
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            tokio::spawn(checkpoint_wal(pool.clone()));
             Store::Sqlite(pool)
         } else {
             return Err(StoreError::UnsupportedUrl);
@@ -225,25 +222,6 @@ macro_rules! append_audit {
     }};
 }
 pub(crate) use append_audit;
-
-/// Copies the SQLite WAL back into the database file every second. PASSIVE never blocks
-/// writers or readers, so webhook commits stay short; the task ends when the pool closes.
-async fn checkpoint_wal(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-        }
-    }
-}
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
