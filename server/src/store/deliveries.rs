@@ -3,7 +3,7 @@
 
 use super::{Arg, Store, StoreResult, bind_all, now_ms, on_pool};
 use shipgate_pipeline::read::{Commit, DeliveryOutcome, DeliveryRecord, Page};
-use shipgate_pipeline::{Promotion, RunState, RunStatus, StageKind, StageStatus};
+use shipgate_pipeline::{Promotion, RunState, StageKind, StageStatus};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -213,9 +213,9 @@ impl Store {
 
             // Runs for the new pushes, then their stages.
             let now = now_ms();
-            let mut new_runs: Vec<(usize, &TrackingPipeline)> = Vec::new();
+            let mut new_runs: Vec<(usize, &TrackingPipeline, RunState)> = Vec::new();
             for &i in &fresh {
-                new_runs.extend(plans[i].2.iter().map(|p| (i, p)));
+                new_runs.extend(plans[i].2.iter().map(|p| (i, p, RunState::new(p.environments.iter().map(|(_, m)| *m)))));
             }
             let mut run_ids: HashMap<(String, String), i64> = HashMap::new();
             let mut stage_rows: Vec<(i64, i64, NewStage<'_>)> = Vec::new();
@@ -227,13 +227,13 @@ impl Store {
                     placeholders(chunk.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12])
                 );
                 let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql);
-                for (i, pipeline) in chunk {
+                for (i, pipeline, state) in chunk {
                     let DeliveryIntent::Push(push) = &batch[*i].intent else { unreachable!("only pushes start runs") };
                     let c = &push.commit;
                     q = q
                         .bind(pipeline.name.as_str())
                         .bind(batch[*i].delivery_id.as_str())
-                        .bind(RunStatus::Running.as_str())
+                        .bind(state.status.as_str())
                         .bind(push.repository.as_str())
                         .bind(push.branch.as_str())
                         .bind(c.sha.as_str())
@@ -249,13 +249,12 @@ impl Store {
                     run_ids.insert((pipeline, delivery), id);
                 }
             }
-            for (i, pipeline) in &new_runs {
+            for (i, pipeline, state) in &new_runs {
                 let DeliveryIntent::Push(push) = &batch[*i].intent else { unreachable!("only pushes start runs") };
                 let id = *run_ids
                     .get(&(pipeline.name.clone(), batch[*i].delivery_id.clone()))
                     .ok_or_else(|| super::StoreError::Corrupt("an inserted run was not returned".into()))?;
-                let state = RunState::new(pipeline.environments.iter().map(|(_, p)| *p));
-                for (position, stage) in initial_stages(&state, pipeline, now, &push.commit.sha).into_iter().enumerate() {
+                for (position, stage) in initial_stages(state, pipeline, now, &push.commit.sha).into_iter().enumerate() {
                     stage_rows.push((id, position as i64, stage));
                 }
             }

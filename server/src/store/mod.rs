@@ -159,28 +159,14 @@ impl Store {
     }
 
     pub async fn list_audit(&self, target: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
-        on_pool!(self, |pool| {
-            let rows = match target {
-                Some(t) => {
-                    sqlx::query_as::<_, AuditRecord>(
-                        "SELECT id, at, actor, action, target, ip, detail FROM audit_log WHERE target = $1 ORDER BY id DESC LIMIT $2",
-                    )
-                    .bind(t.to_owned())
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-                }
-                None => {
-                    sqlx::query_as::<_, AuditRecord>(
-                        "SELECT id, at, actor, action, target, ip, detail FROM audit_log ORDER BY id DESC LIMIT $1",
-                    )
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-                }
-            };
-            Ok(rows)
-        })
+        let mut sql = String::from("SELECT id, at, actor, action, target, ip, detail FROM audit_log");
+        let mut args = Vec::new();
+        if let Some(t) = target {
+            args.push(Arg::Text(t.to_owned()));
+            sql.push_str(" WHERE target = $1");
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+        Ok(on_pool!(self, |pool| bind_all!(sqlx::query_as::<_, AuditRecord>(&sql), &args).fetch_all(pool).await?))
     }
 }
 
