@@ -53,8 +53,22 @@ ensure_test_tools() {
   command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
   [ -x /usr/bin/chromium ] || apt_install chromium
   ensure_postgres
+  ensure_moto
   say "npm ci (end2end: Playwright and GitHub's webhook examples)"
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# moto's server (AWS ECS/ECR/EC2 stand-in), which tests/peers/moto_ecs.py extends with rollouts.
+MOTO_VERSION=5.2.1
+ensure_moto() {
+  command -v python3 >/dev/null || apt_install python3 python3-pip
+  if python3 -c "import moto, sys; sys.exit(0 if moto.__version__ == '$MOTO_VERSION' else 1)" 2>/dev/null \
+     && python3 -c "import werkzeug, flask, flask_cors, openapi_spec_validator" 2>/dev/null; then
+    return
+  fi
+  say "installing moto[server]==$MOTO_VERSION"
+  python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "moto[server]==$MOTO_VERSION"
 }
 
 # PostgreSQL on 127.0.0.1:5432 with trust auth, as the store tests expect.

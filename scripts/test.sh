@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Installs what the tests need (toolchain pieces, Node packages, Chromium, PostgreSQL) and
+# Installs what the tests need (toolchain pieces, Node packages, Chromium, PostgreSQL, moto) and
 # runs every test: unit and table tests, integration tests on SQLite and PostgreSQL, and
 # the browser tests with JavaScript on and off.
 source "$(dirname "$0")/lib.sh"
 ensure_build_tools
 ensure_test_tools
 
+say "AWS stand-in: moto with ECS rollouts (tests/peers), checked against boto3"
+python3 -m unittest server/tests/peers/test_moto_ecs.py
+
 # #[sqlx::test] makes a fresh PostgreSQL database per test from this server.
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-say "cargo test (domain, dashboard, server; store tests on SQLite and PostgreSQL)"
+say "cargo test (domain, dashboard, server and engine; store and engine tests on SQLite and PostgreSQL, AWS through moto)"
 cargo test --locked
 
 say "cargo leptos build (server binary and hydration bundle for the browser tests)"

@@ -3,9 +3,12 @@
 
 pub mod machine;
 pub mod read;
+pub mod rollout;
+pub mod settings;
 pub mod spec;
 pub mod status;
 
 pub use machine::{DeployState, RunEvent, RunState, TransitionError, transition};
+pub use settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span};
 pub use spec::{EnvironmentSpec, FieldError, InvalidSpec, PipelineDraft, PipelineSpec, Promotion};
 pub use status::{RunStatus, StageKind, StageStatus, UnknownStatus};

@@ -68,6 +68,81 @@ pub struct RunDetail {
     #[serde(flatten)]
     pub run: RunSummary,
     pub stages: Vec<StageRecord>,
+    /// What the engine learned about the build, once it started looking.
+    pub build: Option<BuildInfo>,
+    /// One per environment the run has reached, in pipeline order.
+    pub deploys: Vec<DeployInfo>,
+    pub decisions: Vec<GateDecision>,
+}
+
+/// The Build stage's facts: what CI said and what ECR holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    pub image_tag: String,
+    pub deadline_at: Millis,
+    pub ci_name: Option<String>,
+    pub ci_status: Option<String>,
+    pub ci_conclusion: Option<String>,
+    pub ci_url: Option<String>,
+    pub image_uri: Option<String>,
+    pub image_digest: Option<String>,
+    pub image_size: Option<i64>,
+    pub image_pushed_at: Option<Millis>,
+    pub scan_status: Option<String>,
+    /// Findings by lowercase severity, once the scan finished.
+    pub scan_counts: Option<std::collections::BTreeMap<String, i64>>,
+    pub last_error: Option<String>,
+}
+
+/// One environment's deploy: what was rendered, what ECS was asked, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployInfo {
+    pub position: i64,
+    pub environment: String,
+    pub region: String,
+    pub cluster: String,
+    pub service: String,
+    pub container: String,
+    /// `repository@sha256:…`: the exact image, pinned by digest.
+    pub image: String,
+    pub step: String,
+    pub previous_task_definition: Option<String>,
+    pub task_definition: Option<String>,
+    pub deployment_id: Option<String>,
+    pub desired: Option<i64>,
+    pub running: Option<i64>,
+    pub pending: Option<i64>,
+    pub failed: Option<i64>,
+    pub events: Vec<crate::rollout::ServiceEvent>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub queued_at: Millis,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+}
+
+impl DeployInfo {
+    /// The service's page in the ECS console.
+    pub fn console_url(&self) -> String {
+        let cluster = self.cluster.rsplit('/').next().unwrap_or(&self.cluster);
+        let service = self.service.rsplit('/').next().unwrap_or(&self.service);
+        format!(
+            "https://{r}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={r}",
+            r = self.region
+        )
+    }
+}
+
+/// A release manager's decision at an approval gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateDecision {
+    pub environment: String,
+    pub decision: String,
+    pub actor: String,
+    pub comment: String,
+    /// The digest the decision was about.
+    pub image_digest: Option<String>,
+    pub at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +162,8 @@ pub enum DeliveryOutcome {
     RunCreated,
     /// A ping, answered.
     Pong,
+    /// A CI result (workflow run or check suite), kept for the engine to apply.
+    CiRecorded,
     /// Accepted and recorded; the reason says why nothing started.
     Ignored,
 }
@@ -96,6 +173,7 @@ impl DeliveryOutcome {
         match self {
             DeliveryOutcome::RunCreated => "run_created",
             DeliveryOutcome::Pong => "pong",
+            DeliveryOutcome::CiRecorded => "ci_recorded",
             DeliveryOutcome::Ignored => "ignored",
         }
     }
@@ -104,6 +182,7 @@ impl DeliveryOutcome {
         match s {
             "run_created" => Some(DeliveryOutcome::RunCreated),
             "pong" => Some(DeliveryOutcome::Pong),
+            "ci_recorded" => Some(DeliveryOutcome::CiRecorded),
             "ignored" => Some(DeliveryOutcome::Ignored),
             _ => None,
         }

@@ -3,6 +3,7 @@
 //! one is [`PipelineDraft::validate`], so every pipeline in the store was checked once,
 //! with every problem named by its field path.
 
+use crate::settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span, check_image_tag};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -49,6 +50,8 @@ pub struct PipelineSpec {
     pub branch: String,
     pub ecr_repository: String,
     pub environments: Vec<EnvironmentSpec>,
+    #[serde(flatten)]
+    pub build: BuildSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +62,8 @@ pub struct EnvironmentSpec {
     pub container: String,
     pub region: String,
     pub promotion: Promotion,
+    #[serde(flatten)]
+    pub deploy: DeploySettings,
 }
 
 /// A pipeline as submitted. Every field is optional here so that a missing one is reported
@@ -72,6 +77,12 @@ pub struct PipelineDraft {
     pub ecr_repository: Option<String>,
     #[serde(alias = "environment")]
     pub environments: Option<Vec<EnvironmentDraft>>,
+    pub image_tag: Option<String>,
+    pub ci_workflow: Option<String>,
+    pub build_timeout: Option<String>,
+    pub ecr_region: Option<String>,
+    pub scan_gate: Option<String>,
+    pub scan_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -83,6 +94,13 @@ pub struct EnvironmentDraft {
     pub container: Option<String>,
     pub region: Option<String>,
     pub promotion: Option<String>,
+    pub deploy_timeout: Option<String>,
+    pub minimum_healthy_percent: Option<u16>,
+    pub maximum_percent: Option<u16>,
+    pub circuit_breaker: Option<bool>,
+    pub strategy: Option<String>,
+    pub bake_time_minutes: Option<u16>,
+    pub role_arn: Option<String>,
 }
 
 /// One problem with one field, e.g. `environments[1].promotion`.
@@ -152,6 +170,24 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// An optional duration; the default when absent.
+    fn span(&mut self, field: &str, value: &Option<String>, default: Span, range: (Span, Span)) -> Span {
+        let Some(text) = value else { return default };
+        match text.parse::<Span>() {
+            Ok(span) if span >= range.0 && span <= range.1 => span,
+            Ok(_) => {
+                self.fail(field, format!("`{text}` must be between {} and {}", range.0, range.1));
+                default
+            }
+            Err(message) => {
+                self.fail(field, message);
+                default
+            }
+        }
+    }
+}
+
 impl PipelineDraft {
     pub fn validate(&self) -> Result<PipelineSpec, InvalidSpec> {
         let mut c = Checker { errors: Vec::new() };
@@ -186,12 +222,66 @@ impl PipelineDraft {
                         }),
                         None => Promotion::Manual,
                     };
-                    environments.push(EnvironmentSpec { name: env_name, cluster, service, container, region, promotion });
+                    let defaults = DeploySettings::default();
+                    let deploy_timeout = c.span(&at("deploy_timeout"), &env.deploy_timeout, defaults.deploy_timeout, (Span::seconds(1), Span::minutes(24 * 60)));
+                    if let Some(p) = env.minimum_healthy_percent.filter(|p| *p > 100) {
+                        c.fail(&at("minimum_healthy_percent"), format!("{p} must be between 0 and 100"));
+                    }
+                    if let Some(p) = env.maximum_percent.filter(|p| !(100..=200).contains(p)) {
+                        c.fail(&at("maximum_percent"), format!("{p} must be between 100 and 200"));
+                    }
+                    let strategy = match env.strategy.as_deref() {
+                        None => DeployStrategy::Rolling,
+                        Some(s) => DeployStrategy::parse(s).unwrap_or_else(|| {
+                            c.fail(&at("strategy"), format!("unknown strategy `{s}`; expected `rolling`, `blue_green`, `linear` or `canary`"));
+                            DeployStrategy::Rolling
+                        }),
+                    };
+                    if let Some(role) = env.role_arn.as_deref().filter(|r| !(r.starts_with("arn:aws") && r.contains(":role/"))) {
+                        c.fail(&at("role_arn"), format!("`{role}` is not an IAM role ARN such as `arn:aws:iam::123456789012:role/deployer`"));
+                    }
+                    let deploy = DeploySettings {
+                        deploy_timeout,
+                        minimum_healthy_percent: env.minimum_healthy_percent,
+                        maximum_percent: env.maximum_percent,
+                        circuit_breaker: env.circuit_breaker.unwrap_or(defaults.circuit_breaker),
+                        strategy,
+                        bake_time_minutes: env.bake_time_minutes,
+                        role_arn: env.role_arn.clone(),
+                    };
+                    environments.push(EnvironmentSpec { name: env_name, cluster, service, container, region, promotion, deploy });
                 }
             }
         }
+        let defaults = BuildSettings::default();
+        let image_tag = match &self.image_tag {
+            None => defaults.image_tag.clone(),
+            Some(t) => {
+                if let Err(message) = check_image_tag(t) {
+                    c.fail("image_tag", message);
+                }
+                t.clone()
+            }
+        };
+        if let Some(w) = self.ci_workflow.as_deref().filter(|w| w.is_empty() || w.len() > 255) {
+            c.fail("ci_workflow", format!("`{w}` must be 1-255 characters"));
+        }
+        if let Some(region) = &self.ecr_region {
+            if let Err(message) = check_region(region) {
+                c.fail("ecr_region", message);
+            }
+        }
+        let build_timeout = c.span("build_timeout", &self.build_timeout, defaults.build_timeout, (Span::seconds(1), Span::minutes(24 * 60)));
+        let scan_timeout = c.span("scan_timeout", &self.scan_timeout, defaults.scan_timeout, (Span::seconds(1), Span::minutes(24 * 60)));
+        let scan_gate = self.scan_gate.as_deref().and_then(|s| {
+            Severity::parse(s).or_else(|| {
+                c.fail("scan_gate", format!("unknown severity `{s}`; expected `critical`, `high` or `medium`"));
+                None
+            })
+        });
+        let build = BuildSettings { image_tag, ci_workflow: self.ci_workflow.clone(), build_timeout, ecr_region: self.ecr_region.clone(), scan_gate, scan_timeout };
         if c.errors.is_empty() {
-            Ok(PipelineSpec { name, repository, branch, ecr_repository, environments })
+            Ok(PipelineSpec { name, repository, branch, ecr_repository, environments, build })
         } else {
             Err(InvalidSpec { errors: c.errors })
         }
@@ -215,14 +305,32 @@ impl From<&PipelineSpec> for PipelineDraft {
                         container: Some(e.container.clone()),
                         region: Some(e.region.clone()),
                         promotion: Some(e.promotion.as_str().to_owned()),
+                        deploy_timeout: Some(e.deploy.deploy_timeout.to_string()),
+                        minimum_healthy_percent: e.deploy.minimum_healthy_percent,
+                        maximum_percent: e.deploy.maximum_percent,
+                        circuit_breaker: Some(e.deploy.circuit_breaker),
+                        strategy: Some(e.deploy.strategy.as_str().to_owned()),
+                        bake_time_minutes: e.deploy.bake_time_minutes,
+                        role_arn: e.deploy.role_arn.clone(),
                     })
                     .collect(),
             ),
+            image_tag: Some(spec.build.image_tag.clone()),
+            ci_workflow: spec.build.ci_workflow.clone(),
+            build_timeout: Some(spec.build.build_timeout.to_string()),
+            ecr_region: spec.build.ecr_region.clone(),
+            scan_gate: spec.build.scan_gate.map(|s| s.as_str().to_owned()),
+            scan_timeout: Some(spec.build.scan_timeout.to_string()),
         }
     }
 }
 
 impl PipelineSpec {
+    /// The region of the ECR repository the build is looked for in.
+    pub fn ecr_region(&self) -> &str {
+        self.build.ecr_region.as_deref().or_else(|| self.environments.first().map(|e| e.region.as_str())).unwrap_or("us-east-1")
+    }
+
     /// Whether a push to `repository`/`branch` belongs to this pipeline. GitHub treats
     /// owner and repository names case-insensitively; branch names are case-sensitive.
     pub fn tracks(&self, repository: &str, branch: &str) -> bool {
@@ -362,12 +470,41 @@ mod tests {
             (r#""region": "us-east-1", "promotion": "manual""#, r#""region": "mars", "promotion": "manual""#, "environments[1].region"),
             (r#""name": "production""#, r#""name": "staging""#, "environments[1].name"),
             (r#""cluster": "stg""#, r#""cluster": "has space""#, "environments[0].cluster"),
+            (r#""branch": "main""#, r#""branch": "main", "image_tag": "{commit}""#, "image_tag"),
+            (r#""branch": "main""#, r#""branch": "main", "build_timeout": "soon""#, "build_timeout"),
+            (r#""branch": "main""#, r#""branch": "main", "scan_gate": "low""#, "scan_gate"),
+            (r#""promotion": "auto""#, r#""promotion": "auto", "strategy": "yolo""#, "environments[0].strategy"),
+            (r#""promotion": "auto""#, r#""promotion": "auto", "maximum_percent": 300"#, "environments[0].maximum_percent"),
+            (r#""promotion": "auto""#, r#""promotion": "auto", "deploy_timeout": "0s""#, "environments[0].deploy_timeout"),
+            (r#""promotion": "auto""#, r#""promotion": "auto", "role_arn": "deployer""#, "environments[0].role_arn"),
         ];
         for (from, to, field) in cases {
             assert!(GOOD.contains(from), "fixture lacks {from}");
             let got = fields(&GOOD.replacen(from, to, 1));
             assert_eq!(got, vec![field.to_string()], "replacing {from} with {to}");
         }
+    }
+
+    #[test]
+    fn optional_settings_default_and_round_trip() {
+        let spec = draft(GOOD).validate().unwrap();
+        assert_eq!(spec.build, BuildSettings::default());
+        assert_eq!(spec.environments[0].deploy, DeploySettings::default());
+        assert!(spec.environments[0].deploy.circuit_breaker, "the circuit breaker is on unless turned off");
+        let tuned = GOOD.replacen(r#""branch": "main""#, r#""branch": "main", "scan_gate": "high", "build_timeout": "90s", "image_tag": "v-{short_sha}""#, 1).replacen(
+            r#""promotion": "auto""#,
+            r#""promotion": "auto", "strategy": "canary", "minimum_healthy_percent": 50, "circuit_breaker": false, "role_arn": "arn:aws:iam::123456789012:role/deployer""#,
+            1,
+        );
+        let spec = draft(&tuned).validate().unwrap();
+        assert_eq!(spec.build.scan_gate, Some(Severity::High));
+        assert_eq!(spec.build.build_timeout, Span::seconds(90));
+        assert_eq!(spec.environments[0].deploy.strategy, DeployStrategy::Canary);
+        assert!(!spec.environments[0].deploy.circuit_breaker);
+        assert_eq!(PipelineDraft::from(&spec).validate().unwrap(), spec);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["build_timeout"], "90s", "settings serialize flat, as they are written");
+        assert_eq!(serde_json::from_value::<PipelineSpec>(json).unwrap(), spec);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use shipgate_pipeline::{PipelineDraft, PipelineSpec};
+use shipgate_pipeline::{PipelineDraft, PipelineSpec, Span};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +57,12 @@ pub struct ServeArgs {
     /// Directory holding the built site (CSS, wasm) [default: target/site]
     #[arg(long, env = "LEPTOS_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
+    /// First interval between ECR and ECS polls, e.g. `5s` or `500ms` [default: 5s]
+    #[arg(long, env = "SHIPGATE_POLL_INTERVAL")]
+    pub poll_interval: Option<String>,
+    /// How long a replica that stopped renewing keeps its runs, e.g. `30s` [default: 30s]
+    #[arg(long, env = "SHIPGATE_LEASE")]
+    pub lease: Option<String>,
 }
 
 /// The keys a TOML file may set. Unknown keys are refused, so a typo cannot silently
@@ -70,6 +76,8 @@ struct FileConfig {
     admin_token: Option<String>,
     log_format: Option<LogFormat>,
     site_root: Option<PathBuf>,
+    poll_interval: Option<String>,
+    lease: Option<String>,
     #[serde(default, rename = "pipeline")]
     pipelines: Vec<PipelineDraft>,
 }
@@ -99,6 +107,8 @@ pub struct Settings {
     pub site_root: PathBuf,
     pub pipelines: Vec<PipelineSpec>,
     pub config_path: Option<PathBuf>,
+    pub poll_interval: Span,
+    pub lease: Span,
 }
 
 /// Admin tokens shorter than this are guessable; refuse them at start-up.
@@ -151,6 +161,21 @@ impl Settings {
             MIN_ADMIN_TOKEN_LEN,
         )?;
 
+        let span = |flag: &str, arg: Option<String>, key: &str, file: Option<String>, default: Span| -> Result<Span, ConfigError> {
+            let (name, text) = match (arg, file) {
+                (Some(v), _) => (flag, v),
+                (None, Some(v)) => (key, v),
+                (None, None) => return Ok(default),
+            };
+            match text.parse::<Span>() {
+                Ok(s) if s.as_millis() >= 10 => Ok(s),
+                Ok(_) => Err(invalid(name, format!("`{text}` is too short; use at least 10ms"))),
+                Err(message) => Err(invalid(name, message)),
+            }
+        };
+        let poll_interval = span("--poll-interval / SHIPGATE_POLL_INTERVAL", args.poll_interval, "poll_interval", file.poll_interval, Span::seconds(5))?;
+        let lease = span("--lease / SHIPGATE_LEASE", args.lease, "lease", file.lease, Span::seconds(30))?;
+
         let mut pipelines: Vec<PipelineSpec> = Vec::with_capacity(file.pipelines.len());
         for (i, draft) in file.pipelines.iter().enumerate() {
             let spec = draft.validate().map_err(|e| {
@@ -172,6 +197,8 @@ impl Settings {
             site_root: args.site_root.or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
             pipelines,
             config_path,
+            poll_interval,
+            lease,
         })
     }
 }

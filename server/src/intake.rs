@@ -8,6 +8,7 @@
 
 use crate::forge::github::{self, SignatureError};
 use crate::store::{NewDelivery, Recorded, Store, StoreError, now_ms};
+use shipgate_pipeline::read::DeliveryOutcome;
 use crate::web::{ApiError, AppState};
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
@@ -179,6 +180,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
         };
         let recorded = state.deliveries.record(delivery).await.map_err(ApiError::Internal)?;
         info!(outcome = recorded.outcome.as_str(), runs = ?recorded.run_ids, duplicate = recorded.duplicate, "delivery recorded");
+        if !recorded.duplicate && matches!(recorded.outcome, DeliveryOutcome::RunCreated | DeliveryOutcome::CiRecorded) {
+            state.engine.wake();
+        }
         Ok((StatusCode::OK, Json(recorded)).into_response())
     }
     .instrument(span)

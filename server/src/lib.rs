@@ -4,14 +4,18 @@
 //! `store` (SQLite or PostgreSQL). `forge` holds what is known about GitHub; the domain
 //! (pipelines, statuses, the run state machine) lives in the `shipgate-pipeline` crate.
 
+pub mod aws;
 pub mod config;
+pub mod engine;
 pub mod forge;
 pub mod intake;
 pub mod store;
 pub mod telemetry;
 pub mod web;
 
+use aws::Cloud;
 use config::Settings;
+use engine::{Engine, EngineHandle, EngineSettings};
 use intake::DeliveryWriter;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -24,6 +28,8 @@ pub struct Server {
     pub store: Store,
     pub router: axum::Router,
     pub listener: TcpListener,
+    /// The deploy engine, to be run beside the HTTP server.
+    pub engine: Engine,
 }
 
 impl Server {
@@ -34,8 +40,15 @@ impl Server {
             .with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
         load_config_pipelines(&store, settings).await?;
         let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let router = web::router(state(store.clone(), settings, listener.local_addr()?));
-        Ok(Server { store, router, listener })
+        let state = state(store.clone(), settings, listener.local_addr()?);
+        let engine = Engine::new(
+            store.clone(),
+            Arc::new(Cloud::new()),
+            EngineSettings { poll: settings.poll_interval, lease: settings.lease, ..EngineSettings::default() },
+            state.engine.clone(),
+        );
+        let router = web::router(state);
+        Ok(Server { store, router, listener, engine })
     }
 }
 
@@ -53,6 +66,7 @@ pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr) -> w
         webhook_secret: settings.webhook_secret.clone().map(Arc::new),
         admin_token: settings.admin_token.clone().map(Arc::new),
         leptos,
+        engine: EngineHandle::default(),
     }
 }
 

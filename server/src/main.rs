@@ -44,7 +44,12 @@ async fn main() -> ExitCode {
     let addr = server.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     info!(%addr, database = server.store.backend(), "shipgate is listening on http://{addr}");
     let service = server.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(server.engine.run(stopped));
     let served = axum::serve(server.listener, service).with_graceful_shutdown(shutdown_signal()).await;
+    // The engine finishes the step it is in (its state is in the database either way).
+    let _ = stop.send(true);
+    let _ = engine.await;
     // In-flight requests have finished; close the pool so SQLite checkpoints its WAL.
     server.store.close().await;
     match served {

@@ -133,14 +133,36 @@ on_both_backends! {
 on_both_backends! {
     async fn other_events_are_accepted_and_recorded_as_ignored(store: Store) {
         let app = TestApp::new(store).await;
-        let workflow_run = examples("workflow_run").remove(0);
-        let reply = app.deliver("workflow_run", "wr-1", &workflow_run).await;
+        let star = examples("star").remove(0);
+        let reply = app.deliver("star", "star-1", &star).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(reply.json()["outcome"], "ignored");
+        assert_eq!(reply.json()["reason"], "`star` events start nothing in Shipgate");
         let listed = app.get("/api/v1/deliveries").await.json();
-        assert_eq!(listed["items"][0]["event"], "workflow_run");
-        assert_eq!(listed["items"][0]["action"], workflow_run["action"]);
+        assert_eq!(listed["items"][0]["event"], "star");
+        assert_eq!(listed["items"][0]["action"], star["action"]);
         assert_eq!(app.counts().await, (1, 0));
+    }
+}
+
+on_both_backends! {
+    async fn every_workflow_run_and_check_suite_example_is_recorded_as_a_ci_report(store: Store) {
+        let app = TestApp::new(store).await;
+        for (event, key) in [("workflow_run", "workflow_run"), ("check_suite", "check_suite")] {
+            for (i, example) in examples(event).into_iter().enumerate() {
+                let reply = app.deliver(event, &format!("{event}-{i}"), &example).await;
+                assert_eq!(reply.status, StatusCode::OK, "{event} #{i}: {}", reply.text());
+                let body = reply.json();
+                assert_eq!(body["outcome"], "ci_recorded", "{event} #{i}");
+                let sha = example[key]["head_sha"].as_str().unwrap();
+                let reason = body["reason"].as_str().unwrap();
+                assert!(reason.contains(&sha[..7]), "{event} #{i}: the reason names the commit: {reason}");
+                assert!(reason.contains(example[key]["status"].as_str().unwrap()), "{event} #{i}: {reason}");
+            }
+        }
+        let reports = app.store.unapplied_ci_reports(100).await.unwrap();
+        assert_eq!(reports.len(), examples("workflow_run").len() + examples("check_suite").len());
+        assert!(reports.iter().all(|r| r.url.starts_with("https://")), "every report links somewhere");
     }
 }
 

@@ -1,6 +1,6 @@
 //! GitHub webhook deliveries: signature verification and payload classification.
 
-use crate::store::{DeliveryIntent, PushIntent};
+use crate::store::{CiIntent, DeliveryIntent, PushIntent};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -96,6 +96,51 @@ struct PushPayload {
     repository: Repository,
 }
 
+/// The parts of a `workflow_run` or `check_suite` that say how CI did on a commit.
+#[derive(Deserialize)]
+struct CiRun {
+    head_sha: String,
+    head_branch: Option<String>,
+    status: Option<String>,
+    conclusion: Option<String>,
+    name: Option<String>,
+    html_url: Option<String>,
+    app: Option<CiApp>,
+}
+
+#[derive(Deserialize)]
+struct CiApp {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowRunPayload {
+    action: Option<String>,
+    workflow_run: CiRun,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct CheckSuitePayload {
+    action: Option<String>,
+    check_suite: CiRun,
+    repository: Repository,
+}
+
+fn ci_intent(kind: &str, run: CiRun, repository: &Repository) -> CiIntent {
+    let name = run.name.or_else(|| run.app.and_then(|a| a.name)).unwrap_or_else(|| kind.to_owned());
+    let repo_url = repository.html_url.clone().unwrap_or_else(|| format!("https://github.com/{}", repository.full_name));
+    CiIntent {
+        repository: repository.full_name.clone(),
+        url: run.html_url.unwrap_or_else(|| format!("{repo_url}/commit/{}/checks", run.head_sha)),
+        head_sha: run.head_sha,
+        head_branch: run.head_branch,
+        name,
+        status: run.status.unwrap_or_else(|| "unknown".into()),
+        conclusion: run.conclusion,
+    }
+}
+
 impl Person {
     fn display(&self) -> String {
         self.username.clone().or_else(|| self.name.clone()).unwrap_or_default()
@@ -120,6 +165,18 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Classified, PayloadError> {
             let repository = push.repository.full_name.clone();
             let intent = push_intent(&push);
             Ok(Classified { action: None, repository: Some(repository), git_ref: Some(push.git_ref), intent })
+        }
+        "workflow_run" => {
+            let p: WorkflowRunPayload = serde_json::from_slice(body).map_err(invalid)?;
+            let git_ref = p.workflow_run.head_branch.as_ref().map(|b| format!("refs/heads/{b}"));
+            let intent = DeliveryIntent::Ci(ci_intent("workflow", p.workflow_run, &p.repository));
+            Ok(Classified { action: p.action, repository: Some(p.repository.full_name), git_ref, intent })
+        }
+        "check_suite" => {
+            let p: CheckSuitePayload = serde_json::from_slice(body).map_err(invalid)?;
+            let git_ref = p.check_suite.head_branch.as_ref().map(|b| format!("refs/heads/{b}"));
+            let intent = DeliveryIntent::Ci(ci_intent("check suite", p.check_suite, &p.repository));
+            Ok(Classified { action: p.action, repository: Some(p.repository.full_name), git_ref, intent })
         }
         other => {
             let envelope: Envelope = serde_json::from_slice(body).map_err(invalid)?;

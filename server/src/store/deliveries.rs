@@ -15,12 +15,27 @@ pub struct PushIntent {
     pub commit: Commit,
 }
 
+/// How CI did on a commit, from a `workflow_run` or `check_suite` delivery.
+#[derive(Debug, Clone)]
+pub struct CiIntent {
+    pub repository: String,
+    pub head_sha: String,
+    pub head_branch: Option<String>,
+    /// The workflow's name (or the check suite's app).
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub url: String,
+}
+
 /// What a delivery asks of Shipgate, decided from the event and payload alone.
 #[derive(Debug, Clone)]
 pub enum DeliveryIntent {
     Ping,
     /// A branch push; whether it starts runs depends on the pipelines at the time it is stored.
     Push(PushIntent),
+    /// A CI result, stored for the engine to apply to the commit's runs.
+    Ci(CiIntent),
     Ignore(String),
 }
 
@@ -159,6 +174,14 @@ impl Store {
                 plans.push(match &d.intent {
                     DeliveryIntent::Ping => (DeliveryOutcome::Pong, "ping answered".to_owned(), Vec::new()),
                     DeliveryIntent::Ignore(reason) => (DeliveryOutcome::Ignored, reason.clone(), Vec::new()),
+                    DeliveryIntent::Ci(ci) => {
+                        let short = ci.head_sha.get(..7).unwrap_or(&ci.head_sha);
+                        let state = match &ci.conclusion {
+                            Some(c) => format!("{} ({c})", ci.status),
+                            None => ci.status.clone(),
+                        };
+                        (DeliveryOutcome::CiRecorded, format!("CI `{}` {state} for commit {short}", ci.name), Vec::new())
+                    }
                     DeliveryIntent::Push(push) => {
                         let key = push.repository.to_ascii_lowercase();
                         if !tracking_by_repo.contains_key(&key) {
@@ -211,8 +234,36 @@ impl Store {
             let inserted: std::collections::HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id).collect();
             let fresh: Vec<usize> = candidates.into_iter().filter(|&i| inserted.contains(&batch[i].delivery_id)).collect();
 
-            // Runs for the new pushes, then their stages.
+            // CI results, for the engine to apply.
             let now = now_ms();
+            let reports: Vec<(&NewDelivery, &CiIntent)> = fresh
+                .iter()
+                .filter_map(|&i| match &batch[i].intent {
+                    DeliveryIntent::Ci(ci) => Some((&batch[i], ci)),
+                    _ => None,
+                })
+                .collect();
+            if !reports.is_empty() {
+                let sql = format!(
+                    "INSERT INTO ci_reports (delivery_id, repository_key, head_sha, name, status, conclusion, url, received_at) VALUES {}",
+                    placeholders(reports.len(), &[0, 1, 2, 3, 4, 5, 6, 7])
+                );
+                let mut q = sqlx::query(&sql);
+                for (d, ci) in &reports {
+                    q = q
+                        .bind(d.delivery_id.as_str())
+                        .bind(ci.repository.to_ascii_lowercase())
+                        .bind(ci.head_sha.as_str())
+                        .bind(ci.name.as_str())
+                        .bind(ci.status.as_str())
+                        .bind(ci.conclusion.as_deref())
+                        .bind(ci.url.as_str())
+                        .bind(d.received_at);
+                }
+                q.execute(&mut *tx).await?;
+            }
+
+            // Runs for the new pushes, then their stages.
             let mut new_runs: Vec<(usize, &TrackingPipeline, RunState)> = Vec::new();
             for &i in &fresh {
                 new_runs.extend(plans[i].2.iter().map(|p| (i, p, RunState::new(p.environments.iter().map(|(_, m)| *m)))));

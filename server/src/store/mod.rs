@@ -6,10 +6,12 @@
 //! both backends, each checked by the compiler against its own driver.
 
 mod deliveries;
+pub mod engine;
 pub mod pipelines;
 mod runs;
 
-pub use deliveries::{DeliveryIntent, NewDelivery, PushIntent, Recorded};
+pub use deliveries::{CiIntent, DeliveryIntent, NewDelivery, PushIntent, Recorded};
+pub use runs::runs_state;
 
 use shipgate_pipeline::TransitionError;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -60,9 +62,23 @@ pub(crate) use on_pool;
 
 /// A bind value for queries whose text is assembled at run time (optional filters).
 #[derive(Debug, Clone)]
-enum Arg {
+pub(crate) enum Arg {
     Text(String),
     Int(i64),
+    MaybeText(Option<String>),
+}
+
+/// One statement with its arguments, to run inside another operation's transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+impl Stmt {
+    pub fn new(sql: impl Into<String>, args: Vec<Arg>) -> Self {
+        Stmt { sql: sql.into(), args }
+    }
 }
 
 /// Binds `$args` in order to the query `$q`.
@@ -73,6 +89,7 @@ macro_rules! bind_all {
             q = match arg {
                 $crate::store::Arg::Text(s) => q.bind(s.clone()),
                 $crate::store::Arg::Int(i) => q.bind(*i),
+                $crate::store::Arg::MaybeText(s) => q.bind(s.clone()),
             };
         }
         q

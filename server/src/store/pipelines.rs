@@ -14,6 +14,7 @@ struct PipelineRow {
     source: String,
     created_at: i64,
     updated_at: i64,
+    settings: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -25,10 +26,19 @@ struct EnvironmentRow {
     container: String,
     region: String,
     promotion: String,
+    settings: String,
 }
 
-const PIPELINE_COLUMNS: &str = "id, name, repository, branch, ecr_repository, source, created_at, updated_at";
-const ENVIRONMENT_COLUMNS: &str = "pipeline_id, name, cluster, service, container, region, promotion";
+const PIPELINE_COLUMNS: &str = "id, name, repository, branch, ecr_repository, source, created_at, updated_at, settings";
+const ENVIRONMENT_COLUMNS: &str = "pipeline_id, name, cluster, service, container, region, promotion, settings";
+
+fn settings_json<T: serde::Serialize>(settings: &T) -> String {
+    serde_json::to_string(settings).expect("settings serialize")
+}
+
+fn parse_settings<T: serde::de::DeserializeOwned>(json: &str, whose: &str) -> StoreResult<T> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("settings of {whose}: {e}")))
+}
 
 /// Whether a write created the pipeline, replaced it, or found it already as asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +63,11 @@ fn assemble(rows: Vec<PipelineRow>, envs: Vec<EnvironmentRow>) -> StoreResult<Ve
                         region: e.region.clone(),
                         promotion: Promotion::parse(&e.promotion)
                             .ok_or_else(|| StoreError::Corrupt(format!("promotion `{}`", e.promotion)))?,
+                        deploy: parse_settings(&e.settings, &e.name)?,
                     })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
+            let build = parse_settings(&p.settings, &p.name)?;
             Ok(PipelineRecord {
                 spec: PipelineSpec {
                     name: p.name,
@@ -63,6 +75,7 @@ fn assemble(rows: Vec<PipelineRow>, envs: Vec<EnvironmentRow>) -> StoreResult<Ve
                     branch: p.branch,
                     ecr_repository: p.ecr_repository,
                     environments,
+                    build,
                 },
                 source: p.source,
                 created_at: p.created_at,
@@ -145,7 +158,7 @@ impl Store {
                         return Ok((Saved::Unchanged, current.expect("checked above")));
                     }
                     sqlx::query(
-                        "UPDATE pipelines SET repository = $1, repository_key = $2, branch = $3, ecr_repository = $4, source = $5, updated_at = $6 WHERE id = $7",
+                        "UPDATE pipelines SET repository = $1, repository_key = $2, branch = $3, ecr_repository = $4, source = $5, updated_at = $6, settings = $8 WHERE id = $7",
                     )
                     .bind(spec.repository.clone())
                     .bind(spec.repository.to_ascii_lowercase())
@@ -154,6 +167,7 @@ impl Store {
                     .bind(source.to_owned())
                     .bind(now)
                     .bind(id)
+                    .bind(settings_json(&spec.build))
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query("DELETE FROM environments WHERE pipeline_id = $1").bind(id).execute(&mut *tx).await?;
@@ -161,8 +175,8 @@ impl Store {
                 }
                 None => {
                     let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO pipelines (name, repository, repository_key, branch, ecr_repository, source, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                        "INSERT INTO pipelines (name, repository, repository_key, branch, ecr_repository, source, created_at, updated_at, settings)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
                     )
                     .bind(spec.name.clone())
                     .bind(spec.repository.clone())
@@ -171,6 +185,7 @@ impl Store {
                     .bind(spec.ecr_repository.clone())
                     .bind(source.to_owned())
                     .bind(now)
+                    .bind(settings_json(&spec.build))
                     .fetch_one(&mut *tx)
                     .await?;
                     (Saved::Created, id)
@@ -178,8 +193,8 @@ impl Store {
             };
             for (position, env) in spec.environments.iter().enumerate() {
                 sqlx::query(
-                    "INSERT INTO environments (pipeline_id, position, name, cluster, service, container, region, promotion)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO environments (pipeline_id, position, name, cluster, service, container, region, promotion, settings)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(id)
                 .bind(position as i64)
@@ -189,6 +204,7 @@ impl Store {
                 .bind(env.container.clone())
                 .bind(env.region.clone())
                 .bind(env.promotion.as_str())
+                .bind(settings_json(&env.deploy))
                 .execute(&mut *tx)
                 .await?;
             }

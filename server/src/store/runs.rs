@@ -1,7 +1,7 @@
 //! Runs and their stages: the lists the dashboard pages through, and the one write path
 //! the engine uses to move a run, which goes through the pure state machine.
 
-use super::{Arg, Store, StoreError, StoreResult, bind_all, now_ms, on_pool, parse_text};
+use super::{Arg, Stmt, Store, StoreError, StoreResult, bind_all, now_ms, on_pool, parse_text};
 use shipgate_pipeline::read::{Commit, DEFAULT_PAGE, MAX_PAGE, Page, RunDetail, RunFilter, RunSummary, StageRecord};
 use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunState, StageKind, StageStatus, transition};
 
@@ -84,7 +84,7 @@ impl TryFrom<StageRow> for StageRecord {
 }
 
 /// Rebuilds the state machine's view of a run from its stage rows.
-fn state_of(status: &str, stages: &[StageRecord]) -> StoreResult<RunState> {
+pub(crate) fn state_of(status: &str, stages: &[StageRecord]) -> StoreResult<RunState> {
     let build = stages
         .iter()
         .find(|s| s.kind == StageKind::Build)
@@ -148,9 +148,13 @@ impl Store {
             (run, stages)
         });
         let Some(run) = run else { return Ok(None) };
+        let (build, deploys, decisions) = self.engine_details(id).await?;
         Ok(Some(RunDetail {
             run: run.try_into()?,
             stages: stages.into_iter().map(StageRecord::try_from).collect::<StoreResult<_>>()?,
+            build,
+            deploys,
+            decisions,
         }))
     }
 
@@ -158,6 +162,12 @@ impl Store {
     /// Two writers racing on the same run cannot both succeed: the update is conditional
     /// on the version read, and the loser gets [`StoreError::RunChanged`].
     pub async fn apply_event(&self, id: i64, event: RunEvent, detail: Option<&str>) -> StoreResult<RunState> {
+        self.apply_event_with(id, event, detail, &[]).await
+    }
+
+    /// [`Store::apply_event`], plus `also`: statements that commit or fail together with the
+    /// transition (a deploy row reaching its end, a service lock released, a gate decision).
+    pub(crate) async fn apply_event_with(&self, id: i64, event: RunEvent, detail: Option<&str>, also: &[Stmt]) -> StoreResult<RunState> {
         // The version is read before the state: if the run moves in between, the conditional
         // update below fails rather than storing a transition computed from a newer state.
         let version: Option<(i64,)> = on_pool!(self, |pool| {
@@ -225,8 +235,18 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            for stmt in also {
+                bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
+            }
+            // A changed run is worth another look by the engine straight away.
+            sqlx::query("UPDATE runs SET wake_at = 0 WHERE id = $1").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(after)
         })
     }
+}
+
+/// The state machine's view of a run read from the store.
+pub fn runs_state(run: &RunDetail) -> StoreResult<RunState> {
+    state_of(run.run.status.as_str(), &run.stages)
 }

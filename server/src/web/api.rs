@@ -3,13 +3,14 @@
 
 use super::{ApiError, AppState};
 use crate::store::AuditEntry;
+use crate::store::engine::Decision;
 use crate::store::pipelines::Saved;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -25,6 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/pipelines/{name}", get(get_pipeline).put(put_pipeline).delete(delete_pipeline))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/environments/{env}/approve", post(approve_gate))
+        .route("/runs/{id}/environments/{env}/reject", post(reject_gate))
         .route("/deliveries", get(list_deliveries))
 }
 
@@ -181,4 +184,54 @@ async fn list_deliveries(State(state): State<AppState>, Query(params): Query<Has
     let before = int_param(&params, "before")?;
     let limit = int_param::<u32>(&params, "limit")?.unwrap_or(shipgate_pipeline::read::DEFAULT_PAGE);
     Ok(Json(state.store.list_deliveries(before, limit).await?).into_response())
+}
+
+/// What a release manager may say with a decision.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(default)]
+    comment: String,
+}
+
+async fn approve_gate(state: State<AppState>, admin: Admin, path: Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    decide(state, admin, path, headers, body, Decision::Approve).await
+}
+
+async fn reject_gate(state: State<AppState>, admin: Admin, path: Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    decide(state, admin, path, headers, body, Decision::Reject).await
+}
+
+/// Records the decision (durably, with the digest it binds to) and wakes the engine, which
+/// does the deploying. The reply is the run as it stands after the decision.
+async fn decide(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, env)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+    decision: Decision,
+) -> Result<Response, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a run id")))?;
+    let body: DecisionBody = if body.is_empty() { DecisionBody::default() } else { json_body(&headers, &body)? };
+    if decision == Decision::Reject && body.comment.trim().is_empty() {
+        return Err(ApiError::Unprocessable {
+            message: "comment: a rejection needs a reason".into(),
+            fields: vec![shipgate_pipeline::FieldError { field: "comment".into(), message: "is required when rejecting".into() }],
+        });
+    }
+    let run = state.store.get_run(id).await?.ok_or_else(|| ApiError::NotFound(format!("run {id} does not exist")))?;
+    let position = run
+        .stages
+        .iter()
+        .filter(|s| s.kind == shipgate_pipeline::StageKind::Deploy)
+        .position(|s| s.environment.as_deref() == Some(env.as_str()))
+        .ok_or_else(|| ApiError::NotFound(format!("run {id} has no environment `{env}`")))?;
+    state.store.decide_gate(id, position, &env, decision, body.comment.trim(), &admin.audit).await.map_err(|e| match e {
+        crate::store::StoreError::Transition(t) => ApiError::Conflict(format!("run {id}, environment `{env}`: {t}")),
+        other => other.into(),
+    })?;
+    state.engine.wake();
+    let run = state.store.get_run(id).await?.ok_or_else(|| ApiError::NotFound(format!("run {id} does not exist")))?;
+    Ok(Json(run).into_response())
 }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub webhook_secret: Option<Arc<SecretString>>,
     pub admin_token: Option<Arc<SecretString>>,
     pub leptos: LeptosOptions,
+    /// Wakes the deploy engine after an approval or a CI report is stored.
+    pub engine: crate::engine::EngineHandle,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -3,6 +3,8 @@
 //! example payloads from npm `@octokit/webhooks-examples`, signed as GitHub signs them.
 #![allow(dead_code)]
 
+pub mod aws;
+
 use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode};
 use secrecy::SecretString;
@@ -54,6 +56,8 @@ pub fn settings() -> Settings {
         site_root: PathBuf::from("target/site"),
         pipelines: vec![hello_world_pipeline()],
         config_path: None,
+        poll_interval: shipgate_pipeline::Span::millis(50),
+        lease: shipgate_pipeline::Span::seconds(5),
     }
 }
 

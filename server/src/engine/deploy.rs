@@ -1,0 +1,224 @@
+//! The Deploy stage of one environment: take the ECS service (one deploy per service at a
+//! time), register the rendered revision, UpdateService, and follow the deployment until
+//! ECS says how it ended.
+
+use super::{Engine, EngineError, crash_point};
+use crate::aws::{CloudError, ServiceTarget, deployment_of};
+use crate::store::engine::{ASLEEP, DeployRow, step};
+use crate::store::{Arg, Stmt, now_ms};
+use shipgate_pipeline::read::RunDetail;
+use shipgate_pipeline::rollout::{Verdict, judge, short_task_definition};
+use shipgate_pipeline::{DeploySettings, PipelineSpec, RunEvent};
+use tracing::info;
+
+/// What one pass over a deploy led to.
+enum Next {
+    /// Go on to the next step now.
+    Continue,
+    /// Look again at this time.
+    WakeAt(i64),
+}
+
+impl Engine {
+    /// The run's next environment is ready: queue its deploy with the built digest, and
+    /// start it if the service is free.
+    pub(super) async fn start_deploy(&self, run: &RunDetail, pipeline: Option<&PipelineSpec>, env: usize) -> Result<i64, EngineError> {
+        let id = run.run.id;
+        let existing = self.store.get_deploys(id).await?.into_iter().find(|d| d.position == env as i64);
+        let row = match existing {
+            Some(row) => row,
+            None => {
+                let build = self.store.get_build(id).await?;
+                let image = build.as_ref().and_then(|b| Some(format!("{}@{}", b.image_uri.as_ref()?, b.image_digest.as_ref()?)));
+                let target = pipeline.and_then(|p| p.environments.get(env));
+                let (Some(image), Some(target)) = (image, target) else {
+                    // Nothing safe to deploy: say why on the stage, through the state machine.
+                    let why = if target.is_none() {
+                        format!("pipeline `{}` no longer has environment {}", run.run.pipeline, env + 1)
+                    } else {
+                        "the build recorded no image digest".to_owned()
+                    };
+                    self.store.apply_event(id, RunEvent::DeployStarted(env), None).await?;
+                    self.store.apply_event(id, RunEvent::DeployFailed(env), Some(&why)).await?;
+                    return Ok(now_ms());
+                };
+                let row = DeployRow {
+                    run_id: id,
+                    position: env as i64,
+                    environment: target.name.clone(),
+                    region: target.region.clone(),
+                    cluster: target.cluster.clone(),
+                    service: target.service.clone(),
+                    container: target.container.clone(),
+                    settings: serde_json::to_string(&target.deploy).unwrap_or_else(|_| "{}".into()),
+                    image,
+                    step: step::QUEUED.into(),
+                    previous_task_definition: None,
+                    task_definition: None,
+                    deployment_id: None,
+                    deadline_at: None,
+                    desired_count: None,
+                    running_count: None,
+                    pending_count: None,
+                    failed_tasks: None,
+                    service_arn: None,
+                    events: "[]".into(),
+                    outcome: None,
+                    error: None,
+                    queued_at: now_ms(),
+                    started_at: None,
+                    finished_at: None,
+                };
+                self.store.queue_deploy(&row).await?;
+                row
+            }
+        };
+        if !self.store.take_service(&row).await? {
+            let holder = self.store.service_holder(&row).await?;
+            info!(environment = %row.environment, ?holder, "service busy; deploy waits its turn");
+            return Ok(now_ms() + self.settings.poll.as_millis());
+        }
+        let settings: DeploySettings = serde_json::from_str(&row.settings).unwrap_or_default();
+        let now = now_ms();
+        // The stage starts and the deploy leaves the queue in one transaction.
+        let start = Stmt::new(
+            "UPDATE deploys SET step = $1, started_at = $2, deadline_at = $3 WHERE run_id = $4 AND position = $5 AND step = $6",
+            vec![
+                Arg::Text(step::REGISTERING.into()),
+                Arg::Int(now),
+                Arg::Int(now + settings.deploy_timeout.as_millis()),
+                Arg::Int(id),
+                Arg::Int(row.position),
+                Arg::Text(step::QUEUED.into()),
+            ],
+        );
+        let detail = format!("deploying {} to {}/{} ({})", row.image, row.cluster, row.service, row.region);
+        self.store.apply_event_with(id, RunEvent::DeployStarted(env), Some(&detail), &[start]).await?;
+        crash_point("after_deploy_started");
+        self.deploy_step(id, env).await
+    }
+
+    /// Drives a running deploy as far as it can go now.
+    pub(super) async fn deploy_step(&self, id: i64, env: usize) -> Result<i64, EngineError> {
+        loop {
+            let Some(row) = self.store.get_deploys(id).await?.into_iter().find(|d| d.position == env as i64) else {
+                return Ok(ASLEEP);
+            };
+            let next = match self.deploy_once(&row, env).await {
+                Ok(next) => next,
+                Err(e) => return Err(e),
+            };
+            match next {
+                Next::Continue => continue,
+                Next::WakeAt(at) => return Ok(at),
+            }
+        }
+    }
+
+    async fn deploy_once(&self, row: &DeployRow, env: usize) -> Result<Next, EngineError> {
+        let settings: DeploySettings = serde_json::from_str(&row.settings).unwrap_or_default();
+        let target = ServiceTarget {
+            region: row.region.clone(),
+            role_arn: settings.role_arn.clone(),
+            cluster: row.cluster.clone(),
+            service: row.service.clone(),
+        };
+        let now = now_ms();
+        let deadline = row.deadline_at.unwrap_or(i64::MAX);
+        let view = match self.cloud.describe_service(&target).await {
+            Ok(view) => view,
+            Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
+        };
+        match row.step.as_str() {
+            step::REGISTERING => {
+                let previous = match &row.previous_task_definition {
+                    Some(p) => p.clone(),
+                    None => {
+                        let live = view.task_definition.clone();
+                        self.store.advance_deploy(row, step::REGISTERING, step::REGISTERING, &[("previous_task_definition", Arg::Text(live.clone()))]).await?;
+                        live
+                    }
+                };
+                let family = family_of(&previous);
+                // A crash after the registration but before it was stored leaves a tagged
+                // revision behind: adopt it rather than registering a second one.
+                let found = match self.cloud.find_registered_revision(&target, family, row.run_id, &row.environment).await {
+                    Ok(found) => found,
+                    Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
+                };
+                let arn = match found {
+                    Some(arn) => {
+                        info!(%arn, "adopting the revision registered before a restart");
+                        arn
+                    }
+                    None => match self.cloud.register_revision(&target, &previous, &row.container, &row.image, row.run_id, &row.environment).await {
+                        Ok(arn) => arn,
+                        Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
+                    },
+                };
+                crash_point("after_register");
+                self.store.advance_deploy(row, step::REGISTERING, step::UPDATING, &[("task_definition", Arg::Text(arn))]).await?;
+                Ok(Next::Continue)
+            }
+            step::UPDATING => {
+                let td = row.task_definition.clone().unwrap_or_default();
+                // Likewise: if the service already has a deployment of our revision, the
+                // UpdateService went through before a crash.
+                let id = match deployment_of(&view, &td) {
+                    Some(id) => id,
+                    None => match self.cloud.update_service(&target, &td, &settings).await {
+                        Ok(id) => id,
+                        Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
+                    },
+                };
+                crash_point("after_update");
+                info!(deployment = %id, task_definition = %td, "service updated");
+                self.store.advance_deploy(row, step::UPDATING, step::FOLLOWING, &[("deployment_id", Arg::Text(id))]).await?;
+                Ok(Next::Continue)
+            }
+            step::FOLLOWING => {
+                let td = row.task_definition.clone().unwrap_or_default();
+                let deployment = row.deployment_id.clone().unwrap_or_default();
+                self.store.record_rollout(row, &view, None).await?;
+                let (event, outcome, detail) = match judge(&view, &deployment, &td) {
+                    Verdict::Succeeded => {
+                        let ours = view.deployments.iter().find(|d| d.id == deployment);
+                        let (running, desired) = ours.map_or((view.running, view.desired), |d| (d.running, d.desired));
+                        (RunEvent::DeploySucceeded(env), "succeeded", format!("{} running {running}/{desired} on {}/{}", short_task_definition(&td), row.cluster, row.service))
+                    }
+                    Verdict::Failed(why) => (RunEvent::DeployFailed(env), "failed", why),
+                    Verdict::RolledBack(why) => (RunEvent::DeployRolledBack(env), "rolled_back", why),
+                    Verdict::InProgress if now >= deadline => {
+                        let why = format!("the deployment did not finish within {} (running {}/{})", settings.deploy_timeout, view.running, view.desired);
+                        (RunEvent::DeployFailed(env), "timed_out", why)
+                    }
+                    Verdict::InProgress => return Ok(Next::WakeAt(now + self.settings.poll.as_millis())),
+                };
+                info!(outcome, %detail, "deploy ended");
+                let error = (outcome != "succeeded").then_some(detail.as_str());
+                self.store.finish_deploy(row, event, outcome, &detail, error).await?;
+                Ok(Next::WakeAt(now_ms()))
+            }
+            _ => Ok(Next::WakeAt(ASLEEP)),
+        }
+    }
+
+    /// An AWS call failed. Throttling and outages are retried until the deploy's deadline;
+    /// anything else (AccessDenied, a missing service or container) ends the deploy now,
+    /// with AWS's own words on the stage.
+    async fn cloud_trouble(&self, row: &DeployRow, env: usize, error: CloudError, deadline: i64) -> Result<Next, EngineError> {
+        let text = error.to_string();
+        if error.retryable && now_ms() < deadline {
+            self.store.note_deploy_error(row, &text).await?;
+            return Ok(Next::WakeAt(now_ms() + self.settings.poll.as_millis()));
+        }
+        self.store.finish_deploy(row, RunEvent::DeployFailed(env), "failed", &text, Some(&text)).await?;
+        Ok(Next::WakeAt(now_ms()))
+    }
+}
+
+/// The family of a task definition ARN (`…:task-definition/api:5` → `api`).
+fn family_of(arn: &str) -> &str {
+    let tail = short_task_definition(arn);
+    tail.rsplit_once(':').map_or(tail, |(family, _)| family)
+}

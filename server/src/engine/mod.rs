@@ -1,0 +1,219 @@
+//! The deploy engine: the only part of Shipgate that acts on AWS. It wakes when a run is
+//! due (a webhook, an approval, or a poll interval), takes a lease on the run so no other
+//! replica acts on it, looks at where the run stands, and takes the next step.
+//!
+//! Every step that calls AWS is written to the store *before* the call, and the call's
+//! result right after. When a process dies between the two, the next look finds the step
+//! and first checks whether the call already took effect (a task-definition revision tagged
+//! with the run, a deployment of that revision) before making it: so each run and
+//! environment gets at most one registration and one UpdateService.
+
+mod build;
+mod deploy;
+
+use crate::aws::Cloud;
+use crate::store::engine::{ASLEEP, CiReport};
+use crate::store::{Store, StoreError, now_ms, runs_state};
+use futures::StreamExt;
+use shipgate_pipeline::{RunEvent, RunStatus, Span, StageStatus};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tracing::{Instrument, info_span, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How often the engine looks, and how long a lease lasts.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// The first interval between ECR or ECS polls; ECR polls back off from it.
+    pub poll: Span,
+    /// The longest interval between polls.
+    pub max_poll: Span,
+    /// How long a run stays with a process that stopped renewing its lease.
+    pub lease: Span,
+    /// This process's name in leases: unique per process.
+    pub owner: String,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            poll: Span::seconds(5),
+            max_poll: Span::seconds(60),
+            lease: Span::seconds(30),
+            owner: format!("shipgate-{}-{}", std::process::id(), now_ms()),
+        }
+    }
+}
+
+/// Wakes the engine early: intake and the API call it after storing something it should act on.
+#[derive(Clone, Default)]
+pub struct EngineHandle {
+    notify: Arc<Notify>,
+}
+
+impl EngineHandle {
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+pub struct Engine {
+    store: Store,
+    cloud: Arc<Cloud>,
+    settings: EngineSettings,
+    handle: EngineHandle,
+}
+
+/// Kills the process at a named point when `SHIPGATE_CRASH_AT` names it. This exists for the
+/// restart tests, which must stop the engine exactly between an AWS call and the write that
+/// records it: the window a real crash could hit.
+fn crash_point(name: &str) {
+    static CRASH_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if CRASH_AT.get_or_init(|| std::env::var("SHIPGATE_CRASH_AT").ok()).as_deref() == Some(name) {
+        eprintln!("shipgate: crashing at `{name}` (SHIPGATE_CRASH_AT)");
+        std::process::abort();
+    }
+}
+
+impl Engine {
+    pub fn new(store: Store, cloud: Arc<Cloud>, settings: EngineSettings, handle: EngineHandle) -> Self {
+        Engine { store, cloud, settings, handle }
+    }
+
+    /// Looks at every due run until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                warn!(error = %e, "engine tick failed; retrying");
+            }
+            let now = now_ms();
+            let next = match self.store.next_wake().await {
+                Ok(Some(at)) => (at - now).clamp(0, self.settings.poll.as_millis()),
+                _ => self.settings.poll.as_millis(),
+            };
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(next.max(10) as u64)) => {}
+                () = self.handle.notify.notified() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// One pass: applies new CI reports, then looks at each due run. Returns how many runs it looked at.
+    pub async fn tick(&self) -> Result<usize, EngineError> {
+        for report in self.store.unapplied_ci_reports(100).await? {
+            self.apply_ci(&report).await?;
+            self.store.mark_ci_applied(report.id).await?;
+        }
+        let due = self.store.due_runs(now_ms(), 64).await?;
+        let count = due.len();
+        futures::stream::iter(due)
+            .for_each_concurrent(8, |id| async move {
+                let span = info_span!("run", run_id = id);
+                if let Err(e) = self.look(id).instrument(span).await {
+                    warn!(run_id = id, error = %e, "engine step failed; the run will be looked at again");
+                }
+            })
+            .await;
+        Ok(count)
+    }
+
+    async fn look(&self, id: i64) -> Result<(), EngineError> {
+        let owner = self.settings.owner.as_str();
+        if !self.store.claim_run(id, owner, self.settings.lease.as_millis()).await? {
+            return Ok(());
+        }
+        self.store.begin_look(id).await?;
+        let wake_at = match self.step(id).await {
+            Ok(at) => at,
+            // Someone else moved the run while we looked: look again straight away.
+            Err(EngineError::Store(StoreError::RunChanged(_))) => now_ms(),
+            Err(e) => {
+                self.store.release_run(id, owner, now_ms() + self.settings.poll.as_millis()).await?;
+                return Err(e);
+            }
+        };
+        self.store.release_run(id, owner, wake_at).await?;
+        Ok(())
+    }
+
+    /// Takes the next step for a run; returns when it should be looked at again.
+    async fn step(&self, id: i64) -> Result<i64, EngineError> {
+        let Some(run) = self.store.get_run(id).await? else { return Ok(ASLEEP) };
+        let state = runs_state(&run)?;
+        // Deploys left open by a run that ended (or by a crash just after it ended) are closed.
+        for d in self.store.get_deploys(id).await? {
+            let stage = state.deploys.get(d.position as usize).map(|s| s.status);
+            if d.step != crate::store::engine::step::DONE && stage.is_none_or(StageStatus::is_terminal) {
+                self.store.close_deploy(&d, stage.map_or("cancelled", StageStatus::as_str)).await?;
+            }
+        }
+        if state.status != RunStatus::Running {
+            return Ok(ASLEEP);
+        }
+        let pipeline = self.store.get_pipeline(&run.run.pipeline).await?.map(|p| p.spec);
+        if matches!(state.build, StageStatus::Pending | StageStatus::Running) {
+            return self.build_step(&run, pipeline.as_ref()).await;
+        }
+        if let Some(env) = state.deploys.iter().position(|d| d.status == StageStatus::Running) {
+            return self.deploy_step(id, env).await;
+        }
+        if let Some(env) = state.ready_deploy() {
+            return self.start_deploy(&run, pipeline.as_ref(), env).await;
+        }
+        Ok(ASLEEP)
+    }
+
+    /// Applies a CI result to every live run of its commit whose pipeline it concerns.
+    async fn apply_ci(&self, report: &CiReport) -> Result<(), EngineError> {
+        for (run_id, pipeline_name) in self.store.live_runs_for_commit(&report.repository_key, &report.head_sha).await? {
+            let Some(pipeline) = self.store.get_pipeline(&pipeline_name).await? else { continue };
+            if pipeline.spec.build.ci_workflow.as_deref().is_some_and(|w| w != report.name) {
+                continue;
+            }
+            let Some(run) = self.store.get_run(run_id).await? else { continue };
+            let state = runs_state(&run)?;
+            if !matches!(state.build, StageStatus::Pending | StageStatus::Running) {
+                continue;
+            }
+            self.ensure_build(&run, &pipeline.spec).await?;
+            self.store.record_ci(run_id, report).await?;
+            let failed = matches!(
+                report.conclusion.as_deref(),
+                Some("failure" | "cancelled" | "timed_out" | "action_required" | "startup_failure" | "stale")
+            );
+            let result = if report.status == "completed" && failed {
+                let detail = format!("CI `{}` concluded {}: {}", report.name, report.conclusion.as_deref().unwrap_or_default(), report.url);
+                self.store.apply_event(run_id, RunEvent::BuildFailed, Some(&detail)).await.map(|_| ())
+            } else if report.status != "completed" && state.build == StageStatus::Pending {
+                let detail = format!("CI `{}` is {}: {}", report.name, report.status, report.url);
+                self.store.apply_event(run_id, RunEvent::BuildStarted, Some(&detail)).await.map(|_| ())
+            } else {
+                // Completed successfully: the image should be in ECR now, so look at once
+                // instead of waiting for the next poll.
+                self.store.wake_run(run_id).await
+            };
+            match result {
+                Ok(()) | Err(StoreError::Transition(_)) | Err(StoreError::RunChanged(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The interval before the `checks`-th poll: doubling from `poll`, at most `max_poll`.
+    fn backoff(&self, checks: i64) -> i64 {
+        let base = self.settings.poll.as_millis();
+        let factor = 1i64 << checks.clamp(0, 10);
+        base.saturating_mul(factor).min(self.settings.max_poll.as_millis())
+    }
+}

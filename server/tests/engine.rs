@@ -1,0 +1,423 @@
+//! The deploy engine against moto (ECS rollouts simulated by `tests/peers/moto_ecs.py`):
+//! each test pushes GitHub's own example delivery, lets CI report through a real
+//! `workflow_run` payload, and drives the engine's tick until the run ends.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shipgate::engine::{Engine, EngineHandle, EngineSettings};
+use shipgate::store::Store;
+use shipgate_pipeline::read::RunDetail;
+use shipgate_pipeline::{PipelineDraft, PipelineSpec, RunStatus, Span, StageKind, StageStatus};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::aws::Moto;
+use support::{ADMIN_TOKEN, TestApp, branch_push, examples, settings};
+
+/// The commit GitHub's branch-push example points `master` at.
+fn pushed_sha() -> String {
+    branch_push()["head_commit"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The hello pipeline (staging auto, production manual), with optional extra settings.
+fn pipeline(extra: Value, staging_extra: Value) -> PipelineSpec {
+    let mut draft = json!({
+        "name": "hello", "repository": "Codertocat/Hello-World", "branch": "master", "ecr_repository": "hello-world",
+        "environments": [
+            {"name": "staging", "cluster": "stg", "service": "hello", "container": "app", "region": "us-east-1", "promotion": "auto"},
+            {"name": "production", "cluster": "prod", "service": "hello", "container": "app", "region": "us-east-1", "promotion": "manual"}
+        ]
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        draft[k] = v.clone();
+    }
+    for (k, v) in staging_extra.as_object().unwrap() {
+        draft["environments"][0][k] = v.clone();
+    }
+    serde_json::from_value::<PipelineDraft>(draft).unwrap().validate().unwrap()
+}
+
+struct World {
+    moto: Moto,
+    app: TestApp,
+    engine: Engine,
+    store: Store,
+}
+
+impl World {
+    async fn new(store: Store, pipeline: PipelineSpec) -> World {
+        let moto = Moto::start().await;
+        let mut s = settings();
+        s.pipelines = vec![pipeline];
+        let app = TestApp::with_settings(store.clone(), s).await;
+        let engine = Engine::new(
+            store.clone(),
+            Arc::new(moto.cloud()),
+            EngineSettings { poll: Span::millis(20), max_poll: Span::millis(200), lease: Span::seconds(10), owner: "test-engine".into() },
+            EngineHandle::default(),
+        );
+        World { moto, app, engine, store }
+    }
+
+    /// The ECR repository, and both environments' services live on their first task definition.
+    async fn services(&self) {
+        self.moto.ecr.create_repository().repository_name("hello-world").send().await.expect("create repository");
+        self.moto.create_service("stg", "hello", "app").await;
+        self.moto.create_service("prod", "hello", "app").await;
+    }
+
+    /// GitHub's branch push example; returns the run it started.
+    async fn push(&self) -> i64 {
+        let reply = self.app.deliver("push", "push-1", &branch_push()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.json()["run_ids"][0].as_i64().expect("a run")
+    }
+
+    /// GitHub's `workflow_run` example, about the pushed commit, with this conclusion.
+    async fn ci(&self, delivery: &str, status: &str, conclusion: Option<&str>) {
+        let mut payload = examples("workflow_run").into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a completed workflow_run");
+        payload["repository"] = branch_push()["repository"].clone();
+        payload["workflow_run"]["head_sha"] = json!(pushed_sha());
+        payload["workflow_run"]["head_branch"] = json!("master");
+        payload["workflow_run"]["name"] = json!("build");
+        payload["workflow_run"]["status"] = json!(status);
+        payload["workflow_run"]["conclusion"] = json!(conclusion);
+        payload["action"] = json!(if status == "completed" { "completed" } else { "in_progress" });
+        let reply = self.app.deliver("workflow_run", delivery, &payload).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(reply.json()["outcome"], "ci_recorded");
+    }
+
+    /// Ticks the engine until `done` holds for the run, or fails after 30 s showing the run.
+    async fn drive(&self, id: i64, done: impl Fn(&RunDetail) -> bool) -> RunDetail {
+        let start = Instant::now();
+        loop {
+            self.engine.tick().await.expect("engine tick");
+            let run = self.store.get_run(id).await.unwrap().unwrap();
+            if done(&run) {
+                return run;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "run {id} never got there: {run:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn until_status(&self, id: i64, status: RunStatus) -> RunDetail {
+        self.drive(id, |r| r.run.status == status).await
+    }
+}
+
+fn stage<'a>(run: &'a RunDetail, environment: &str) -> &'a shipgate_pipeline::read::StageRecord {
+    run.stages.iter().find(|s| s.environment.as_deref() == Some(environment)).unwrap()
+}
+
+fn build_stage(run: &RunDetail) -> &shipgate_pipeline::read::StageRecord {
+    run.stages.iter().find(|s| s.kind == StageKind::Build).unwrap()
+}
+
+on_both_backends! {
+    async fn a_push_ships_to_staging_then_waits_for_approval_then_ships_the_same_digest(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        let old_staging = w.moto.ecs.describe_services().cluster("stg").services("hello").send().await.unwrap().services.unwrap()[0].task_definition.clone().unwrap();
+        let id = w.push().await;
+        w.ci("ci-started", "in_progress", None).await;
+        w.engine.tick().await.unwrap();
+        let run = w.store.get_run(id).await.unwrap().unwrap();
+        assert_eq!(build_stage(&run).status, StageStatus::Running, "CI in progress starts the build stage");
+        assert!(build_stage(&run).detail.contains("CI `build` is in_progress"), "{}", build_stage(&run).detail);
+
+        let digest = w.moto.push_image("hello-world", &pushed_sha()).await;
+        w.ci("ci-done", "completed", Some("success")).await;
+        let run = w.until_status(id, RunStatus::AwaitingApproval).await;
+
+        let build = run.build.as_ref().unwrap();
+        assert_eq!(build.image_digest.as_deref(), Some(digest.as_str()));
+        assert_eq!(build.ci_conclusion.as_deref(), Some("success"));
+        assert_eq!(build.image_tag, pushed_sha(), "the default tag is the full commit SHA");
+        assert_eq!(stage(&run, "staging").status, StageStatus::Succeeded);
+        assert_eq!(stage(&run, "production").status, StageStatus::AwaitingApproval);
+        let staging = &run.deploys[0];
+        assert_eq!(staging.outcome.as_deref(), Some("succeeded"));
+        assert!(staging.image.ends_with(&format!("hello-world@{digest}")), "pinned by digest: {}", staging.image);
+        assert_eq!((staging.running, staging.desired), (Some(2), Some(2)));
+        assert!(staging.events.iter().any(|e| e.message.contains("steady state") || e.message.contains("completed")), "{:?}", staging.events);
+        assert!(staging.console_url().contains("clusters/stg/services/hello"));
+
+        // Exactly one registration and one UpdateService so far, for staging.
+        let registrations = w.moto.calls("RegisterTaskDefinition").await;
+        let updates = w.moto.calls("UpdateService").await;
+        assert_eq!(registrations.len(), 3, "two set-up registrations and one by the engine: {registrations:#?}");
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0]["body"]["cluster"], "stg");
+        assert_eq!(updates[0]["body"]["taskDefinition"], json!(staging.task_definition.clone().unwrap()));
+        assert_eq!(updates[0]["body"]["deploymentConfiguration"]["deploymentCircuitBreaker"], json!({"enable": true, "rollback": true}));
+
+        // The rendered revision equals the live one except for the app container's image.
+        let describe = |arn: String| {
+            let ecs = w.moto.ecs.clone();
+            async move { ecs.describe_task_definition().task_definition(arn).include(aws_sdk_ecs::types::TaskDefinitionField::Tags).send().await.unwrap() }
+        };
+        let old = describe(old_staging.clone()).await;
+        let new = describe(staging.task_definition.clone().unwrap()).await;
+        let (old_td, new_td) = (old.task_definition.clone().unwrap(), new.task_definition.clone().unwrap());
+        let mut expected = old_td.clone();
+        expected.container_definitions.as_mut().unwrap()[0].image = Some(staging.image.clone());
+        let comparable = |mut td: aws_sdk_ecs::types::TaskDefinition| {
+            td.task_definition_arn = None;
+            td.revision = 0;
+            td.registered_at = None;
+            td.registered_by = None;
+            td.status = None;
+            td.requires_attributes = None;
+            td.compatibilities = None;
+            td
+        };
+        assert_eq!(comparable(new_td.clone()), comparable(expected), "only the image differs");
+        assert!(new_td.revision > old_td.revision, "a new revision of the same family");
+        let tags = new.tags.unwrap_or_default();
+        assert!(tags.iter().any(|t| t.key.as_deref() == Some("shipgate:run") && t.value.as_deref() == Some(id.to_string().as_str())), "{tags:?}");
+
+        // A rejection without a reason is refused; the approval deploys the same digest.
+        let path = format!("/api/v1/runs/{id}/environments/production");
+        let refused = w.app.api(Method::POST, &format!("{path}/reject"), Some(json!({})), Some(ADMIN_TOKEN)).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text());
+        let no_token = w.app.api(Method::POST, &format!("{path}/approve"), None, None).await;
+        assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
+        let unknown = w.app.api(Method::POST, &format!("/api/v1/runs/{id}/environments/qa/approve"), None, Some(ADMIN_TOKEN)).await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert!(unknown.error().contains("no environment `qa`"), "{}", unknown.error());
+        let approved = w.app.api(Method::POST, &format!("{path}/approve"), Some(json!({"comment": "ship it"})), Some(ADMIN_TOKEN)).await;
+        assert_eq!(approved.status, StatusCode::OK, "{}", approved.text());
+        let twice = w.app.api(Method::POST, &format!("{path}/approve"), None, Some(ADMIN_TOKEN)).await;
+        assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.text());
+
+        let run = w.until_status(id, RunStatus::Succeeded).await;
+        let production = &run.deploys[1];
+        assert_eq!(production.image, staging.image, "production gets exactly the digest staging got");
+        assert_eq!(production.outcome.as_deref(), Some("succeeded"));
+        assert_eq!(run.decisions.len(), 1);
+        assert_eq!(run.decisions[0].decision, "approved");
+        assert_eq!(run.decisions[0].image_digest.as_deref(), Some(digest.as_str()));
+        assert_eq!(run.decisions[0].comment, "ship it");
+        let updates = w.moto.calls("UpdateService").await;
+        assert_eq!(updates.len(), 2);
+        assert_eq!(updates[1]["body"]["cluster"], "prod");
+        let audit = w.store.list_audit(Some(&format!("run:{id}/production")), 10).await.unwrap();
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!(audit[0].action, "gate.approved");
+    }
+}
+
+on_both_backends! {
+    async fn a_rejection_with_a_reason_ends_the_run_without_deploying(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        w.until_status(id, RunStatus::AwaitingApproval).await;
+        let reply = w
+            .app
+            .api(Method::POST, &format!("/api/v1/runs/{id}/environments/production/reject"), Some(json!({"comment": "not during the sale"})), Some(ADMIN_TOKEN))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let run = w.store.get_run(id).await.unwrap().unwrap();
+        assert_eq!(run.run.status, RunStatus::Rejected);
+        assert!(stage(&run, "production").detail.contains("not during the sale"));
+        w.engine.tick().await.unwrap();
+        assert_eq!(w.moto.calls("UpdateService").await.len(), 1, "only staging was deployed");
+    }
+}
+
+on_both_backends! {
+    async fn a_failed_ci_run_fails_the_build_and_deploys_nothing(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        let id = w.push().await;
+        w.ci("ci-failed", "completed", Some("failure")).await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        let build = build_stage(&run);
+        assert_eq!(build.status, StageStatus::Failed);
+        assert!(build.detail.contains("CI `build` concluded failure"), "{}", build.detail);
+        assert!(build.detail.contains("https://github.com/"), "links the CI run: {}", build.detail);
+        assert_eq!(stage(&run, "staging").status, StageStatus::Skipped);
+        assert!(w.moto.calls("UpdateService").await.is_empty());
+    }
+}
+
+on_both_backends! {
+    async fn an_image_that_never_appears_times_the_build_out(store: Store) {
+        let w = World::new(store, pipeline(json!({"build_timeout": "1s"}), json!({}))).await;
+        w.services().await;
+        let id = w.push().await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        let build = build_stage(&run);
+        assert_eq!(build.status, StageStatus::Failed);
+        let expected = format!("no image `hello-world:{}` appeared in ECR (us-east-1) within 1s", pushed_sha());
+        assert_eq!(build.detail, expected);
+        assert!(!w.moto.calls("DescribeImages").await.is_empty(), "ECR was polled");
+    }
+}
+
+on_both_backends! {
+    async fn a_missing_ecr_repository_is_named_when_the_build_times_out(store: Store) {
+        let w = World::new(store, pipeline(json!({"build_timeout": "1s"}), json!({}))).await;
+        let id = w.push().await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        let detail = &build_stage(&run).detail;
+        assert!(
+            detail.ends_with("within 1s (last error: RepositoryNotFoundException: ECR repository `hello-world` does not exist in us-east-1)"),
+            "{detail}"
+        );
+    }
+}
+
+on_both_backends! {
+    async fn the_scan_gate_blocks_an_image_with_high_findings(store: Store) {
+        let w = World::new(store, pipeline(json!({"scan_gate": "high"}), json!({}))).await;
+        w.services().await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        w.moto.scan_findings("hello-world", &pushed_sha(), json!({"HIGH": 2, "MEDIUM": 5, "LOW": 1})).await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        let build = build_stage(&run);
+        assert_eq!(build.detail, "blocked by the scan gate (high or worse): 0 critical, 2 high, 5 medium, 1 low or informational");
+        let counts = run.build.as_ref().unwrap().scan_counts.clone().unwrap();
+        assert_eq!(counts.get("high"), Some(&2));
+        assert!(w.moto.calls("UpdateService").await.is_empty(), "a blocked image is never deployed");
+    }
+}
+
+on_both_backends! {
+    async fn a_clean_enough_scan_lets_the_image_through_with_its_counts(store: Store) {
+        let w = World::new(store, pipeline(json!({"scan_gate": "critical"}), json!({}))).await;
+        w.services().await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        w.moto.scan_findings("hello-world", &pushed_sha(), json!({"HIGH": 1})).await;
+        let run = w.until_status(id, RunStatus::AwaitingApproval).await;
+        assert!(build_stage(&run).detail.ends_with("scan: 0 critical, 1 high, 0 medium"), "{}", build_stage(&run).detail);
+    }
+}
+
+on_both_backends! {
+    async fn a_failed_rollout_fails_the_deploy(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        w.moto.script_rollout("stg", "hello", "failed", 2).await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        let staging = stage(&run, "staging");
+        assert_eq!(staging.status, StageStatus::Failed);
+        assert!(staging.detail.contains("circuit breaker"), "{}", staging.detail);
+        assert_eq!(run.deploys[0].outcome.as_deref(), Some("failed"));
+        assert!(run.deploys[0].failed.unwrap_or(0) > 0, "{:?}", run.deploys[0]);
+        assert_eq!(stage(&run, "production").status, StageStatus::Skipped);
+    }
+}
+
+on_both_backends! {
+    async fn a_circuit_breaker_rollback_is_reported_as_rolled_back_never_success(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        w.moto.script_rollout("stg", "hello", "rolled_back", 2).await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        let run = w.until_status(id, RunStatus::RolledBack).await;
+        let staging = stage(&run, "staging");
+        assert_eq!(staging.status, StageStatus::RolledBack);
+        assert!(staging.detail.contains("rolled back to hello:1"), "{}", staging.detail);
+        assert_eq!(run.deploys[0].outcome.as_deref(), Some("rolled_back"));
+    }
+}
+
+on_both_backends! {
+    async fn a_rollout_that_never_finishes_times_out(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({"deploy_timeout": "1s"}))).await;
+        w.services().await;
+        w.moto.script_rollout("stg", "hello", "stuck", 1).await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        assert!(stage(&run, "staging").detail.starts_with("the deployment did not finish within 1s"), "{}", stage(&run, "staging").detail);
+        assert_eq!(run.deploys[0].outcome.as_deref(), Some("timed_out"));
+    }
+}
+
+on_both_backends! {
+    async fn access_denied_is_shown_in_aws_words_and_fails_the_deploy(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        let message = "User: arn:aws:iam::123456789012:user/shipgate is not authorized to perform: ecs:UpdateService on resource: arn:aws:ecs:us-east-1:123456789012:service/stg/hello";
+        w.moto.fault("UpdateService", "AccessDeniedException", message, 400, 1).await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        let detail = &stage(&run, "staging").detail;
+        assert_eq!(detail, &format!("AccessDeniedException: ecs:UpdateService: {message}"));
+        assert_eq!(run.deploys[0].error.as_deref(), Some(detail.as_str()));
+    }
+}
+
+on_both_backends! {
+    async fn a_missing_service_is_named(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({"service": "nope"}))).await;
+        w.services().await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        let detail = &stage(&run, "staging").detail;
+        assert!(detail.starts_with("ServiceNotFoundException: service `nope` in cluster `stg`"), "{detail}");
+    }
+}
+
+on_both_backends! {
+    async fn throttling_is_retried_and_the_deploy_goes_on(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        w.moto.fault("RegisterTaskDefinition", "ThrottlingException", "Rate exceeded", 400, 2).await;
+        w.moto.fault("UpdateService", "ServiceUnavailableException", "Service unavailable", 503, 1).await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        let run = w.until_status(id, RunStatus::AwaitingApproval).await;
+        assert_eq!(stage(&run, "staging").status, StageStatus::Succeeded);
+        let faulted = |calls: Vec<Value>| calls.iter().filter(|c| c["faulted"] == true).count();
+        assert_eq!(faulted(w.moto.calls("RegisterTaskDefinition").await), 2);
+        assert_eq!(faulted(w.moto.calls("UpdateService").await), 1);
+        assert_eq!(w.moto.calls("UpdateService").await.iter().filter(|c| c["faulted"] == false).count(), 1, "one UpdateService went through");
+    }
+}
+
+on_both_backends! {
+    async fn deploys_to_one_service_go_one_at_a_time_in_order(store: Store) {
+        let w = World::new(store, pipeline(json!({"image_tag": "{short_sha}"}), json!({}))).await;
+        w.services().await;
+        w.moto.push_image("hello-world", &pushed_sha()[..7]).await;
+        let first = w.push().await;
+        let reply = w.app.deliver("push", "push-2", &branch_push()).await;
+        let second = reply.json()["run_ids"][0].as_i64().unwrap();
+        // Hold whichever deploy goes first in its rollout, so the other must wait for the service.
+        w.moto.script_rollout("stg", "hello", "completed", 6).await;
+        let following = |r: &RunDetail| r.deploys.first().is_some_and(|d| d.step == "following");
+        let (busy, other) = loop {
+            w.engine.tick().await.unwrap();
+            let a = w.store.get_run(first).await.unwrap().unwrap();
+            let b = w.store.get_run(second).await.unwrap().unwrap();
+            if following(&a) && b.deploys.first().is_some() {
+                break (a, b);
+            }
+            if following(&b) && a.deploys.first().is_some() {
+                break (b, a);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(other.deploys[0].step, "queued", "the other deploy waits for the service: {:?}", other.deploys[0]);
+        assert_eq!(stage(&other, "staging").status, StageStatus::Pending);
+        let busy = w.until_status(busy.run.id, RunStatus::AwaitingApproval).await;
+        let other = w.until_status(other.run.id, RunStatus::AwaitingApproval).await;
+        assert!(other.deploys[0].started_at >= busy.deploys[0].finished_at, "no overlap: {:?} / {:?}", busy.deploys[0], other.deploys[0]);
+        assert_eq!(w.moto.calls("UpdateService").await.len(), 2);
+    }
+}
