@@ -3,54 +3,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{SECRET, branch_push};
-
-const BIN: &str = env!("CARGO_BIN_EXE_shipgate");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A minimal HTTP/1.1 exchange; returns the status code and body.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply)?;
-    let status = reply.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
-}
-
-fn start(port: u16, db: &std::path::Path) -> Child {
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &format!("sqlite:{}", db.display())])
-        .env("GITHUB_WEBHOOK_SECRET", SECRET)
-        .env("SHIPGATE_CONFIG", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hello.toml"))
-        .env("SHIPGATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("shipgate starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if matches!(http(port, "GET", "/readyz", &[], b""), Ok((200, _))) {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("shipgate did not become ready");
-}
+use support::branch_push;
+use support::process::{BIN, deliver, free_port, start};
 
 #[test]
 fn a_bad_setting_stops_start_up_naming_the_key() {
@@ -97,14 +53,7 @@ async fn an_acknowledged_delivery_survives_kill_9() {
     let db = dir.path().join("kill.db");
     let port = free_port();
     let mut child = start(port, &db);
-    let body = serde_json::to_vec(&branch_push()).unwrap();
-    let headers = [
-        ("content-type", "application/json".to_owned()),
-        ("x-github-event", "push".to_owned()),
-        ("x-github-delivery", "before-kill".to_owned()),
-        ("x-hub-signature-256", shipgate::forge::github::sign(SECRET.as_bytes(), &body)),
-    ];
-    let (status, reply) = http(port, "POST", "/webhooks/github", &headers, &body).unwrap();
+    let (status, reply) = deliver(port, "push", "before-kill", &branch_push());
     assert_eq!(status, 200, "{reply}");
     child.kill().unwrap(); // SIGKILL: no shutdown code runs.
     child.wait().unwrap();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod process;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode};
