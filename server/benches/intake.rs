@@ -4,7 +4,10 @@
 //!
 //! Options (after `--`): [--requests N] [--concurrency C] [--shipgate PATH] [--payload FILE] [--seed-runs N]
 
+mod common;
+
 use axum::body::Bytes;
+use common::{examples_path, free_port, peak_rss_kib, stop, wait_until_up};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
@@ -14,9 +17,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const SECRET: &str = "bench-secret";
 
@@ -33,7 +36,7 @@ fn options() -> Options {
         requests: 20_000,
         concurrency: 64,
         shipgate: PathBuf::from(env!("CARGO_BIN_EXE_shipgate")),
-        payload: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../end2end/node_modules/@octokit/webhooks-examples/api.github.com/index.json")),
+        payload: examples_path(),
         seed_runs: 100_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,46 +59,6 @@ fn options() -> Options {
         i += 2;
     }
     o
-}
-
-/// The branch push from GitHub's examples, so the benchmark parses what GitHub sends.
-fn push_body(path: &PathBuf) -> Vec<u8> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e} (run npm ci in end2end/)", path.display()));
-    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
-    let push = all
-        .iter()
-        .find(|e| e["name"] == "push")
-        .and_then(|e| e["examples"].as_array())
-        .and_then(|ex| ex.iter().find(|p| p["ref"] == "refs/heads/master" && p["deleted"] == false))
-        .expect("a branch push example")
-        .clone();
-    serde_json::to_vec(&push).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn wait_until_up(addr: SocketAddr, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok((status, _)) = get(addr, path).await {
-            if status == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing answered on {addr}{path} within 30 s");
-}
-
-async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
-    let stream = TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let resp = sender.send_request(Request::get(path).header("host", "bench").body(Full::new(Bytes::new()))?).await?;
-    let status = resp.status().as_u16();
-    Ok((status, resp.into_body().collect().await?.to_bytes()))
 }
 
 struct LoadResult {
@@ -181,17 +144,6 @@ async fn bare_server(port: u16) {
     axum::serve(listener, app).await.unwrap();
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn stop(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-    }
-}
-
 fn report(name: &str, r: &LoadResult) {
     println!(
         "| {name:<28} | {:>9.0} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8} |",
@@ -229,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let o = options();
-    let body = Bytes::from(push_body(&o.payload));
+    let body = Bytes::from(serde_json::to_vec(&common::branch_push(&o.payload))?);
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
     let config = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hello.toml"));
@@ -254,6 +206,8 @@ async fn main() -> anyhow::Result<()> {
         .arg("--config").arg(&config)
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("SHIPGATE_LOG", "warn")
+        // Intake alone: the deploy engine would otherwise start polling AWS for 20,000 runs.
+        .arg("--no-engine")
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;

@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// How long a replica that stopped renewing keeps its runs, e.g. `30s` [default: 30s]
     #[arg(long, env = "SHIPGATE_LEASE")]
     pub lease: Option<String>,
+    /// Serve the portal and take webhooks, but leave deploying to other replicas
+    #[arg(long, env = "SHIPGATE_NO_ENGINE")]
+    pub no_engine: bool,
 }
 
 /// The keys a TOML file may set. Unknown keys are refused, so a typo cannot silently
@@ -109,6 +112,8 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     pub poll_interval: Span,
     pub lease: Span,
+    /// Whether this process runs the deploy engine.
+    pub engine: bool,
 }
 
 /// Admin tokens shorter than this are guessable; refuse them at start-up.
@@ -199,6 +204,7 @@ impl Settings {
             config_path,
             poll_interval,
             lease,
+            engine: !args.no_engine,
         })
     }
 }

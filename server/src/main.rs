@@ -45,11 +45,16 @@ async fn main() -> ExitCode {
     info!(%addr, database = server.store.backend(), "shipgate is listening on http://{addr}");
     let service = server.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let engine = tokio::spawn(server.engine.run(stopped));
+    let engine = settings.engine.then(|| tokio::spawn(server.engine.run(stopped)));
+    if !settings.engine {
+        info!("the deploy engine is off (--no-engine): this process deploys nothing");
+    }
     let served = axum::serve(server.listener, service).with_graceful_shutdown(shutdown_signal()).await;
     // The engine finishes the step it is in (its state is in the database either way).
     let _ = stop.send(true);
-    let _ = engine.await;
+    if let Some(engine) = engine {
+        let _ = engine.await;
+    }
     // In-flight requests have finished; close the pool so SQLite checkpoints its WAL.
     server.store.close().await;
     match served {

@@ -1,0 +1,267 @@
+//! `cargo bench -p shipgate --bench deploy`: how long from "the image is ready" to the
+//! UpdateService request arriving at the AWS endpoint, against a real `shipgate` process
+//! (SQLite) and moto (`tests/peers/moto_ecs.py`), in two modes measured in the same run:
+//!
+//! - webhook-driven: the image is pushed to ECR, then a signed `workflow_run` completed
+//!   delivery arrives; the clock starts when the delivery is sent. Polling is set to 60 s,
+//!   so only the webhook can be what moves the run.
+//! - polling only: no webhook; the clock starts when the image is pushed, and the engine
+//!   finds it on its next ECR poll (`--poll`, default 1s).
+//!
+//! Each run is a new commit: push delivery, wait for the engine's first ECR look (not
+//! found), push the image, then the mode's trigger. Arrival times come from moto's call log.
+//!
+//! Options (after `--`): [--runs N] [--poll 1s] [--shipgate PATH]
+
+mod common;
+
+use common::{branch_push, deliver, examples, examples_path, free_port, get, peak_rss_kib, percentile, stop, wait_until_up};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::process::Command;
+
+const SECRET: &str = "bench-secret";
+
+struct Options {
+    runs: usize,
+    poll: String,
+    shipgate: PathBuf,
+}
+
+fn options() -> Options {
+    let mut o = Options { runs: 200, poll: "1s".into(), shipgate: PathBuf::from(env!("CARGO_BIN_EXE_shipgate")) };
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_else(|| panic!("{} needs a value", pair[0]));
+        match pair[0].as_str() {
+            "--runs" => o.runs = value.parse().expect("--runs: a number"),
+            "--poll" => o.poll = value,
+            "--shipgate" => o.shipgate = value.into(),
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// moto with ECS rollouts, on a free port.
+struct Moto {
+    _child: std::process::Child,
+    addr: SocketAddr,
+    url: String,
+    ecs: aws_sdk_ecs::Client,
+    ecr: aws_sdk_ecr::Client,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self._child.kill();
+    }
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let mut child = std::process::Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/moto_ecs.py"))
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with moto[server] (the test command installs it)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").expect("moto's address").to_owned();
+        let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&url)
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new("bench", "bench", None, None, "bench"))
+            .load()
+            .await;
+        Moto { _child: child, addr, url, ecs: aws_sdk_ecs::Client::new(&config), ecr: aws_sdk_ecr::Client::new(&config) }
+    }
+
+    async fn control(&self, method: &str, path: &str, body: Value) -> Value {
+        let (status, bytes) = common::request(self.addr, method, path, &[("content-type", "application/json".into())], body.to_string().into()).await.unwrap();
+        assert!(status < 300, "{path}: {status}");
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+
+    async fn calls(&self, action: &str) -> Vec<Value> {
+        let (_, bytes) = get(self.addr, &format!("/_shipgate/calls?action={action}")).await.unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()["calls"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The hello pipeline's staging service (cluster `stg`), and its ECR repository.
+    async fn prepare(&self) {
+        use aws_sdk_ecs::types::*;
+        self.ecr.create_repository().repository_name("hello-world").send().await.unwrap();
+        self.ecs.create_cluster().cluster_name("stg").send().await.unwrap();
+        let td = self
+            .ecs
+            .register_task_definition()
+            .family("hello")
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(ContainerDefinition::builder().name("app").image("hello-world:previous").memory(512).build())
+            .send()
+            .await
+            .unwrap();
+        let network = self.control("GET", "/_shipgate/network", Value::Null).await;
+        let list = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        self.ecs
+            .create_service()
+            .cluster("stg")
+            .service_name("hello")
+            .task_definition(td.task_definition.unwrap().task_definition_arn.unwrap())
+            .desired_count(1)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        AwsVpcConfiguration::builder()
+                            .set_subnets(Some(list(&network["subnets"])))
+                            .set_security_groups(Some(list(&network["securityGroups"])))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn push_image(&self, tag: &str) {
+        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "tag": tag}).to_string();
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest.as_bytes())));
+        self.ecr.put_image().repository_name("hello-world").image_manifest(manifest).image_tag(tag).image_digest(digest).send().await.unwrap();
+    }
+}
+
+/// One mode's latencies, in milliseconds, and the server's peak RSS.
+struct Measured {
+    sorted_ms: Vec<f64>,
+    rss_kib: Option<u64>,
+}
+
+async fn measure(o: &Options, moto: &Moto, webhook: bool) -> anyhow::Result<Measured> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = Command::new(&o.shipgate)
+        .arg("--listen").arg(addr.to_string())
+        .arg("--database-url").arg(format!("sqlite:{}", dir.path().join("deploy.db").display()))
+        .arg("--config").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hello.toml"))
+        .arg("--poll-interval").arg(if webhook { "60s" } else { o.poll.as_str() })
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("SHIPGATE_LOG", "warn")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = server.id().expect("pid");
+    wait_until_up(addr, "/readyz").await;
+
+    let path = examples_path();
+    let push = branch_push(&path);
+    let workflow = examples(&path, "workflow_run").into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a workflow_run example");
+    let mode = if webhook { "webhook" } else { "poll" };
+    let mut latencies = Vec::with_capacity(o.runs);
+    for i in 0..o.runs {
+        let sha = hex::encode(Sha256::digest(format!("{mode}-{i}").as_bytes()))[..40].to_owned();
+        let mut payload = push.clone();
+        payload["after"] = json!(sha);
+        payload["head_commit"]["id"] = json!(sha);
+        let (status, body) = deliver(addr, SECRET, "push", &format!("{mode}-push-{i}"), &payload).await?;
+        anyhow::ensure!(status == 200, "push: {status}");
+        let id = serde_json::from_slice::<Value>(&body)?["run_ids"][0].as_i64().expect("a run");
+        // The engine's first ECR look must have missed, so the image is new to it.
+        let looks_before = moto.calls("DescribeImages").await.len();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while moto.calls("DescribeImages").await.len() == looks_before {
+            anyhow::ensure!(Instant::now() < deadline, "the engine never looked for run {id}'s image");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        moto.control("POST", "/_shipgate/rollout", json!({"cluster": "stg", "service": "hello", "outcome": "completed", "polls": 1})).await;
+        let updates_before = moto.calls("UpdateService").await.len();
+        moto.push_image(&sha).await;
+        let started = now_secs();
+        if webhook {
+            let mut ci = workflow.clone();
+            ci["repository"] = push["repository"].clone();
+            ci["workflow_run"]["head_sha"] = json!(sha);
+            ci["workflow_run"]["conclusion"] = json!("success");
+            let (status, _) = deliver(addr, SECRET, "workflow_run", &format!("{mode}-ci-{i}"), &ci).await?;
+            anyhow::ensure!(status == 200, "workflow_run: {status}");
+        }
+        let arrived = loop {
+            let updates = moto.calls("UpdateService").await;
+            if updates.len() > updates_before {
+                break updates[updates_before]["at"].as_f64().expect("arrival time");
+            }
+            anyhow::ensure!(now_secs() - started < 120.0, "no UpdateService for run {id}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        latencies.push((arrived - started) * 1000.0);
+        // The next run's deploy needs the service: wait for this one to reach the gate.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, body) = get(addr, &format!("/api/v1/runs/{id}")).await?;
+            if serde_json::from_slice::<Value>(&body)?["status"] == "awaiting_approval" {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "run {id} did not finish its staging deploy");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let rss_kib = peak_rss_kib(pid);
+    stop(&mut server);
+    server.wait().await?;
+    latencies.sort_by(f64::total_cmp);
+    Ok(Measured { sorted_ms: latencies, rss_kib })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options();
+    let moto = Moto::start().await;
+    moto.prepare().await;
+    println!(
+        "machine: {} cores; {} runs per mode; polling-only mode polls ECR every {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        o.runs,
+        o.poll
+    );
+    let webhook = measure(&o, &moto, true).await?;
+    let polling = measure(&o, &moto, false).await?;
+    println!();
+    println!("| image ready → UpdateService at the endpoint | p50 ms | p99 ms | max ms | server peak RSS |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, m) in [("webhook-driven (workflow_run completed)", &webhook), ("polling only", &polling)] {
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {} |",
+            percentile(&m.sorted_ms, 50.0),
+            percentile(&m.sorted_ms, 99.0),
+            m.sorted_ms.last().copied().unwrap_or(f64::NAN),
+            m.rss_kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+        );
+    }
+    println!();
+    println!("p50 ratio webhook/polling: {:.3}", percentile(&webhook.sorted_ms, 50.0) / percentile(&polling.sorted_ms, 50.0));
+    Ok(())
+}
