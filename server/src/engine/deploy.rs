@@ -101,14 +101,16 @@ impl Engine {
     /// Drives a running deploy as far as it can go now.
     pub(super) async fn deploy_step(&self, id: i64, env: usize) -> Result<i64, EngineError> {
         loop {
+            // Renew the lease before every step that may call AWS: a process that was
+            // paused past its lease (and so lost the run to another replica) stops here
+            // instead of acting alongside the new holder.
+            if !self.store.claim_run(id, &self.settings.owner, self.settings.lease.as_millis()).await? {
+                return Ok(ASLEEP);
+            }
             let Some(row) = self.store.get_deploys(id).await?.into_iter().find(|d| d.position == env as i64) else {
                 return Ok(ASLEEP);
             };
-            let next = match self.deploy_once(&row, env).await {
-                Ok(next) => next,
-                Err(e) => return Err(e),
-            };
-            match next {
+            match self.deploy_once(&row, env).await? {
                 Next::Continue => continue,
                 Next::WakeAt(at) => return Ok(at),
             }
