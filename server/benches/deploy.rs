@@ -156,6 +156,7 @@ struct Measured {
 
 async fn measure(o: &Options, moto: &Moto, webhook: bool) -> anyhow::Result<Measured> {
     let dir = tempfile::tempdir()?;
+    let log = std::env::temp_dir().join(format!("shipgate-bench-deploy-{}.log", if webhook { "webhook" } else { "poll" }));
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut server = Command::new(&o.shipgate)
@@ -165,17 +166,29 @@ async fn measure(o: &Options, moto: &Moto, webhook: bool) -> anyhow::Result<Meas
         .arg("--poll-interval").arg(if webhook { "60s" } else { o.poll.as_str() })
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("SHIPGATE_LOG", "warn")
+        .env("SHIPGATE_LOG_FORMAT", "text")
         .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::File::create(log.with_extension("err"))?)
         .kill_on_drop(true)
         .spawn()?;
     let pid = server.id().expect("pid");
     wait_until_up(addr, "/readyz").await;
+    let result = drive(o, moto, webhook, addr).await;
+    let rss_kib = peak_rss_kib(pid);
+    stop(&mut server);
+    server.wait().await?;
+    let mut latencies = result.map_err(|e| e.context(format!("server log: {}", log.display())))?;
+    latencies.sort_by(f64::total_cmp);
+    Ok(Measured { sorted_ms: latencies, rss_kib })
+}
 
+/// Sends `o.runs` runs through one server; returns each run's latency in milliseconds.
+async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> anyhow::Result<Vec<f64>> {
     let path = examples_path();
     let push = branch_push(&path);
     let workflow = examples(&path, "workflow_run").into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a workflow_run example");
@@ -187,7 +200,7 @@ async fn measure(o: &Options, moto: &Moto, webhook: bool) -> anyhow::Result<Meas
         payload["after"] = json!(sha);
         payload["head_commit"]["id"] = json!(sha);
         let (status, body) = deliver(addr, SECRET, "push", &format!("{mode}-push-{i}"), &payload).await?;
-        anyhow::ensure!(status == 200, "push: {status}");
+        anyhow::ensure!(status == 200, "push #{i}: {status} {}", String::from_utf8_lossy(&body));
         let id = serde_json::from_slice::<Value>(&body)?["run_ids"][0].as_i64().expect("a run");
         // The engine's first ECR look must have missed, so the image is new to it.
         let looks_before = moto.calls("DescribeImages").await.len();
@@ -229,11 +242,7 @@ async fn measure(o: &Options, moto: &Moto, webhook: bool) -> anyhow::Result<Meas
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    let rss_kib = peak_rss_kib(pid);
-    stop(&mut server);
-    server.wait().await?;
-    latencies.sort_by(f64::total_cmp);
-    Ok(Measured { sorted_ms: latencies, rss_kib })
+    Ok(latencies)
 }
 
 #[tokio::main]

@@ -1,7 +1,7 @@
 //! Webhook deliveries. Recording a delivery and starting the runs it causes happen in one
 //! transaction, so a delivery is never acknowledged without its runs, nor twice with two.
 
-use super::{Arg, Store, StoreResult, bind_all, now_ms, on_pool};
+use super::{BeginWrite, Arg, Store, StoreResult, bind_all, now_ms, on_pool};
 use shipgate_pipeline::read::{Commit, DeliveryOutcome, DeliveryRecord, Page};
 use shipgate_pipeline::{Promotion, RunState, StageKind, StageStatus};
 use std::collections::HashMap;
@@ -165,7 +165,7 @@ impl Store {
     /// stages, plus one pipeline lookup per repository. Only redeliveries cost more.
     pub async fn record_deliveries(&self, batch: &[NewDelivery]) -> StoreResult<Vec<Recorded>> {
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
 
             // What each delivery would do if it is new.
             let mut tracking_by_repo: HashMap<String, Vec<TrackingPipeline>> = HashMap::new();

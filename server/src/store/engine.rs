@@ -3,7 +3,7 @@
 //! here (the step it is about to take, then what came back), which is what lets a restarted
 //! process pick up exactly where a killed one stopped.
 
-use super::{Arg, AuditEntry, Stmt, Store, StoreError, StoreResult, append_audit, now_ms, on_pool};
+use super::{BeginWrite, Arg, AuditEntry, Stmt, Store, StoreError, StoreResult, append_audit, now_ms, on_pool};
 use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision};
 use shipgate_pipeline::rollout::ServiceView;
 use shipgate_pipeline::{RunEvent, RunState};
@@ -339,7 +339,7 @@ impl Store {
     pub async fn take_service(&self, d: &DeployRow) -> StoreResult<bool> {
         let now = now_ms();
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let older: (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM deploys WHERE region = $1 AND cluster = $2 AND service = $3 AND step = $4
                    AND (queued_at < $5 OR (queued_at = $5 AND run_id < $6))",
@@ -473,7 +473,7 @@ impl Store {
     pub async fn close_deploy(&self, d: &DeployRow, outcome: &str) -> StoreResult<()> {
         let now = now_ms();
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE deploys SET step = $1, outcome = COALESCE(outcome, $2), finished_at = COALESCE(finished_at, $3) WHERE run_id = $4 AND position = $5")
                 .bind(step::DONE)
                 .bind(outcome.to_owned())

@@ -49,6 +49,29 @@ pub enum Store {
     Postgres(PgPool),
 }
 
+/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads first and then writes cannot wait for the lock when another
+/// connection committed in between (SQLite answers "database is locked" at once instead),
+/// so every writer takes the write lock up front and queues behind `busy_timeout`.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(&self) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(&self) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(&self) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
 /// Runs `$body` with `$pool` bound to whichever pool this store has.
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {

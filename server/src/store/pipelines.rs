@@ -1,6 +1,6 @@
 //! Pipeline definitions: the API's CRUD and the config file's idempotent sync.
 
-use super::{AuditEntry, Store, StoreError, StoreResult, append_audit, now_ms, on_pool};
+use super::{BeginWrite, AuditEntry, Store, StoreError, StoreResult, append_audit, now_ms, on_pool};
 use shipgate_pipeline::read::PipelineRecord;
 use shipgate_pipeline::{EnvironmentSpec, PipelineSpec, Promotion};
 
@@ -143,7 +143,7 @@ impl Store {
     ) -> StoreResult<(Saved, PipelineRecord)> {
         let now = now_ms();
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let existing: Option<(i64, i64)> = sqlx::query_as("SELECT id, created_at FROM pipelines WHERE name = $1")
                 .bind(spec.name.clone())
                 .fetch_optional(&mut *tx)
@@ -220,7 +220,7 @@ impl Store {
     /// Deletes a pipeline's definition. Its runs stay, as history.
     pub async fn delete_pipeline(&self, name: &str, actor: &AuditEntry) -> StoreResult<()> {
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let deleted = sqlx::query("DELETE FROM pipelines WHERE name = $1").bind(name.to_owned()).execute(&mut *tx).await?;
             if deleted.rows_affected() == 0 {
                 return Err(StoreError::PipelineNotFound(name.to_owned()));

@@ -1,7 +1,7 @@
 //! Runs and their stages: the lists the dashboard pages through, and the one write path
 //! the engine uses to move a run, which goes through the pure state machine.
 
-use super::{Arg, Stmt, Store, StoreError, StoreResult, bind_all, now_ms, on_pool, parse_text};
+use super::{BeginWrite, Arg, Stmt, Store, StoreError, StoreResult, bind_all, now_ms, on_pool, parse_text};
 use shipgate_pipeline::read::{Commit, DEFAULT_PAGE, MAX_PAGE, Page, RunDetail, RunFilter, RunSummary, StageRecord};
 use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunState, StageKind, StageStatus, transition};
 
@@ -200,7 +200,7 @@ impl Store {
             RunEvent::Cancelled => None,
         };
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let updated = sqlx::query("UPDATE runs SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4")
                 .bind(after.status.as_str())
                 .bind(now)
