@@ -1,7 +1,7 @@
 //! Server functions: thin readers that ask the server's [`Dashboard`] for data.
 
 use leptos::prelude::*;
-use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineRecord, RunDetail, RunFilter, RunSummary};
+use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord};
 
 /// What the dashboard needs from the server. The server implements it over its store and
 /// provides it as `Arc<dyn Dashboard>` in the Leptos context.
@@ -12,6 +12,11 @@ pub trait Dashboard: Send + Sync + 'static {
     fn pipelines(&self) -> futures::future::BoxFuture<'_, Result<Vec<PipelineRecord>, String>>;
     fn pipeline(&self, name: String) -> futures::future::BoxFuture<'_, Result<Option<PipelineRecord>, String>>;
     fn deliveries(&self, before: Option<i64>) -> futures::future::BoxFuture<'_, Result<Page<DeliveryRecord>, String>>;
+    /// Every pipeline environment's ECS service, from Shipgate's deploy records (no AWS calls).
+    fn services(&self) -> futures::future::BoxFuture<'_, Result<Vec<ServiceRecord>, String>>;
+    /// The images a pipeline's builds found; `None` picks the first pipeline. `Ok(None)`
+    /// if the pipeline does not exist (or there are no pipelines).
+    fn images(&self, pipeline: Option<String>) -> futures::future::BoxFuture<'_, Result<Option<PipelineImages>, String>>;
 }
 
 #[cfg(feature = "ssr")]
@@ -47,4 +52,14 @@ pub async fn get_pipeline(name: String) -> Result<Option<PipelineRecord>, Server
 #[server]
 pub async fn list_deliveries(before: Option<i64>) -> Result<Page<DeliveryRecord>, ServerFnError> {
     dashboard()?.deliveries(before).await.map_err(ServerFnError::new)
+}
+
+#[server]
+pub async fn list_services() -> Result<Vec<ServiceRecord>, ServerFnError> {
+    dashboard()?.services().await.map_err(ServerFnError::new)
+}
+
+#[server]
+pub async fn get_images(pipeline: Option<String>) -> Result<Option<PipelineImages>, ServerFnError> {
+    dashboard()?.images(pipeline.filter(|p| !p.is_empty())).await.map_err(ServerFnError::new)
 }

@@ -20,6 +20,39 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
+/// `14:03:07` (UTC) from milliseconds since the epoch, for lists where the date is in a title.
+pub fn time_of_day(ms: i64) -> String {
+    let rem = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `850 B`, `12.3 KiB`, `2.7 MiB`, `1.25 GiB`: binary units, as ECR sizes are bytes.
+pub fn bytes(n: i64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value < 10.0 { format!("{value:.2} {}", UNITS[unit]) } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// `sha256:59bf1c3509f3…`: the algorithm and twelve hex digits, enough to tell images apart
+/// on a page; the full digest belongs in a `title`.
+pub fn short_digest(digest: &str) -> String {
+    let (algorithm, hex) = digest.split_once(':').unwrap_or(("", digest));
+    match hex.get(..12) {
+        Some(head) if hex.len() > 12 => {
+            if algorithm.is_empty() { format!("{head}…") } else { format!("{algorithm}:{head}…") }
+        }
+        _ => digest.to_owned(),
+    }
+}
+
 /// Howard Hinnant's days-to-civil algorithm: proleptic Gregorian date from days since 1970-01-01.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -43,6 +76,17 @@ mod tests {
         assert_eq!(timestamp(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(timestamp(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(timestamp(1_795_309_387_000), "2026-11-22 01:03:07 UTC");
+    }
+
+    #[test]
+    fn sizes_and_digests_read_well() {
+        assert_eq!(bytes(850), "850 B");
+        assert_eq!(bytes(2_811_478), "2.68 MiB");
+        assert_eq!(bytes(31_457_280), "30.0 MiB");
+        assert_eq!(bytes(1_342_177_280), "1.25 GiB");
+        assert_eq!(short_digest("sha256:59bf1c3509f33515622619af21ed55bbe26d24913cedbca106468a5fb37a50c3"), "sha256:59bf1c3509f3…");
+        assert_eq!(short_digest("sha256:abc"), "sha256:abc");
+        assert_eq!(time_of_day(1_795_309_387_000), "01:03:07");
     }
 
     #[test]

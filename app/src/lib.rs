@@ -60,6 +60,8 @@ pub fn App() -> impl IntoView {
                 <nav class="nav" aria-label="Main">
                     <A href="/" exact=true>"Runs"</A>
                     <A href="/pipelines">"Pipelines"</A>
+                    <A href="/services">"Services"</A>
+                    <A href="/images">"Images"</A>
                     <A href="/deliveries">"Deliveries"</A>
                 </nav>
             </header>
@@ -69,6 +71,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/runs/:id") view=pages::run::RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/pipelines") view=pages::pipelines::PipelinesPage ssr=SsrMode::Async/>
                     <Route path=path!("/pipelines/:name") view=pages::pipelines::PipelinePage ssr=SsrMode::Async/>
+                    <Route path=path!("/pipelines/:name/images") view=pages::images::ImagesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/services") view=pages::services::ServicesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/images") view=pages::images::ImagesPage ssr=SsrMode::Async/>
                     <Route path=path!("/deliveries") view=pages::deliveries::DeliveriesPage ssr=SsrMode::Async/>
                 </Routes>
             </main>

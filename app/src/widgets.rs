@@ -24,3 +24,108 @@ pub fn LoadError(#[prop(into)] message: String) -> impl IntoView {
 pub fn Loading() -> impl IntoView {
     view! { <p class="muted">"Loading…"</p> }
 }
+
+/// A digest, shortened, with the full text (or `full`, e.g. the pinned image) in its title.
+#[component]
+pub fn Digest(#[prop(into)] digest: String, #[prop(optional, into)] full: Option<String>) -> impl IntoView {
+    let short = crate::format::short_digest(&digest);
+    let title = full.unwrap_or_else(|| digest.clone());
+    view! { <code class="digest" title=title>{short}</code> }
+}
+
+/// A task definition as people know it (`family:revision`), with the full ARN in its title.
+#[component]
+pub fn TaskDefinition(#[prop(into)] arn: String) -> impl IntoView {
+    let short = shipgate_pipeline::rollout::short_task_definition(&arn).to_owned();
+    view! { <code class="task-definition" title=arn>{short}</code> }
+}
+
+/// Running against desired tasks, as a bar and in words. Pending tasks show as a lighter
+/// segment after the running ones.
+#[component]
+pub fn TaskCounts(running: Option<i64>, desired: Option<i64>, pending: Option<i64>, failed: Option<i64>) -> impl IntoView {
+    let (run, want) = (running.unwrap_or(0).max(0), desired.unwrap_or(0).max(0));
+    let pct = |n: i64| if want == 0 { 0 } else { (n * 100 / want).clamp(0, 100) };
+    let running_pct = pct(run);
+    let pending_pct = pct(pending.unwrap_or(0).max(0)).min(100 - running_pct);
+    let mut words = format!(
+        "{}/{} running",
+        running.map_or_else(|| "?".to_owned(), |n| n.to_string()),
+        desired.map_or_else(|| "?".to_owned(), |n| n.to_string())
+    );
+    if let Some(p) = pending {
+        words.push_str(&format!(" · {p} pending"));
+    }
+    if let Some(f) = failed.filter(|f| *f > 0) {
+        words.push_str(&format!(" · {f} failed"));
+    }
+    let failing = failed.is_some_and(|f| f > 0);
+    view! {
+        <div class=if failing { "tasks tasks-failing" } else { "tasks" }>
+            <div class="tasks-bar" role="progressbar" aria-label="Running tasks" aria-valuemin="0"
+                aria-valuemax=want.to_string() aria-valuenow=run.min(want).to_string()>
+                <span class="tasks-running" style=format!("width: {running_pct}%")></span>
+                <span class="tasks-pending" style=format!("width: {pending_pct}%")></span>
+            </div>
+            <span class="tasks-text">{words}</span>
+        </div>
+    }
+}
+
+/// Scan findings by severity, most severe first; other severities only when non-zero.
+#[component]
+pub fn ScanCounts(counts: std::collections::BTreeMap<String, i64>) -> impl IntoView {
+    const MAIN: [&str; 4] = ["critical", "high", "medium", "low"];
+    let mut shown: Vec<(String, i64)> = MAIN.iter().map(|s| ((*s).to_owned(), counts.get(*s).copied().unwrap_or(0))).collect();
+    shown.extend(counts.iter().filter(|(s, n)| !MAIN.contains(&s.as_str()) && **n > 0).map(|(s, n)| (s.clone(), *n)));
+    view! {
+        <span class="scan-counts">
+            {shown.into_iter().map(|(severity, n)| {
+                let class = if n > 0 { format!("sev sev-{severity}") } else { "sev sev-none".to_owned() };
+                view! { <span class=class>{format!("{n} {severity}")}</span> }
+            }).collect_view()}
+        </span>
+    }
+}
+
+/// An engine error with a sentence in plain words first, then AWS's (or Shipgate's) own text.
+#[component]
+pub fn Problem(#[prop(into)] error: String, outcome: Option<String>) -> impl IntoView {
+    let summary = plain_words(outcome.as_deref(), &error);
+    view! {
+        <div class="problem" role="note">
+            {summary.map(|s| view! { <p class="problem-summary">{s}</p> })}
+            <p class="problem-text">{error}</p>
+        </div>
+    }
+}
+
+/// What an error means for the person reading it, when Shipgate can tell.
+pub fn plain_words(outcome: Option<&str>, error: &str) -> Option<&'static str> {
+    let has = |code: &str| error.contains(code);
+    let retrying = outcome.is_none();
+    Some(if has("AccessDenied") || has("UnauthorizedOperation") || has("not authorized") {
+        "Shipgate's AWS credentials are not allowed to do this. Grant the permission AWS names below."
+    } else if has("ServiceNotFoundException") {
+        "ECS has no such service in this cluster and region. Check the environment's cluster, service and region."
+    } else if has("ClusterNotFoundException") {
+        "ECS has no such cluster in this region. Check the environment's cluster and region."
+    } else if has("RepositoryNotFoundException") {
+        "The ECR repository does not exist in this region. Check the pipeline's ECR repository."
+    } else if has("Throttling") || has("Unavailable") || has("Unreachable") || has("ServerException") || has("InternalFailure") {
+        if retrying {
+            "AWS is busy or could not be reached. Shipgate keeps retrying until the deadline."
+        } else {
+            "AWS stayed busy or unreachable until the deadline."
+        }
+    } else {
+        match outcome {
+            Some("rolled_back") => "The new tasks did not become healthy, so ECS rolled the service back to its previous task definition. The new image is not running.",
+            Some("timed_out") => "The deployment did not settle in time. The service may still be changing: check it in the ECS console.",
+            Some("failed") => "The deployment failed. The new image is not running as intended.",
+            Some("cancelled") | Some("skipped") => "The run ended before this deploy finished.",
+            None => "The last attempt failed; Shipgate tries again.",
+            Some(_) => return None,
+        }
+    })
+}

@@ -124,13 +124,26 @@ pub struct DeployInfo {
 impl DeployInfo {
     /// The service's page in the ECS console.
     pub fn console_url(&self) -> String {
-        let cluster = self.cluster.rsplit('/').next().unwrap_or(&self.cluster);
-        let service = self.service.rsplit('/').next().unwrap_or(&self.service);
-        format!(
-            "https://{r}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={r}",
-            r = self.region
-        )
+        ecs_console_url(&self.region, &self.cluster, &self.service)
     }
+
+    /// The digest part of [`DeployInfo::image`].
+    pub fn digest(&self) -> &str {
+        image_digest(&self.image)
+    }
+}
+
+/// A service's deployments page in the ECS console. Cluster and service may be names or ARNs.
+pub fn ecs_console_url(region: &str, cluster: &str, service: &str) -> String {
+    let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
+    let service = service.rsplit('/').next().unwrap_or(service);
+    format!("https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}")
+}
+
+/// `sha256:…` from a pinned image reference (`repository@sha256:…`); the whole text if it
+/// is not pinned.
+pub fn image_digest(image: &str) -> &str {
+    image.rsplit_once('@').map_or(image, |(_, digest)| digest)
 }
 
 /// A release manager's decision at an approval gate.
@@ -143,6 +156,112 @@ pub struct GateDecision {
     /// The digest the decision was about.
     pub image_digest: Option<String>,
     pub at: Millis,
+}
+
+/// One deploy in an ECS service's history, with the run that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceDeploy {
+    pub run_id: i64,
+    pub pipeline: String,
+    pub environment: String,
+    pub commit_sha: String,
+    /// `repository@sha256:…`, as deployed.
+    pub image: String,
+    pub task_definition: Option<String>,
+    pub step: String,
+    /// `succeeded`, `failed`, `rolled_back`, `timed_out` (or how the run ended it, such as
+    /// `cancelled`); `None` while the deploy is under way.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub desired: Option<i64>,
+    pub running: Option<i64>,
+    pub pending: Option<i64>,
+    pub failed: Option<i64>,
+    pub queued_at: Millis,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+}
+
+impl ServiceDeploy {
+    pub fn digest(&self) -> &str {
+        image_digest(&self.image)
+    }
+
+    /// The outcome, or where an unfinished deploy stands: `queued` or `in_progress`.
+    pub fn state(&self) -> &str {
+        match (&self.outcome, self.step.as_str()) {
+            (Some(outcome), _) => outcome,
+            (None, "queued") => "queued",
+            (None, _) => "in_progress",
+        }
+    }
+}
+
+/// One pipeline environment's ECS service, as Shipgate's own deploy records describe it.
+/// Deploys are matched to the service by region, cluster and service name, whichever
+/// pipeline made them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub pipeline: String,
+    pub environment: String,
+    pub promotion: Promotion,
+    pub region: String,
+    pub cluster: String,
+    pub service: String,
+    pub container: String,
+    /// The latest deploy that succeeded: what Shipgate last put on the service.
+    pub current: Option<ServiceDeploy>,
+    /// The most recent deploys, newest first.
+    pub recent: Vec<ServiceDeploy>,
+}
+
+impl ServiceRecord {
+    pub fn console_url(&self) -> String {
+        ecs_console_url(&self.region, &self.cluster, &self.service)
+    }
+
+    /// The newest deploy record that saw the service's task counts.
+    pub fn last_counts(&self) -> Option<&ServiceDeploy> {
+        self.recent.iter().find(|d| d.desired.is_some() || d.running.is_some())
+    }
+}
+
+/// An image a pipeline's builds found in ECR, once per digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub digest: String,
+    pub uri: Option<String>,
+    /// The tags the builds looked for, newest first.
+    pub tags: Vec<String>,
+    pub size: Option<i64>,
+    pub pushed_at: Option<Millis>,
+    pub scan_status: Option<String>,
+    pub scan_counts: Option<std::collections::BTreeMap<String, i64>>,
+    /// The runs whose build found this image, newest first.
+    pub runs: Vec<i64>,
+    /// The pipeline's environments where this is the digest last deployed successfully.
+    pub live_in: Vec<String>,
+}
+
+/// What one environment runs, by Shipgate's last successful deploy there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentImage {
+    pub environment: String,
+    pub digest: Option<String>,
+    pub run_id: Option<i64>,
+    pub since: Option<Millis>,
+}
+
+/// The images Shipgate tracked for one pipeline (not every image in the ECR repository).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineImages {
+    pub pipeline: String,
+    pub ecr_repository: String,
+    pub environments: Vec<EnvironmentImage>,
+    /// Newest first.
+    pub images: Vec<ImageRecord>,
+    /// Older builds exist beyond the ones listed.
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,3 +346,49 @@ pub struct RunFilter {
 /// The page size used when a caller does not choose one, and the most anyone may ask for.
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_come_from_pinned_references() {
+        assert_eq!(image_digest("1234.dkr.ecr.us-east-1.amazonaws.com/hello@sha256:abc"), "sha256:abc");
+        assert_eq!(image_digest("hello:latest"), "hello:latest");
+    }
+
+    #[test]
+    fn console_urls_take_names_from_arns() {
+        assert_eq!(
+            ecs_console_url("eu-west-1", "arn:aws:ecs:eu-west-1:1:cluster/prod", "arn:aws:ecs:eu-west-1:1:service/prod/api"),
+            "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/api/deployments?region=eu-west-1"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_deploy_says_where_it_stands() {
+        let mut d = ServiceDeploy {
+            run_id: 1,
+            pipeline: "p".into(),
+            environment: "staging".into(),
+            commit_sha: "abc".into(),
+            image: "r@sha256:1".into(),
+            task_definition: None,
+            step: "queued".into(),
+            outcome: None,
+            error: None,
+            desired: None,
+            running: None,
+            pending: None,
+            failed: None,
+            queued_at: 0,
+            started_at: None,
+            finished_at: None,
+        };
+        assert_eq!(d.state(), "queued");
+        d.step = "following".into();
+        assert_eq!(d.state(), "in_progress");
+        d.outcome = Some("rolled_back".into());
+        assert_eq!(d.state(), "rolled_back");
+    }
+}

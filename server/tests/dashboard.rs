@@ -70,3 +70,310 @@ on_both_backends! {
         assert!(older.contains("← Newest"));
     }
 }
+
+// ---- The deploy engine's records, as the run, services and images pages show them ----
+
+use shipgate::store::{AuditEntry, Store};
+use shipgate::store::engine::{CiReport, Decision, DeployRow};
+use shipgate_pipeline::RunEvent;
+use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
+
+/// 2026-11-22 01:03:07 UTC: seeded times are fixed so the pages' text can be asserted.
+const T0: i64 = 1_795_309_387_000;
+const REPOSITORY_URI: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world";
+const DIGEST_A: &str = "sha256:59bf1c3509f33515622619af21ed55bbe26d24913cedbca106468a5fb37a50c3";
+const DIGEST_B: &str = "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+fn td(family_revision: &str) -> String {
+    format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family_revision}")
+}
+
+/// Writes engine columns that only the engine's private step function sets. Literal SQL:
+/// the values are the test's own.
+async fn exec(store: &Store, sql: &str) {
+    match store {
+        Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// A run started by GitHub's push example, with the commit `sha`.
+async fn push_run(app: &TestApp, delivery: &str, sha: &str) -> i64 {
+    let mut push = branch_push();
+    push["after"] = json!(sha);
+    push["head_commit"]["id"] = json!(sha);
+    let reply = app.deliver("push", delivery, &push).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    reply.json()["run_ids"][0].as_i64().expect("a run")
+}
+
+/// The run's build found `digest` in ECR, and the Build stage succeeded.
+async fn built(store: &Store, run: i64, sha: &str, digest: &str, size: i64, pushed_at: i64) {
+    store.start_build(run, sha, T0 + 3_600_000).await.unwrap();
+    let report = CiReport {
+        id: 0,
+        repository_key: "codertocat/hello-world".into(),
+        head_sha: sha.into(),
+        name: "build".into(),
+        status: "completed".into(),
+        conclusion: Some("success".into()),
+        url: format!("https://github.com/Codertocat/Hello-World/actions/runs/{run}0001"),
+    };
+    store.record_ci(run, &report).await.unwrap();
+    store.record_image(run, REPOSITORY_URI, digest, Some(size), Some(pushed_at), None).await.unwrap();
+    store.apply_event(run, RunEvent::BuildStarted, None).await.unwrap();
+    store.apply_event(run, RunEvent::BuildSucceeded, Some("image found")).await.unwrap();
+}
+
+/// Queues and starts run `run`'s deploy to environment `position`, as far as `following`
+/// deployment `deployment` of revision `new_td` (replacing `old_td`).
+async fn deploying(store: &Store, run: i64, position: i64, digest: &str, queued_at: i64, (old_td, new_td): (&str, &str), deployment: &str) -> DeployRow {
+    let (environment, cluster) = if position == 0 { ("staging", "stg") } else { ("production", "prod") };
+    let mut row = DeployRow {
+        run_id: run,
+        position,
+        environment: environment.into(),
+        region: "us-east-1".into(),
+        cluster: cluster.into(),
+        service: "hello".into(),
+        container: "app".into(),
+        settings: "{}".into(),
+        image: format!("{REPOSITORY_URI}@{digest}"),
+        step: "queued".into(),
+        previous_task_definition: None,
+        task_definition: None,
+        deployment_id: None,
+        deadline_at: None,
+        register_attempted_at: None,
+        desired_count: None,
+        running_count: None,
+        pending_count: None,
+        failed_tasks: None,
+        service_arn: None,
+        events: "[]".into(),
+        outcome: None,
+        error: None,
+        queued_at,
+        started_at: None,
+        finished_at: None,
+    };
+    store.queue_deploy(&row).await.unwrap();
+    exec(
+        store,
+        &format!(
+            "UPDATE deploys SET step = 'following', started_at = {}, previous_task_definition = '{}', task_definition = '{}', deployment_id = '{deployment}'
+             WHERE run_id = {run} AND position = {position}",
+            queued_at + 500,
+            td(old_td),
+            td(new_td)
+        ),
+    )
+    .await;
+    store.apply_event(run, RunEvent::DeployStarted(position as usize), Some("deploying")).await.unwrap();
+    row.step = "following".into();
+    row.previous_task_definition = Some(td(old_td));
+    row.task_definition = Some(td(new_td));
+    row.deployment_id = Some(deployment.into());
+    row
+}
+
+/// What one DescribeServices showed of our deployment.
+fn seen(row: &DeployRow, running: i32, desired: i32, pending: i32, failed: i32, events: &[(i64, &str)]) -> ServiceView {
+    let ours = DeploymentView {
+        id: row.deployment_id.clone().unwrap(),
+        status: "PRIMARY".into(),
+        rollout_state: Some(RolloutState::InProgress),
+        rollout_reason: None,
+        task_definition: row.task_definition.clone().unwrap(),
+        desired,
+        running,
+        pending,
+        failed,
+    };
+    ServiceView {
+        arn: format!("arn:aws:ecs:us-east-1:123456789012:service/{}/hello", row.cluster),
+        status: "ACTIVE".into(),
+        task_definition: row.task_definition.clone().unwrap(),
+        desired,
+        running,
+        pending,
+        deployments: vec![ours],
+        events: events.iter().map(|(at, message)| ServiceEvent { at: *at, message: (*message).into() }).collect(),
+    }
+}
+
+fn alice() -> AuditEntry {
+    AuditEntry { actor: "alice@example.com".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() }
+}
+
+/// The stretch of `html` from the first `start` to the next `end` after it.
+fn section<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html.find(start).unwrap_or_else(|| panic!("no `{start}` in the page"));
+    let rest = &html[from..];
+    &rest[..rest[start.len()..].find(end).map_or(rest.len(), |i| i + start.len())]
+}
+
+/// One stage card of a run page's timeline, by the name it shows.
+fn stage_card<'a>(html: &'a str, name: &str) -> &'a str {
+    let timeline = section(html, "class=\"timeline\"", "</main>");
+    section(timeline, &format!(">{name}</span>"), "data-stage=")
+}
+
+on_both_backends! {
+    async fn the_run_page_shows_the_engines_facts(store: Store) {
+        let app = TestApp::new(store.clone()).await;
+        let sha = "a".repeat(40);
+        let run = push_run(&app, "facts-1", &sha).await;
+        built(&store, run, &sha, DIGEST_A, 31_457_280, T0).await;
+        store.record_scan(run, "complete", Some(r#"{"critical":0,"high":2,"medium":5,"low":1}"#)).await.unwrap();
+        store.note_build_check(run, Some("ThrottlingException: ecr:DescribeImageScanFindings: Rate exceeded")).await.unwrap();
+
+        let staging = deploying(&store, run, 0, DIGEST_A, T0 + 1_000, ("hello:6", "hello:7"), "ecs-svc/1234567890123456789").await;
+        let events = [(T0 + 9_000, "(service hello) has reached a steady state."), (T0 + 4_000, "(service hello) has started 3 tasks: (task 0f3e).")];
+        store.record_rollout(&staging, &seen(&staging, 3, 3, 0, 0, &events), None).await.unwrap();
+        store.finish_deploy(&staging, RunEvent::DeploySucceeded(0), "succeeded", "hello:7 running 3/3 on stg/hello", None).await.unwrap();
+
+        // Before the gate opens, the page says which digest an approval would ship.
+        let waiting = app.get(&format!("/runs/{run}")).await.text();
+        assert!(stage_card(&waiting, "Deploy · production").contains("An approval deploys"), "the gate names the digest");
+
+        store.decide_gate(run, 1, "production", Decision::Approve, "ship it", &alice()).await.unwrap();
+        let production = deploying(&store, run, 1, DIGEST_A, T0 + 20_000, ("hello:3", "hello:4"), "ecs-svc/9876543210987654321").await;
+        let failure = "deployment ecs-svc/9876543210987654321 failed: tasks failed to start. ECS rolled back to hello:3";
+        store
+            .record_rollout(&production, &seen(&production, 1, 2, 0, 2, &[(T0 + 30_000, "(service hello) deployment ecs-svc/9876543210987654321 deployment failed: tasks failed to start.")]), None)
+            .await
+            .unwrap();
+        store.finish_deploy(&production, RunEvent::DeployRolledBack(1), "rolled_back", failure, Some(failure)).await.unwrap();
+
+        let reply = app.get(&format!("/runs/{run}")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let html = reply.text();
+        let build = stage_card(&html, "Build");
+        for needle in [
+            "href=\"https://github.com/Codertocat/Hello-World/actions/runs/",
+            "success",
+            &format!("title=\"{DIGEST_A}\""),
+            "sha256:59bf1c3509f3…",
+            &sha,
+            "30.0 MiB",
+            "2026-11-22 01:03:07 UTC",
+            "0 critical", "2 high", "5 medium", "1 low",
+            "Last check reported:",
+            "ThrottlingException: ecr:DescribeImageScanFindings: Rate exceeded",
+        ] {
+            assert!(build.contains(needle), "the Build stage lacks {needle}: {build}");
+        }
+
+        let staging_card = stage_card(&html, "Deploy · staging");
+        for needle in [
+            "stg/hello", "us-east-1",
+            &format!("title=\"{REPOSITORY_URI}@{DIGEST_A}\""),
+            ">hello:6<", ">hello:7<",
+            "title=\"ecs-svc/1234567890123456789\"",
+            "3/3 running",
+            "(service hello) has reached a steady state.",
+            "01:03:16",
+            "badge-succeeded",
+            "href=\"https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/stg/services/hello/deployments?region=us-east-1\"",
+            "Open in ECS console",
+        ] {
+            assert!(staging_card.contains(needle), "the staging stage lacks {needle}: {staging_card}");
+        }
+        assert!(!staging_card.contains("failed to start"), "production's events stay on production's card");
+
+        let production_card = stage_card(&html, "Deploy · production");
+        for needle in [
+            "prod/hello", ">hello:4<", "1/2 running", "2 failed", "badge-rolled_back",
+            "ECS rolled the service back to its previous task definition",
+            failure,
+            "deployment failed: tasks failed to start.",
+            "clusters/prod/services/hello",
+            // The gate decision: who, what, the comment, and the digest it was about.
+            "alice@example.com", "badge-approved", "ship it", &format!("title=\"{DIGEST_A}\""),
+        ] {
+            assert!(production_card.contains(needle), "the production stage lacks {needle}: {production_card}");
+        }
+        assert_eq!(production_card.matches(failure).count(), 1, "the error is shown once, not also as the stage detail");
+        assert!(!production_card.contains("An approval deploys"), "the gate has been passed");
+    }
+}
+
+on_both_backends! {
+    async fn services_and_images_show_what_shipgate_deployed_where(store: Store) {
+        let app = TestApp::new(store.clone()).await;
+        let (sha_a, sha_b) = ("a".repeat(40), "b".repeat(40));
+
+        // Run A: staging succeeded on hello:7, then production approved and still rolling out.
+        let a = push_run(&app, "svc-a", &sha_a).await;
+        built(&store, a, &sha_a, DIGEST_A, 31_457_280, T0).await;
+        let staging_a = deploying(&store, a, 0, DIGEST_A, T0 + 1_000, ("hello:6", "hello:7"), "ecs-svc/1111").await;
+        store.record_rollout(&staging_a, &seen(&staging_a, 2, 2, 0, 0, &[]), None).await.unwrap();
+        store.finish_deploy(&staging_a, RunEvent::DeploySucceeded(0), "succeeded", "ok", None).await.unwrap();
+        store.decide_gate(a, 1, "production", Decision::Approve, "", &alice()).await.unwrap();
+        let production_a = deploying(&store, a, 1, DIGEST_A, T0 + 3_000, ("hello:3", "hello:4"), "ecs-svc/2222").await;
+        store.record_rollout(&production_a, &seen(&production_a, 1, 4, 3, 0, &[]), None).await.unwrap();
+
+        // Run B, newer: a different image whose staging rollout failed.
+        let b = push_run(&app, "svc-b", &sha_b).await;
+        built(&store, b, &sha_b, DIGEST_B, 2_811_478, T0 + 4_000).await;
+        let staging_b = deploying(&store, b, 0, DIGEST_B, T0 + 5_000, ("hello:7", "hello:8"), "ecs-svc/3333").await;
+        store.record_rollout(&staging_b, &seen(&staging_b, 0, 2, 0, 2, &[]), None).await.unwrap();
+        store.finish_deploy(&staging_b, RunEvent::DeployFailed(0), "failed", "tasks failed to start", Some("tasks failed to start")).await.unwrap();
+
+        let reply = app.get("/services").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let html = reply.text();
+        assert!(html.contains("href=\"/services\"") && html.contains("href=\"/images\""), "the nav links the new pages");
+        let staging = section(&html, "data-environment=\"staging\"", "</article>");
+        // What runs: the last *successful* deploy (run A), not the latest one (run B, failed).
+        let current = section(staging, "class=\"current-image\"", "</dd>");
+        assert!(current.contains(&format!("title=\"{REPOSITORY_URI}@{DIGEST_A}\"")) && current.contains(&format!("href=\"/runs/{a}\"")), "{current}");
+        assert!(!current.contains(DIGEST_B), "a failed deploy does not change what runs: {current}");
+        assert!(section(staging, "Task definition", "</dd>").contains(">hello:7<"), "{staging}");
+        // Counts from the latest record, run B's.
+        assert!(staging.contains("0/2 running") && staging.contains(&format!("as last seen by run #{b}")), "{staging}");
+        assert!(staging.contains("stg/hello") && staging.contains("clusters/stg/services/hello"));
+        // History, newest first: B failed, then A succeeded, each with its digest.
+        let row_b = section(staging, &format!("data-run-id=\"{b}\""), "</tr>");
+        let row_a = section(staging, &format!("data-run-id=\"{a}\""), "</tr>");
+        assert!(row_b.contains("badge-failed") && row_b.contains(&format!("title=\"{REPOSITORY_URI}@{DIGEST_B}\"")) && row_b.contains("tasks failed to start"), "{row_b}");
+        assert!(row_a.contains("badge-succeeded") && row_a.contains(&format!("title=\"{REPOSITORY_URI}@{DIGEST_A}\"")) && row_a.contains(">hello:7<"), "{row_a}");
+        let position = |html: &str, needle: String| html.find(&needle).unwrap_or_else(|| panic!("no {needle}"));
+        assert!(position(staging, format!("data-run-id=\"{b}\"")) < position(staging, format!("data-run-id=\"{a}\"")), "newest first");
+
+        let production = section(&html, "data-environment=\"production\"", "</article>");
+        assert!(production.contains("has not deployed to this service successfully yet"), "{production}");
+        let row = section(production, &format!("data-run-id=\"{a}\""), "</tr>");
+        assert!(row.contains("data-outcome=\"in_progress\"") && row.contains("in progress") && row.contains(">hello:4<"), "{row}");
+        assert!(production.contains("1/4 running · 3 pending"), "{production}");
+
+        // Images: newest first, run A's digest marked as live in staging only.
+        for path in ["/pipelines/hello/images", "/images", "/images?pipeline=hello"] {
+            let reply = app.get(path).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+            let html = reply.text();
+            assert!(html.contains("other images in the repository are not listed"), "{path} says what it lists");
+            let image_a = section(&html, &format!("data-digest=\"{DIGEST_A}\""), "</tr>");
+            let image_b = section(&html, &format!("data-digest=\"{DIGEST_B}\""), "</tr>");
+            assert!(position(&html, format!("data-digest=\"{DIGEST_B}\"")) < position(&html, format!("data-digest=\"{DIGEST_A}\"")), "{path}: newest first");
+            assert!(image_a.contains("live-chip") && image_a.contains("currently deployed in staging"), "{path}: {image_a}");
+            assert!(!image_a.contains("currently deployed in production"), "{path}: production has no successful deploy: {image_a}");
+            assert!(!image_b.contains("live-chip"), "{path}: run B's image never went live: {image_b}");
+            assert!(image_a.contains("30.0 MiB") && image_a.contains("2026-11-22 01:03:07 UTC") && image_a.contains(&format!("href=\"/runs/{a}\"")), "{image_a}");
+            assert!(image_b.contains("2.68 MiB") && image_b.contains(&format!("href=\"/runs/{b}\"")) && image_b.contains("title=\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\""), "{image_b}");
+            let live = section(&html, "class=\"live-list\"", "</ul>");
+            assert!(section(live, "data-environment=\"staging\"", "</li>").contains(&format!("href=\"/runs/{a}\"")), "{live}");
+            assert!(section(live, "data-environment=\"production\"", "</li>").contains("nothing deployed by Shipgate yet"), "{live}");
+        }
+        let pipeline = app.get("/pipelines/hello").await.text();
+        assert!(pipeline.contains("href=\"/pipelines/hello/images\""), "the pipeline page links its images");
+
+        for path in ["/pipelines/nope/images", "/images?pipeline=nope"] {
+            let reply = app.get(path).await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+            assert!(reply.text().contains("Pipeline not found"), "{path}");
+        }
+    }
+}

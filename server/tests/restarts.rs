@@ -103,6 +103,11 @@ async fn killed_after_the_deploy_started_resumes_without_a_second_registration()
 }
 
 #[tokio::test]
+async fn killed_just_before_registering_registers_once_after_the_restart() {
+    crash_and_resume("before_register").await;
+}
+
+#[tokio::test]
 async fn killed_between_registration_and_its_record_adopts_the_registered_revision() {
     crash_and_resume("after_register").await;
 }

@@ -1,7 +1,9 @@
 pub mod deliveries;
+pub mod images;
 pub mod pipelines;
 pub mod run;
 pub mod runs;
+pub mod services;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

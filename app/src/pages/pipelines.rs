@@ -99,6 +99,10 @@ fn PipelineView(p: PipelineRecord, recent: Vec<shipgate_pipeline::read::RunSumma
                 " → ECR "<code>{spec.ecr_repository.clone()}</code>
                 " · defined by "{p.source.clone()}" · updated "{format::timestamp(p.updated_at)}
             </p>
+            <p class="head-links">
+                <a class="button button-quiet" href=format!("/pipelines/{}/images", spec.name)>"Images"</a>
+                <a class="button button-quiet" href="/services">"Services"</a>
+            </p>
         </div>
         <h2 class="section-title">"Environments, in promotion order"</h2>
         <ol class="environments">

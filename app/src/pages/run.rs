@@ -3,12 +3,12 @@
 use super::Missing;
 use crate::data::get_run;
 use crate::format;
-use crate::widgets::{LoadError, Loading, StatusBadge};
+use crate::widgets::{Digest, LoadError, Loading, Problem, ScanCounts, StatusBadge, TaskCounts, TaskDefinition};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use shipgate_pipeline::StageKind;
-use shipgate_pipeline::read::{RunDetail, StageRecord};
+use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, RunDetail, StageRecord};
+use shipgate_pipeline::{StageKind, StageStatus};
 
 #[component]
 pub fn RunPage() -> impl IntoView {
@@ -37,7 +37,31 @@ pub fn RunPage() -> impl IntoView {
 
 #[component]
 fn RunView(detail: RunDetail) -> impl IntoView {
-    let run = detail.run;
+    let RunDetail { run, stages, mut build, mut deploys, decisions } = detail;
+    let built_digest = build.as_ref().and_then(|b| b.image_digest.clone());
+    // Each Deploy stage gets its environment's deploy record (by position in the pipeline)
+    // and the gate decisions taken for it.
+    let mut env_index = 0usize;
+    let cards = stages
+        .into_iter()
+        .map(|stage| {
+            let mut facts = StageFacts::default();
+            match stage.kind {
+                StageKind::Build => facts.build = build.take(),
+                StageKind::Deploy => {
+                    let position = env_index as i64;
+                    env_index += 1;
+                    facts.deploy = deploys.iter().position(|d| d.position == position).map(|i| deploys.remove(i));
+                    facts.decisions = decisions.iter().filter(|d| Some(&d.environment) == stage.environment.as_ref()).cloned().collect();
+                    if stage.status == StageStatus::AwaitingApproval {
+                        facts.gate_digest = built_digest.clone();
+                    }
+                }
+                StageKind::Source => {}
+            }
+            (stage, facts)
+        })
+        .collect::<Vec<_>>();
     let title = format!("Run #{} · {}", run.id, run.pipeline);
     let commit = run.commit.clone();
     view! {
@@ -72,13 +96,25 @@ fn RunView(detail: RunDetail) -> impl IntoView {
         </section>
         <h2 class="section-title">"Timeline"</h2>
         <ol class="timeline" aria-label="Stages">
-            {detail.stages.into_iter().map(|stage| view! { <StageCard stage commit_url=commit.url.clone() sha=commit.short_sha().to_owned()/> }).collect_view()}
+            {cards.into_iter().map(|(stage, facts)| view! {
+                <StageCard stage facts commit_url=commit.url.clone() sha=commit.short_sha().to_owned()/>
+            }).collect_view()}
         </ol>
     }
 }
 
+/// What the engine recorded for one stage, beyond its status and times.
+#[derive(Default)]
+struct StageFacts {
+    build: Option<BuildInfo>,
+    deploy: Option<DeployInfo>,
+    decisions: Vec<GateDecision>,
+    /// For a gate still waiting: the digest an approval would ship.
+    gate_digest: Option<String>,
+}
+
 #[component]
-fn StageCard(stage: StageRecord, commit_url: String, sha: String) -> impl IntoView {
+fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: String) -> AnyView {
     let name = match (stage.kind, &stage.environment) {
         (StageKind::Deploy, Some(env)) => format!("Deploy · {env}"),
         (kind, _) => {
@@ -90,6 +126,10 @@ fn StageCard(stage: StageRecord, commit_url: String, sha: String) -> impl IntoVi
     };
     let status = stage.status.as_str();
     let duration = stage.duration_ms().map(format::duration);
+    let StageFacts { build, deploy, decisions, gate_digest } = facts;
+    // A failed deploy's stage detail is its error, which the deploy's facts already show.
+    let repeats = deploy.as_ref().and_then(|d| d.error.as_ref()) == Some(&stage.detail);
+    let show_detail = !stage.detail.is_empty() && stage.kind != StageKind::Source && !repeats;
     view! {
         <li class=format!("stage stage-{status}") data-stage=stage.kind.as_str()>
             <div class="stage-head">
@@ -107,7 +147,139 @@ fn StageCard(stage: StageRecord, commit_url: String, sha: String) -> impl IntoVi
                 <dt>"Finished"</dt><dd>{stage.finished_at.map(format::timestamp).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Duration"</dt><dd>{duration.unwrap_or_else(|| "—".into())}</dd>
             </dl>
-            {(!stage.detail.is_empty() && stage.kind != StageKind::Source).then(|| view! { <p class="stage-detail">{stage.detail.clone()}</p> })}
+            {show_detail.then(|| view! { <p class="stage-detail">{stage.detail.clone()}</p> })}
+            {build.map(|b| view! { <BuildFacts b status=stage.status/> })}
+            {gate_digest.map(|d| view! { <p class="stage-detail gate-note">"An approval deploys "<Digest digest=d/></p> })}
+            {deploy.map(|d| view! { <DeployFacts d/> })}
+            {(!decisions.is_empty()).then(|| view! { <GateDecisions decisions/> })}
         </li>
     }
+    .into_any()
+}
+
+/// The Build stage: what CI said, which image ECR holds, and what its scan found.
+#[component]
+fn BuildFacts(b: BuildInfo, status: StageStatus) -> AnyView {
+    let ended = status.is_terminal();
+    let succeeded = status == StageStatus::Succeeded;
+    let waiting = !ended && b.image_digest.is_none();
+    let ci = b.ci_name.clone().map(|name| {
+        let status = b.ci_status.clone().unwrap_or_default().replace('_', " ");
+        let conclusion = b.ci_conclusion.clone();
+        let url = b.ci_url.clone();
+        view! {
+            <dt>"CI"</dt>
+            <dd class="ci">
+                <code>{name}</code>" "{status}
+                {conclusion.map(|c| view! { " " <StatusBadge status=c/> })}
+                {url.map(|u| view! { " " <a class="ci-link" href=u rel="external">"CI run ↗"</a> })}
+            </dd>
+        }
+    });
+    let last_error = b.last_error.clone();
+    view! {
+        <dl class="stage-facts build-facts">
+            {ci}
+            <dt>"Tag"</dt><dd><code class="image-tag">{b.image_tag.clone()}</code></dd>
+            {b.image_digest.clone().map(|d| view! { <dt>"Digest"</dt><dd><Digest digest=d/></dd> })}
+            {b.image_size.map(|n| view! { <dt>"Size"</dt><dd class="image-size">{format::bytes(n)}</dd> })}
+            {b.image_pushed_at.map(|t| view! { <dt>"Pushed"</dt><dd>{format::timestamp(t)}</dd> })}
+            {(b.scan_status.is_some() || b.scan_counts.is_some()).then(|| {
+                let status = b.scan_status.clone().unwrap_or_default();
+                let counts = b.scan_counts.clone();
+                view! {
+                    <dt>"Scan"</dt>
+                    <dd class="scan">
+                        {counts.map(|counts| view! { <ScanCounts counts/> })}
+                        {(!status.is_empty() && status != "complete").then(|| view! { <span class="muted">{status.clone()}</span> })}
+                    </dd>
+                }
+            })}
+            {waiting.then(|| view! { <dt>"Waits until"</dt><dd>{format::timestamp(b.deadline_at)}</dd> })}
+        </dl>
+        {last_error.map(|e| if succeeded {
+            // Left over from a check that was retried; the build went on.
+            view! { <p class="stage-detail muted last-check">"Last check reported: "{e}</p> }.into_any()
+        } else {
+            view! { <Problem error=e outcome=ended.then(|| "ended".to_owned())/> }.into_any()
+        })}
+    }
+    .into_any()
+}
+
+/// A Deploy stage: the target, what was registered and rolled out, and how ECS saw it.
+#[component]
+fn DeployFacts(d: DeployInfo) -> AnyView {
+    let console = d.console_url();
+    let digest = d.digest().to_owned();
+    let events: Vec<_> = d.events.iter().take(5).cloned().collect();
+    let in_progress = d.outcome.is_none();
+    let has_counts = d.desired.is_some() || d.running.is_some();
+    view! {
+        <p class="stage-target">
+            <code>{format!("{}/{}", d.cluster, d.service)}</code>" · "<span>{d.region.clone()}</span>
+        </p>
+        <dl class="stage-facts deploy-facts">
+            <dt>"Image"</dt><dd><Digest digest=digest full=d.image.clone()/></dd>
+            <dt>"Container"</dt><dd><code>{d.container.clone()}</code></dd>
+            {(d.previous_task_definition.is_some() || d.task_definition.is_some()).then(|| view! {
+                <dt>"Task def."</dt>
+                <dd class="task-definitions">
+                    {d.previous_task_definition.clone().map(|p| view! { <TaskDefinition arn=p/>" → " })}
+                    {match d.task_definition.clone() {
+                        Some(t) => view! { <TaskDefinition arn=t/> }.into_any(),
+                        None => view! { <span class="muted">"registering…"</span> }.into_any(),
+                    }}
+                </dd>
+            })}
+            {d.deployment_id.clone().map(|id| {
+                // `ecs-svc/1234…`: let a narrow card break the line after the slash.
+                let (head, tail) = match id.split_once('/') {
+                    Some((h, t)) => (format!("{h}/"), t.to_owned()),
+                    None => (String::new(), id.clone()),
+                };
+                view! { <dt>"Deployment"</dt><dd><code class="deployment-id" title=id>{head}<wbr/>{tail}</code></dd> }
+            })}
+            {if in_progress {
+                view! { <dt>"Step"</dt><dd>{d.step.replace('_', " ")}</dd> }.into_any()
+            } else {
+                view! { <dt>"Outcome"</dt><dd><StatusBadge status=d.outcome.clone().unwrap_or_default()/></dd> }.into_any()
+            }}
+        </dl>
+        {has_counts.then(|| view! { <TaskCounts running=d.running desired=d.desired pending=d.pending failed=d.failed/> })}
+        {d.error.clone().map(|e| view! { <Problem error=e outcome=d.outcome.clone()/> })}
+        {(!events.is_empty()).then(|| view! {
+            <div class="events">
+                <h3 class="events-title">"ECS service events"</h3>
+                <ol class="event-list">
+                    {events.into_iter().map(|e| view! {
+                        <li><span class="event-time" title=format::timestamp(e.at)>{format::time_of_day(e.at)}</span>" "<span class="event-message">{e.message}</span></li>
+                    }).collect_view()}
+                </ol>
+            </div>
+        })}
+        <p class="console"><a class="console-link" href=console rel="external">"Open in ECS console ↗"</a></p>
+    }
+    .into_any()
+}
+
+/// Who decided at an environment's gate, when, and about which digest.
+#[component]
+fn GateDecisions(decisions: Vec<GateDecision>) -> AnyView {
+    view! {
+        <div class="decisions">
+            <h3 class="events-title">"Gate"</h3>
+            <ul class="decision-list">
+                {decisions.into_iter().map(|g| view! {
+                    <li class=format!("decision decision-{}", g.decision)>
+                        <StatusBadge status=g.decision.clone()/>" by "<strong class="actor">{g.actor.clone()}</strong>
+                        <span class="muted">{format!(" · {}", format::timestamp(g.at))}</span>
+                        {(!g.comment.is_empty()).then(|| view! { <q class="decision-comment">{g.comment.clone()}</q> })}
+                        {g.image_digest.clone().map(|d| view! { <span class="decision-digest">"for "<Digest digest=d/></span> })}
+                    </li>
+                }).collect_view()}
+            </ul>
+        </div>
+    }
+    .into_any()
 }

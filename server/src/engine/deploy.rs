@@ -57,6 +57,7 @@ impl Engine {
                     task_definition: None,
                     deployment_id: None,
                     deadline_at: None,
+                    register_attempted_at: None,
                     desired_count: None,
                     running_count: None,
                     pending_count: None,
@@ -141,22 +142,29 @@ impl Engine {
                         live
                     }
                 };
-                let family = family_of(&previous);
-                // A crash after the registration but before it was stored leaves a tagged
-                // revision behind: adopt it rather than registering a second one.
-                let found = match self.cloud.find_registered_revision(&target, family, row.run_id, &row.environment).await {
-                    Ok(found) => found,
-                    Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
+                // A crash after a registration but before it was stored leaves a tagged
+                // revision behind: adopt it rather than registering a second one. Only a
+                // deploy that already sent a registration needs to look.
+                let found = match row.register_attempted_at {
+                    None => None,
+                    Some(_) => match self.cloud.find_registered_revision(&target, family_of(&previous), row.run_id, &row.environment).await {
+                        Ok(found) => found,
+                        Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
+                    },
                 };
                 let arn = match found {
                     Some(arn) => {
                         info!(%arn, "adopting the revision registered before a restart");
                         arn
                     }
-                    None => match self.cloud.register_revision(&target, &previous, &row.container, &row.image, row.run_id, &row.environment).await {
-                        Ok(arn) => arn,
-                        Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
-                    },
+                    None => {
+                        self.store.advance_deploy(row, step::REGISTERING, step::REGISTERING, &[("register_attempted_at", Arg::Int(now_ms()))]).await?;
+                        crash_point("before_register");
+                        match self.cloud.register_revision(&target, &previous, &row.container, &row.image, row.run_id, &row.environment).await {
+                            Ok(arn) => arn,
+                            Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
+                        }
+                    }
                 };
                 crash_point("after_register");
                 self.store.advance_deploy(row, step::REGISTERING, step::UPDATING, &[("task_definition", Arg::Text(arn))]).await?;

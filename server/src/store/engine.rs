@@ -67,6 +67,7 @@ pub struct DeployRow {
     pub task_definition: Option<String>,
     pub deployment_id: Option<String>,
     pub deadline_at: Option<i64>,
+    pub register_attempted_at: Option<i64>,
     pub desired_count: Option<i64>,
     pub running_count: Option<i64>,
     pub pending_count: Option<i64>,
@@ -142,7 +143,7 @@ struct DecisionRow {
 const BUILD_COLUMNS: &str = "run_id, image_tag, deadline_at, checks, ci_name, ci_status, ci_conclusion, ci_url, image_uri, image_digest, \
     image_size, image_pushed_at, scan_deadline_at, scan_status, scan_counts, last_error";
 const DEPLOY_COLUMNS: &str = "run_id, position, environment, region, cluster, service, container, settings, image, step, \
-    previous_task_definition, task_definition, deployment_id, deadline_at, desired_count, running_count, pending_count, failed_tasks, \
+    previous_task_definition, task_definition, deployment_id, deadline_at, register_attempted_at, desired_count, running_count, pending_count, failed_tasks, \
     service_arn, events, outcome, error, queued_at, started_at, finished_at";
 
 /// Whether a gate was approved or rejected.

@@ -9,6 +9,7 @@ mod deliveries;
 pub mod engine;
 pub mod pipelines;
 mod runs;
+pub mod views;
 
 pub use deliveries::{CiIntent, DeliveryIntent, NewDelivery, PushIntent, Recorded};
 pub use runs::runs_state;

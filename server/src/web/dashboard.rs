@@ -4,7 +4,7 @@ use crate::store::Store;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use shipgate_app::Dashboard;
-use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineRecord, RunDetail, RunFilter, RunSummary};
+use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord};
 
 pub struct StoreDashboard(pub Store);
 
@@ -33,5 +33,23 @@ impl Dashboard for StoreDashboard {
 
     fn deliveries(&self, before: Option<i64>) -> BoxFuture<'_, Result<Page<DeliveryRecord>, String>> {
         async move { self.0.list_deliveries(before, shipgate_pipeline::read::DEFAULT_PAGE).await.map_err(shown) }.boxed()
+    }
+
+    fn services(&self) -> BoxFuture<'_, Result<Vec<ServiceRecord>, String>> {
+        async move { self.0.service_records().await.map_err(shown) }.boxed()
+    }
+
+    fn images(&self, pipeline: Option<String>) -> BoxFuture<'_, Result<Option<PipelineImages>, String>> {
+        async move {
+            let name = match pipeline {
+                Some(name) => name,
+                None => match self.0.list_pipelines().await.map_err(shown)?.into_iter().next() {
+                    Some(first) => first.spec.name,
+                    None => return Ok(None),
+                },
+            };
+            self.0.pipeline_images(&name).await.map_err(shown)
+        }
+        .boxed()
     }
 }
