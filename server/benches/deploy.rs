@@ -14,14 +14,16 @@
 //! Options (after `--`): [--runs N] [--poll 1s] [--shipgate PATH]
 
 mod common;
+/// The same moto harness the integration tests use.
+#[path = "../tests/support/aws.rs"]
+mod aws;
 
+use aws::Moto;
 use common::{branch_push, deliver, examples, examples_path, free_port, get, peak_rss_kib, percentile, stop, wait_until_up};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::process::Command;
 
@@ -50,102 +52,6 @@ fn options() -> Options {
 
 fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
-}
-
-/// moto with ECS rollouts, on a free port.
-struct Moto {
-    _child: std::process::Child,
-    addr: SocketAddr,
-    url: String,
-    ecs: aws_sdk_ecs::Client,
-    ecr: aws_sdk_ecr::Client,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self._child.kill();
-    }
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let mut child = std::process::Command::new("python3")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/moto_ecs.py"))
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with moto[server] (the test command installs it)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").expect("moto's address").to_owned();
-        let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&url)
-            .credentials_provider(aws_sdk_ecs::config::Credentials::new("bench", "bench", None, None, "bench"))
-            .load()
-            .await;
-        Moto { _child: child, addr, url, ecs: aws_sdk_ecs::Client::new(&config), ecr: aws_sdk_ecr::Client::new(&config) }
-    }
-
-    async fn control(&self, method: &str, path: &str, body: Value) -> Value {
-        let (status, bytes) = common::request(self.addr, method, path, &[("content-type", "application/json".into())], body.to_string().into()).await.unwrap();
-        assert!(status < 300, "{path}: {status}");
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-    }
-
-    async fn calls(&self, action: &str) -> Vec<Value> {
-        let (_, bytes) = get(self.addr, &format!("/_shipgate/calls?action={action}")).await.unwrap();
-        serde_json::from_slice::<Value>(&bytes).unwrap()["calls"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// The hello pipeline's staging service (cluster `stg`), and its ECR repository.
-    async fn prepare(&self) {
-        use aws_sdk_ecs::types::*;
-        self.ecr.create_repository().repository_name("hello-world").send().await.unwrap();
-        self.ecs.create_cluster().cluster_name("stg").send().await.unwrap();
-        let td = self
-            .ecs
-            .register_task_definition()
-            .family("hello")
-            .network_mode(NetworkMode::Awsvpc)
-            .requires_compatibilities(Compatibility::Fargate)
-            .cpu("256")
-            .memory("512")
-            .container_definitions(ContainerDefinition::builder().name("app").image("hello-world:previous").memory(512).build())
-            .send()
-            .await
-            .unwrap();
-        let network = self.control("GET", "/_shipgate/network", Value::Null).await;
-        let list = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect::<Vec<_>>();
-        self.ecs
-            .create_service()
-            .cluster("stg")
-            .service_name("hello")
-            .task_definition(td.task_definition.unwrap().task_definition_arn.unwrap())
-            .desired_count(1)
-            .launch_type(LaunchType::Fargate)
-            .network_configuration(
-                NetworkConfiguration::builder()
-                    .awsvpc_configuration(
-                        AwsVpcConfiguration::builder()
-                            .set_subnets(Some(list(&network["subnets"])))
-                            .set_security_groups(Some(list(&network["securityGroups"])))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
-
-    async fn push_image(&self, tag: &str) {
-        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "tag": tag}).to_string();
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest.as_bytes())));
-        self.ecr.put_image().repository_name("hello-world").image_manifest(manifest).image_tag(tag).image_digest(digest).send().await.unwrap();
-    }
 }
 
 /// One mode's latencies, in milliseconds, and the server's peak RSS.
@@ -210,9 +116,9 @@ async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> any
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
-        moto.control("POST", "/_shipgate/rollout", json!({"cluster": "stg", "service": "hello", "outcome": "completed", "polls": 1})).await;
+        moto.script_rollout("stg", "hello", "completed", 1).await;
         let updates_before = moto.calls("UpdateService").await.len();
-        moto.push_image(&sha).await;
+        moto.push_image("hello-world", &sha).await;
         let started = now_secs();
         if webhook {
             let mut ci = workflow.clone();
@@ -249,7 +155,8 @@ async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> any
 async fn main() -> anyhow::Result<()> {
     let o = options();
     let moto = Moto::start().await;
-    moto.prepare().await;
+    moto.ecr.create_repository().repository_name("hello-world").send().await?;
+    moto.create_service("stg", "hello", "app").await;
     println!(
         "machine: {} cores; {} runs per mode; polling-only mode polls ECR every {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

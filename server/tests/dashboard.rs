@@ -129,35 +129,8 @@ async fn built(store: &Store, run: i64, sha: &str, digest: &str, size: i64, push
 /// Queues and starts run `run`'s deploy to environment `position`, as far as `following`
 /// deployment `deployment` of revision `new_td` (replacing `old_td`).
 async fn deploying(store: &Store, run: i64, position: i64, digest: &str, queued_at: i64, (old_td, new_td): (&str, &str), deployment: &str) -> DeployRow {
-    let (environment, cluster) = if position == 0 { ("staging", "stg") } else { ("production", "prod") };
-    let mut row = DeployRow {
-        run_id: run,
-        position,
-        environment: environment.into(),
-        region: "us-east-1".into(),
-        cluster: cluster.into(),
-        service: "hello".into(),
-        container: "app".into(),
-        settings: "{}".into(),
-        image: format!("{REPOSITORY_URI}@{digest}"),
-        step: "queued".into(),
-        previous_task_definition: None,
-        task_definition: None,
-        deployment_id: None,
-        deadline_at: None,
-        register_attempted_at: None,
-        desired_count: None,
-        running_count: None,
-        pending_count: None,
-        failed_tasks: None,
-        service_arn: None,
-        events: "[]".into(),
-        outcome: None,
-        error: None,
-        queued_at,
-        started_at: None,
-        finished_at: None,
-    };
+    let target = &support::hello_world_pipeline().environments[position as usize];
+    let mut row = DeployRow::queued(run, position, target, format!("{REPOSITORY_URI}@{digest}"), queued_at);
     store.queue_deploy(&row).await.unwrap();
     exec(
         store,

@@ -26,8 +26,7 @@ impl Engine {
         let id = run.run.id;
         let Some(pipeline) = pipeline else {
             let detail = format!("pipeline `{}` was deleted; nothing to build for", run.run.pipeline);
-            self.store.apply_event(id, RunEvent::BuildFailed, Some(&detail)).await?;
-            return Ok(now_ms());
+            return self.fail_build(id, &detail).await;
         };
         let build = self.ensure_build(run, pipeline).await?;
         let now = now_ms();
@@ -51,20 +50,12 @@ impl Engine {
                     if let Some(error) = &build.last_error {
                         detail.push_str(&format!(" (last error: {error})"));
                     }
-                    self.store.apply_event(id, RunEvent::BuildFailed, Some(&detail)).await?;
-                    return Ok(now_ms());
+                    return self.fail_build(id, &detail).await;
                 }
-                Ok(None) => {
-                    self.store.note_build_check(id, None).await?;
-                    return Ok(now + self.backoff(build.checks));
-                }
-                Err(e) if e.retryable => {
-                    self.store.note_build_check(id, Some(&e.to_string())).await?;
-                    return Ok(now + self.backoff(build.checks));
-                }
+                Ok(None) => return self.check_again(&build, None).await,
+                Err(e) if e.retryable => return self.check_again(&build, Some(&e)).await,
                 Err(e) => {
-                    self.store.apply_event(id, RunEvent::BuildFailed, Some(&e.to_string())).await?;
-                    return Ok(now_ms());
+                    return self.fail_build(id, &e.to_string()).await;
                 }
             },
         };
@@ -83,26 +74,19 @@ impl Engine {
                         Ok(ScanResult::Failed(why)) => {
                             self.store.record_scan(id, "failed", None).await?;
                             let detail = format!("the ECR scan of {digest} failed ({why}); the scan gate cannot pass");
-                            self.store.apply_event(id, RunEvent::BuildFailed, Some(&detail)).await?;
-                            return Ok(now_ms());
+                            return self.fail_build(id, &detail).await;
                         }
                         Ok(ScanResult::Pending) | Err(_) if now >= deadline => {
                             let detail = format!("the ECR scan of {digest} did not finish within {}", pipeline.build.scan_timeout);
-                            self.store.apply_event(id, RunEvent::BuildFailed, Some(&detail)).await?;
-                            return Ok(now_ms());
+                            return self.fail_build(id, &detail).await;
                         }
                         Ok(ScanResult::Pending) => {
                             self.store.record_scan(id, "pending", None).await?;
-                            self.store.note_build_check(id, None).await?;
-                            return Ok(now + self.backoff(build.checks));
+                            return self.check_again(&build, None).await;
                         }
-                        Err(e) if e.retryable => {
-                            self.store.note_build_check(id, Some(&e.to_string())).await?;
-                            return Ok(now + self.backoff(build.checks));
-                        }
+                        Err(e) if e.retryable => return self.check_again(&build, Some(&e)).await,
                         Err(e) => {
-                            self.store.apply_event(id, RunEvent::BuildFailed, Some(&e.to_string())).await?;
-                            return Ok(now_ms());
+                            return self.fail_build(id, &e.to_string()).await;
                         }
                     }
                 }
@@ -115,14 +99,26 @@ impl Engine {
                 .sum();
             if blocking > 0 {
                 let detail = format!("blocked by the scan gate ({threshold} or worse): {summary}");
-                self.store.apply_event(id, RunEvent::BuildFailed, Some(&detail)).await?;
-                return Ok(now_ms());
+                return self.fail_build(id, &detail).await;
             }
             scan_note = format!("; scan: {summary}");
         }
         let detail = format!("image {uri}@{digest}{scan_note}");
         self.store.apply_event(id, RunEvent::BuildSucceeded, Some(&detail)).await?;
         Ok(now_ms())
+    }
+}
+
+impl Engine {
+    async fn fail_build(&self, id: i64, detail: &str) -> Result<i64, EngineError> {
+        self.store.apply_event(id, RunEvent::BuildFailed, Some(detail)).await?;
+        Ok(now_ms())
+    }
+
+    /// Counts a look that found nothing yet (or hit a passing AWS error) and schedules the next.
+    async fn check_again(&self, build: &BuildRow, error: Option<&CloudError>) -> Result<i64, EngineError> {
+        self.store.note_build_check(build.run_id, error.map(ToString::to_string).as_deref()).await?;
+        Ok(now_ms() + self.backoff(build.checks))
     }
 }
 

@@ -42,34 +42,7 @@ impl Engine {
                     self.store.apply_event(id, RunEvent::DeployFailed(env), Some(&why)).await?;
                     return Ok(now_ms());
                 };
-                let row = DeployRow {
-                    run_id: id,
-                    position: env as i64,
-                    environment: target.name.clone(),
-                    region: target.region.clone(),
-                    cluster: target.cluster.clone(),
-                    service: target.service.clone(),
-                    container: target.container.clone(),
-                    settings: serde_json::to_string(&target.deploy).unwrap_or_else(|_| "{}".into()),
-                    image,
-                    step: step::QUEUED.into(),
-                    previous_task_definition: None,
-                    task_definition: None,
-                    deployment_id: None,
-                    deadline_at: None,
-                    register_attempted_at: None,
-                    desired_count: None,
-                    running_count: None,
-                    pending_count: None,
-                    failed_tasks: None,
-                    service_arn: None,
-                    events: "[]".into(),
-                    outcome: None,
-                    error: None,
-                    queued_at: now_ms(),
-                    started_at: None,
-                    finished_at: None,
-                };
+                let row = DeployRow::queued(id, env as i64, target, image, now_ms());
                 self.store.queue_deploy(&row).await?;
                 row
             }

@@ -6,7 +6,7 @@
 use super::{BeginWrite, Arg, AuditEntry, Stmt, Store, StoreError, StoreResult, append_audit, now_ms, on_pool};
 use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision};
 use shipgate_pipeline::rollout::ServiceView;
-use shipgate_pipeline::{RunEvent, RunState};
+use shipgate_pipeline::{EnvironmentSpec, RunEvent, RunState};
 
 /// A run's wake time when nothing but a person or a webhook can move it.
 pub const ASLEEP: i64 = i64::MAX / 2;
@@ -79,6 +79,41 @@ pub struct DeployRow {
     pub queued_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+}
+
+impl DeployRow {
+    /// A deploy of `image` to `target` (environment `position` of the run), not started yet.
+    /// The target and its settings are copied, so later edits to the pipeline leave it be.
+    pub fn queued(run_id: i64, position: i64, target: &EnvironmentSpec, image: String, queued_at: i64) -> DeployRow {
+        DeployRow {
+            run_id,
+            position,
+            environment: target.name.clone(),
+            region: target.region.clone(),
+            cluster: target.cluster.clone(),
+            service: target.service.clone(),
+            container: target.container.clone(),
+            settings: serde_json::to_string(&target.deploy).unwrap_or_else(|_| "{}".into()),
+            image,
+            step: step::QUEUED.into(),
+            previous_task_definition: None,
+            task_definition: None,
+            deployment_id: None,
+            deadline_at: None,
+            register_attempted_at: None,
+            desired_count: None,
+            running_count: None,
+            pending_count: None,
+            failed_tasks: None,
+            service_arn: None,
+            events: "[]".into(),
+            outcome: None,
+            error: None,
+            queued_at,
+            started_at: None,
+            finished_at: None,
+        }
+    }
 }
 
 impl From<DeployRow> for DeployInfo {
