@@ -76,11 +76,15 @@ impl World {
 
     /// GitHub's `workflow_run` example, about the pushed commit, with this conclusion.
     async fn ci(&self, delivery: &str, status: &str, conclusion: Option<&str>) {
+        self.ci_named(delivery, "build", status, conclusion).await;
+    }
+
+    async fn ci_named(&self, delivery: &str, workflow: &str, status: &str, conclusion: Option<&str>) {
         let mut payload = examples("workflow_run").into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a completed workflow_run");
         payload["repository"] = branch_push()["repository"].clone();
         payload["workflow_run"]["head_sha"] = json!(pushed_sha());
         payload["workflow_run"]["head_branch"] = json!("master");
-        payload["workflow_run"]["name"] = json!("build");
+        payload["workflow_run"]["name"] = json!(workflow);
         payload["workflow_run"]["status"] = json!(status);
         payload["workflow_run"]["conclusion"] = json!(conclusion);
         payload["action"] = json!(if status == "completed" { "completed" } else { "in_progress" });
@@ -419,5 +423,38 @@ on_both_backends! {
         let other = w.until_status(other.run.id, RunStatus::AwaitingApproval).await;
         assert!(other.deploys[0].started_at >= busy.deploys[0].finished_at, "no overlap: {:?} / {:?}", busy.deploys[0], other.deploys[0]);
         assert_eq!(w.moto.calls("UpdateService").await.len(), 2);
+    }
+}
+
+on_both_backends! {
+    async fn only_the_configured_workflow_decides_the_build(store: Store) {
+        let w = World::new(store, pipeline(json!({"ci_workflow": "build"}), json!({}))).await;
+        w.services().await;
+        let id = w.push().await;
+        w.ci_named("lint-failed", "lint", "completed", Some("failure")).await;
+        w.engine.tick().await.unwrap();
+        let run = w.store.get_run(id).await.unwrap().unwrap();
+        assert_eq!(build_stage(&run).status, StageStatus::Pending, "a failing `lint` workflow is not the build");
+        w.ci_named("build-failed", "build", "completed", Some("failure")).await;
+        let run = w.until_status(id, RunStatus::Failed).await;
+        assert!(build_stage(&run).detail.starts_with("CI `build` concluded failure"), "{}", build_stage(&run).detail);
+    }
+}
+
+on_both_backends! {
+    async fn an_environments_deployment_settings_reach_update_service(store: Store) {
+        let staging = json!({"minimum_healthy_percent": 50, "maximum_percent": 150, "strategy": "canary", "bake_time_minutes": 5, "circuit_breaker": false});
+        let w = World::new(store, pipeline(json!({}), staging)).await;
+        w.services().await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        w.until_status(id, RunStatus::AwaitingApproval).await;
+        let updates = w.moto.calls("UpdateService").await;
+        let config = &updates[0]["body"]["deploymentConfiguration"];
+        assert_eq!(config["minimumHealthyPercent"], 50, "{config}");
+        assert_eq!(config["maximumPercent"], 150);
+        assert_eq!(config["strategy"], "CANARY");
+        assert_eq!(config["bakeTimeInMinutes"], 5);
+        assert_eq!(config["deploymentCircuitBreaker"], json!({"enable": false, "rollback": false}));
     }
 }
