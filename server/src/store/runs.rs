@@ -136,6 +136,13 @@ impl Store {
     }
 
     pub async fn get_run(&self, id: i64) -> StoreResult<Option<RunDetail>> {
+        let Some((run, stages)) = self.run_and_stages(id).await? else { return Ok(None) };
+        let (build, deploys, decisions) = self.engine_details(id).await?;
+        Ok(Some(RunDetail { run, stages, build, deploys, decisions }))
+    }
+
+    /// A run and its stages: all a state transition needs.
+    async fn run_and_stages(&self, id: i64) -> StoreResult<Option<(RunSummary, Vec<StageRecord>)>> {
         let (run, stages): (Option<RunRow>, Vec<StageRow>) = on_pool!(self, |pool| {
             let run = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1")).bind(id).fetch_optional(pool).await?;
             let stages = sqlx::query_as(
@@ -148,14 +155,7 @@ impl Store {
             (run, stages)
         });
         let Some(run) = run else { return Ok(None) };
-        let (build, deploys, decisions) = self.engine_details(id).await?;
-        Ok(Some(RunDetail {
-            run: run.try_into()?,
-            stages: stages.into_iter().map(StageRecord::try_from).collect::<StoreResult<_>>()?,
-            build,
-            deploys,
-            decisions,
-        }))
+        Ok(Some((run.try_into()?, stages.into_iter().map(StageRecord::try_from).collect::<StoreResult<_>>()?)))
     }
 
     /// Applies `event` to run `id` through the state machine and stores the result.
@@ -174,14 +174,14 @@ impl Store {
             sqlx::query_as("SELECT version FROM runs WHERE id = $1").bind(id).fetch_optional(pool).await?
         });
         let (version,) = version.ok_or(StoreError::RunNotFound(id))?;
-        let detail_run = self.get_run(id).await?.ok_or(StoreError::RunNotFound(id))?;
-        let before = state_of(detail_run.run.status.as_str(), &detail_run.stages)?;
+        let (run, stages) = self.run_and_stages(id).await?.ok_or(StoreError::RunNotFound(id))?;
+        let before = state_of(run.status.as_str(), &stages)?;
         let after = transition(&before, event)?;
         let now = now_ms();
         // Stage rows in the order the state machine models them: build, then each deploy.
         let modelled: Vec<(i64, StageStatus, StageStatus)> = {
-            let build = detail_run.stages.iter().find(|s| s.kind == StageKind::Build).map(|s| s.position);
-            let deploys = detail_run.stages.iter().filter(|s| s.kind == StageKind::Deploy).map(|s| s.position);
+            let build = stages.iter().find(|s| s.kind == StageKind::Build).map(|s| s.position);
+            let deploys = stages.iter().filter(|s| s.kind == StageKind::Deploy).map(|s| s.position);
             build
                 .into_iter()
                 .chain(deploys)
@@ -201,7 +201,8 @@ impl Store {
         };
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let updated = sqlx::query("UPDATE runs SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4")
+            // A changed run is worth another look by the engine straight away (wake_at = 0).
+            let updated = sqlx::query("UPDATE runs SET status = $1, version = version + 1, updated_at = $2, wake_at = 0 WHERE id = $3 AND version = $4")
                 .bind(after.status.as_str())
                 .bind(now)
                 .bind(id)
@@ -238,8 +239,6 @@ impl Store {
             for stmt in also {
                 bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
             }
-            // A changed run is worth another look by the engine straight away.
-            sqlx::query("UPDATE runs SET wake_at = 0 WHERE id = $1").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(after)
         })
