@@ -1,7 +1,9 @@
 //! Server functions: thin readers that ask the server's [`Dashboard`] for data.
 
 use leptos::prelude::*;
-use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord};
+use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunSummary, ServiceRecord};
+#[cfg(feature = "ssr")]
+use shipgate_pipeline::read::RunFilter;
 
 /// What the dashboard needs from the server. The server implements it over its store and
 /// provides it as `Arc<dyn Dashboard>` in the Leptos context.
