@@ -151,10 +151,12 @@ impl Engine {
         let Some(run) = self.store.get_run(id).await? else { return Ok(ASLEEP) };
         let state = runs_state(&run)?;
         // Deploys left open by a run that ended (or by a crash just after it ended) are closed.
-        for d in self.store.get_deploys(id).await? {
-            let stage = state.deploys.get(d.position as usize).map(|s| s.status);
-            if d.step != crate::store::engine::step::DONE && stage.is_none_or(StageStatus::is_terminal) {
-                self.store.close_deploy(&d, stage.map_or("cancelled", StageStatus::as_str)).await?;
+        // `get_run` already read the deploys; their rows are fetched only when one is stale.
+        let stage_of = |position: i64| state.deploys.get(position as usize).map(|s| s.status);
+        let stale = |position: i64, step: &str| step != crate::store::engine::step::DONE && stage_of(position).is_none_or(StageStatus::is_terminal);
+        if run.deploys.iter().any(|d| stale(d.position, &d.step)) {
+            for d in self.store.get_deploys(id).await?.into_iter().filter(|d| stale(d.position, &d.step)) {
+                self.store.close_deploy(&d, stage_of(d.position).map_or("cancelled", StageStatus::as_str)).await?;
             }
         }
         if state.status != RunStatus::Running {
