@@ -9,6 +9,22 @@ cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shipgate/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# Cargo names a workspace crate's build by its path *inside* the workspace, so two checkouts
+# sharing this target directory share those builds, and each build remembers the source
+# files of the checkout that made it. Building from another checkout whose files are
+# older can then reuse the other checkout's crates (stale code, and server-function URLs
+# hashed from the other path, which breaks hydration). When the checkout changes, forget
+# the workspace crates' fingerprints so they rebuild; dependencies stay warm.
+forget_other_checkout() {
+  local marker="$CARGO_TARGET_DIR/.shipgate-checkout"
+  mkdir -p "$CARGO_TARGET_DIR"
+  if [ "$(cat "$marker" 2>/dev/null)" != "$ROOT" ]; then
+    find "$CARGO_TARGET_DIR" -maxdepth 5 -path '*/.fingerprint/shipgate*' -prune -exec rm -rf {} + 2>/dev/null || true
+    printf '%s\n' "$ROOT" > "$marker"
+  fi
+}
+forget_other_checkout
+
 CARGO_LEPTOS_VERSION="0.3.10"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }

@@ -34,6 +34,19 @@ pub fn Digest(#[prop(into)] digest: String, #[prop(optional, into)] full: Option
 }
 
 /// A task definition as people know it (`family:revision`), with the full ARN in its title.
+/// An image reference as a service runs it: by digest when pinned, else by its last
+/// path segment (`name:tag`); the title keeps the whole reference.
+#[component]
+pub fn ImageRef(#[prop(into)] reference: String) -> impl IntoView {
+    match reference.rsplit_once('@') {
+        Some((_, digest)) => view! { <Digest digest=digest.to_owned() full=reference.clone()/> }.into_any(),
+        None => {
+            let short = reference.rsplit('/').next().unwrap_or(&reference).to_owned();
+            view! { <code class="image-ref" title=reference>{short}</code> }.into_any()
+        }
+    }
+}
+
 #[component]
 pub fn TaskDefinition(#[prop(into)] arn: String) -> impl IntoView {
     let short = shipgate_pipeline::rollout::short_task_definition(&arn).to_owned();
@@ -113,7 +126,9 @@ pub fn plain_words(outcome: Option<&str>, error: &str) -> Option<&'static str> {
     } else if has("RepositoryNotFoundException") {
         "The ECR repository does not exist in this region. Check the pipeline's ECR repository."
     } else if has("Throttling") || has("Unavailable") || has("Unreachable") || has("ServerException") || has("InternalFailure") {
-        if retrying {
+        if outcome == Some("inventory") {
+            "AWS is busy or could not be reached. Shipgate tries again at the next refresh."
+        } else if retrying {
             "AWS is busy or could not be reached. Shipgate keeps retrying until the deadline."
         } else {
             "AWS stayed busy or unreachable until the deadline."
@@ -125,6 +140,7 @@ pub fn plain_words(outcome: Option<&str>, error: &str) -> Option<&'static str> {
             Some("failed") => "The deployment failed. The new image is not running as intended.",
             Some("cancelled") | Some("skipped") => "The run ended before this deploy finished.",
             None => "The last attempt failed; Shipgate tries again.",
+            Some("inventory") => "Shipgate could not read this from AWS; it tries again at the next refresh.",
             Some(_) => return None,
         }
     })

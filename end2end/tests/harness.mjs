@@ -40,14 +40,48 @@ async function freePort() {
 // The same pipeline the Rust tests use: GitHub's example pushes go to Codertocat/Hello-World@master.
 const CONFIG = new URL('../../server/tests/fixtures/hello.toml', import.meta.url).pathname;
 
-export async function startShipgate() {
+const PEERS = new URL('../../server/tests/peers/', import.meta.url).pathname;
+
+// moto with simulated ECS rollouts (server/tests/peers/moto_ecs.py), on a free port.
+export async function startMoto() {
+  const child = spawn('python3', [join(PEERS, 'moto_ecs.py'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const m = seen.match(/listening on (http:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`moto exited (${code}) before listening: ${seen}`)));
+  });
+  return {
+    url,
+    // Creates what the `hello` pipeline points at and pushes `tags`; returns their digests.
+    async seed(...tags) {
+      const out = await new Promise((resolve, reject) => {
+        const seeder = spawn('python3', [join(PEERS, 'seed_hello.py'), url, ...tags], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let text = '';
+        seeder.stdout.on('data', (c) => { text += c; });
+        seeder.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`seed_hello.py exited ${code}`))));
+      });
+      return JSON.parse(out).digests;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+// `env` adds to the process environment, e.g. AWS_ENDPOINT_URL for moto.
+export async function startShipgate(env = {}) {
   const bin = process.env.SHIPGATE_BIN;
   if (!bin) throw new Error('SHIPGATE_BIN must point at the built shipgate binary (scripts/test.sh sets it)');
   const dir = mkdtempSync(join(tmpdir(), 'shipgate-e2e-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite:${join(dir, 'e2e.db')}`, '--config', CONFIG], {
-    env: { ...process.env, GITHUB_WEBHOOK_SECRET: SECRET, SHIPGATE_LOG: 'warn' },
+    env: { ...process.env, GITHUB_WEBHOOK_SECRET: SECRET, SHIPGATE_LOG: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const deadline = Date.now() + 30_000;

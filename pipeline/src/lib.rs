@@ -1,6 +1,7 @@
 //! Shipgate's domain. Nothing here knows about HTTP, SQL, Leptos or AWS, so the
 //! dashboard (compiled to wasm) and the engine (on the server) can share it.
 
+pub mod inventory;
 pub mod machine;
 pub mod read;
 pub mod rollout;

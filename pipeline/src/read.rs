@@ -197,9 +197,9 @@ impl ServiceDeploy {
     }
 }
 
-/// One pipeline environment's ECS service, as Shipgate's own deploy records describe it.
-/// Deploys are matched to the service by region, cluster and service name, whichever
-/// pipeline made them.
+/// One pipeline environment's ECS service: what ECS last reported about it, and Shipgate's
+/// own deploys to it. Deploys are matched to the service by region, cluster and service
+/// name, whichever pipeline made them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceRecord {
     pub pipeline: String,
@@ -209,6 +209,11 @@ pub struct ServiceRecord {
     pub cluster: String,
     pub service: String,
     pub container: String,
+    /// What the engine's last DescribeServices saw; `None` until it first looked.
+    pub live: Option<crate::inventory::LiveService>,
+    /// The deploy that registered the task definition ECS runs now; `None` when Shipgate
+    /// did not make it (a change from outside, or the service's first revision).
+    pub live_deploy: Option<ServiceDeploy>,
     /// The latest deploy that succeeded: what Shipgate last put on the service.
     pub current: Option<ServiceDeploy>,
     /// The most recent deploys, newest first.
@@ -220,18 +225,19 @@ impl ServiceRecord {
         ecs_console_url(&self.region, &self.cluster, &self.service)
     }
 
-    /// The newest deploy record that saw the service's task counts.
-    pub fn last_counts(&self) -> Option<&ServiceDeploy> {
-        self.recent.iter().find(|d| d.desired.is_some() || d.running.is_some())
+    /// The image the service runs in the pipeline's container, as ECS last reported it.
+    pub fn live_image(&self) -> Option<&str> {
+        self.live.as_ref()?.image_of(&self.container)
     }
 }
 
-/// An image a pipeline's builds found in ECR, once per digest.
+/// An image of a pipeline's ECR repository, once per digest: listed by ECR, found by a
+/// run's build, or both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRecord {
     pub digest: String,
     pub uri: Option<String>,
-    /// The tags the builds looked for, newest first.
+    /// ECR's tags for the image, and the tags builds looked for.
     pub tags: Vec<String>,
     pub size: Option<i64>,
     pub pushed_at: Option<Millis>,
@@ -239,28 +245,40 @@ pub struct ImageRecord {
     pub scan_counts: Option<std::collections::BTreeMap<String, i64>>,
     /// The runs whose build found this image, newest first.
     pub runs: Vec<i64>,
-    /// The pipeline's environments where this is the digest last deployed successfully.
+    /// The pipeline's environments that run this image (see [`EnvironmentImage`]).
     pub live_in: Vec<String>,
+    /// Whether the last ECR listing held the image: `None` if the repository was never
+    /// listed, `Some(false)` for an image a build found that has since left ECR.
+    pub in_registry: Option<bool>,
 }
 
-/// What one environment runs, by Shipgate's last successful deploy there.
+/// What one environment runs: by ECS's own report when the engine has one, otherwise by
+/// Shipgate's last successful deploy there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentImage {
     pub environment: String,
+    /// The image reference the service's container runs.
+    pub image: Option<String>,
+    /// Its digest, when the reference is pinned or its tag is listed in ECR.
     pub digest: Option<String>,
+    /// The run whose deploy put it there, when Shipgate did.
     pub run_id: Option<i64>,
     pub since: Option<Millis>,
+    /// When ECS reported it; `None` when the facts are Shipgate's own record.
+    pub observed_at: Option<Millis>,
 }
 
-/// The images Shipgate tracked for one pipeline (not every image in the ECR repository).
+/// The images of one pipeline's ECR repository, with the ones its environments run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineImages {
     pub pipeline: String,
     pub ecr_repository: String,
+    /// The last listing of the repository; `None` until the engine first listed it.
+    pub listing: Option<crate::inventory::RegistryListing>,
     pub environments: Vec<EnvironmentImage>,
     /// Newest first.
     pub images: Vec<ImageRecord>,
-    /// Older builds exist beyond the ones listed.
+    /// Older images exist beyond the ones listed.
     pub more: bool,
 }
 

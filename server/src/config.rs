@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// How long a replica that stopped renewing keeps its runs, e.g. `30s` [default: 30s]
     #[arg(long, env = "SHIPGATE_LEASE")]
     pub lease: Option<String>,
+    /// How often ECS services and ECR repositories are looked up for the services and
+    /// images pages, e.g. `60s` [default: 60s]
+    #[arg(long, env = "SHIPGATE_INVENTORY_INTERVAL")]
+    pub inventory_interval: Option<String>,
     /// Serve the portal and take webhooks, but leave deploying to other replicas
     #[arg(long, env = "SHIPGATE_NO_ENGINE")]
     pub no_engine: bool,
@@ -81,6 +85,7 @@ struct FileConfig {
     site_root: Option<PathBuf>,
     poll_interval: Option<String>,
     lease: Option<String>,
+    inventory_interval: Option<String>,
     #[serde(default, rename = "pipeline")]
     pipelines: Vec<PipelineDraft>,
 }
@@ -112,6 +117,7 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     pub poll_interval: Span,
     pub lease: Span,
+    pub inventory_interval: Span,
     /// Whether this process runs the deploy engine.
     pub engine: bool,
 }
@@ -180,6 +186,13 @@ impl Settings {
         };
         let poll_interval = span("--poll-interval / SHIPGATE_POLL_INTERVAL", args.poll_interval, "poll_interval", file.poll_interval, Span::seconds(5))?;
         let lease = span("--lease / SHIPGATE_LEASE", args.lease, "lease", file.lease, Span::seconds(30))?;
+        let inventory_interval = span(
+            "--inventory-interval / SHIPGATE_INVENTORY_INTERVAL",
+            args.inventory_interval,
+            "inventory_interval",
+            file.inventory_interval,
+            Span::seconds(60),
+        )?;
 
         let mut pipelines: Vec<PipelineSpec> = Vec::with_capacity(file.pipelines.len());
         for (i, draft) in file.pipelines.iter().enumerate() {
@@ -204,6 +217,7 @@ impl Settings {
             config_path,
             poll_interval,
             lease,
+            inventory_interval,
             engine: !args.no_engine,
         })
     }

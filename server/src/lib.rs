@@ -44,7 +44,7 @@ impl Server {
         let engine = Engine::new(
             store.clone(),
             Arc::new(Cloud::new()),
-            EngineSettings { poll: settings.poll_interval, lease: settings.lease, ..EngineSettings::default() },
+            EngineSettings { poll: settings.poll_interval, lease: settings.lease, inventory: settings.inventory_interval, ..EngineSettings::default() },
             state.engine.clone(),
         );
         let router = web::router(state);

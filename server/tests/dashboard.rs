@@ -76,6 +76,7 @@ on_both_backends! {
 use shipgate::store::{AuditEntry, Store};
 use shipgate::store::engine::{CiReport, Decision, DeployRow};
 use shipgate_pipeline::RunEvent;
+use shipgate_pipeline::inventory::{LiveService, RegistryImage, RegistryListing};
 use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
 
 /// 2026-11-22 01:03:07 UTC: seeded times are fixed so the pages' text can be asserted.
@@ -83,6 +84,7 @@ const T0: i64 = 1_795_309_387_000;
 const REPOSITORY_URI: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world";
 const DIGEST_A: &str = "sha256:59bf1c3509f33515622619af21ed55bbe26d24913cedbca106468a5fb37a50c3";
 const DIGEST_B: &str = "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const DIGEST_C: &str = "sha256:c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
 fn td(family_revision: &str) -> String {
     format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family_revision}")
@@ -304,9 +306,9 @@ on_both_backends! {
         let current = section(staging, "class=\"current-image\"", "</dd>");
         assert!(current.contains(&format!("title=\"{REPOSITORY_URI}@{DIGEST_A}\"")) && current.contains(&format!("href=\"/runs/{a}\"")), "{current}");
         assert!(!current.contains(DIGEST_B), "a failed deploy does not change what runs: {current}");
-        assert!(section(staging, "Task definition", "</dd>").contains(">hello:7<"), "{staging}");
-        // Counts from the latest record, run B's.
-        assert!(staging.contains("0/2 running") && staging.contains(&format!("as last seen by run #{b}")), "{staging}");
+        // Not looked up in ECS yet: no live facts are made up from Shipgate's records.
+        assert!(staging.contains("Not looked up in ECS yet"), "{staging}");
+        assert!(section(staging, "class=\"live-task-definition\"", "</dd>").contains("—"), "{staging}");
         assert!(staging.contains("stg/hello") && staging.contains("clusters/stg/services/hello"));
         // History, newest first: B failed, then A succeeded, each with its digest.
         let row_b = section(staging, &format!("data-run-id=\"{b}\""), "</tr>");
@@ -320,25 +322,85 @@ on_both_backends! {
         assert!(production.contains("has not deployed to this service successfully yet"), "{production}");
         let row = section(production, &format!("data-run-id=\"{a}\""), "</tr>");
         assert!(row.contains("data-outcome=\"in_progress\"") && row.contains("in progress") && row.contains(">hello:4<"), "{row}");
-        assert!(production.contains("1/4 running · 3 pending"), "{production}");
 
-        // Images: newest first, run A's digest marked as live in staging only.
+        // Before the engine looked anything up, the images page falls back to the builds'
+        // images and to Shipgate's last successful deploys, and says so.
+        let html = app.get("/pipelines/hello/images").await.text();
+        assert!(html.contains("Not listed from ECR yet"), "{html}");
+        let image_a = section(&html, &format!("data-digest=\"{DIGEST_A}\""), "</tr>");
+        assert!(image_a.contains("running in staging") && !image_a.contains("not in ECR"), "{image_a}");
+        let live = section(&html, "class=\"live-list\"", "</ul>");
+        assert!(section(live, "data-environment=\"staging\"", "</li>").contains("Shipgate&#x27;s record; not looked up in ECS yet")
+            || section(live, "data-environment=\"staging\"", "</li>").contains("Shipgate's record; not looked up in ECS yet"), "{live}");
+        assert!(section(live, "data-environment=\"production\"", "</li>").contains("nothing deployed by Shipgate yet"), "{live}");
+
+        // ECS's report, as the engine stored it: staging on run A's revision, production on
+        // a revision Shipgate did not make, with a failed last look.
+        let live = |td_name: &str, image: &str, counts: (i64, i64, i64), deployments: i64| LiveService {
+            status: Some("ACTIVE".into()),
+            task_definition: Some(td(td_name)),
+            images: [("app".to_owned(), image.to_owned()), ("log-router".to_owned(), "fluent-bit:3".to_owned())].into(),
+            running: Some(counts.0),
+            desired: Some(counts.1),
+            pending: Some(counts.2),
+            deployments: Some(deployments),
+            observed_at: Some(T0 + 60_000),
+            error: None,
+            checked_at: T0 + 60_000,
+        };
+        let key = |cluster: &str| ("us-east-1".to_owned(), cluster.to_owned(), "hello".to_owned());
+        store.save_service_snapshot(&key("stg"), &live("hello:7", &format!("{REPOSITORY_URI}@{DIGEST_A}"), (2, 2, 0), 1)).await.unwrap();
+        store.save_service_snapshot(&key("prod"), &live("hello:9", &format!("{REPOSITORY_URI}:hotfix"), (1, 4, 3), 2)).await.unwrap();
+        store.note_service_error(&key("prod"), "ThrottlingException: ecs:DescribeServices: Rate exceeded", T0 + 120_000).await.unwrap();
+        let listing = RegistryListing {
+            region: "us-east-1".into(),
+            repository: "hello-world".into(),
+            repository_uri: Some(REPOSITORY_URI.into()),
+            image_count: Some(2),
+            observed_at: Some(T0 + 60_000),
+            error: None,
+            checked_at: T0 + 60_000,
+        };
+        let hotfix = RegistryImage { digest: DIGEST_C.into(), tags: vec!["hotfix".into()], size: Some(1_048_576), pushed_at: Some(T0 + 50_000) };
+        let a_listed = RegistryImage { digest: DIGEST_A.into(), tags: vec![sha_a.clone(), "v1.2.0".into()], size: Some(31_457_280), pushed_at: Some(T0) };
+        store.save_registry_listing(&listing, &[hotfix, a_listed]).await.unwrap();
+
+        let html = app.get("/services").await.text();
+        let staging = section(&html, "data-environment=\"staging\"", "</article>");
+        assert!(section(staging, "class=\"live-task-definition\"", "</dd>").contains(">hello:7<"), "{staging}");
+        let image = section(staging, "class=\"live-image\"", "</dd>");
+        assert!(image.contains(&format!("title=\"{REPOSITORY_URI}@{DIGEST_A}\"")) && image.contains(&format!("href=\"/runs/{a}\"")), "{image}");
+        assert!(section(staging, "class=\"live-tasks\"", "</dd>").contains("2/2 running"), "{staging}");
+        assert!(staging.contains("As ECS reported it at 2026-11-22 01:04:07 UTC"), "{staging}");
+        let production = section(&html, "data-environment=\"production\"", "</article>");
+        let image = section(production, "class=\"live-image\"", "</dd>");
+        assert!(image.contains(&format!("title=\"{REPOSITORY_URI}:hotfix\"")) && image.contains("not deployed by Shipgate"), "{image}");
+        let tasks = section(production, "class=\"live-tasks\"", "</dd>");
+        assert!(tasks.contains("1/4 running · 3 pending") && tasks.contains("2 deployments in progress"), "{tasks}");
+        assert!(production.contains("ThrottlingException: ecs:DescribeServices: Rate exceeded") && production.contains("tries again at the next refresh"), "{production}");
+        assert!(section(production, "class=\"live-task-definition\"", "</dd>").contains(">hello:9<"), "the last good look is still shown");
+
+        // Images: ECR's listing merged with the builds' images, newest first, each marked
+        // with the environments that run it by ECS's report.
         for path in ["/pipelines/hello/images", "/images", "/images?pipeline=hello"] {
             let reply = app.get(path).await;
             assert_eq!(reply.status, StatusCode::OK, "{path}");
             let html = reply.text();
-            assert!(html.contains("other images in the repository are not listed"), "{path} says what it lists");
+            assert!(html.contains("as listed at 2026-11-22 01:04:07 UTC (2 images)"), "{path} says when it listed");
             let image_a = section(&html, &format!("data-digest=\"{DIGEST_A}\""), "</tr>");
             let image_b = section(&html, &format!("data-digest=\"{DIGEST_B}\""), "</tr>");
-            assert!(position(&html, format!("data-digest=\"{DIGEST_B}\"")) < position(&html, format!("data-digest=\"{DIGEST_A}\"")), "{path}: newest first");
-            assert!(image_a.contains("live-chip") && image_a.contains("currently deployed in staging"), "{path}: {image_a}");
-            assert!(!image_a.contains("currently deployed in production"), "{path}: production has no successful deploy: {image_a}");
-            assert!(!image_b.contains("live-chip"), "{path}: run B's image never went live: {image_b}");
-            assert!(image_a.contains("30.0 MiB") && image_a.contains("2026-11-22 01:03:07 UTC") && image_a.contains(&format!("href=\"/runs/{a}\"")), "{image_a}");
+            let image_c = section(&html, &format!("data-digest=\"{DIGEST_C}\""), "</tr>");
+            let order: Vec<usize> = [DIGEST_C, DIGEST_B, DIGEST_A].iter().map(|d| position(&html, format!("data-digest=\"{d}\""))).collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{path}: newest first by push time");
+            assert!(image_a.contains("running in staging") && !image_a.contains("running in production"), "{path}: {image_a}");
+            assert!(image_a.contains("v1.2.0") && image_a.contains("30.0 MiB") && image_a.contains(&format!("href=\"/runs/{a}\"")), "{image_a}");
+            assert!(image_c.contains("running in production") && image_c.contains("hotfix") && image_c.contains("1.00 MiB"), "{path}: {image_c}");
+            assert!(!image_b.contains("live-chip") && image_b.contains("not in ECR"), "{path}: run B's image is not in the listing: {image_b}");
             assert!(image_b.contains("2.68 MiB") && image_b.contains(&format!("href=\"/runs/{b}\"")) && image_b.contains("title=\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\""), "{image_b}");
             let live = section(&html, "class=\"live-list\"", "</ul>");
             assert!(section(live, "data-environment=\"staging\"", "</li>").contains(&format!("href=\"/runs/{a}\"")), "{live}");
-            assert!(section(live, "data-environment=\"production\"", "</li>").contains("nothing deployed by Shipgate yet"), "{live}");
+            let production = section(live, "data-environment=\"production\"", "</li>");
+            assert!(production.contains("not deployed by Shipgate") && production.contains(&format!("title=\"{REPOSITORY_URI}:hotfix\"")), "{live}");
         }
         let pipeline = app.get("/pipelines/hello").await.text();
         assert!(pipeline.contains("href=\"/pipelines/hello/images\""), "the pipeline page links its images");

@@ -54,7 +54,13 @@ impl World {
         let engine = Engine::new(
             store.clone(),
             Arc::new(moto.cloud()),
-            EngineSettings { poll: Span::millis(20), max_poll: Span::millis(200), lease: Span::seconds(10), owner: "test-engine".into() },
+            EngineSettings {
+                poll: Span::millis(20),
+                max_poll: Span::millis(200),
+                lease: Span::seconds(10),
+                inventory: Span::seconds(60),
+                owner: "test-engine".into(),
+            },
             EngineHandle::default(),
         );
         World { moto, app, engine, store }
@@ -456,5 +462,150 @@ on_both_backends! {
         assert_eq!(config["strategy"], "CANARY");
         assert_eq!(config["bakeTimeInMinutes"], 5);
         assert_eq!(config["deploymentCircuitBreaker"], json!({"enable": false, "rollback": false}));
+    }
+}
+
+// ---- The inventory: what ECS runs and what ECR holds, for the services and images pages ----
+
+on_both_backends! {
+    async fn the_inventory_shows_what_ecs_runs_and_ecr_holds_including_changes_made_outside_shipgate(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        let id = w.push().await;
+        let digest = w.moto.push_image("hello-world", &pushed_sha()).await;
+        let hotfix = w.moto.push_image("hello-world", "hotfix").await;
+        w.until_status(id, RunStatus::AwaitingApproval).await;
+
+        // Before the first refresh the pages say they have not looked yet.
+        let services = w.app.get("/services").await.text();
+        assert!(services.contains("Not looked up in ECS yet"), "{services}");
+        let images = w.app.get("/pipelines/hello/images").await.text();
+        assert!(images.contains("Not listed from ECR yet"), "{images}");
+
+        // Someone deploys a hand-tagged image to production from outside Shipgate.
+        let uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world";
+        let prod = w.moto.ecs.describe_services().cluster("prod").services("hello").send().await.unwrap().services.unwrap().remove(0);
+        let current = w.moto.ecs.describe_task_definition().task_definition(prod.task_definition.unwrap()).send().await.unwrap().task_definition.unwrap();
+        let mut containers = current.container_definitions.clone().unwrap();
+        containers[0].image = Some(format!("{uri}:hotfix"));
+        let outside = w
+            .moto
+            .ecs
+            .register_task_definition()
+            .family("hello")
+            .set_container_definitions(Some(containers))
+            .set_network_mode(current.network_mode.clone())
+            .set_requires_compatibilities(current.requires_compatibilities.clone())
+            .set_cpu(current.cpu.clone())
+            .set_memory(current.memory.clone())
+            .send()
+            .await
+            .unwrap()
+            .task_definition
+            .unwrap()
+            .task_definition_arn
+            .unwrap();
+        w.moto.ecs.update_service().cluster("prod").service("hello").task_definition(&outside).send().await.unwrap();
+
+        let report = w.engine.refresh_inventory().await.unwrap();
+        assert_eq!(
+            report,
+            shipgate::engine::InventoryReport { services: 2, services_failed: 0, repositories: 1, repositories_failed: 0 }
+        );
+
+        let records = w.store.service_records().await.unwrap();
+        let staging = records.iter().find(|r| r.environment == "staging").unwrap();
+        let production = records.iter().find(|r| r.environment == "production").unwrap();
+        let run = w.store.get_run(id).await.unwrap().unwrap();
+        let live = staging.live.as_ref().expect("staging was looked up");
+        assert_eq!(live.task_definition, run.deploys[0].task_definition, "staging runs the revision the run registered");
+        assert_eq!(staging.live_image(), Some(format!("{uri}@{digest}").as_str()));
+        assert_eq!(staging.live_deploy.as_ref().map(|d| d.run_id), Some(id));
+        assert_eq!((live.running, live.desired), (Some(2), Some(2)));
+        assert_eq!(live.images.get("log-router").map(String::as_str), Some("fluent-bit:3"), "every container's image is kept");
+        let live = production.live.as_ref().unwrap();
+        assert_eq!(live.task_definition.as_deref(), Some(outside.as_str()), "the change made outside Shipgate shows");
+        assert_eq!(production.live_image(), Some(format!("{uri}:hotfix").as_str()));
+        assert!(production.live_deploy.is_none(), "Shipgate did not deploy production");
+
+        let images = w.store.pipeline_images("hello").await.unwrap().unwrap();
+        let listing = images.listing.as_ref().expect("the repository was listed");
+        assert_eq!((listing.image_count, listing.repository_uri.as_deref(), listing.error.as_deref()), (Some(2), Some(uri), None));
+        let built = images.images.iter().find(|i| i.digest == digest).expect("the run's image is listed");
+        let hand = images.images.iter().find(|i| i.digest == hotfix).expect("an image no build found is listed too");
+        assert_eq!(built.live_in, vec!["staging".to_owned()]);
+        assert_eq!(built.runs, vec![id]);
+        assert_eq!(built.in_registry, Some(true));
+        assert!(built.size.is_some() && built.pushed_at.is_some(), "{built:?}");
+        assert_eq!(hand.tags, vec!["hotfix".to_owned()]);
+        assert_eq!(hand.live_in, vec!["production".to_owned()], "a tag reference is matched through ECR's tags");
+        assert!(hand.runs.is_empty());
+        let production_image = images.environments.iter().find(|e| e.environment == "production").unwrap();
+        assert_eq!(production_image.digest.as_deref(), Some(hotfix.as_str()));
+        assert_eq!(production_image.run_id, None);
+        assert!(production_image.observed_at.is_some());
+
+        // The pages show the same facts.
+        let services = w.app.get("/services").await.text();
+        let production_card = services.split("data-environment=\"production\"").nth(1).unwrap();
+        assert!(production_card.contains(&format!("title=\"{uri}:hotfix\"")) && production_card.contains("not deployed by Shipgate"), "{production_card}");
+        assert!(services.contains("As ECS reported it at"), "{services}");
+        let page = w.app.get("/pipelines/hello/images").await.text();
+        assert!(page.contains(&format!("data-digest=\"{hotfix}\"")) && page.contains("(2 images)"), "{page}");
+
+        // A look that AWS refuses is recorded beside the last good one.
+        w.moto.fault("DescribeServices", "AccessDeniedException", "User is not authorized to perform: ecs:DescribeServices", 400, 2).await;
+        w.moto.fault("DescribeImages", "AccessDeniedException", "User is not authorized to perform: ecr:DescribeImages", 400, 1).await;
+        let report = w.engine.refresh_inventory().await.unwrap();
+        assert_eq!((report.services_failed, report.repositories_failed), (2, 1));
+        let records = w.store.service_records().await.unwrap();
+        let live = records.iter().find(|r| r.environment == "production").unwrap().live.clone().unwrap();
+        assert!(live.error.as_deref().unwrap().contains("AccessDeniedException: ecs:DescribeServices"), "{live:?}");
+        assert_eq!(live.task_definition.as_deref(), Some(outside.as_str()), "the last good look is kept");
+        let images = w.store.pipeline_images("hello").await.unwrap().unwrap();
+        assert!(images.listing.unwrap().error.unwrap().contains("AccessDeniedException"));
+        assert_eq!(images.images.len(), 2, "the last listing's images are kept");
+        let services = w.app.get("/services").await.text();
+        assert!(services.contains("not allowed to do this") && services.contains("failed; what is shown is from the last one that worked"), "{services}");
+
+        // The refresh is a chore shared through the store: one turn per interval.
+        assert!(w.engine.inventory_tick().await.unwrap().is_some(), "the first turn is due");
+        assert!(w.engine.inventory_tick().await.unwrap().is_none(), "the next is an interval away");
+    }
+}
+
+on_both_backends! {
+    async fn a_cross_account_environment_is_deployed_through_its_role(store: Store) {
+        let role = "arn:aws:iam::210987654321:role/shipgate-deployer";
+        let w = World::new(store, pipeline(json!({}), json!({"role_arn": role}))).await;
+        w.moto.ecr.create_repository().repository_name("hello-world").send().await.unwrap();
+        // Staging lives only in the other account; production in Shipgate's own.
+        let other = w.moto.assumed_ecs(role).await;
+        w.moto.create_service_with(&other, "210987654321", "stg", "hello", "app").await;
+        w.moto.create_service("prod", "hello", "app").await;
+        let here = w.moto.ecs.describe_services().cluster("stg").services("hello").send().await;
+        let code = here.err().and_then(|e| aws_sdk_ecs::error::ProvideErrorMetadata::code(&e).map(str::to_owned));
+        assert_eq!(code.as_deref(), Some("ClusterNotFoundException"), "staging is not visible without the role");
+
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        let run = w.until_status(id, RunStatus::AwaitingApproval).await;
+        assert_eq!(run.deploys[0].outcome.as_deref(), Some("succeeded"), "{:?}", run.deploys[0]);
+        let live = other.describe_services().cluster("stg").services("hello").send().await.unwrap().services.unwrap().remove(0);
+        assert_eq!(live.task_definition, run.deploys[0].task_definition, "the other account's service runs the new revision");
+        assert!(live.task_definition.as_deref().unwrap().contains(":210987654321:"), "registered in the other account");
+
+        let assumed = w.moto.control("GET", "/_shipgate/calls?service=sts&action=AssumeRole", None).await["calls"].as_array().cloned().unwrap();
+        assert!(!assumed.is_empty() && assumed.iter().all(|c| c["body"]["RoleArn"] == role), "{assumed:#?}");
+        let update = w.moto.calls("UpdateService").await;
+        assert_eq!(update.len(), 1);
+        assert_ne!(update[0]["accessKey"], "testing", "UpdateService was signed with the role's credentials, not the base ones");
+
+        // The inventory reaches it through the role as well.
+        let report = w.engine.refresh_inventory().await.unwrap();
+        assert_eq!(report.services_failed, 0, "{report:?}");
+        let records = w.store.service_records().await.unwrap();
+        let staging = records.iter().find(|r| r.environment == "staging").unwrap();
+        assert_eq!(staging.live.as_ref().unwrap().task_definition, run.deploys[0].task_definition);
     }
 }

@@ -100,3 +100,50 @@ on_both_backends! {
         assert!(results.iter().all(|r| matches!(r, Ok(_) | Err(StoreError::RunChanged(_)) | Err(StoreError::Transition(_)))));
     }
 }
+
+on_both_backends! {
+    async fn of_replicas_claiming_a_due_chore_at_once_exactly_one_gets_it(store: Store) {
+        use shipgate::store::inventory::INVENTORY;
+        let now = shipgate::store::now_ms();
+        let claims = futures::future::join_all((0..8).map(|_| store.claim_chore(INVENTORY, now, now + 60_000))).await;
+        assert_eq!(claims.into_iter().map(Result::unwrap).filter(|won| *won).count(), 1);
+        assert!(!store.claim_chore(INVENTORY, now + 59_999, now + 120_000).await.unwrap(), "not due again before its interval");
+        store.hurry_chore(INVENTORY).await.unwrap();
+        assert!(store.claim_chore(INVENTORY, now + 1, now + 60_000).await.unwrap(), "a deploy's end makes it due at once");
+    }
+}
+
+on_both_backends! {
+    async fn a_new_listing_replaces_the_last_and_a_failed_one_keeps_it(store: Store) {
+        use shipgate_pipeline::inventory::{RegistryImage, RegistryListing};
+        let listing = |at: i64| RegistryListing {
+            region: "us-east-1".into(),
+            repository: "hello-world".into(),
+            repository_uri: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world".into()),
+            image_count: None,
+            observed_at: Some(at),
+            error: None,
+            checked_at: at,
+        };
+        let image = |n: i64| RegistryImage { digest: format!("sha256:{n:064}"), tags: vec![format!("v{n}")], size: Some(n), pushed_at: Some(n) };
+        // More rows than one INSERT carries, to cover the chunking.
+        let many: Vec<RegistryImage> = (1..=450).map(image).collect();
+        store.save_registry_listing(&RegistryListing { image_count: Some(450), ..listing(1) }, &many).await.unwrap();
+        let (saved, images) = store.registry("us-east-1", "hello-world", 1000).await.unwrap();
+        assert_eq!(images.len(), 450);
+        assert_eq!(images[0], image(450), "newest first");
+        assert_eq!(saved.unwrap().image_count, Some(450));
+
+        store.save_registry_listing(&RegistryListing { image_count: Some(2), ..listing(2) }, &[image(7), image(3)]).await.unwrap();
+        let (_, images) = store.registry("us-east-1", "hello-world", 1000).await.unwrap();
+        assert_eq!(images, vec![image(7), image(3)], "a listing replaces the previous one whole");
+
+        store.note_registry_error("us-east-1", "hello-world", "AccessDeniedException: ecr:DescribeImages: denied", 3).await.unwrap();
+        let (saved, images) = store.registry("us-east-1", "hello-world", 1000).await.unwrap();
+        let saved = saved.unwrap();
+        assert_eq!((saved.observed_at, saved.checked_at, saved.image_count), (Some(2), 3, Some(2)));
+        assert!(saved.error.unwrap().contains("AccessDenied"));
+        assert_eq!(images.len(), 2, "the failed look keeps the images");
+        assert!(store.registry("us-east-1", "other", 10).await.unwrap().0.is_none());
+    }
+}

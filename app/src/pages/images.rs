@@ -1,11 +1,11 @@
-//! Images: what a pipeline's builds found in ECR, newest first, and which of them each
-//! environment runs by Shipgate's last successful deploy. Only images Shipgate tracked are
-//! listed, not everything in the ECR repository.
+//! Images: a pipeline's ECR repository as the engine last listed it, merged with the
+//! images its builds found, newest first, each marked with the environments that run it
+//! (by ECS's own report of each service).
 
 use super::Missing;
 use crate::data::{get_images, list_pipelines};
 use crate::format;
-use crate::widgets::{Digest, LoadError, Loading, ScanCounts};
+use crate::widgets::{Digest, ImageRef, LoadError, Loading, Problem, ScanCounts};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -48,7 +48,7 @@ pub fn ImagesPage() -> impl IntoView {
 
 #[component]
 fn ImagesView(images: PipelineImages, names: Vec<String>) -> AnyView {
-    let PipelineImages { pipeline, ecr_repository, environments, images, more } = images;
+    let PipelineImages { pipeline, ecr_repository, listing, environments, images, more } = images;
     view! {
         <Title text=format!("Images · {pipeline}")/>
         <nav class="crumbs">
@@ -58,9 +58,22 @@ fn ImagesView(images: PipelineImages, names: Vec<String>) -> AnyView {
             <div>
                 <h1>{format!("Images · {pipeline}")}</h1>
                 <p class="muted">
-                    "ECR repository "<code>{ecr_repository.clone()}</code>". These are the images Shipgate's builds found for this "
-                    "pipeline's runs, newest first; other images in the repository are not listed."
+                    "ECR repository "<code>{ecr_repository.clone()}</code>
+                    {match listing.as_ref().and_then(|l| l.observed_at.map(|at| (at, l.image_count))) {
+                        Some((at, count)) => format!(
+                            ", as listed at {}{}. Images that runs' builds found are merged in.",
+                            format::timestamp(at),
+                            count.map(|n| format!(" ({n} images)")).unwrap_or_default()
+                        ),
+                        None => ". Not listed from ECR yet (the engine lists it every minute); these are the images runs' builds found.".to_owned(),
+                    }}
                 </p>
+                {listing.as_ref().and_then(|l| l.error.clone().map(|e| (e, l.checked_at))).map(|(e, at)| view! {
+                    <div class="live-error">
+                        <p class="small">{format!("Listing the repository at {} failed; the images shown are from the last listing that worked.", format::timestamp(at))}</p>
+                        <Problem error=e outcome=Some("inventory".to_owned())/>
+                    </div>
+                })}
             </div>
             {(names.len() > 1).then(|| view! {
                 <form class="filters" method="get" action="/images">
@@ -77,17 +90,31 @@ fn ImagesView(images: PipelineImages, names: Vec<String>) -> AnyView {
                 </form>
             })}
         </div>
-        <h2 class="section-title">"Deployed now"</h2>
+        <h2 class="section-title">"Running now"</h2>
         <ul class="live-list">
             {environments.into_iter().map(|e| view! {
                 <li class="card live" data-environment=e.environment.clone()>
                     <span class="stage-name">{e.environment.clone()}</span>
-                    {match (e.digest, e.run_id) {
-                        (Some(digest), Some(run)) => view! {
-                            <span><Digest digest=digest/>" from "<a href=format!("/runs/{run}")>{format!("run #{run}")}</a></span>
+                    {match e.image.clone() {
+                        Some(image) => view! {
+                            <span>
+                                {match e.digest.clone() {
+                                    Some(digest) => view! { <Digest digest=digest full=image.clone()/> }.into_any(),
+                                    None => view! { <ImageRef reference=image.clone()/> }.into_any(),
+                                }}
+                                {match e.run_id {
+                                    Some(run) => view! { " from "<a href=format!("/runs/{run}")>{format!("run #{run}")}</a> }.into_any(),
+                                    None => view! { <span class="muted small">" not deployed by Shipgate"</span> }.into_any(),
+                                }}
+                            </span>
                             {e.since.map(|t| view! { <span class="muted small">{format!("since {}", format::timestamp(t))}</span> })}
+                            <span class="muted small">{match e.observed_at {
+                                Some(at) => format!("ECS, {}", format::timestamp(at)),
+                                None => "Shipgate's record; not looked up in ECS yet".to_owned(),
+                            }}</span>
                         }.into_any(),
-                        _ => view! { <span class="muted">"nothing deployed by Shipgate yet"</span> }.into_any(),
+                        None if e.observed_at.is_some() => view! { <span class="muted">"the pipeline's container is not in the live task definition"</span> }.into_any(),
+                        None => view! { <span class="muted">"nothing deployed by Shipgate yet"</span> }.into_any(),
                     }}
                 </li>
             }).collect_view()}
@@ -97,13 +124,13 @@ fn ImagesView(images: PipelineImages, names: Vec<String>) -> AnyView {
             view! {
                 <section class="empty">
                     <h2>"No images yet"</h2>
-                    <p>"A run's build records its image once CI has pushed it to ECR under the run's tag."</p>
+                    <p>"The repository holds no images, and no run's build has found one yet."</p>
                 </section>
             }.into_any()
         } else {
             view! {
                 <table class="table images">
-                    <thead><tr><th>"Digest"</th><th>"Tags"</th><th>"Size"</th><th>"Pushed"</th><th>"Scan"</th><th>"Runs"</th><th>"Deployed in"</th></tr></thead>
+                    <thead><tr><th>"Digest"</th><th>"Tags"</th><th>"Size"</th><th>"Pushed"</th><th>"Scan"</th><th>"Runs"</th><th>"Running in"</th></tr></thead>
                     <tbody>{images.into_iter().map(|image| view! { <ImageRow image/> }).collect_view()}</tbody>
                 </table>
                 {more.then(|| view! { <p class="muted small">"Older images are not shown."</p> })}
@@ -120,7 +147,10 @@ fn ImageRow(image: ImageRecord) -> AnyView {
     view! {
         <tr class=if live { "image-row image-live" } else { "image-row" } data-digest=image.digest.clone()>
             <td><Digest digest=image.digest.clone() full=full/></td>
-            <td class="tags">{image.tags.into_iter().map(|t| view! { <code class="image-tag" title=t.clone()>{short_tag(&t)}</code>" " }).collect_view()}</td>
+            <td class="tags">
+                {image.tags.into_iter().map(|t| view! { <code class="image-tag" title=t.clone()>{short_tag(&t)}</code>" " }).collect_view()}
+                {(image.in_registry == Some(false)).then(|| view! { <span class="badge badge-skipped" title="Not in the repository's last listing">"not in ECR"</span> })}
+            </td>
             <td class="nowrap">{image.size.map(format::bytes).unwrap_or_else(|| "—".into())}</td>
             <td class="nowrap">{image.pushed_at.map(format::timestamp).unwrap_or_else(|| "—".into())}</td>
             <td>{match image.scan_counts {
@@ -131,7 +161,7 @@ fn ImageRow(image: ImageRecord) -> AnyView {
             <td>
                 <span class="env-chain">
                     {image.live_in.into_iter().map(|e| view! {
-                        <span class="live-chip" title=format!("currently deployed in {e}")>{e.clone()}</span>
+                        <span class="live-chip" title=format!("running in {e}")>{e.clone()}</span>
                     }).collect_view()}
                 </span>
             </td>

@@ -1,9 +1,10 @@
-//! Services: each pipeline environment's ECS service, as Shipgate's own deploy records
-//! describe it. The page never asks AWS; it says what Shipgate last did and saw.
+//! Services: each pipeline environment's ECS service as ECS last reported it to the engine
+//! (task definition, image, task counts), beside the deploys Shipgate made to it. The page
+//! reads the store; the engine looks the services up in AWS on a timer and after deploys.
 
 use crate::data::list_services;
 use crate::format;
-use crate::widgets::{Digest, LoadError, Loading, StatusBadge, TaskCounts, TaskDefinition};
+use crate::widgets::{Digest, ImageRef, LoadError, Loading, Problem, StatusBadge, TaskCounts, TaskDefinition};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use shipgate_pipeline::read::{ServiceDeploy, ServiceRecord};
@@ -16,9 +17,8 @@ pub fn ServicesPage() -> impl IntoView {
         <div class="page-head">
             <div>
                 <h1>"Services"</h1>
-                <p class="muted">"What each environment's ECS service runs according to Shipgate's last successful deploy, "
-                   "with the deploys Shipgate made to it. AWS is not asked when this page loads: "
-                   "changes made outside Shipgate do not show here."</p>
+                <p class="muted">"What each environment's ECS service runs, as ECS reported it when Shipgate last looked "
+                   "(every minute, and after each deploy), with the deploys Shipgate made to it."</p>
             </div>
         </div>
         <Suspense fallback=Loading>
@@ -59,10 +59,13 @@ pub fn ServicesPage() -> impl IntoView {
 #[component]
 fn ServiceCard(s: ServiceRecord) -> AnyView {
     let console = s.console_url();
-    let counts = s.last_counts().cloned();
     let promotion = s.promotion.as_str();
     let pipeline = s.pipeline.clone();
     let environment = s.environment.clone();
+    let live_image = s.live_image().map(str::to_owned);
+    let container = s.container.clone();
+    let live = s.live.clone();
+    let observed = live.as_ref().and_then(|l| l.observed_at);
     view! {
         <article class="card service" data-environment=s.environment.clone()>
             <div class="service-head">
@@ -75,28 +78,63 @@ fn ServiceCard(s: ServiceRecord) -> AnyView {
             <p class="stage-target">
                 <code>{format!("{}/{}", s.cluster, s.service)}</code>" · "{s.region.clone()}" · container "<code>{s.container.clone()}</code>
             </p>
+            {match live.as_ref() {
+                None => view! {
+                    <p class="muted live-state">"Not looked up in ECS yet: the engine reads each service every minute and after each deploy."</p>
+                }.into_any(),
+                Some(l) => view! {
+                    <p class="muted small live-state">
+                        {match l.observed_at {
+                            Some(at) => format!("As ECS reported it at {}.", format::timestamp(at)),
+                            None => "ECS has not answered yet.".to_owned(),
+                        }}
+                    </p>
+                    {l.error.clone().map(|e| view! {
+                        <div class="live-error">
+                            <p class="small">{format!("The look at {} failed; what is shown is from the last one that worked.", format::timestamp(l.checked_at))}</p>
+                            <Problem error=e outcome=Some("inventory".to_owned())/>
+                        </div>
+                    })}
+                }.into_any(),
+            }}
             <dl class="facts service-facts">
                 <dt>"Task definition"</dt>
-                <dd>{match s.current.as_ref().and_then(|c| c.task_definition.clone()) {
+                <dd class="live-task-definition">{match live.as_ref().and_then(|l| l.task_definition.clone()) {
                     Some(td) => view! { <TaskDefinition arn=td/> }.into_any(),
                     None => view! { <span class="muted">"—"</span> }.into_any(),
                 }}</dd>
                 <dt>"Image"</dt>
+                <dd class="live-image">{match (live_image, observed) {
+                    (Some(image), _) => view! {
+                        <ImageRef reference=image/>
+                        {match s.live_deploy.clone() {
+                            Some(d) => view! {
+                                " deployed by "<a href=format!("/runs/{}", d.run_id)>{format!("run #{}", d.run_id)}</a>
+                                {d.finished_at.map(|t| view! { <span class="muted">{format!(" · {}", format::timestamp(t))}</span> })}
+                            }.into_any(),
+                            None => view! { <span class="muted small">" not deployed by Shipgate (changed outside it, or older than its first deploy)"</span> }.into_any(),
+                        }}
+                    }.into_any(),
+                    (None, Some(_)) => view! { <span class="muted">{format!("The live task definition has no container `{container}`.")}</span> }.into_any(),
+                    (None, None) => view! { <span class="muted">"—"</span> }.into_any(),
+                }}</dd>
+                <dt>"Tasks"</dt>
+                <dd class="live-tasks">{match live.as_ref().filter(|l| l.observed_at.is_some()) {
+                    Some(l) => view! {
+                        <TaskCounts running=l.running desired=l.desired pending=l.pending failed=None/>
+                        {l.deployments.filter(|n| *n > 1).map(|n| view! { <span class="muted small">{format!("{n} deployments in progress")}</span> })}
+                        {l.status.clone().filter(|st| st != "ACTIVE").map(|st| view! { <span class="badge badge-failed">{st}</span> })}
+                    }.into_any(),
+                    None => view! { <span class="muted">"—"</span> }.into_any(),
+                }}</dd>
+                <dt>"Last Shipgate deploy"</dt>
                 <dd class="current-image">{match s.current.clone() {
                     Some(c) => view! {
                         <Digest digest=c.digest().to_owned() full=c.image.clone()/>
-                        " deployed by "<a href=format!("/runs/{}", c.run_id)>{format!("run #{}", c.run_id)}</a>
+                        " by "<a href=format!("/runs/{}", c.run_id)>{format!("run #{}", c.run_id)}</a>
                         {c.finished_at.map(|t| view! { <span class="muted">{format!(" · {}", format::timestamp(t))}</span> })}
                     }.into_any(),
                     None => view! { <span class="muted">"Shipgate has not deployed to this service successfully yet."</span> }.into_any(),
-                }}</dd>
-                <dt>"Tasks"</dt>
-                <dd>{match counts {
-                    Some(c) => view! {
-                        <TaskCounts running=c.running desired=c.desired pending=c.pending failed=c.failed/>
-                        <span class="muted small">{format!("as last seen by run #{}", c.run_id)}</span>
-                    }.into_any(),
-                    None => view! { <span class="muted">"—"</span> }.into_any(),
                 }}</dd>
             </dl>
             <h3 class="events-title">"Recent deploys"</h3>

@@ -16,6 +16,7 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentStrategy as SdkStrategy, Tag, TaskDefinitionField,
 };
+use shipgate_pipeline::inventory::RegistryImage;
 use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
 use shipgate_pipeline::{DeploySettings, DeployStrategy};
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +73,19 @@ pub struct ImageFound {
     pub repository_uri: String,
     pub size_bytes: Option<i64>,
     pub pushed_at: Option<i64>,
+}
+
+/// How many images a listing reads from one repository before it stops paging.
+pub const MAX_LISTED: usize = 10_000;
+
+/// A repository's newest images, as [`Cloud::list_images`] read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub repository_uri: Option<String>,
+    /// Newest first.
+    pub images: Vec<RegistryImage>,
+    /// How many images were read: the repository's size, up to [`MAX_LISTED`].
+    pub total: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +270,65 @@ impl Cloud {
             ));
         }
         Ok(service_view(service))
+    }
+
+    /// Each container's image in a task definition, by container name.
+    pub async fn container_images(&self, target: &ServiceTarget, task_definition: &str) -> Result<BTreeMap<String, String>, CloudError> {
+        let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
+        let described = ecs
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| cloud_error("ecs:DescribeTaskDefinition", e))?;
+        Ok(described
+            .task_definition
+            .and_then(|t| t.container_definitions)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| Some((c.name?, c.image?)))
+            .collect())
+    }
+
+    /// The newest `keep` images of an ECR repository (at most [`MAX_LISTED`] are read).
+    pub async fn list_images(&self, region: &str, repository: &str, keep: usize) -> Result<Listing, CloudError> {
+        let ecr = self.clients(region, None).await.ecr;
+        let repos = match ecr.describe_repositories().repository_names(repository).send().await {
+            Ok(out) => out,
+            Err(err) if err.code() == Some("RepositoryNotFoundException") => {
+                return Err(CloudError::new("RepositoryNotFoundException", format!("ECR repository `{repository}` does not exist in {region}")));
+            }
+            Err(err) => return Err(cloud_error("ecr:DescribeRepositories", err)),
+        };
+        let repository_uri = repos.repositories.unwrap_or_default().into_iter().find_map(|r| r.repository_uri);
+        let mut images = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = ecr
+                .describe_images()
+                .repository_name(repository)
+                .max_results(1000)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| cloud_error("ecr:DescribeImages", e))?;
+            images.extend(page.image_details.unwrap_or_default().into_iter().filter_map(|d| {
+                Some(RegistryImage {
+                    digest: d.image_digest?,
+                    tags: d.image_tags.unwrap_or_default(),
+                    size: d.image_size_in_bytes,
+                    pushed_at: d.image_pushed_at.and_then(|t| t.to_millis().ok()),
+                })
+            }));
+            next = page.next_token;
+            if next.is_none() || images.len() >= MAX_LISTED {
+                break;
+            }
+        }
+        let total = images.len();
+        images.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest)));
+        images.truncate(keep);
+        Ok(Listing { repository_uri, images, total })
     }
 
     /// A revision this run already registered for this environment, if a crash came

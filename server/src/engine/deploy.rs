@@ -180,6 +180,7 @@ impl Engine {
                 info!(outcome, %detail, "deploy ended");
                 let error = (outcome != "succeeded").then_some(detail.as_str());
                 self.store.finish_deploy(row, event, outcome, &detail, error).await?;
+                self.deploy_ended().await?;
                 Ok(Next::WakeAt(now_ms()))
             }
             _ => Ok(Next::WakeAt(ASLEEP)),
@@ -196,6 +197,7 @@ impl Engine {
             return Ok(Next::WakeAt(now_ms() + self.settings.poll.as_millis()));
         }
         self.store.finish_deploy(row, RunEvent::DeployFailed(env), "failed", &text, Some(&text)).await?;
+        self.deploy_ended().await?;
         Ok(Next::WakeAt(now_ms()))
     }
 }

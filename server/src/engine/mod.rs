@@ -10,6 +10,9 @@
 
 mod build;
 mod deploy;
+mod inventory;
+
+pub use inventory::InventoryReport;
 
 use crate::aws::Cloud;
 use crate::store::engine::{ASLEEP, CiReport};
@@ -36,6 +39,8 @@ pub struct EngineSettings {
     pub max_poll: Span,
     /// How long a run stays with a process that stopped renewing its lease.
     pub lease: Span,
+    /// How often the services and repositories the pipelines name are looked up in AWS.
+    pub inventory: Span,
     /// This process's name in leases: unique per process.
     pub owner: String,
 }
@@ -46,6 +51,7 @@ impl Default for EngineSettings {
             poll: Span::seconds(5),
             max_poll: Span::seconds(60),
             lease: Span::seconds(30),
+            inventory: Span::seconds(60),
             owner: format!("shipgate-{}-{}", std::process::id(), now_ms()),
         }
     }
@@ -68,6 +74,8 @@ pub struct Engine {
     cloud: Arc<Cloud>,
     settings: EngineSettings,
     handle: EngineHandle,
+    /// Wakes the inventory loop early: a deploy ended, so a service changed.
+    inventory_wake: Notify,
 }
 
 /// Kills the process at a named point when `SHIPGATE_CRASH_AT` names it. This exists for the
@@ -83,11 +91,43 @@ fn crash_point(name: &str) {
 
 impl Engine {
     pub fn new(store: Store, cloud: Arc<Cloud>, settings: EngineSettings, handle: EngineHandle) -> Self {
-        Engine { store, cloud, settings, handle }
+        Engine { store, cloud, settings, handle, inventory_wake: Notify::new() }
+    }
+
+    /// Drives runs, and keeps the inventory fresh, until `stop` turns true.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        tokio::join!(self.run_loop(stop.clone()), self.inventory_loop(stop));
+    }
+
+    /// Refreshes the inventory whenever it is due (by the shared chore row) or a deploy ended.
+    async fn inventory_loop(&self, mut stop: watch::Receiver<bool>) {
+        loop {
+            match self.inventory_tick().instrument(info_span!("inventory")).await {
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "inventory refresh failed; retrying"),
+            }
+            // Wake at least every poll interval to check the chore; a replica that claimed it
+            // pushes its due time a whole inventory interval ahead.
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(self.settings.poll.as_millis().max(10) as u64)) => {}
+                () = self.inventory_wake.notified() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// A deploy ended: the service it touched is looked up again soon, on whichever replica.
+    async fn deploy_ended(&self) -> Result<(), EngineError> {
+        self.store.hurry_chore(crate::store::inventory::INVENTORY).await?;
+        self.inventory_wake.notify_one();
+        Ok(())
     }
 
     /// Looks at every due run until `stop` turns true.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    async fn run_loop(&self, mut stop: watch::Receiver<bool>) {
         loop {
             if let Err(e) = self.tick().await {
                 warn!(error = %e, "engine tick failed; retrying");

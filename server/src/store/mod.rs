@@ -7,6 +7,7 @@
 
 mod deliveries;
 pub mod engine;
+pub mod inventory;
 pub mod pipelines;
 mod runs;
 pub mod views;

@@ -1,9 +1,11 @@
-//! Read-only views over the engine's records, for the dashboard: what each ECS service runs
-//! according to Shipgate's own deploys, and the images each pipeline's builds found.
-//! Nothing here calls AWS; the pages show what Shipgate recorded, and say so.
+//! Read-only views for the dashboard's services and images pages: what ECS and ECR last
+//! reported (the engine's inventory), joined with Shipgate's own deploys and builds.
+//! Nothing here calls AWS.
 
+use super::inventory::{IMAGES_KEPT, ServiceKey};
 use super::{Store, StoreResult, on_pool};
-use shipgate_pipeline::read::{EnvironmentImage, ImageRecord, PipelineImages, ServiceDeploy, ServiceRecord};
+use shipgate_pipeline::inventory::{LiveService, runs_image};
+use shipgate_pipeline::read::{EnvironmentImage, ImageRecord, PipelineImages, ServiceDeploy, ServiceRecord, image_digest};
 use std::collections::HashMap;
 
 /// How many of a service's deploys the services page lists.
@@ -13,7 +15,7 @@ pub const IMAGES_SHOWN: usize = 100;
 const IMAGE_ROWS: i64 = 300;
 
 /// Where a deploy went: region, cluster, service.
-type Target = (String, String, String);
+type Target = ServiceKey;
 
 #[derive(sqlx::FromRow)]
 struct ServiceDeployRow {
@@ -104,20 +106,49 @@ impl Store {
         Ok(rows.into_iter().map(ServiceDeploy::from).collect())
     }
 
-    /// Every pipeline environment's ECS service, in pipeline and promotion order, with what
-    /// Shipgate last deployed there and its recent deploys.
+    /// The deploy that registered `task_definition` on a service, if Shipgate made it.
+    async fn deploy_of_task_definition(&self, (region, cluster, service): &Target, task_definition: &str) -> StoreResult<Option<ServiceDeploy>> {
+        let row: Option<ServiceDeployRow> = on_pool!(self, |pool| {
+            sqlx::query_as(&format!("{SERVICE_DEPLOYS} AND d.task_definition = $4 ORDER BY d.queued_at DESC, d.run_id DESC LIMIT 1"))
+                .bind(region.clone())
+                .bind(cluster.clone())
+                .bind(service.clone())
+                .bind(task_definition.to_owned())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(ServiceDeploy::from))
+    }
+
+    /// The deploy behind what a service runs now by ECS's report, if Shipgate made it.
+    async fn live_deploy(&self, target: &Target, live: Option<&LiveService>) -> StoreResult<Option<ServiceDeploy>> {
+        match live.and_then(|l| l.task_definition.as_deref()) {
+            Some(td) => self.deploy_of_task_definition(target, td).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Every pipeline environment's ECS service, in pipeline and promotion order: what ECS
+    /// last reported, what Shipgate last deployed there, and its recent deploys.
     pub async fn service_records(&self) -> StoreResult<Vec<ServiceRecord>> {
         let pipelines = self.list_pipelines().await?;
-        let mut looked: HashMap<Target, (Option<ServiceDeploy>, Vec<ServiceDeploy>)> = HashMap::new();
+        let snapshots = self.service_snapshots().await?;
+        type Found = (Option<ServiceDeploy>, Option<ServiceDeploy>, Vec<ServiceDeploy>);
+        let mut looked: HashMap<Target, Found> = HashMap::new();
         let mut records = Vec::new();
         for p in pipelines {
             for e in p.spec.environments {
                 let target = (e.region.clone(), e.cluster.clone(), e.service.clone());
+                let live = snapshots.get(&target).cloned();
                 if !looked.contains_key(&target) {
-                    let found = (self.last_success(&target).await?, self.recent_deploys(&target, SERVICE_HISTORY).await?);
+                    let found = (
+                        self.live_deploy(&target, live.as_ref()).await?,
+                        self.last_success(&target).await?,
+                        self.recent_deploys(&target, SERVICE_HISTORY).await?,
+                    );
                     looked.insert(target.clone(), found);
                 }
-                let (current, recent) = looked[&target].clone();
+                let (live_deploy, current, recent) = looked[&target].clone();
                 records.push(ServiceRecord {
                     pipeline: p.spec.name.clone(),
                     environment: e.name,
@@ -126,6 +157,8 @@ impl Store {
                     cluster: e.cluster,
                     service: e.service,
                     container: e.container,
+                    live,
+                    live_deploy,
                     current,
                     recent,
                 });
@@ -134,21 +167,34 @@ impl Store {
         Ok(records)
     }
 
-    /// The images a pipeline's builds found in ECR, newest first and once per digest, each
-    /// marked with the environments whose last successful deploy was that digest. `None`
-    /// if there is no such pipeline.
+    /// A pipeline's images, newest first and once per digest: the last ECR listing of its
+    /// repository merged with the images its builds found, each marked with the
+    /// environments that run it. `None` if there is no such pipeline.
     pub async fn pipeline_images(&self, name: &str) -> StoreResult<Option<PipelineImages>> {
         let Some(pipeline) = self.get_pipeline(name).await? else { return Ok(None) };
-        let mut environments = Vec::new();
-        for e in &pipeline.spec.environments {
-            let current = self.last_success(&(e.region.clone(), e.cluster.clone(), e.service.clone())).await?;
-            environments.push(EnvironmentImage {
-                environment: e.name.clone(),
-                digest: current.as_ref().map(|d| d.digest().to_owned()),
-                run_id: current.as_ref().map(|d| d.run_id),
-                since: current.as_ref().and_then(|d| d.finished_at),
+        let spec = pipeline.spec;
+        let (listing, listed) = self.registry(spec.ecr_region(), &spec.ecr_repository, IMAGES_KEPT as i64).await?;
+        let listed_ok = listing.as_ref().is_some_and(|l| l.observed_at.is_some());
+        let repository_uri = listing.as_ref().and_then(|l| l.repository_uri.clone());
+
+        let mut images: Vec<ImageRecord> = Vec::new();
+        let mut by_digest: HashMap<String, usize> = HashMap::new();
+        for image in listed {
+            by_digest.insert(image.digest.clone(), images.len());
+            images.push(ImageRecord {
+                digest: image.digest,
+                uri: repository_uri.clone(),
+                tags: image.tags,
+                size: image.size,
+                pushed_at: image.pushed_at,
+                scan_status: None,
+                scan_counts: None,
+                runs: Vec::new(),
+                live_in: Vec::new(),
+                in_registry: Some(true),
             });
         }
+
         let rows: Vec<ImageRow> = on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT b.run_id, b.image_tag, b.image_uri, b.image_digest, b.image_size, b.image_pushed_at, b.scan_status, b.scan_counts
@@ -162,49 +208,91 @@ impl Store {
             .await?
         });
         let mut more = rows.len() as i64 > IMAGE_ROWS;
-        let mut images: Vec<ImageRecord> = Vec::new();
-        let mut by_digest: HashMap<String, usize> = HashMap::new();
         for row in rows.into_iter().take(IMAGE_ROWS as usize) {
-            if let Some(&i) = by_digest.get(&row.image_digest) {
-                // An older build that found the same image: it adds a tag and a run.
-                let image = &mut images[i];
-                if !image.tags.contains(&row.image_tag) {
-                    image.tags.push(row.image_tag);
-                }
-                image.runs.push(row.run_id);
-                image.uri = image.uri.take().or(row.image_uri);
-                image.size = image.size.or(row.image_size);
-                image.pushed_at = image.pushed_at.or(row.image_pushed_at);
-                continue;
-            }
-            by_digest.insert(row.image_digest.clone(), images.len());
-            let live_in = environments
-                .iter()
-                .filter(|e| e.digest.as_deref() == Some(row.image_digest.as_str()))
-                .map(|e| e.environment.clone())
-                .collect();
-            images.push(ImageRecord {
-                digest: row.image_digest,
-                uri: row.image_uri,
-                tags: vec![row.image_tag],
-                size: row.image_size,
-                pushed_at: row.image_pushed_at,
-                scan_status: row.scan_status,
-                scan_counts: row.scan_counts.and_then(|c| serde_json::from_str(&c).ok()),
-                runs: vec![row.run_id],
-                live_in,
+            let i = *by_digest.entry(row.image_digest.clone()).or_insert_with(|| {
+                images.push(ImageRecord {
+                    digest: row.image_digest.clone(),
+                    uri: None,
+                    tags: Vec::new(),
+                    size: None,
+                    pushed_at: None,
+                    scan_status: None,
+                    scan_counts: None,
+                    runs: Vec::new(),
+                    live_in: Vec::new(),
+                    // The repository was listed and this image was not among its newest
+                    // IMAGES_KEPT: deleted from ECR, or too old to be kept.
+                    in_registry: listed_ok.then_some(false),
+                });
+                images.len() - 1
             });
+            // Builds come newest first: the first to mention the image sets its scan.
+            let image = &mut images[i];
+            if !image.tags.contains(&row.image_tag) {
+                image.tags.push(row.image_tag);
+            }
+            image.runs.push(row.run_id);
+            image.uri = image.uri.take().or(row.image_uri);
+            image.size = image.size.or(row.image_size);
+            image.pushed_at = image.pushed_at.or(row.image_pushed_at);
+            if image.scan_status.is_none() {
+                image.scan_status = row.scan_status;
+                image.scan_counts = row.scan_counts.and_then(|c| serde_json::from_str(&c).ok());
+            }
         }
+
+        let snapshots = self.service_snapshots().await?;
+        let mut environments = Vec::new();
+        for e in &spec.environments {
+            let target = (e.region.clone(), e.cluster.clone(), e.service.clone());
+            let live = snapshots.get(&target).filter(|l| l.observed_at.is_some());
+            let environment = match live {
+                // ECS's own report: the image in the pipeline's container, whoever put it there.
+                Some(live) => {
+                    let image = live.image_of(&e.container).map(str::to_owned);
+                    let digest = image.as_deref().and_then(|reference| {
+                        images
+                            .iter()
+                            .find(|i| runs_image(reference, i.uri.as_deref().or(repository_uri.as_deref()), &i.digest, &i.tags))
+                            .map(|i| i.digest.clone())
+                            .or_else(|| reference.contains('@').then(|| image_digest(reference).to_owned()))
+                    });
+                    let by = self.live_deploy(&target, Some(live)).await?;
+                    EnvironmentImage {
+                        environment: e.name.clone(),
+                        image,
+                        digest,
+                        run_id: by.as_ref().map(|d| d.run_id),
+                        since: by.as_ref().and_then(|d| d.finished_at),
+                        observed_at: live.observed_at,
+                    }
+                }
+                // Not looked up yet: Shipgate's last successful deploy.
+                None => {
+                    let current = self.last_success(&target).await?;
+                    EnvironmentImage {
+                        environment: e.name.clone(),
+                        image: current.as_ref().map(|d| d.image.clone()),
+                        digest: current.as_ref().map(|d| d.digest().to_owned()),
+                        run_id: current.as_ref().map(|d| d.run_id),
+                        since: current.as_ref().and_then(|d| d.finished_at),
+                        observed_at: None,
+                    }
+                }
+            };
+            environments.push(environment);
+        }
+        for image in &mut images {
+            image.live_in =
+                environments.iter().filter(|e| e.digest.as_deref() == Some(image.digest.as_str())).map(|e| e.environment.clone()).collect();
+        }
+
+        images.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest)));
         if images.len() > IMAGES_SHOWN {
             images.truncate(IMAGES_SHOWN);
             more = true;
         }
-        Ok(Some(PipelineImages {
-            pipeline: pipeline.spec.name,
-            ecr_repository: pipeline.spec.ecr_repository,
-            environments,
-            images,
-            more,
-        }))
+        more |= listing.as_ref().and_then(|l| l.image_count).is_some_and(|n| n > IMAGES_KEPT as i64);
+        Ok(Some(PipelineImages { pipeline: spec.name, ecr_repository: spec.ecr_repository, listing, environments, images, more }))
     }
 }

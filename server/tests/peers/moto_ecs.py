@@ -17,8 +17,13 @@ Control API (plain JSON, no AWS signature, same port):
 
   POST /_shipgate/rollout  {"cluster", "service", "outcome", "polls"}
   POST /_shipgate/fault    {"action", "code", "message", "status", "times", "service"}
-  GET  /_shipgate/calls    [?action=UpdateService][&service=ecs]
-  GET  /_shipgate/network  [?region=us-east-1]   default VPC subnets / security group
+  GET  /_shipgate/calls    [?action=UpdateService][&service=ecs|ecr|sts]
+  GET  /_shipgate/network  [?region=us-east-1][&account=123456789012]
+                           default VPC subnets / security group
+
+Each logged call carries ``accessKey``, the key id its signature names, so a test
+can tell which credentials (e.g. an assumed role's) made it. STS calls (query
+protocol) are logged with their form fields as ``body``.
   POST /_shipgate/reset    scripts + faults + call log + all moto state
 
 Usage: ``python3 moto_ecs.py --port 0`` prints exactly one stdout line,
@@ -48,6 +53,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
@@ -654,6 +660,25 @@ def _aws_error(start_response: Any, fault: Fault) -> list[bytes]:
     return [body]
 
 
+def _credential_scope(environ: dict[str, Any]) -> list[str]:
+    """``[key, date, region, service, "aws4_request"]`` from a SigV4 Authorization header."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = "Credential="
+    if marker not in auth:
+        return []
+    return auth.split(marker, 1)[1].split(",", 1)[0].strip().split("/")
+
+
+def _signing_key(environ: dict[str, Any]) -> str | None:
+    scope = _credential_scope(environ)
+    return scope[0] if scope else None
+
+
+def _signing_service(environ: dict[str, Any]) -> str | None:
+    scope = _credential_scope(environ)
+    return scope[3] if len(scope) >= 4 else None
+
+
 def _buffer_body(environ: dict[str, Any]) -> bytes:
     """Read the request body and put it back so moto can read it again."""
     stream = environ["wsgi.input"]
@@ -683,11 +708,11 @@ def _parse_json_body(environ: dict[str, Any], body: bytes) -> Any:
         return body.decode("utf-8", "replace")
 
 
-def _default_network(region: str) -> dict[str, Any]:
-    """Default-VPC ids; moto randomises them per process and per reset."""
+def _default_network(region: str, account: str = DEFAULT_ACCOUNT_ID) -> dict[str, Any]:
+    """Default-VPC ids of an account; moto randomises them per process and per reset."""
     from moto.ec2.models import ec2_backends
 
-    ec2 = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+    ec2 = ec2_backends[account][region]
     vpc = ec2.get_default_vpc()
     if vpc is None:
         return {"region": region, "vpcId": None, "subnets": [], "securityGroups": []}
@@ -728,8 +753,23 @@ class ShipgateApp:
         if path == "/_shipgate" or path.startswith("/_shipgate/"):
             return self.control(environ, start_response)
 
+        access_key = _signing_key(environ)
         target = environ.get("HTTP_X_AMZ_TARGET")
         if not target or "." not in target:
+            if _signing_service(environ) == "sts":
+                form = parse_qs(_buffer_body(environ).decode("utf-8", "replace"))
+                fields = {k: v[0] for k, v in form.items()}
+                self.state.record_call(
+                    {
+                        "service": "sts",
+                        "action": fields.get("Action", ""),
+                        "at": arrived_at,
+                        "faulted": False,
+                        "faultCode": None,
+                        "accessKey": access_key,
+                        "body": fields,
+                    }
+                )
             return self.moto_app(environ, start_response)
 
         prefix, _, action = target.partition(".")
@@ -744,6 +784,7 @@ class ShipgateApp:
                     "at": arrived_at,
                     "faulted": fault is not None,
                     "faultCode": fault.code if fault else None,
+                    "accessKey": access_key,
                     "body": _parse_json_body(environ, body),
                 }
             )
@@ -778,7 +819,8 @@ class ShipgateApp:
                 return _json_response(start_response, 200, {"ok": True})
             if route == ("GET", "/_shipgate/network"):
                 region = request.args.get("region", "us-east-1")
-                return _json_response(start_response, 200, _default_network(region))
+                account = request.args.get("account", DEFAULT_ACCOUNT_ID)
+                return _json_response(start_response, 200, _default_network(region, account))
         except BadRequest as exc:
             return _json_response(start_response, 400, {"error": str(exc)})
         return _json_response(

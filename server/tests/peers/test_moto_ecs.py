@@ -495,6 +495,38 @@ class FaultAndCallLogTests(PeerTestCase):
         self.assertEqual(net["securityGroups"], expected["securityGroups"])
 
 
+    def test_calls_name_their_signing_key_and_sts_is_logged(self) -> None:
+        sts = boto3.client(
+            "sts",
+            endpoint_url=self.base,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDTESTTESTTESTTEST",
+            aws_secret_access_key="secret",
+        )
+        role = "arn:aws:iam::210987654321:role/deployer"
+        creds = sts.assume_role(RoleArn=role, RoleSessionName="peer-test")["Credentials"]
+        other = boto3.client(
+            "ecs",
+            endpoint_url=self.base,
+            region_name="us-east-1",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        other.create_cluster(clusterName="elsewhere")
+        _, assumed = self.control("GET", "/_shipgate/calls?service=sts&action=AssumeRole")
+        self.assertEqual(len(assumed["calls"]), 1)
+        self.assertEqual(assumed["calls"][0]["body"]["RoleArn"], role)
+        self.assertEqual(assumed["calls"][0]["accessKey"], "AKIDTESTTESTTESTTEST")
+        _, created = self.control("GET", "/_shipgate/calls?action=CreateCluster")
+        self.assertEqual(created["calls"][-1]["accessKey"], creds["AccessKeyId"])
+        # The role's account is a different moto account: the default one has no such cluster.
+        self.assertEqual(self.ecs.describe_clusters(clusters=["elsewhere"])["clusters"], [])
+        self.assertEqual(len(other.describe_clusters(clusters=["elsewhere"])["clusters"]), 1)
+        _, net = self.control("GET", "/_shipgate/network?account=210987654321")
+        self.assertTrue(net["subnets"], "the other account has a default VPC too")
+
+
 class EcrTests(PeerTestCase):
     def test_put_and_describe_image_and_scan_findings(self) -> None:
         repo = self.ecr.create_repository(repositoryName="shipgate/api")["repository"]

@@ -13,6 +13,8 @@ use std::process::{Child, Command, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const REGION: &str = "us-east-1";
+/// The account moto serves requests signed with plain (not assumed-role) keys from.
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
 
 pub fn credentials() -> aws_sdk_ecs::config::Credentials {
     aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "shipgate-tests")
@@ -106,9 +108,27 @@ impl Moto {
     /// A cluster with a Fargate service running a one-container task (plus a sidecar, so
     /// the render must pick the right container). Returns the live task definition ARN.
     pub async fn create_service(&self, cluster: &str, service: &str, container: &str) -> String {
-        self.ecs.create_cluster().cluster_name(cluster).send().await.expect("create cluster");
-        let registered = self
-            .ecs
+        self.create_service_with(&self.ecs.clone(), DEFAULT_ACCOUNT, cluster, service, container).await
+    }
+
+    /// An ECS client acting as `role_arn` (assumed through moto's STS). Moto places what it
+    /// creates in the role's account, as AWS would.
+    pub async fn assumed_ecs(&self, role_arn: &str) -> aws_sdk_ecs::Client {
+        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(credentials())
+            .load()
+            .await;
+        let role = aws_config::sts::AssumeRoleProvider::builder(role_arn).session_name("tests").configure(&base).build().await;
+        let config = base.into_builder().credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(role)).build();
+        aws_sdk_ecs::Client::new(&config)
+    }
+
+    /// As [`Moto::create_service`], through `ecs` in `account`.
+    pub async fn create_service_with(&self, ecs: &aws_sdk_ecs::Client, account: &str, cluster: &str, service: &str, container: &str) -> String {
+        ecs.create_cluster().cluster_name(cluster).send().await.expect("create cluster");
+        let registered = ecs
             .register_task_definition()
             .family(service)
             .network_mode(NetworkMode::Awsvpc)
@@ -131,10 +151,9 @@ impl Moto {
             .await
             .expect("register task definition");
         let arn = registered.task_definition.and_then(|t| t.task_definition_arn).expect("arn");
-        let network = self.control("GET", "/_shipgate/network", None).await;
+        let network = self.control("GET", &format!("/_shipgate/network?account={account}"), None).await;
         let strings = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect::<Vec<_>>();
-        self.ecs
-            .create_service()
+        ecs.create_service()
             .cluster(cluster)
             .service_name(service)
             .task_definition(&arn)

@@ -59,6 +59,7 @@ pub fn settings() -> Settings {
         config_path: None,
         poll_interval: shipgate_pipeline::Span::millis(50),
         lease: shipgate_pipeline::Span::seconds(5),
+        inventory_interval: shipgate_pipeline::Span::seconds(60),
         engine: false,
     }
 }
