@@ -105,13 +105,15 @@ async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> any
         let mut payload = push.clone();
         payload["after"] = json!(sha);
         payload["head_commit"]["id"] = json!(sha);
+        // The engine's first ECR look for the run's tag must have missed, so the image is new
+        // to it. (Inventory listings also call DescribeImages, without `imageIds`.)
+        let looks = || async { Ok::<_, anyhow::Error>(moto.calls("DescribeImages").await.iter().filter(|c| c["body"].get("imageIds").is_some()).count()) };
+        let looks_before = looks().await?;
         let (status, body) = deliver(addr, SECRET, "push", &format!("{mode}-push-{i}"), &payload).await?;
         anyhow::ensure!(status == 200, "push #{i}: {status} {}", String::from_utf8_lossy(&body));
         let id = serde_json::from_slice::<Value>(&body)?["run_ids"][0].as_i64().expect("a run");
-        // The engine's first ECR look must have missed, so the image is new to it.
-        let looks_before = moto.calls("DescribeImages").await.len();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while moto.calls("DescribeImages").await.len() == looks_before {
+        while looks().await? == looks_before {
             anyhow::ensure!(Instant::now() < deadline, "the engine never looked for run {id}'s image");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -482,6 +482,15 @@ on_both_backends! {
         let images = w.app.get("/pipelines/hello/images").await.text();
         assert!(images.contains("Not listed from ECR yet"), "{images}");
 
+        // The deploy's end queued its service for a look of its own, ahead of the full refresh.
+        assert_eq!(w.engine.recheck_services().await.unwrap(), 1);
+        assert_eq!(w.engine.recheck_services().await.unwrap(), 0, "each ended deploy is looked at once");
+        let records = w.store.service_records().await.unwrap();
+        let staging = records.iter().find(|r| r.environment == "staging").unwrap();
+        let run = w.store.get_run(id).await.unwrap().unwrap();
+        assert_eq!(staging.live.as_ref().and_then(|l| l.task_definition.clone()), run.deploys[0].task_definition);
+        assert!(records.iter().find(|r| r.environment == "production").unwrap().live.is_none(), "only the deployed service was looked at");
+
         // Someone deploys a hand-tagged image to production from outside Shipgate.
         let uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world";
         let prod = w.moto.ecs.describe_services().cluster("prod").services("hello").send().await.unwrap().services.unwrap().remove(0);

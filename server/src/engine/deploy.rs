@@ -93,12 +93,7 @@ impl Engine {
 
     async fn deploy_once(&self, row: &DeployRow, env: usize) -> Result<Next, EngineError> {
         let settings: DeploySettings = serde_json::from_str(&row.settings).unwrap_or_default();
-        let target = ServiceTarget {
-            region: row.region.clone(),
-            role_arn: settings.role_arn.clone(),
-            cluster: row.cluster.clone(),
-            service: row.service.clone(),
-        };
+        let target = target_of(row, &settings);
         let now = now_ms();
         let deadline = row.deadline_at.unwrap_or(i64::MAX);
         let view = match self.cloud.describe_service(&target).await {
@@ -180,7 +175,7 @@ impl Engine {
                 info!(outcome, %detail, "deploy ended");
                 let error = (outcome != "succeeded").then_some(detail.as_str());
                 self.store.finish_deploy(row, event, outcome, &detail, error).await?;
-                self.deploy_ended().await?;
+                self.deploy_ended(row);
                 Ok(Next::WakeAt(now_ms()))
             }
             _ => Ok(Next::WakeAt(ASLEEP)),
@@ -197,9 +192,14 @@ impl Engine {
             return Ok(Next::WakeAt(now_ms() + self.settings.poll.as_millis()));
         }
         self.store.finish_deploy(row, RunEvent::DeployFailed(env), "failed", &text, Some(&text)).await?;
-        self.deploy_ended().await?;
+        self.deploy_ended(row);
         Ok(Next::WakeAt(now_ms()))
     }
+}
+
+/// The ECS service a deploy acts on, and as whom.
+pub(super) fn target_of(row: &DeployRow, settings: &DeploySettings) -> ServiceTarget {
+    ServiceTarget { region: row.region.clone(), role_arn: settings.role_arn.clone(), cluster: row.cluster.clone(), service: row.service.clone() }
 }
 
 /// The family of a task definition ARN (`…:task-definition/api:5` → `api`).

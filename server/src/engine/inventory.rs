@@ -80,6 +80,19 @@ impl Engine {
         Ok(report)
     }
 
+    /// Looks again at the services whose deploys ended since the last call.
+    pub async fn recheck_services(&self) -> Result<usize, EngineError> {
+        let due = std::mem::take(&mut *self.recheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let known = self.store.service_snapshots().await?;
+        for (key, target) in &due {
+            self.look_at_service(key, target, &known).await?;
+        }
+        Ok(due.len())
+    }
+
     /// Stores what ECS says about one service; `Ok(false)` if AWS refused or failed.
     async fn look_at_service(&self, key: &ServiceKey, target: &ServiceTarget, known: &HashMap<ServiceKey, LiveService>) -> Result<bool, EngineError> {
         let checked_at = now_ms();

@@ -74,7 +74,9 @@ pub struct Engine {
     cloud: Arc<Cloud>,
     settings: EngineSettings,
     handle: EngineHandle,
-    /// Wakes the inventory loop early: a deploy ended, so a service changed.
+    /// Services whose deploy just ended, for the inventory loop to look at again soon.
+    recheck: std::sync::Mutex<std::collections::BTreeMap<crate::store::inventory::ServiceKey, crate::aws::ServiceTarget>>,
+    /// Wakes the inventory loop early, when `recheck` gained a service.
     inventory_wake: Notify,
 }
 
@@ -91,7 +93,7 @@ fn crash_point(name: &str) {
 
 impl Engine {
     pub fn new(store: Store, cloud: Arc<Cloud>, settings: EngineSettings, handle: EngineHandle) -> Self {
-        Engine { store, cloud, settings, handle, inventory_wake: Notify::new() }
+        Engine { store, cloud, settings, handle, recheck: Default::default(), inventory_wake: Notify::new() }
     }
 
     /// Drives runs, and keeps the inventory fresh, until `stop` turns true.
@@ -99,12 +101,16 @@ impl Engine {
         tokio::join!(self.run_loop(stop.clone()), self.inventory_loop(stop));
     }
 
-    /// Refreshes the inventory whenever it is due (by the shared chore row) or a deploy ended.
+    /// Refreshes the inventory whenever it is due (by the shared chore row), and the service
+    /// of each deploy that ended in this process.
     async fn inventory_loop(&self, mut stop: watch::Receiver<bool>) {
         loop {
-            match self.inventory_tick().instrument(info_span!("inventory")).await {
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "inventory refresh failed; retrying"),
+            let outcome = async {
+                self.recheck_services().await?;
+                self.inventory_tick().await
+            };
+            if let Err(e) = outcome.instrument(info_span!("inventory")).await {
+                warn!(error = %e, "inventory refresh failed; retrying");
             }
             // Wake at least every poll interval to check the chore; a replica that claimed it
             // pushes its due time a whole inventory interval ahead.
@@ -119,11 +125,13 @@ impl Engine {
         }
     }
 
-    /// A deploy ended: the service it touched is looked up again soon, on whichever replica.
-    async fn deploy_ended(&self) -> Result<(), EngineError> {
-        self.store.hurry_chore(crate::store::inventory::INVENTORY).await?;
+    /// A deploy ended: its service is looked up again now rather than at the next full
+    /// refresh. Only that service: the repositories and other services did not change.
+    fn deploy_ended(&self, row: &crate::store::engine::DeployRow) {
+        let settings = serde_json::from_str(&row.settings).unwrap_or_default();
+        let key = (row.region.clone(), row.cluster.clone(), row.service.clone());
+        self.recheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, deploy::target_of(row, &settings));
         self.inventory_wake.notify_one();
-        Ok(())
     }
 
     /// Looks at every due run until `stop` turns true.

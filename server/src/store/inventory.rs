@@ -69,12 +69,6 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Makes the chore due now (a deploy just changed a service).
-    pub async fn hurry_chore(&self, name: &str) -> StoreResult<()> {
-        on_pool!(self, |pool| sqlx::query("UPDATE engine_chores SET due_at = 0 WHERE name = $1").bind(name).execute(pool).await.map(|_| ())?);
-        Ok(())
-    }
-
     /// Every service snapshot, by service.
     pub async fn service_snapshots(&self) -> StoreResult<HashMap<ServiceKey, LiveService>> {
         let rows: Vec<SnapshotRow> = on_pool!(self, |pool| sqlx::query_as("SELECT * FROM service_snapshots").fetch_all(pool).await?);
