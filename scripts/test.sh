@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the tests need (toolchain pieces, Node packages, Chromium, PostgreSQL, moto) and
-# runs every test: unit and table tests, integration tests on SQLite and PostgreSQL, and
-# the browser tests with JavaScript on and off.
+# Installs what the tests need (toolchain pieces, Node packages incl. oidc-provider, Chromium,
+# PostgreSQL, moto) and runs every test: the test peers' own checks, unit and table tests,
+# integration tests on SQLite and PostgreSQL, and the browser tests with JavaScript on and off.
 source "$(dirname "$0")/lib.sh"
 ensure_build_tools
 ensure_test_tools
 
 say "AWS stand-in: moto with ECS rollouts (tests/peers), checked against boto3"
 python3 -m unittest server/tests/peers/test_moto_ecs.py
+
+say "OpenID provider: oidc-provider as a local peer (end2end/peers), checked with a relying party's code + PKCE flow"
+node --test --test-concurrency=1 end2end/peers/
 
 # #[sqlx::test] makes a fresh PostgreSQL database per test from this server.
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
