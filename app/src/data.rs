@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunSummary, ServiceRecord};
 #[cfg(feature = "ssr")]
-use shipgate_pipeline::read::RunFilter;
+use shipgate_pipeline::access::TokenSpec;
+#[cfg(feature = "ssr")]
+use shipgate_pipeline::read::{AuditFilter, AuditRecord, CreatedToken, RunFilter, TokenRecord};
 
 /// What the dashboard needs from the server. The server implements it over its store and
 /// provides it as `Arc<dyn Dashboard>` in the Leptos context.
@@ -13,21 +15,55 @@ pub trait Dashboard: Send + Sync + 'static {
     fn run(&self, id: i64) -> futures::future::BoxFuture<'_, Result<Option<RunDetail>, String>>;
     fn pipelines(&self) -> futures::future::BoxFuture<'_, Result<Vec<PipelineRecord>, String>>;
     fn pipeline(&self, name: String) -> futures::future::BoxFuture<'_, Result<Option<PipelineRecord>, String>>;
+    /// The audit log, filtered (actor, action or `prefix.`, target), newest first.
+    fn audit(&self, filter: AuditFilter) -> futures::future::BoxFuture<'_, Result<Page<AuditRecord>, String>>;
+    /// Every API token, newest first, revoked ones included; never a secret.
+    fn tokens(&self) -> futures::future::BoxFuture<'_, Result<Vec<TokenRecord>, String>>;
     fn deliveries(&self, before: Option<i64>) -> futures::future::BoxFuture<'_, Result<Page<DeliveryRecord>, String>>;
     /// Every pipeline environment's ECS service, from Shipgate's deploy records (no AWS calls).
     fn services(&self) -> futures::future::BoxFuture<'_, Result<Vec<ServiceRecord>, String>>;
     /// The images a pipeline's builds found; `None` picks the first pipeline. `Ok(None)`
     /// if the pipeline does not exist (or there are no pipelines).
     fn images(&self, pipeline: Option<String>) -> futures::future::BoxFuture<'_, Result<Option<PipelineImages>, String>>;
+
+    // Changes. The server function has already checked that `by` may make the change; the
+    // implementation records it (audited as `by`, from `ip`) and wakes the engine. An `Err`
+    // is a message for the person who asked (why it was refused, or that it failed).
+
+    /// Cancels a live run.
+    fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), String>>;
+    /// Starts a new run of the run's commit; returns the new run's id.
+    fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, String>>;
+    /// Approves or rejects the gate of `environment`.
+    fn decide_gate(&self, id: i64, environment: String, decision: Decision, comment: String, by: Principal, ip: Option<String>)
+    -> futures::future::BoxFuture<'_, Result<(), String>>;
+    /// Makes an API token. The result is the only time anyone sees its secret.
+    fn create_token(&self, spec: TokenSpec, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<CreatedToken, String>>;
+    /// Revokes a token at once; revoking a revoked token changes nothing.
+    fn revoke_token(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<TokenRecord, String>>;
+}
+
+/// A release manager's answer at a gate.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
 }
 
 #[cfg(feature = "ssr")]
-fn dashboard() -> Result<std::sync::Arc<dyn Dashboard>, ServerFnError> {
+use crate::access::{client_ip, require};
+#[cfg(feature = "ssr")]
+use shipgate_pipeline::access::{Action, Principal};
+
+#[cfg(feature = "ssr")]
+pub(crate) fn dashboard() -> Result<std::sync::Arc<dyn Dashboard>, ServerFnError> {
     use_context::<std::sync::Arc<dyn Dashboard>>().ok_or_else(|| ServerFnError::new("the dashboard is not available"))
 }
 
 #[server]
 pub async fn list_runs(pipeline: Option<String>, status: Option<String>, before: Option<i64>) -> Result<Page<RunSummary>, ServerFnError> {
+    require(Action::View)?;
     let status = match status.filter(|s| !s.is_empty()) {
         Some(s) => Some(s.parse().map_err(|e: shipgate_pipeline::UnknownStatus| ServerFnError::new(e.to_string()))?),
         None => None,
@@ -38,30 +74,87 @@ pub async fn list_runs(pipeline: Option<String>, status: Option<String>, before:
 
 #[server]
 pub async fn get_run(id: i64) -> Result<Option<RunDetail>, ServerFnError> {
+    require(Action::View)?;
     dashboard()?.run(id).await.map_err(ServerFnError::new)
 }
 
 #[server]
 pub async fn list_pipelines() -> Result<Vec<PipelineRecord>, ServerFnError> {
+    require(Action::View)?;
     dashboard()?.pipelines().await.map_err(ServerFnError::new)
 }
 
 #[server]
 pub async fn get_pipeline(name: String) -> Result<Option<PipelineRecord>, ServerFnError> {
+    require(Action::View)?;
     dashboard()?.pipeline(name).await.map_err(ServerFnError::new)
 }
 
 #[server]
 pub async fn list_deliveries(before: Option<i64>) -> Result<Page<DeliveryRecord>, ServerFnError> {
+    require(Action::View)?;
     dashboard()?.deliveries(before).await.map_err(ServerFnError::new)
 }
 
 #[server]
 pub async fn list_services() -> Result<Vec<ServiceRecord>, ServerFnError> {
+    require(Action::View)?;
     dashboard()?.services().await.map_err(ServerFnError::new)
 }
 
 #[server]
 pub async fn get_images(pipeline: Option<String>) -> Result<Option<PipelineImages>, ServerFnError> {
+    require(Action::View)?;
     dashboard()?.images(pipeline.filter(|p| !p.is_empty())).await.map_err(ServerFnError::new)
+}
+
+/// Run `id`, for a change to it: the caller must at least see runs.
+#[cfg(feature = "ssr")]
+async fn run_to_change(id: i64) -> Result<RunDetail, ServerFnError> {
+    require(Action::View)?;
+    dashboard()?.run(id).await.map_err(ServerFnError::new)?.ok_or_else(|| ServerFnError::new(format!("run {id} does not exist")))
+}
+
+/// Cancels a live run; needs the deployer role for its pipeline.
+#[server]
+pub async fn cancel_run(id: i64, reason: String) -> Result<(), ServerFnError> {
+    let run = run_to_change(id).await?;
+    let by = require(Action::OperateRun { pipeline: &run.run.pipeline })?;
+    dashboard()?.cancel_run(id, reason, by, client_ip()).await.map_err(ServerFnError::new)
+}
+
+/// Starts a new run of a run that ended unsuccessfully, and goes to it; needs the deployer
+/// role for its pipeline.
+#[server]
+pub async fn retry_run(id: i64) -> Result<i64, ServerFnError> {
+    let run = run_to_change(id).await?;
+    let by = require(Action::OperateRun { pipeline: &run.run.pipeline })?;
+    let new_id = dashboard()?.retry_run(id, by, client_ip()).await.map_err(ServerFnError::new)?;
+    // A form posted without JavaScript gets a 302; the hydrated page navigates.
+    leptos_axum::redirect(&format!("/runs/{new_id}"));
+    Ok(new_id)
+}
+
+/// Approves the gate of `environment`; needs the release-manager role there.
+#[server]
+pub async fn approve_gate(id: i64, environment: String, comment: String) -> Result<(), ServerFnError> {
+    decide(id, environment, comment, Decision::Approve).await
+}
+
+/// Rejects the gate of `environment`, which ends the run; needs the release-manager role
+/// there, and a comment saying why.
+#[server]
+pub async fn reject_gate(id: i64, environment: String, comment: String) -> Result<(), ServerFnError> {
+    decide(id, environment, comment, Decision::Reject).await
+}
+
+#[cfg(feature = "ssr")]
+async fn decide(id: i64, environment: String, comment: String, decision: Decision) -> Result<(), ServerFnError> {
+    let run = run_to_change(id).await?;
+    let by = require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &environment })?;
+    let comment = comment.trim().to_owned();
+    if decision == Decision::Reject && comment.is_empty() {
+        return Err(ServerFnError::new("comment: a rejection needs a reason"));
+    }
+    dashboard()?.decide_gate(id, environment, decision, comment, by, client_ip()).await.map_err(ServerFnError::new)
 }

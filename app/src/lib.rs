@@ -3,6 +3,8 @@
 //! through the [`Dashboard`] trait the server places in context, so this crate never
 //! depends on the server.
 
+pub mod access;
+pub mod admin;
 pub mod data;
 mod format;
 mod pages;
@@ -12,7 +14,9 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
+use shipgate_pipeline::access::{Action, Principal, PrincipalKind};
 
+pub use access::AuthMode;
 #[cfg(feature = "ssr")]
 pub use data::Dashboard;
 
@@ -63,7 +67,9 @@ pub fn App() -> impl IntoView {
                     <A href="/services">"Services"</A>
                     <A href="/images">"Images"</A>
                     <A href="/deliveries">"Deliveries"</A>
+                    <AdminLinks/>
                 </nav>
+                <Account/>
             </header>
             <main class="content">
                 <Routes fallback=|| view! { <pages::NotFound/> }>
@@ -75,8 +81,61 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/services") view=pages::services::ServicesPage ssr=SsrMode::Async/>
                     <Route path=path!("/images") view=pages::images::ImagesPage ssr=SsrMode::Async/>
                     <Route path=path!("/deliveries") view=pages::deliveries::DeliveriesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// Tokens and Audit, drawn for admins only. Drawing is a courtesy: the pages' server
+/// functions refuse everyone else.
+#[component]
+fn AdminLinks() -> impl IntoView {
+    let me = Resource::new(|| (), |_| access::who_am_i());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let admin = me.await.ok().flatten().is_some_and(|me| {
+                    let principal = Principal { id: String::new(), name: me.name, kind: PrincipalKind::User, grants: me.grants };
+                    principal.may(&Action::Administer)
+                });
+                admin.then(|| view! {
+                    <A href="/admin/tokens">"Tokens"</A>
+                    <A href="/admin/audit">"Audit"</A>
+                })
+            })}
+        </Suspense>
+    }
+}
+
+/// Who is signed in, with a sign-out button; or, in local mode, a label that says there is
+/// no sign-in at all.
+#[component]
+fn Account() -> impl IntoView {
+    let me = Resource::new(|| (), |_| access::who_am_i());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) if me.local => view! {
+                        <div class="account local-mode" role="status" title="No identity provider is configured: whoever can reach this address is an admin.">
+                            <strong>"Local mode"</strong>" · single user, no sign-in"
+                        </div>
+                    }.into_any(),
+                    Ok(Some(me)) => view! {
+                        <div class="account">
+                            <span class="account-name">{me.name}</span>
+                            <span class="account-access">{me.access}</span>
+                            <form method="post" action="/auth/sign-out">
+                                <button type="submit" class="link-button">"Sign out"</button>
+                            </form>
+                        </div>
+                    }.into_any(),
+                    _ => view! { <a class="account" href="/auth/sign-in" rel="external">"Sign in"</a> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }

@@ -20,6 +20,48 @@ pub fn LoadError(#[prop(into)] message: String) -> impl IntoView {
     }
 }
 
+/// Whether a server function refused the caller, rather than failed: `access::require`
+/// answers "sign in first" (401) or "forbidden: …" (403), and has set the status already.
+pub fn is_refusal(e: &ServerFnError) -> bool {
+    matches!(e, ServerFnError::ServerError(m) if m.starts_with("forbidden") || m == "sign in first")
+}
+
+/// What a page says to someone whose role does not reach it. The status (403) was set by the
+/// server function that refused them.
+#[component]
+pub fn NoAccess(need: shipgate_pipeline::Role) -> impl IntoView {
+    view! {
+        <leptos_meta::Title text="No access"/>
+        <section class="empty no-access" role="alert">
+            <h1>"You don't have access to this page"</h1>
+            <p>{format!("It needs the {need} role. ")}<a href="/">"Back to runs"</a></p>
+        </section>
+    }
+}
+
+/// What a failed change says, without the framework's prefix.
+pub fn change_error(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A change's error, shown beside its form while its last attempt stands failed. (Without
+/// JavaScript the framework brings the error back in the URL, and the action reads it there.)
+#[component]
+pub fn ChangeError<T: Send + Sync + 'static>(action: ServerAction<T>) -> impl IntoView
+where
+    T: leptos::server_fn::ServerFn<Error = ServerFnError> + Clone,
+    T::Output: Send + Sync + 'static,
+{
+    let value = action.value();
+    move || value.with(|v| match v {
+        Some(Err(e)) => Some(view! { <p class="action-error" role="alert">{change_error(e)}</p> }),
+        _ => None,
+    })
+}
+
 #[component]
 pub fn Loading() -> impl IntoView {
     view! { <p class="muted">"Loading…"</p> }

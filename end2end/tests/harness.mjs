@@ -1,7 +1,7 @@
 // Starts a real `shipgate` process on a fresh SQLite file and signs deliveries as GitHub does.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ export function branchPush(sha) {
   return push;
 }
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.listen(0, '127.0.0.1', () => {
@@ -73,14 +73,50 @@ export async function startMoto() {
   };
 }
 
-// `env` adds to the process environment, e.g. AWS_ENDPOINT_URL for moto.
-export async function startShipgate(env = {}) {
+// The local OpenID provider (end2end/peers/oidc.mjs) with one client whose redirect URI is
+// `redirectUri`; `users` replaces the default test users.
+export const OIDC_CLIENT = { id: 'shipgate', secret: 'end2end-oidc-client-secret' };
+export async function startOidc(redirectUri, users) {
+  const args = [new URL('../peers/oidc.mjs', import.meta.url).pathname, '--port', '0', '--client-id', OIDC_CLIENT.id,
+    '--client-secret', OIDC_CLIENT.secret, '--redirect-uri', redirectUri];
+  if (users) {
+    const file = join(mkdtempSync(join(tmpdir(), 'shipgate-oidc-')), 'users.json');
+    writeFileSync(file, JSON.stringify(users));
+    args.push('--users', file);
+  }
+  const child = spawn('node', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const issuer = await new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const m = seen.match(/listening on (http:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`oidc peer exited (${code}) before listening: ${seen}`)));
+  });
+  return {
+    issuer,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+// `env` adds to the process environment, e.g. AWS_ENDPOINT_URL for moto. `options.port` picks
+// the port (to register a redirect URI first); `options.toml` is appended to the config file.
+export async function startShipgate(env = {}, options = {}) {
   const bin = process.env.SHIPGATE_BIN;
   if (!bin) throw new Error('SHIPGATE_BIN must point at the built shipgate binary (scripts/test.sh sets it)');
   const dir = mkdtempSync(join(tmpdir(), 'shipgate-e2e-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite:${join(dir, 'e2e.db')}`, '--config', CONFIG], {
+  let config = CONFIG;
+  if (options.toml) {
+    config = join(dir, 'shipgate.toml');
+    writeFileSync(config, `${options.toml}\n${readFileSync(CONFIG, 'utf8')}`);
+  }
+  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite:${join(dir, 'e2e.db')}`, '--config', config], {
     env: { ...process.env, GITHUB_WEBHOOK_SECRET: SECRET, SHIPGATE_LOG: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

@@ -1,6 +1,7 @@
 //! Shipgate's domain. Nothing here knows about HTTP, SQL, Leptos or AWS, so the
 //! dashboard (compiled to wasm) and the engine (on the server) can share it.
 
+pub mod access;
 pub mod inventory;
 pub mod machine;
 pub mod read;
@@ -9,6 +10,7 @@ pub mod settings;
 pub mod spec;
 pub mod status;
 
+pub use access::{Action, Grant, Principal, PrincipalKind, Role, Scope};
 pub use machine::{DeployState, RunEvent, RunState, TransitionError, transition};
 pub use settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span};
 pub use spec::{EnvironmentSpec, FieldError, InvalidSpec, PipelineDraft, PipelineSpec, Promotion};

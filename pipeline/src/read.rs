@@ -365,6 +365,78 @@ pub struct RunFilter {
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 
+/// One audit log entry: who did what to which object, when and from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: Millis,
+    /// A principal's id: `user:<email>`, `token:<id>`, `token:config`, `local`.
+    pub actor: String,
+    /// `<object>.<verb>` (`token.create`, `gate.approved`) or a word (`sign-in`).
+    pub action: String,
+    /// What was acted on: `run:42`, `run:42/production`, `pipeline:payments`, `token:7`.
+    pub target: String,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+/// What the audit log is searched by. Every filter is optional; `actor` and `target` match
+/// exactly, `action` exactly or, when it ends in `.`, as a prefix (`gate.` finds approvals
+/// and rejections).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    /// Only entries older than this id (the previous page's `next`).
+    pub before: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// An API token as admins see it: never the token, never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub name: String,
+    /// `personal` (acts for `owner`) or `service`.
+    pub kind: String,
+    pub owner: Option<String>,
+    pub grant: crate::access::Grant,
+    /// The token's first characters, to tell tokens apart.
+    pub prefix: String,
+    /// The actor who created it, as the audit log names them.
+    pub created_by: String,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+    pub revoked_by: Option<String>,
+    pub last_used_at: Option<Millis>,
+}
+
+impl TokenRecord {
+    /// Who the token acts as. A personal token is labelled with its owner, so the audit log
+    /// says whose automation acted.
+    pub fn principal(&self) -> crate::access::Principal {
+        let name = match &self.owner {
+            Some(owner) if self.kind == "personal" => format!("{owner} (token {})", self.name),
+            _ => format!("token {}", self.name),
+        };
+        crate::access::Principal { id: format!("token:{}", self.id), name, kind: crate::access::PrincipalKind::Token, grants: vec![self.grant.clone()] }
+    }
+
+    /// Whether the token still opens the door at `now`.
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A token just made: the only time the token itself is in anyone's hands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub token: String,
+    pub token_record: TokenRecord,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
-/// A length of time written the way people write it in config: `250ms`, `90s`, `30m`, `2h`.
+/// A length of time written the way people write it in config: `250ms`, `90s`, `30m`, `2h`, `7d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span {
     millis: u64,
@@ -43,6 +43,8 @@ impl fmt::Display for Span {
         let ms = self.millis;
         if ms == 0 {
             f.write_str("0s")
+        } else if ms % 86_400_000 == 0 {
+            write!(f, "{}d", ms / 86_400_000)
         } else if ms % 3_600_000 == 0 {
             write!(f, "{}h", ms / 3_600_000)
         } else if ms % 60_000 == 0 {
@@ -58,7 +60,7 @@ impl fmt::Display for Span {
 impl FromStr for Span {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{text}` is not a duration such as `500ms`, `90s`, `30m` or `2h`");
+        let bad = || format!("`{text}` is not a duration such as `500ms`, `90s`, `30m`, `2h` or `7d`");
         let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let (number, unit) = text.split_at(split);
         let n: u64 = number.parse().map_err(|_| bad())?;
@@ -67,6 +69,7 @@ impl FromStr for Span {
             "s" => 1000,
             "m" => 60_000,
             "h" => 3_600_000,
+            "d" => 86_400_000,
             _ => return Err(bad()),
         };
         Ok(Span { millis: n.checked_mul(factor).ok_or_else(bad)? })
@@ -248,12 +251,12 @@ mod tests {
 
     #[test]
     fn spans_parse_and_print_in_the_largest_whole_unit() {
-        for (text, ms, shown) in [("90s", 90_000, "90s"), ("30m", 1_800_000, "30m"), ("2h", 7_200_000, "2h"), ("120m", 7_200_000, "2h"), ("0s", 0, "0s"), ("1500ms", 1500, "1500ms")] {
+        for (text, ms, shown) in [("90s", 90_000, "90s"), ("30m", 1_800_000, "30m"), ("2h", 7_200_000, "2h"), ("120m", 7_200_000, "2h"), ("0s", 0, "0s"), ("1500ms", 1500, "1500ms"), ("7d", 604_800_000, "7d"), ("48h", 172_800_000, "2d"), ("36h", 129_600_000, "36h")] {
             let span: Span = text.parse().unwrap();
             assert_eq!(span.as_millis(), ms, "{text}");
             assert_eq!(span.to_string(), shown);
         }
-        for bad in ["", "m", "10", "10d", "1.5h", "-1m", "99999999999999999999h"] {
+        for bad in ["", "m", "10", "10w", "1.5h", "-1m", "99999999999999999999h"] {
             assert!(bad.parse::<Span>().is_err(), "{bad} should be refused");
         }
     }

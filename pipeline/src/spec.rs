@@ -339,7 +339,7 @@ impl PipelineSpec {
 }
 
 /// Pipeline and environment names appear in URLs, so they stay plain.
-fn check_slug(s: &str) -> Result<(), String> {
+pub(crate) fn check_slug(s: &str) -> Result<(), String> {
     let ok = s.len() <= 64
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');

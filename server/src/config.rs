@@ -5,6 +5,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use shipgate_pipeline::access::{Grant, Role, RoleRule, RuleSubject, Scope};
 use shipgate_pipeline::{PipelineDraft, PipelineSpec, Span};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,22 @@ pub struct ServeArgs {
     /// Serve the portal and take webhooks, but leave deploying to other replicas
     #[arg(long, env = "SHIPGATE_NO_ENGINE")]
     pub no_engine: bool,
+    /// The URL people reach Shipgate at, e.g. `https://shipgate.example.com`; sign-in
+    /// redirects back to `<public URL>/auth/callback`, and an https URL makes cookies `Secure`
+    #[arg(long, env = "SHIPGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// OpenID Connect issuer URL (discovery); without one, Shipgate runs in local single-user mode
+    #[arg(long, env = "SHIPGATE_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// OpenID Connect client id
+    #[arg(long, env = "SHIPGATE_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// OpenID Connect client secret
+    #[arg(long, env = "SHIPGATE_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<SecretString>,
+    /// Allow local single-user mode (no sign-in) even with an https public URL
+    #[arg(long, env = "SHIPGATE_ALLOW_LOCAL_MODE")]
+    pub allow_local_mode: bool,
 }
 
 /// The keys a TOML file may set. Unknown keys are refused, so a typo cannot silently
@@ -86,8 +103,75 @@ struct FileConfig {
     poll_interval: Option<String>,
     lease: Option<String>,
     inventory_interval: Option<String>,
+    public_url: Option<String>,
+    #[serde(default)]
+    auth: FileAuth,
     #[serde(default, rename = "pipeline")]
     pipelines: Vec<PipelineDraft>,
+}
+
+/// The `[auth]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scopes: Option<Vec<String>>,
+    groups_claim: Option<String>,
+    session_idle_timeout: Option<String>,
+    session_absolute_timeout: Option<String>,
+    allow_local_mode: Option<bool>,
+    #[serde(default, rename = "grant")]
+    grants: Vec<FileGrant>,
+}
+
+/// One `[[auth.grant]]`: exactly one of `email`, `domain` or `group`, and a role.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGrant {
+    email: Option<String>,
+    domain: Option<String>,
+    group: Option<String>,
+    role: String,
+    #[serde(default)]
+    pipelines: Vec<String>,
+    #[serde(default)]
+    environments: Vec<String>,
+}
+
+/// How people prove who they are.
+#[derive(Debug)]
+pub enum AuthMode {
+    /// No identity provider: one implicit user with every power, for a laptop or a trial.
+    Local,
+    Oidc(OidcSettings),
+}
+
+#[derive(Debug)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scopes: Vec<String>,
+    /// The ID token claim that lists the person's groups.
+    pub groups_claim: String,
+    pub rules: Vec<RoleRule>,
+}
+
+#[derive(Debug)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    /// A session unused this long is over.
+    pub idle_timeout: Span,
+    /// A session older than this is over, however busy.
+    pub absolute_timeout: Span,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings { mode: AuthMode::Local, idle_timeout: Span::seconds(8 * 3600), absolute_timeout: Span::seconds(24 * 3600) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +204,9 @@ pub struct Settings {
     pub inventory_interval: Span,
     /// Whether this process runs the deploy engine.
     pub engine: bool,
+    /// Scheme, host and port people use, without a trailing slash.
+    pub public_url: Option<String>,
+    pub auth: AuthSettings,
 }
 
 /// Admin tokens shorter than this are guessable; refuse them at start-up.
@@ -194,6 +281,26 @@ impl Settings {
             Span::seconds(60),
         )?;
 
+        let public_url = match (args.public_url, file.public_url) {
+            (Some(v), _) => Some(public_url("--public-url / SHIPGATE_PUBLIC_URL", &v)?),
+            (None, Some(v)) => Some(public_url("public_url", &v)?),
+            (None, None) => None,
+        };
+        let oidc_secret = secret(
+            "--oidc-client-secret / SHIPGATE_OIDC_CLIENT_SECRET",
+            args.oidc_client_secret,
+            "auth.client_secret",
+            file.auth.client_secret.clone(),
+            1,
+        )?;
+        let auth = auth_settings(
+            AuthArgs { issuer: args.oidc_issuer, client_id: args.oidc_client_id, allow_local_mode: args.allow_local_mode },
+            oidc_secret,
+            file.auth,
+            public_url.as_deref(),
+            &span,
+        )?;
+
         let mut pipelines: Vec<PipelineSpec> = Vec::with_capacity(file.pipelines.len());
         for (i, draft) in file.pipelines.iter().enumerate() {
             let spec = draft.validate().map_err(|e| {
@@ -219,7 +326,116 @@ impl Settings {
             lease,
             inventory_interval,
             engine: !args.no_engine,
+            public_url,
+            auth,
         })
+    }
+}
+
+struct AuthArgs {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    allow_local_mode: bool,
+}
+
+type SpanReader<'a> = dyn Fn(&str, Option<String>, &str, Option<String>, Span) -> Result<Span, ConfigError> + 'a;
+
+fn auth_settings(
+    args: AuthArgs,
+    client_secret: Option<SecretString>,
+    file: FileAuth,
+    public_url: Option<&str>,
+    span: &SpanReader<'_>,
+) -> Result<AuthSettings, ConfigError> {
+    let defaults = AuthSettings::default();
+    let idle_timeout = span("auth.session_idle_timeout", None, "auth.session_idle_timeout", file.session_idle_timeout, defaults.idle_timeout)?;
+    let absolute_timeout =
+        span("auth.session_absolute_timeout", None, "auth.session_absolute_timeout", file.session_absolute_timeout, defaults.absolute_timeout)?;
+    if idle_timeout.as_millis() > absolute_timeout.as_millis() {
+        return Err(invalid("auth.session_idle_timeout", format!("{idle_timeout} is longer than auth.session_absolute_timeout ({absolute_timeout})")));
+    }
+    let (issuer_key, issuer) = match (args.issuer, file.issuer) {
+        (Some(v), _) => ("--oidc-issuer / SHIPGATE_OIDC_ISSUER", Some(v)),
+        (None, v) => ("auth.issuer", v),
+    };
+    let client_id = args.client_id.or(file.client_id);
+    let allow_local_mode = args.allow_local_mode || file.allow_local_mode.unwrap_or(false);
+    let mut rules = Vec::with_capacity(file.grants.len());
+    for (i, g) in file.grants.into_iter().enumerate() {
+        rules.push(role_rule(i, g)?);
+    }
+    let Some(issuer) = issuer.filter(|i| !i.trim().is_empty()) else {
+        if client_id.is_some() || client_secret.is_some() {
+            return Err(invalid("auth.issuer", "a client id or secret is set but no issuer: set auth.issuer (--oidc-issuer / SHIPGATE_OIDC_ISSUER)"));
+        }
+        if public_url.is_some_and(|u| u.starts_with("https://")) && !allow_local_mode {
+            return Err(invalid(
+                "auth.issuer",
+                "no identity provider is configured and public_url is https, so anyone who reaches this Shipgate would be its admin; \
+                 configure OpenID Connect ([auth] issuer, client_id, client_secret) or set auth.allow_local_mode = true (--allow-local-mode)",
+            ));
+        }
+        return Ok(AuthSettings { mode: AuthMode::Local, idle_timeout, absolute_timeout });
+    };
+    let issuer = issuer.trim_end_matches('/').to_owned();
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        return Err(invalid(issuer_key, format!("`{issuer}` is not an http(s) URL")));
+    }
+    let client_id = client_id.filter(|c| !c.is_empty()).ok_or_else(|| invalid("auth.client_id", "required when an issuer is set (--oidc-client-id / SHIPGATE_OIDC_CLIENT_ID)"))?;
+    let client_secret =
+        client_secret.ok_or_else(|| invalid("auth.client_secret", "required when an issuer is set (--oidc-client-secret / SHIPGATE_OIDC_CLIENT_SECRET)"))?;
+    if public_url.is_none() {
+        return Err(invalid("public_url", "required with OpenID Connect: the provider sends people back to <public_url>/auth/callback"));
+    }
+    if rules.is_empty() {
+        return Err(invalid("auth.grant", "no [[auth.grant]] rule is configured, so nobody could sign in"));
+    }
+    let mut scopes = file.scopes.unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".into());
+    }
+    Ok(AuthSettings {
+        mode: AuthMode::Oidc(OidcSettings {
+            issuer,
+            client_id,
+            client_secret,
+            scopes,
+            groups_claim: file.groups_claim.unwrap_or_else(|| "groups".into()),
+            rules,
+        }),
+        idle_timeout,
+        absolute_timeout,
+    })
+}
+
+fn role_rule(i: usize, g: FileGrant) -> Result<RoleRule, ConfigError> {
+    let key = |field: &str| format!("auth.grant[{i}].{field}");
+    let role: Role = g.role.parse().map_err(|e: shipgate_pipeline::access::UnknownRole| invalid(&key("role"), e.to_string()))?;
+    let subject = match (g.email, g.domain, g.group) {
+        (Some(e), None, None) if e.contains('@') => RuleSubject::Email(e),
+        (Some(e), None, None) => return Err(invalid(&key("email"), format!("`{e}` is not an email address"))),
+        (None, Some(d), None) if !d.is_empty() && !d.contains('@') => RuleSubject::Domain(d),
+        (None, Some(d), None) => return Err(invalid(&key("domain"), format!("`{d}` is not a domain such as example.com"))),
+        (None, None, Some(group)) if !group.is_empty() => RuleSubject::Group(group),
+        (None, None, Some(_)) => return Err(invalid(&key("group"), "must not be empty")),
+        _ => return Err(invalid(&format!("auth.grant[{i}]"), "needs exactly one of email, domain or group")),
+    };
+    let scope = Scope { pipelines: g.pipelines, environments: g.environments };
+    if !scope.is_everywhere() && !matches!(role, Role::Deployer | Role::ReleaseManager) {
+        let field = if scope.pipelines.is_empty() { "environments" } else { "pipelines" };
+        return Err(invalid(&key(field), format!("only deployer and release-manager grants can be limited; a {role} sees or manages everything")));
+    }
+    Ok(RoleRule { subject, grant: Grant { role, scope } })
+}
+
+/// Checks a public URL: http(s), a host, no path (Shipgate serves from the root).
+fn public_url(key: &str, text: &str) -> Result<String, ConfigError> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => Ok(url.to_owned()),
+        Some(_) => Err(invalid(key, format!("`{text}` must be scheme and host only, such as https://shipgate.example.com"))),
+        None => Err(invalid(key, format!("`{text}` is not an http(s) URL"))),
     }
 }
 
@@ -315,6 +531,70 @@ promotion = "auto"
         assert!(err.starts_with("pipeline[0].environments[0].promotion:"), "{err}");
         let err = from_toml(&format!("{PIPELINE}{PIPELINE}")).unwrap_err().to_string();
         assert!(err.contains("pipeline[1].name") && err.contains("declared twice"), "{err}");
+    }
+
+    const OIDC: &str = r#"
+public_url = "https://shipgate.example.com"
+[auth]
+issuer = "https://id.example.com/"
+client_id = "shipgate"
+client_secret = "s3cret"
+[[auth.grant]]
+domain = "example.com"
+role = "viewer"
+[[auth.grant]]
+group = "payments-release"
+role = "release-manager"
+pipelines = ["payments"]
+environments = ["production"]
+"#;
+
+    #[test]
+    fn an_oidc_provider_is_read_with_its_role_rules() {
+        let s = from_toml(OIDC).unwrap();
+        let AuthMode::Oidc(oidc) = &s.auth.mode else { panic!("expected OpenID mode") };
+        assert_eq!(oidc.issuer, "https://id.example.com", "a trailing slash is dropped");
+        assert_eq!(oidc.scopes, ["openid", "email", "profile"]);
+        assert_eq!(oidc.groups_claim, "groups");
+        assert_eq!(oidc.rules.len(), 2);
+        assert_eq!(oidc.rules[1].grant.scope.environments, ["production"]);
+        assert_eq!(s.auth.idle_timeout, Span::seconds(8 * 3600));
+        assert_eq!(s.public_url.as_deref(), Some("https://shipgate.example.com"));
+    }
+
+    #[test]
+    fn sign_in_settings_that_cannot_work_are_refused_by_key() {
+        let cases: [(&str, &str); 9] = [
+            (r#"public_url = "https://shipgate.example.com""#, "auth.issuer"),
+            (r#"public_url = "https://shipgate.example.com/app""#, "public_url"),
+            (r#"public_url = "ftp://x""#, "public_url"),
+            ("[auth]\nclient_id = \"x\"", "auth.issuer"),
+            ("[auth]\nissuer = \"https://id.example.com\"\nclient_secret = \"s\"", "auth.client_id"),
+            ("[auth]\nissuer = \"https://id.example.com\"\nclient_id = \"c\"\nclient_secret = \"s\"", "public_url"),
+            ("[auth]\nsession_idle_timeout = \"2d\"\nsession_absolute_timeout = \"1d\"", "auth.session_idle_timeout"),
+            ("[[auth.grant]]\nrole = \"admin\"", "auth.grant[0]"),
+            ("[[auth.grant]]\ngroup = \"g\"\nrole = \"root\"", "auth.grant[0].role"),
+        ];
+        for (text, key) in cases {
+            let err = from_toml(text).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{text}: {err}");
+        }
+        let no_rules = OIDC.split("[[auth.grant]]").next().unwrap();
+        assert!(from_toml(no_rules).unwrap_err().to_string().starts_with("auth.grant: no [[auth.grant]] rule"));
+        let scoped_admin = format!("{OIDC}[[auth.grant]]\nemail = \"a@example.com\"\nrole = \"admin\"\npipelines = [\"payments\"]\n");
+        assert!(from_toml(&scoped_admin).unwrap_err().to_string().starts_with("auth.grant[2].pipelines"));
+    }
+
+    #[test]
+    fn local_mode_refuses_an_https_public_url_unless_allowed() {
+        let err = from_toml(r#"public_url = "https://shipgate.example.com""#).unwrap_err().to_string();
+        assert!(err.contains("anyone who reaches this Shipgate would be its admin"), "{err}");
+        let s = from_toml("public_url = \"https://shipgate.example.com\"\n[auth]\nallow_local_mode = true").unwrap();
+        assert!(matches!(s.auth.mode, AuthMode::Local));
+        let s = from_toml(r#"public_url = "http://127.0.0.1:3000""#).unwrap();
+        assert!(matches!(s.auth.mode, AuthMode::Local), "plain http on a laptop is fine");
+        let args = ServeArgs { public_url: Some("https://ship.example.com".into()), allow_local_mode: true, ..Default::default() };
+        assert!(Settings::merge(args, FileConfig::default(), None).is_ok());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod config;
 pub mod engine;
 pub mod forge;
+pub mod identity;
 pub mod intake;
 pub mod store;
 pub mod telemetry;
@@ -40,7 +41,7 @@ impl Server {
             .with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
         load_config_pipelines(&store, settings).await?;
         let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = state(store.clone(), settings, listener.local_addr()?);
+        let state = state(store.clone(), settings, listener.local_addr()?)?;
         let engine = Engine::new(
             store.clone(),
             Arc::new(Cloud::new()),
@@ -53,21 +54,23 @@ impl Server {
 }
 
 /// The shared state for a store and settings; tests build routers from it directly.
-pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr) -> web::AppState {
+pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr) -> anyhow::Result<web::AppState> {
     let leptos = LeptosOptions::builder()
         .output_name("shipgate")
         .site_root(settings.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    web::AppState {
+    Ok(web::AppState {
         deliveries: DeliveryWriter::spawn(store.clone()),
         store,
         webhook_secret: settings.webhook_secret.clone().map(Arc::new),
         admin_token: settings.admin_token.clone().map(Arc::new),
         leptos,
         engine: EngineHandle::default(),
-    }
+        auth: Arc::new(identity::Auth::new(&settings.auth, settings.public_url.as_deref())?),
+        public_url: settings.public_url.as_deref().map(Arc::from),
+    })
 }
 
 /// Writes the config file's pipelines; unchanged ones are left alone, so restarts are quiet.

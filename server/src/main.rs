@@ -31,8 +31,12 @@ async fn main() -> ExitCode {
     if settings.webhook_secret.is_none() {
         tracing::warn!("no webhook secret is configured: /webhooks/github refuses every delivery until GITHUB_WEBHOOK_SECRET is set");
     }
-    if settings.admin_token.is_none() {
-        tracing::warn!("no admin token is configured: the REST API's write endpoints are disabled");
+    match &settings.auth.mode {
+        shipgate::config::AuthMode::Local => tracing::warn!(
+            "local mode: no identity provider is configured, so whoever can reach this address is an admin; \
+             configure [auth] (docs/access.md) before sharing it"
+        ),
+        shipgate::config::AuthMode::Oidc(oidc) => info!(issuer = %oidc.issuer, rules = oidc.rules.len(), "sign-in through OpenID Connect"),
     }
     let server = match Server::build(&settings).await {
         Ok(s) => s,

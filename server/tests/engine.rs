@@ -193,8 +193,8 @@ on_both_backends! {
         let path = format!("/api/v1/runs/{id}/environments/production");
         let refused = w.app.api(Method::POST, &format!("{path}/reject"), Some(json!({})), Some(ADMIN_TOKEN)).await;
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text());
-        let no_token = w.app.api(Method::POST, &format!("{path}/approve"), None, None).await;
-        assert_eq!(no_token.status, StatusCode::UNAUTHORIZED);
+        let bad_token = w.app.api(Method::POST, &format!("{path}/approve"), None, Some("sgp_not-a-real-token")).await;
+        assert_eq!(bad_token.status, StatusCode::UNAUTHORIZED);
         let unknown = w.app.api(Method::POST, &format!("/api/v1/runs/{id}/environments/qa/approve"), None, Some(ADMIN_TOKEN)).await;
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
         assert!(unknown.error().contains("no environment `qa`"), "{}", unknown.error());

@@ -1,9 +1,11 @@
+pub mod audit;
 pub mod deliveries;
 pub mod images;
 pub mod pipelines;
 pub mod run;
 pub mod runs;
 pub mod services;
+pub mod tokens;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -1,43 +1,186 @@
 //! One run: its commit and the Source → Build → Deploy timeline.
 
 use super::Missing;
-use crate::data::get_run;
+use crate::access::{Me, who_am_i};
+use crate::data::{ApproveGate, CancelRun, RejectGate, RetryRun, get_run};
 use crate::format;
 use crate::widgets::{Digest, LoadError, Loading, Problem, ScanCounts, StatusBadge, TaskCounts, TaskDefinition};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, RunDetail, StageRecord};
-use shipgate_pipeline::{StageKind, StageStatus};
+use shipgate_pipeline::access::{self as rules, Principal, PrincipalKind};
+use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, RunDetail, RunSummary, StageRecord};
+use shipgate_pipeline::{RunStatus, StageKind, StageStatus};
+
+/// The changes a run page can ask for. Created once per page, outside the part that
+/// reloads, so their results (and errors) survive the reload they cause.
+#[derive(Clone, Copy)]
+struct Controls {
+    cancel: ServerAction<CancelRun>,
+    retry: ServerAction<RetryRun>,
+    approve: ServerAction<ApproveGate>,
+    reject: ServerAction<RejectGate>,
+}
 
 #[component]
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").and_then(|id| id.parse::<i64>().ok()));
-    let run = Resource::new(move || id.get(), |id| async move {
+    let controls = Controls {
+        cancel: ServerAction::new(),
+        retry: ServerAction::new(),
+        approve: ServerAction::new(),
+        reject: ServerAction::new(),
+    };
+    // Each finished change reloads the run. (A retry goes to the new run instead.)
+    let changes = move || (controls.cancel.version().get(), controls.approve.version().get(), controls.reject.version().get());
+    let run = Resource::new(move || (id.get(), changes()), |(id, _)| async move {
         match id {
             Some(id) => get_run(id).await,
             None => Ok(None),
         }
     });
+    let me = Resource::new(|| (), |_| who_am_i());
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
+                let me = me.await.ok().flatten();
                 match run.await {
                     Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
                     Ok(None) => view! {
                         <Missing title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
                     }.into_any(),
-                    Ok(Some(detail)) => view! { <RunView detail/> }.into_any(),
+                    Ok(Some(detail)) => view! { <RunView detail me controls/> }.into_any(),
                 }
             })}
         </Suspense>
     }
 }
 
+/// Whether the grants shown to the page allow `action`: only to decide which controls to
+/// draw. The server checks again on every change.
+fn may(me: Option<&Me>, action: rules::Action<'_>) -> bool {
+    me.is_some_and(|me| {
+        Principal { id: String::new(), name: me.name.clone(), kind: PrincipalKind::User, grants: me.grants.clone() }.may(&action)
+    })
+}
+
+/// What a failed change says, without the framework's prefix.
+fn message(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The last error of `action`'s change, if its last attempt failed.
+fn last_error<T: Send + Sync + 'static>(value: MappedSignal<Option<Result<T, ServerFnError>>>) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    move || value.with(|v| match v {
+        Some(Err(e)) => Some(message(e)),
+        _ => None,
+    })
+}
+
+/// Shows a change's error beside its control.
 #[component]
-fn RunView(detail: RunDetail) -> impl IntoView {
+fn ActionError(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
+    move || error.get().map(|m| view! { <p class="action-error" role="alert">{m}</p> })
+}
+
+/// Cancel (while the run is live) and Retry (once it ended unsuccessfully), for those who
+/// may; and the errors of changes whose control is gone (a form sent from a stale page).
+#[component]
+fn RunActions(run: RunSummary, deploying: Option<String>, allowed: bool, gate_shown: bool, controls: Controls) -> impl IntoView {
+    let id = run.id.to_string();
+    let control = match run.status {
+        _ if !allowed => None,
+        RunStatus::Running | RunStatus::AwaitingApproval => Some(match deploying {
+            Some(env) => view! {
+                <p class="run-actions-note muted">
+                    {format!("The deploy to {env} is rolling out on ECS and cannot be cancelled: wait for it to end, or roll the service back.")}
+                </p>
+            }
+            .into_any(),
+            None => view! {
+                <ActionForm action=controls.cancel>
+                    <input type="hidden" name="id" value=id/>
+                    <input type="text" name="reason" class="action-input" placeholder="Reason (optional)" aria-label="Reason for cancelling" maxlength="500"/>
+                    <button type="submit" class="button button-danger">"Cancel run"</button>
+                </ActionForm>
+            }
+            .into_any(),
+        }),
+        RunStatus::Succeeded => None,
+        RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled => Some(
+            view! {
+                <ActionForm action=controls.retry>
+                    <input type="hidden" name="id" value=id/>
+                    <button type="submit" class="button">"Retry"</button>
+                </ActionForm>
+            }
+            .into_any(),
+        ),
+    };
+    let gate_errors = (!gate_shown).then(|| {
+        view! {
+            <ActionError error=Signal::derive(last_error(controls.approve.value()))/>
+            <ActionError error=Signal::derive(last_error(controls.reject.value()))/>
+        }
+    });
+    view! {
+        <div class="run-action">
+            {control}
+            <ActionError error=Signal::derive(last_error(controls.cancel.value()))/>
+            <ActionError error=Signal::derive(last_error(controls.retry.value()))/>
+            {gate_errors}
+        </div>
+    }
+}
+
+/// Approve (with an optional comment) or reject (with a required one) at a waiting gate.
+#[component]
+fn GateForm(run: i64, environment: String, controls: Controls) -> impl IntoView {
+    let reject_error = last_error(controls.reject.value());
+    let approve_label = format!("Approve {environment}");
+    let reject_environment = environment.clone();
+    view! {
+        <div class="gate-form">
+            <ActionForm action=controls.approve>
+                <input type="hidden" name="id" value=run.to_string()/>
+                <input type="hidden" name="environment" value=environment/>
+                <label class="gate-label">
+                    "Comment"
+                    <textarea name="comment" rows="2" placeholder="Optional when approving"></textarea>
+                </label>
+                <button type="submit" class="button button-approve">{approve_label}</button>
+            </ActionForm>
+            <ActionError error=Signal::derive(last_error(controls.approve.value()))/>
+            <details class="gate-reject" open=move || reject_error().is_some()>
+                <summary>"Reject…"</summary>
+                <ActionForm action=controls.reject>
+                    <input type="hidden" name="id" value=run.to_string()/>
+                    <input type="hidden" name="environment" value=reject_environment/>
+                    <label class="gate-label">
+                        "Why (required)"
+                        <textarea name="comment" rows="2" required=true></textarea>
+                    </label>
+                    <button type="submit" class="button button-danger">"Reject"</button>
+                </ActionForm>
+            </details>
+            <ActionError error=Signal::derive(reject_error)/>
+        </div>
+    }
+}
+
+#[component]
+fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoView {
     let RunDetail { run, stages, mut build, mut deploys, decisions } = detail;
+    let operate = may(me.as_ref(), rules::Action::OperateRun { pipeline: &run.pipeline });
+    let deploying = stages
+        .iter()
+        .find(|s| s.kind == StageKind::Deploy && s.status == StageStatus::Running)
+        .map(|s| s.environment.clone().unwrap_or_default());
+    let retry_of = run.delivery_id.strip_prefix("retry:").and_then(|id| id.parse::<i64>().ok());
     let built_digest = build.as_ref().and_then(|b| b.image_digest.clone());
     // Each Deploy stage gets its environment's deploy record (by position in the pipeline)
     // and the gate decisions taken for it.
@@ -55,6 +198,11 @@ fn RunView(detail: RunDetail) -> impl IntoView {
                     facts.decisions = decisions.iter().filter(|d| Some(&d.environment) == stage.environment.as_ref()).cloned().collect();
                     if stage.status == StageStatus::AwaitingApproval {
                         facts.gate_digest = built_digest.clone();
+                        let environment = stage.environment.clone().unwrap_or_default();
+                        let decide = rules::Action::DecideGate { pipeline: &run.pipeline, environment: &environment };
+                        if may(me.as_ref(), decide) {
+                            facts.gate = Some((run.id, environment));
+                        }
                     }
                 }
                 StageKind::Source => {}
@@ -62,6 +210,7 @@ fn RunView(detail: RunDetail) -> impl IntoView {
             (stage, facts)
         })
         .collect::<Vec<_>>();
+    let gate_shown = cards.iter().any(|(_, facts)| facts.gate.is_some());
     let title = format!("Run #{} · {}", run.id, run.pipeline);
     let commit = run.commit.clone();
     view! {
@@ -76,7 +225,9 @@ fn RunView(detail: RunDetail) -> impl IntoView {
                 "Pipeline "<a href=format!("/pipelines/{}", run.pipeline)>{run.pipeline.clone()}</a>
                 " · "<code>{run.repository.clone()}</code>" @ "<code>{run.branch.clone()}</code>
                 " · started "{format::timestamp(run.created_at)}
+                {retry_of.map(|old| view! { " · retry of "<a href=format!("/runs/{old}")>{format!("run #{old}")}</a> })}
             </p>
+            <RunActions run=run.clone() deploying allowed=operate gate_shown controls/>
         </div>
         <section class="card commit">
             <h2 class="commit-message">{commit.title().to_owned()}</h2>
@@ -97,7 +248,7 @@ fn RunView(detail: RunDetail) -> impl IntoView {
         <h2 class="section-title">"Timeline"</h2>
         <ol class="timeline" aria-label="Stages">
             {cards.into_iter().map(|(stage, facts)| view! {
-                <StageCard stage facts commit_url=commit.url.clone() sha=commit.short_sha().to_owned()/>
+                <StageCard stage facts commit_url=commit.url.clone() sha=commit.short_sha().to_owned() controls/>
             }).collect_view()}
         </ol>
     }
@@ -111,10 +262,12 @@ struct StageFacts {
     decisions: Vec<GateDecision>,
     /// For a gate still waiting: the digest an approval would ship.
     gate_digest: Option<String>,
+    /// For a gate still waiting, if the viewer may decide it: the run and environment.
+    gate: Option<(i64, String)>,
 }
 
 #[component]
-fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: String) -> AnyView {
+fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: String, controls: Controls) -> AnyView {
     let name = match (stage.kind, &stage.environment) {
         (StageKind::Deploy, Some(env)) => format!("Deploy · {env}"),
         (kind, _) => {
@@ -126,7 +279,7 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
     };
     let status = stage.status.as_str();
     let duration = stage.duration_ms().map(format::duration);
-    let StageFacts { build, deploy, decisions, gate_digest } = facts;
+    let StageFacts { build, deploy, decisions, gate_digest, gate } = facts;
     // A failed deploy's stage detail is its error, which the deploy's facts already show.
     let repeats = deploy.as_ref().and_then(|d| d.error.as_ref()) == Some(&stage.detail);
     let show_detail = !stage.detail.is_empty() && stage.kind != StageKind::Source && !repeats;
@@ -150,6 +303,7 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
             {show_detail.then(|| view! { <p class="stage-detail">{stage.detail.clone()}</p> })}
             {build.map(|b| view! { <BuildFacts b status=stage.status/> })}
             {gate_digest.map(|d| view! { <p class="stage-detail gate-note">"An approval deploys "<Digest digest=d/></p> })}
+            {gate.map(|(run, environment)| view! { <GateForm run environment controls/> })}
             {deploy.map(|d| view! { <DeployFacts d/> })}
             {(!decisions.is_empty()).then(|| view! { <GateDecisions decisions/> })}
         </li>

@@ -66,14 +66,14 @@ pub struct Recorded {
 
 /// A pipeline of the pushed repository, with its environments' promotion modes in order.
 #[derive(Clone)]
-struct TrackingPipeline {
-    name: String,
-    branch: String,
-    environments: Vec<(String, Promotion)>,
+pub(super) struct TrackingPipeline {
+    pub(super) name: String,
+    pub(super) branch: String,
+    pub(super) environments: Vec<(String, Promotion)>,
 }
 
 /// Folds the joined pipeline/environment rows (ordered by pipeline) into pipelines.
-fn group_tracking(rows: Vec<(String, String, Option<String>, Option<String>)>) -> Vec<TrackingPipeline> {
+pub(super) fn group_tracking(rows: Vec<(String, String, Option<String>, Option<String>)>) -> Vec<TrackingPipeline> {
     let mut out: Vec<TrackingPipeline> = Vec::new();
     for (name, branch, env, promotion) in rows {
         if out.last().is_none_or(|p| p.name != name) {
@@ -89,7 +89,7 @@ fn group_tracking(rows: Vec<(String, String, Option<String>, Option<String>)>) -
 
 /// `($1, $2, …), ($k, …)` for `rows` rows; `columns[c]` is the bind (0-based, within the
 /// row) that column `c` takes, so one bind can fill two columns.
-fn placeholders(rows: usize, columns: &[usize]) -> String {
+pub(super) fn placeholders(rows: usize, columns: &[usize]) -> String {
     let binds_per_row = columns.iter().max().map_or(0, |m| m + 1);
     (0..rows)
         .map(|r| {
@@ -101,16 +101,16 @@ fn placeholders(rows: usize, columns: &[usize]) -> String {
 }
 
 /// One stage row of a new run: Source succeeded at `at`, the rest as the state machine says.
-struct NewStage<'a> {
-    kind: StageKind,
-    environment: Option<&'a str>,
-    promotion: Option<Promotion>,
-    status: StageStatus,
-    at: Option<i64>,
-    detail: String,
+pub(super) struct NewStage<'a> {
+    pub(super) kind: StageKind,
+    pub(super) environment: Option<&'a str>,
+    pub(super) promotion: Option<Promotion>,
+    pub(super) status: StageStatus,
+    pub(super) at: Option<i64>,
+    pub(super) detail: String,
 }
 
-fn initial_stages<'a>(state: &RunState, pipeline: &'a TrackingPipeline, now: i64, sha: &str) -> Vec<NewStage<'a>> {
+pub(super) fn initial_stages<'a>(state: &RunState, pipeline: &'a TrackingPipeline, now: i64, sha: &str) -> Vec<NewStage<'a>> {
     let mut stages = vec![
         NewStage { kind: StageKind::Source, environment: None, promotion: None, status: StageStatus::Succeeded, at: Some(now), detail: format!("commit {sha}") },
         NewStage { kind: StageKind::Build, environment: None, promotion: None, status: state.build, at: None, detail: String::new() },

@@ -3,7 +3,7 @@
 //! here (the step it is about to take, then what came back), which is what lets a restarted
 //! process pick up exactly where a killed one stopped.
 
-use super::{BeginWrite, Arg, AuditEntry, Stmt, Store, StoreError, StoreResult, append_audit, now_ms, on_pool};
+use super::{BeginWrite, Arg, AuditEntry, Stmt, Store, StoreError, StoreResult, audit_stmt, now_ms, on_pool};
 use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision};
 use shipgate_pipeline::rollout::ServiceView;
 use shipgate_pipeline::{EnvironmentSpec, RunEvent, RunState};
@@ -575,30 +575,29 @@ impl Store {
             Decision::Approve => (RunEvent::Approved(position), "approved"),
             Decision::Reject => (RunEvent::Rejected(position), "rejected"),
         };
-        let also = [Stmt::new(
-            "INSERT INTO gate_decisions (run_id, environment, decision, actor, comment, image_digest, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            vec![
-                Arg::Int(run_id),
-                Arg::Text(environment.into()),
-                Arg::Text(word.into()),
-                Arg::Text(actor.actor.clone()),
-                Arg::Text(comment.into()),
-                Arg::MaybeText(digest.clone()),
-                Arg::Int(now),
-            ],
-        )];
-        let detail = format!("{word} by {}{}", actor.actor, if comment.is_empty() { String::new() } else { format!(": {comment}") });
-        let state = self.apply_event_with(run_id, event, Some(&detail), &also).await?;
         let audit = AuditEntry {
             action: format!("gate.{word}"),
             target: format!("run:{run_id}/{environment}"),
             detail: serde_json::json!({ "comment": comment, "image_digest": digest }).to_string(),
             ..actor.clone()
         };
-        on_pool!(self, |pool| {
-            let mut conn = pool.acquire().await?;
-            append_audit!(&mut *conn, &audit)?;
-        });
+        let also = [
+            Stmt::new(
+                "INSERT INTO gate_decisions (run_id, environment, decision, actor, comment, image_digest, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                vec![
+                    Arg::Int(run_id),
+                    Arg::Text(environment.into()),
+                    Arg::Text(word.into()),
+                    Arg::Text(actor.actor.clone()),
+                    Arg::Text(comment.into()),
+                    Arg::MaybeText(digest.clone()),
+                    Arg::Int(now),
+                ],
+            ),
+            audit_stmt(&audit),
+        ];
+        let detail = format!("{word} by {}{}", actor.actor, if comment.is_empty() { String::new() } else { format!(": {comment}") });
+        let state = self.apply_event_with(run_id, event, Some(&detail), &also).await?;
         Ok(state)
     }
 

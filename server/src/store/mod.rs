@@ -10,12 +10,17 @@ pub mod engine;
 pub mod inventory;
 pub mod pipelines;
 mod runs;
+pub mod sessions;
+pub mod access;
 pub mod views;
 
 pub use deliveries::{CiIntent, DeliveryIntent, NewDelivery, PushIntent, Recorded};
-pub use runs::runs_state;
+pub use runs::{Refusal, runs_state};
+
+pub use shipgate_pipeline::read::{AuditFilter, AuditRecord};
 
 use shipgate_pipeline::TransitionError;
+use shipgate_pipeline::read::{DEFAULT_PAGE, MAX_PAGE, Page};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -33,6 +38,10 @@ pub enum StoreError {
     RunNotFound(i64),
     #[error("run {0} was changed by someone else while this change was being made")]
     RunChanged(i64),
+    /// A person asked for something the run's state does not allow (cancel an ended run,
+    /// retry a live one): a conflict to report to them, not a fault.
+    #[error("run {run} cannot be {action}: {why}")]
+    RunRefused { run: i64, action: &'static str, why: Refusal },
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("stored data is inconsistent: {0}")]
@@ -200,32 +209,82 @@ impl Store {
         })
     }
 
+    /// The audit log, newest first, filtered (see [`AuditFilter`]) and keyset-paginated on
+    /// the id. Only the filters given appear in the SQL, so an exact actor, action or target
+    /// is served by its index (each ends with the id, for the order and the cursor).
+    pub async fn search_audit(&self, filter: &AuditFilter) -> StoreResult<Page<AuditRecord>> {
+        let limit = filter.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        if let Some(actor) = &filter.actor {
+            args.push(Arg::Text(actor.clone()));
+            conditions.push(format!("actor = ${}", args.len()));
+        }
+        match filter.action.as_deref() {
+            // Not LIKE (SQLite's ignores case, and `_` and `%` would be wildcards), not a
+            // range (under a linguistic collation a range is not a prefix): the first
+            // characters, compared exactly.
+            Some(prefix) if prefix.ends_with('.') => {
+                args.push(Arg::Text(prefix.to_owned()));
+                // The length is a literal: PostgreSQL's substr takes an int4, and a bound
+                // integer arrives as an int8.
+                conditions.push(format!("substr(action, 1, {}) = ${}", prefix.chars().count(), args.len()));
+            }
+            Some(exact) => {
+                args.push(Arg::Text(exact.to_owned()));
+                conditions.push(format!("action = ${}", args.len()));
+            }
+            None => {}
+        }
+        if let Some(target) = &filter.target {
+            args.push(Arg::Text(target.clone()));
+            conditions.push(format!("target = ${}", args.len()));
+        }
+        if let Some(before) = filter.before {
+            args.push(Arg::Int(before));
+            conditions.push(format!("id < ${}", args.len()));
+        }
+        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let mut rows: Vec<AuditRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args).fetch_all(pool).await?);
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.0)
+        } else {
+            None
+        };
+        Ok(Page { items: rows.into_iter().map(audit_record).collect(), next })
+    }
+
+    /// The newest `limit` entries, of one target or of all.
     pub async fn list_audit(&self, target: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
-        let mut sql = String::from("SELECT id, at, actor, action, target, ip, detail FROM audit_log");
+        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log");
         let mut args = Vec::new();
         if let Some(t) = target {
             args.push(Arg::Text(t.to_owned()));
             sql.push_str(" WHERE target = $1");
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
-        Ok(on_pool!(self, |pool| bind_all!(sqlx::query_as::<_, AuditRecord>(&sql), &args).fetch_all(pool).await?))
+        let rows: Vec<AuditRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(audit_record).collect())
     }
+}
+
+const AUDIT_COLUMNS: &str = "id, at, actor, action, target, ip, detail";
+
+type AuditRow = (i64, i64, String, String, String, Option<String>, String);
+
+fn audit_record((id, at, actor, action, target, ip, detail): AuditRow) -> AuditRecord {
+    AuditRecord { id, at, actor, action, target, ip, detail }
 }
 
 /// Who did what to which object, and from where.
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub ip: Option<String>,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub at: i64,
     pub actor: String,
     pub action: String,
     pub target: String,
@@ -250,6 +309,22 @@ macro_rules! append_audit {
     }};
 }
 pub(crate) use append_audit;
+
+/// [`append_audit!`] as a statement, for operations that pass extra statements to another
+/// operation's transaction (see [`Store::apply_event_with`]).
+pub(crate) fn audit_stmt(entry: &AuditEntry) -> Stmt {
+    Stmt::new(
+        "INSERT INTO audit_log (at, actor, action, target, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        vec![
+            Arg::Int(now_ms()),
+            Arg::Text(entry.actor.clone()),
+            Arg::Text(entry.action.clone()),
+            Arg::Text(entry.target.clone()),
+            Arg::MaybeText(entry.ip.clone()),
+            Arg::Text(entry.detail.clone()),
+        ],
+    )
+}
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

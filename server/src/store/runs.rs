@@ -1,9 +1,34 @@
 //! Runs and their stages: the lists the dashboard pages through, and the one write path
 //! the engine uses to move a run, which goes through the pure state machine.
 
-use super::{BeginWrite, Arg, Stmt, Store, StoreError, StoreResult, bind_all, now_ms, on_pool, parse_text};
+use super::deliveries::{group_tracking, initial_stages, placeholders};
+use super::engine::step;
+use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, append_audit, audit_stmt, bind_all, now_ms, on_pool, parse_text};
 use shipgate_pipeline::read::{Commit, DEFAULT_PAGE, MAX_PAGE, Page, RunDetail, RunFilter, RunSummary, StageRecord};
-use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunState, StageKind, StageStatus, transition};
+use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunState, RunStatus, StageKind, StageStatus, transition};
+
+/// Why a person's request to cancel or retry a run was refused. Each says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("it has already ended as {}", .0.as_str().replace('_', " "))]
+    Ended(RunStatus),
+    /// ECS is replacing the service's tasks, and nothing Shipgate could do stops that: a
+    /// cancelled run would only stop watching a rollout that goes on regardless.
+    #[error(
+        "its deploy to `{0}` is rolling out on ECS, and Shipgate cannot take back an UpdateService; \
+         wait for the rollout to end, or roll the service back"
+    )]
+    Deploying(String),
+    #[error("it is still {}; only a run that ended unsuccessfully can be retried", .0.as_str().replace('_', " "))]
+    Live(RunStatus),
+    #[error("it succeeded; only a run that ended unsuccessfully can be retried (push again to deploy the commit again)")]
+    Succeeded,
+    /// Each run is retried at most once, so a form sent twice does not start two runs.
+    #[error("it was already retried as run {0}; retry that one instead")]
+    AlreadyRetried(i64),
+    #[error("its pipeline `{0}` no longer exists")]
+    PipelineGone(String),
+}
 
 #[derive(sqlx::FromRow)]
 struct RunRow {
@@ -168,6 +193,20 @@ impl Store {
     /// [`Store::apply_event`], plus `also`: statements that commit or fail together with the
     /// transition (a deploy row reaching its end, a service lock released, a gate decision).
     pub(crate) async fn apply_event_with(&self, id: i64, event: RunEvent, detail: Option<&str>, also: &[Stmt]) -> StoreResult<RunState> {
+        self.apply_event_if(id, event, detail, also, |_, _| Ok(())).await
+    }
+
+    /// [`Store::apply_event_with`], if `allow` accepts the run as it stands. `allow` sees the
+    /// same state the transition is computed from, so a check made there cannot be
+    /// outdated by a writer in between: that writer bumps the version, and this write fails.
+    async fn apply_event_if(
+        &self,
+        id: i64,
+        event: RunEvent,
+        detail: Option<&str>,
+        also: &[Stmt],
+        allow: impl FnOnce(&RunState, &[StageRecord]) -> StoreResult<()> + Send,
+    ) -> StoreResult<RunState> {
         // The version is read before the state: if the run moves in between, the conditional
         // update below fails rather than storing a transition computed from a newer state.
         let version: Option<(i64,)> = on_pool!(self, |pool| {
@@ -176,6 +215,7 @@ impl Store {
         let (version,) = version.ok_or(StoreError::RunNotFound(id))?;
         let (run, stages) = self.run_and_stages(id).await?.ok_or(StoreError::RunNotFound(id))?;
         let before = state_of(run.status.as_str(), &stages)?;
+        allow(&before, &stages)?;
         let after = transition(&before, event)?;
         let now = now_ms();
         // Stage rows in the order the state machine models them: build, then each deploy.
@@ -197,7 +237,8 @@ impl Store {
             | RunEvent::DeployRolledBack(e)
             | RunEvent::Approved(e)
             | RunEvent::Rejected(e) => modelled.get(e + 1).map(|m| m.0),
-            RunEvent::Cancelled => None,
+            // A cancellation's detail (who, and why) goes on the first stage it stopped.
+            RunEvent::Cancelled => modelled.iter().find(|(_, was, now)| was != now).map(|m| m.0),
         };
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -241,6 +282,143 @@ impl Store {
             }
             tx.commit().await?;
             Ok(after)
+        })
+    }
+}
+
+impl Store {
+    /// A person cancels a live run: the run and its open stages end as cancelled, and the
+    /// audit entry (`actor` with action `run.cancel`) commits in the same transaction.
+    ///
+    /// Refused once the run has ended, and while a deploy is rolling out: an UpdateService
+    /// cannot be taken back, so cancelling then would only hide the rollout. A deploy still
+    /// queued behind a busy service leaves the queue (and frees any lock already taken for
+    /// it), or it would hold up every later deploy of that service.
+    pub async fn cancel_run(&self, id: i64, reason: &str, actor: &AuditEntry) -> StoreResult<RunState> {
+        let reason = reason.trim();
+        let refuse = |why| StoreError::RunRefused { run: id, action: "cancelled", why };
+        let audit = AuditEntry { action: "run.cancel".into(), target: format!("run:{id}"), detail: reason.to_owned(), ..actor.clone() };
+        let also = [
+            Stmt::new(
+                "UPDATE deploys SET step = $1, outcome = $2, finished_at = $3 WHERE run_id = $4 AND step = $5",
+                vec![
+                    Arg::Text(step::DONE.into()),
+                    Arg::Text(StageStatus::Cancelled.as_str().into()),
+                    Arg::Int(now_ms()),
+                    Arg::Int(id),
+                    Arg::Text(step::QUEUED.into()),
+                ],
+            ),
+            // No deploy of this run is under way (checked below, on the state this write
+            // is conditional on), so a lock it holds is one taken for a deploy not started.
+            Stmt::new("DELETE FROM service_locks WHERE run_id = $1", vec![Arg::Int(id)]),
+            audit_stmt(&audit),
+        ];
+        let detail = if reason.is_empty() { format!("cancelled by {}", actor.actor) } else { format!("cancelled by {}: {reason}", actor.actor) };
+        self.apply_event_if(id, RunEvent::Cancelled, Some(&detail), &also, |state, stages| {
+            if state.status.is_terminal() {
+                return Err(refuse(Refusal::Ended(state.status)));
+            }
+            match stages.iter().find(|s| s.kind == StageKind::Deploy && s.status == StageStatus::Running) {
+                Some(deploying) => Err(refuse(Refusal::Deploying(deploying.environment.clone().unwrap_or_default()))),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    /// A person retries a run that ended unsuccessfully: a new run of the same pipeline and
+    /// commit, with fresh stages as a push would create them from the pipeline as it is now.
+    /// Returns the new run's id. The audit entry (`run.retry` on the old run, naming the new
+    /// one) commits with it.
+    ///
+    /// The new run's delivery is `retry:<old id>`: runs need one, no GitHub delivery caused
+    /// this one, and the uniqueness of (pipeline, delivery) then makes a second retry of the
+    /// same run fail even when two replicas race.
+    pub async fn retry_run(&self, id: i64, actor: &AuditEntry) -> StoreResult<i64> {
+        let refuse = |why| StoreError::RunRefused { run: id, action: "retried", why };
+        let delivery = format!("retry:{id}");
+        let now = now_ms();
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let old: Option<RunRow> =
+                sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?;
+            let old = RunSummary::try_from(old.ok_or(StoreError::RunNotFound(id))?)?;
+            match old.status {
+                RunStatus::Running | RunStatus::AwaitingApproval => return Err(refuse(Refusal::Live(old.status))),
+                RunStatus::Succeeded => return Err(refuse(Refusal::Succeeded)),
+                RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled => {}
+            }
+            let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT p.name, p.branch, e.name, e.promotion FROM pipelines p
+                 LEFT JOIN environments e ON e.pipeline_id = p.id
+                 WHERE p.name = $1 ORDER BY e.position",
+            )
+            .bind(old.pipeline.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(pipeline) = group_tracking(rows).into_iter().next() else {
+                return Err(refuse(Refusal::PipelineGone(old.pipeline)));
+            };
+            let state = RunState::new(pipeline.environments.iter().map(|(_, m)| *m));
+            let c = &old.commit;
+            let inserted: Option<(i64,)> = sqlx::query_as(
+                "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
+                   commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+                 ON CONFLICT (pipeline_name, delivery_id) DO NOTHING RETURNING id",
+            )
+            .bind(old.pipeline.as_str())
+            .bind(delivery.as_str())
+            .bind(state.status.as_str())
+            .bind(old.repository.as_str())
+            .bind(old.branch.as_str())
+            .bind(c.sha.as_str())
+            .bind(c.message.as_str())
+            .bind(c.author.as_str())
+            .bind(c.pusher.as_str())
+            .bind(c.compare_url.as_str())
+            .bind(c.url.as_str())
+            .bind(c.timestamp.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((new_id,)) = inserted else {
+                let (by,): (i64,) = sqlx::query_as("SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2")
+                    .bind(old.pipeline.as_str())
+                    .bind(delivery.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                return Err(refuse(Refusal::AlreadyRetried(by)));
+            };
+            let mut stages = initial_stages(&state, &pipeline, now, &c.sha);
+            stages[0].detail = format!("commit {}, retrying run {id}", c.sha);
+            let sql = format!(
+                "INSERT INTO stage_runs (run_id, position, kind, environment, promotion, status, started_at, finished_at, detail) VALUES {}",
+                placeholders(stages.len(), &[0, 1, 2, 3, 4, 5, 6, 6, 7])
+            );
+            let mut q = sqlx::query(&sql);
+            for (position, stage) in stages.iter().enumerate() {
+                q = q
+                    .bind(new_id)
+                    .bind(position as i64)
+                    .bind(stage.kind.as_str())
+                    .bind(stage.environment)
+                    .bind(stage.promotion.map(Promotion::as_str))
+                    .bind(stage.status.as_str())
+                    .bind(stage.at)
+                    .bind(stage.detail.as_str());
+            }
+            q.execute(&mut *tx).await?;
+            let audit = AuditEntry {
+                action: "run.retry".into(),
+                target: format!("run:{id}"),
+                detail: format!("retried as run {new_id}"),
+                ..actor.clone()
+            };
+            append_audit!(&mut *tx, &audit)?;
+            tx.commit().await?;
+            Ok(new_id)
         })
     }
 }

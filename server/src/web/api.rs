@@ -1,24 +1,22 @@
-//! The JSON REST API under `/api/v1`. Reads are open until sign-in exists; writes need the
-//! configured admin bearer token.
+//! The JSON REST API under `/api/v1`. Every endpoint names the action it needs; the caller
+//! is whoever [`super::access::authenticate`] found (an API token, a session, or local mode).
 
+use super::access::Caller;
 use super::{ApiError, AppState};
-use crate::store::AuditEntry;
 use crate::store::engine::Decision;
 use crate::store::pipelines::Saved;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
-use shipgate_pipeline::read::{RunFilter, RunSummary};
+use crate::store::access::NewToken;
+use shipgate_pipeline::access::{Action, TokenDraft};
+use shipgate_pipeline::read::{AuditFilter, CreatedToken, RunFilter, RunSummary};
 use shipgate_pipeline::{PipelineDraft, RunStatus};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -26,43 +24,14 @@ pub fn routes() -> Router<AppState> {
         .route("/pipelines/{name}", get(get_pipeline).put(put_pipeline).delete(delete_pipeline))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/cancel", post(cancel_run))
+        .route("/runs/{id}/retry", post(retry_run))
         .route("/runs/{id}/environments/{env}/approve", post(approve_gate))
         .route("/runs/{id}/environments/{env}/reject", post(reject_gate))
         .route("/deliveries", get(list_deliveries))
-}
-
-/// Proof that the caller presented the admin token; carries who they are for the audit log.
-pub struct Admin {
-    audit: AuditEntry,
-}
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(expected) = &state.admin_token else {
-            return Err(ApiError::Forbidden(
-                "write endpoints are disabled: no admin token is configured (--admin-token / SHIPGATE_ADMIN_TOKEN)".into(),
-            ));
-        };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::Unauthorized("an `Authorization: Bearer <admin token>` header is required".into()))?;
-        if !same_secret(presented.trim(), expected.expose_secret()) {
-            return Err(ApiError::Unauthorized("the bearer token is not valid".into()));
-        }
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(Admin { audit: AuditEntry { actor: "admin-token".into(), action: String::new(), target: String::new(), ip, detail: String::new() } })
-    }
-}
-
-/// Compares digests, so the time taken says nothing about how much of the token matched.
-fn same_secret(a: &str, b: &str) -> bool {
-    let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}", delete(revoke_token))
+        .route("/audit", get(list_audit))
 }
 
 /// Parses a JSON body, naming the path of any field that has the wrong type or is unknown.
@@ -91,31 +60,35 @@ fn validate(draft: &PipelineDraft) -> Result<shipgate_pipeline::PipelineSpec, Ap
     draft.validate().map_err(|e| ApiError::Unprocessable { message: format!("invalid pipeline: {e}"), fields: e.errors })
 }
 
-async fn list_pipelines(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn list_pipelines(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Action::View)?;
     Ok(Json(serde_json::json!({ "items": state.store.list_pipelines().await? })).into_response())
 }
 
-async fn get_pipeline(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn get_pipeline(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiError> {
+    caller.require(Action::View)?;
     match state.store.get_pipeline(&name).await? {
         Some(p) => Ok(Json(p).into_response()),
         None => Err(ApiError::NotFound(format!("pipeline `{name}` does not exist"))),
     }
 }
 
-async fn create_pipeline(State(state): State<AppState>, admin: Admin, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn create_pipeline(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
     let spec = validate(&json_body::<PipelineDraft>(&headers, &body)?)?;
-    let record = state.store.create_pipeline(&spec, "api", &admin.audit).await?;
+    let record = state.store.create_pipeline(&spec, "api", &caller.audit()).await?;
     let location = format!("/api/v1/pipelines/{}", record.spec.name);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(record)).into_response())
 }
 
 async fn put_pipeline(
     State(state): State<AppState>,
-    admin: Admin,
+    caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
     let mut draft = json_body::<PipelineDraft>(&headers, &body)?;
     match &draft.name {
         None => draft.name = Some(name.clone()),
@@ -128,13 +101,14 @@ async fn put_pipeline(
         Some(_) => {}
     }
     let spec = validate(&draft)?;
-    let (saved, record) = state.store.put_pipeline(&spec, "api", &admin.audit).await?;
+    let (saved, record) = state.store.put_pipeline(&spec, "api", &caller.audit()).await?;
     let status = if saved == Saved::Created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(record)).into_response())
 }
 
-async fn delete_pipeline(State(state): State<AppState>, admin: Admin, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    state.store.delete_pipeline(&name, &admin.audit).await?;
+async fn delete_pipeline(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.require(Action::Administer)?;
+    state.store.delete_pipeline(&name, &caller.audit()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -163,13 +137,15 @@ pub fn run_filter(params: &HashMap<String, String>) -> Result<RunFilter, ApiErro
     })
 }
 
-async fn list_runs(State(state): State<AppState>, Query(params): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+async fn list_runs(State(state): State<AppState>, caller: Caller, Query(params): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    caller.require(Action::View)?;
     let filter = run_filter(&params)?;
     let page: shipgate_pipeline::read::Page<RunSummary> = state.store.list_runs(&filter).await?;
     Ok(Json(page).into_response())
 }
 
-async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_run(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(Action::View)?;
     let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a run id")))?;
     match state.store.get_run(id).await? {
         Some(run) => Ok(Json(run).into_response()),
@@ -177,13 +153,55 @@ async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Resul
     }
 }
 
-async fn list_deliveries(State(state): State<AppState>, Query(params): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+async fn list_deliveries(State(state): State<AppState>, caller: Caller, Query(params): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    caller.require(Action::View)?;
     if let Some(unknown) = params.keys().find(|k| !matches!(k.as_str(), "before" | "limit")) {
         return Err(ApiError::BadRequest(format!("unknown query parameter `{unknown}`; expected before or limit")));
     }
     let before = int_param(&params, "before")?;
     let limit = int_param::<u32>(&params, "limit")?.unwrap_or(shipgate_pipeline::read::DEFAULT_PAGE);
     Ok(Json(state.store.list_deliveries(before, limit).await?).into_response())
+}
+
+/// Why someone cancelled a run; optional, kept in the audit log and on the run.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// The run `id` names, for an operation on it: 400 for an id that is not a number, 404 for
+/// a run that does not exist, 403 unless the caller may operate runs of its pipeline.
+async fn run_to_operate(state: &AppState, caller: &Caller, id: &str) -> Result<shipgate_pipeline::read::RunDetail, ApiError> {
+    caller.require(Action::View)?;
+    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a run id")))?;
+    let run = state.store.get_run(id).await?.ok_or_else(|| ApiError::NotFound(format!("run {id} does not exist")))?;
+    caller.require(Action::OperateRun { pipeline: &run.run.pipeline })?;
+    Ok(run)
+}
+
+/// Cancels a live run. The reply is the run as it stands afterwards; 409 if it has ended or
+/// a deploy is rolling out.
+async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let run = run_to_operate(&state, &caller, &id).await?;
+    let body: CancelBody = if body.is_empty() { CancelBody::default() } else { json_body(&headers, &body)? };
+    let id = run.run.id;
+    state.store.cancel_run(id, &body.reason, &caller.audit()).await?;
+    // Runs queued behind a service this run was waiting for, or held, may go on now.
+    state.engine.wake();
+    let run = state.store.get_run(id).await?.ok_or_else(|| ApiError::NotFound(format!("run {id} does not exist")))?;
+    Ok(Json(run).into_response())
+}
+
+/// Starts a new run of a run's pipeline and commit; the reply is the new run, at its own
+/// address. 409 if the run is live, succeeded, or was retried already.
+async fn retry_run(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let run = run_to_operate(&state, &caller, &id).await?;
+    let new_id = state.store.retry_run(run.run.id, &caller.audit()).await?;
+    state.engine.wake();
+    let new_run = state.store.get_run(new_id).await?.ok_or_else(|| ApiError::Internal(format!("run {new_id} vanished after it was created")))?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, format!("/api/v1/runs/{new_id}"))], Json(new_run)).into_response())
 }
 
 /// What a release manager may say with a decision.
@@ -194,25 +212,29 @@ struct DecisionBody {
     comment: String,
 }
 
-async fn approve_gate(state: State<AppState>, admin: Admin, path: Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    decide(state, admin, path, headers, body, Decision::Approve).await
+async fn approve_gate(state: State<AppState>, caller: Caller, path: Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    decide(state, caller, path, headers, body, Decision::Approve).await
 }
 
-async fn reject_gate(state: State<AppState>, admin: Admin, path: Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    decide(state, admin, path, headers, body, Decision::Reject).await
+async fn reject_gate(state: State<AppState>, caller: Caller, path: Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    decide(state, caller, path, headers, body, Decision::Reject).await
 }
 
 /// Records the decision (durably, with the digest it binds to) and wakes the engine, which
 /// does the deploying. The reply is the run as it stands after the decision.
 async fn decide(
     State(state): State<AppState>,
-    admin: Admin,
+    caller: Caller,
     Path((id, env)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
     decision: Decision,
 ) -> Result<Response, ApiError> {
     let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a run id")))?;
+    // Only people who could decide some gate learn whether this run exists.
+    if !caller.principal.grants.iter().any(|g| g.role >= shipgate_pipeline::Role::ReleaseManager) {
+        return Err(ApiError::Forbidden(format!("this needs the {} role", shipgate_pipeline::Role::ReleaseManager)));
+    }
     let body: DecisionBody = if body.is_empty() { DecisionBody::default() } else { json_body(&headers, &body)? };
     if decision == Decision::Reject && body.comment.trim().is_empty() {
         return Err(ApiError::Unprocessable {
@@ -227,11 +249,52 @@ async fn decide(
         .filter(|s| s.kind == shipgate_pipeline::StageKind::Deploy)
         .position(|s| s.environment.as_deref() == Some(env.as_str()))
         .ok_or_else(|| ApiError::NotFound(format!("run {id} has no environment `{env}`")))?;
-    state.store.decide_gate(id, position, &env, decision, body.comment.trim(), &admin.audit).await.map_err(|e| match e {
+    caller.require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &env })?;
+    state.store.decide_gate(id, position, &env, decision, body.comment.trim(), &caller.audit()).await.map_err(|e| match e {
         crate::store::StoreError::Transition(t) => ApiError::Conflict(format!("run {id}, environment `{env}`: {t}")),
         other => other.into(),
     })?;
     state.engine.wake();
     let run = state.store.get_run(id).await?.ok_or_else(|| ApiError::NotFound(format!("run {id} does not exist")))?;
     Ok(Json(run).into_response())
+}
+
+async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    Ok(Json(serde_json::json!({ "items": state.store.list_tokens().await? })).into_response())
+}
+
+/// Makes a token. The reply is the only time the token is shown.
+async fn create_token(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    let spec = json_body::<TokenDraft>(&headers, &body)?
+        .validate()
+        .map_err(|e| ApiError::Unprocessable { message: format!("invalid token: {e}"), fields: e.errors })?;
+    let (token, token_record) = state.store.create_token(&NewToken::from_spec(spec, crate::store::now_ms()), &caller.audit()).await?;
+    let location = format!("/api/v1/tokens/{}", token_record.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(CreatedToken { token, token_record })).into_response())
+}
+
+async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a token id")))?;
+    match state.store.revoke_token(id, &caller.audit()).await? {
+        Some(record) => Ok(Json(record).into_response()),
+        None => Err(ApiError::NotFound(format!("token {id} does not exist"))),
+    }
+}
+
+/// Reads the audit filter from query parameters, rejecting unknown ones by name.
+fn audit_filter(params: &HashMap<String, String>) -> Result<AuditFilter, ApiError> {
+    if let Some(unknown) = params.keys().find(|k| !matches!(k.as_str(), "actor" | "action" | "target" | "before" | "limit")) {
+        return Err(ApiError::BadRequest(format!("unknown query parameter `{unknown}`; expected actor, action, target, before or limit")));
+    }
+    let text = |key: &str| params.get(key).filter(|v| !v.is_empty()).cloned();
+    Ok(AuditFilter { actor: text("actor"), action: text("action"), target: text("target"), before: int_param(params, "before")?, limit: int_param(params, "limit")? })
+}
+
+/// A page of the audit log, newest first; `next` is the `before` of the following page.
+async fn list_audit(State(state): State<AppState>, caller: Caller, Query(params): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    Ok(Json(state.store.search_audit(&audit_filter(&params)?).await?).into_response())
 }

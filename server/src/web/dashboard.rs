@@ -1,12 +1,25 @@
 //! The store, seen through the dashboard's [`Dashboard`] trait.
 
-use crate::store::Store;
+use crate::engine::EngineHandle;
+use crate::store::engine::Decision as StoreDecision;
+use crate::store::{AuditEntry, Store, StoreError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use shipgate_app::Dashboard;
-use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord};
+use shipgate_app::data::Decision;
+use crate::store::access::NewToken;
+use shipgate_pipeline::access::{Principal, TokenSpec};
+use shipgate_pipeline::read::{
+    AuditFilter, AuditRecord, CreatedToken, DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord, TokenRecord,
+};
+use shipgate_pipeline::StageKind;
 
-pub struct StoreDashboard(pub Store);
+/// The dashboard's reads and changes, over the store; changes wake the engine, as the REST
+/// API's do.
+pub struct StoreDashboard {
+    pub store: Store,
+    pub engine: EngineHandle,
+}
 
 /// Store errors reach the page as a short message; details stay in the server log.
 fn shown(e: crate::store::StoreError) -> String {
@@ -14,42 +27,117 @@ fn shown(e: crate::store::StoreError) -> String {
     "the database query failed; the server log has the details".to_owned()
 }
 
+/// Why a change was refused is for the person who asked; anything else is a failure on our side.
+fn refused(e: StoreError) -> String {
+    match e {
+        StoreError::RunRefused { .. } | StoreError::RunChanged(_) | StoreError::RunNotFound(_) | StoreError::Transition(_) => e.to_string(),
+        other => shown(other),
+    }
+}
+
+/// An audit entry with the caller as actor; the store fills in what was done.
+fn actor(by: &Principal, ip: Option<String>) -> AuditEntry {
+    AuditEntry { actor: by.id.clone(), action: String::new(), target: String::new(), ip, detail: String::new() }
+}
+
 impl Dashboard for StoreDashboard {
     fn runs(&self, filter: RunFilter) -> BoxFuture<'_, Result<Page<RunSummary>, String>> {
-        async move { self.0.list_runs(&filter).await.map_err(shown) }.boxed()
+        async move { self.store.list_runs(&filter).await.map_err(shown) }.boxed()
     }
 
     fn run(&self, id: i64) -> BoxFuture<'_, Result<Option<RunDetail>, String>> {
-        async move { self.0.get_run(id).await.map_err(shown) }.boxed()
+        async move { self.store.get_run(id).await.map_err(shown) }.boxed()
     }
 
     fn pipelines(&self) -> BoxFuture<'_, Result<Vec<PipelineRecord>, String>> {
-        async move { self.0.list_pipelines().await.map_err(shown) }.boxed()
+        async move { self.store.list_pipelines().await.map_err(shown) }.boxed()
     }
 
     fn pipeline(&self, name: String) -> BoxFuture<'_, Result<Option<PipelineRecord>, String>> {
-        async move { self.0.get_pipeline(&name).await.map_err(shown) }.boxed()
+        async move { self.store.get_pipeline(&name).await.map_err(shown) }.boxed()
+    }
+
+    fn audit(&self, filter: AuditFilter) -> BoxFuture<'_, Result<Page<AuditRecord>, String>> {
+        async move { self.store.search_audit(&filter).await.map_err(shown) }.boxed()
+    }
+
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, String>> {
+        async move { self.store.list_tokens().await.map_err(shown) }.boxed()
     }
 
     fn deliveries(&self, before: Option<i64>) -> BoxFuture<'_, Result<Page<DeliveryRecord>, String>> {
-        async move { self.0.list_deliveries(before, shipgate_pipeline::read::DEFAULT_PAGE).await.map_err(shown) }.boxed()
+        async move { self.store.list_deliveries(before, shipgate_pipeline::read::DEFAULT_PAGE).await.map_err(shown) }.boxed()
     }
 
     fn services(&self) -> BoxFuture<'_, Result<Vec<ServiceRecord>, String>> {
-        async move { self.0.service_records().await.map_err(shown) }.boxed()
+        async move { self.store.service_records().await.map_err(shown) }.boxed()
     }
 
     fn images(&self, pipeline: Option<String>) -> BoxFuture<'_, Result<Option<PipelineImages>, String>> {
         async move {
             let name = match pipeline {
                 Some(name) => name,
-                None => match self.0.list_pipelines().await.map_err(shown)?.into_iter().next() {
+                None => match self.store.list_pipelines().await.map_err(shown)?.into_iter().next() {
                     Some(first) => first.spec.name,
                     None => return Ok(None),
                 },
             };
-            self.0.pipeline_images(&name).await.map_err(shown)
+            self.store.pipeline_images(&name).await.map_err(shown)
         }
         .boxed()
+    }
+
+    fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            self.store.cancel_run(id, &reason, &actor(&by, ip)).await.map_err(refused)?;
+            self.engine.wake();
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, String>> {
+        async move {
+            let new_id = self.store.retry_run(id, &actor(&by, ip)).await.map_err(refused)?;
+            self.engine.wake();
+            Ok(new_id)
+        }
+        .boxed()
+    }
+
+    fn decide_gate(&self, id: i64, environment: String, decision: Decision, comment: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let run = self.store.get_run(id).await.map_err(shown)?.ok_or_else(|| format!("run {id} does not exist"))?;
+            let position = run
+                .stages
+                .iter()
+                .filter(|s| s.kind == StageKind::Deploy)
+                .position(|s| s.environment.as_deref() == Some(environment.as_str()))
+                .ok_or_else(|| format!("run {id} has no environment `{environment}`"))?;
+            let decision = match decision {
+                Decision::Approve => StoreDecision::Approve,
+                Decision::Reject => StoreDecision::Reject,
+            };
+            self.store.decide_gate(id, position, &environment, decision, &comment, &actor(&by, ip)).await.map_err(|e| match e {
+                StoreError::Transition(t) => format!("run {id}, environment `{environment}`: {t}"),
+                other => refused(other),
+            })?;
+            self.engine.wake();
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn create_token(&self, spec: TokenSpec, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<CreatedToken, String>> {
+        async move {
+            let new = NewToken::from_spec(spec, crate::store::now_ms());
+            let (token, token_record) = self.store.create_token(&new, &actor(&by, ip)).await.map_err(shown)?;
+            Ok(CreatedToken { token, token_record })
+        }
+        .boxed()
+    }
+
+    fn revoke_token(&self, id: i64, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<TokenRecord, String>> {
+        async move { self.store.revoke_token(id, &actor(&by, ip)).await.map_err(shown)?.ok_or_else(|| format!("token {id} does not exist")) }.boxed()
     }
 }

@@ -1,7 +1,9 @@
 //! The HTTP layer: routing, shared state, and the one error type every handler returns,
 //! which maps to a status code and a JSON body that names the problem without leaking internals.
 
+pub mod access;
 mod api;
+mod auth;
 mod dashboard;
 
 use crate::intake::{self, DeliveryWriter};
@@ -12,12 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use secrecy::SecretString;
 use serde_json::json;
 use shipgate_app::{App, shell};
 use shipgate_pipeline::FieldError;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use crate::store::sessions::SessionRecords;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -29,6 +34,10 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Wakes the deploy engine after an approval or a CI report is stored.
     pub engine: crate::engine::EngineHandle,
+    /// Sign-in: the OpenID provider, or local mode.
+    pub auth: Arc<crate::identity::Auth>,
+    /// Where people reach Shipgate (scheme and host), if configured.
+    pub public_url: Option<Arc<str>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -67,7 +76,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::PipelineExists(_) => ApiError::Conflict(e.to_string()),
             StoreError::PipelineNotFound(_) | StoreError::RunNotFound(_) => ApiError::NotFound(e.to_string()),
-            StoreError::RunChanged(_) | StoreError::Transition(_) => ApiError::Conflict(e.to_string()),
+            StoreError::RunChanged(_) | StoreError::Transition(_) | StoreError::RunRefused { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -103,23 +112,52 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The dashboard's pages, found by running the app once, and only once per process.
+///
+/// While the list is being made, leptos holds back every resource in the process (a global
+/// flag), and a page whose resource first runs in that window never finishes rendering. A
+/// server builds its router once before it serves, but tests build one app each, side by
+/// side, so a second generation could stall another test's page. Doing it once, before any
+/// router exists, closes that window.
+pub fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Builds the whole application: API, webhook intake, health checks and the dashboard.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
-    let dashboard: Arc<dyn shipgate_app::Dashboard> = Arc::new(dashboard::StoreDashboard(state.store.clone()));
+    let routes = page_routes();
+    let dashboard: Arc<dyn shipgate_app::Dashboard> = Arc::new(dashboard::StoreDashboard { store: state.store.clone(), engine: state.engine.clone() });
     let leptos_options = state.leptos.clone();
+    let sessions = SessionManagerLayer::new(SessionRecords(state.store.clone()))
+        .with_name("shipgate_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.auth.secure_cookies)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::milliseconds(state.auth.idle_timeout_ms)));
+    let local_mode = state.auth.is_local();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/webhooks/github", post(intake::receive))
+        .merge(auth::routes())
         .nest("/api/v1", api::routes())
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(dashboard.clone()),
+            move || {
+                provide_context(dashboard.clone());
+                provide_context(shipgate_app::AuthMode { local: local_mode });
+            },
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Outermost first: a session for the request, then the cross-site check, then who
+        // is calling. All three run before any handler.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::refuse_cross_site))
+        .layer(sessions)
         .with_state(state)
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod oidc;
 pub mod process;
 
 use axum::body::{Body, to_bytes};
@@ -61,6 +62,8 @@ pub fn settings() -> Settings {
         lease: shipgate_pipeline::Span::seconds(5),
         inventory_interval: shipgate_pipeline::Span::seconds(60),
         engine: false,
+        public_url: None,
+        auth: shipgate::config::AuthSettings::default(),
     }
 }
 
@@ -116,7 +119,7 @@ impl TestApp {
 
     pub async fn with_settings(store: Store, settings: Settings) -> TestApp {
         shipgate::load_config_pipelines(&store, &settings).await.expect("config pipelines load");
-        let state = shipgate::state(store.clone(), &settings, settings.listen);
+        let state = shipgate::state(store.clone(), &settings, settings.listen).expect("app state");
         TestApp { store, router: shipgate::web::router(state) }
     }
 

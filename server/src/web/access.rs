@@ -1,0 +1,224 @@
+//! Who is calling, and whether the request may go on.
+//!
+//! [`authenticate`] runs before every handler. It resolves the caller once (an API token,
+//! the session of someone who signed in, or the local single user) and stores the
+//! [`Principal`] in the request's extensions, where REST handlers read it through [`Caller`]
+//! and server functions read it through the request parts Leptos puts in context. Pages
+//! of a signed-out visitor are answered with a redirect to sign-in here; everything else
+//! decides for itself, so that each handler states the action it needs.
+
+use super::{ApiError, AppState};
+use crate::identity::{self, SignedIn};
+use crate::store::AuditEntry;
+use crate::store::access::TokenCheck;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use shipgate_pipeline::access::{Action, Grant, Principal, PrincipalKind, Role};
+use std::net::SocketAddr;
+use shipgate_app::access::ClientIp;
+use tower_sessions::Session;
+
+/// A REST handler's proof that someone is calling, and who.
+pub struct Caller {
+    pub principal: Principal,
+    pub ip: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthorized("sign in, or send `Authorization: Bearer <API token>`".into()))?;
+        Ok(Caller { principal, ip: client_ip(parts) })
+    }
+}
+
+impl Caller {
+    /// Refuses with 403 unless the caller may do `action`. The reply names the role the
+    /// action needs, not what the caller holds or why a scope did not match.
+    pub fn require(&self, action: Action<'_>) -> Result<(), ApiError> {
+        if self.principal.may(&action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("this needs the {} role", action.least_role())))
+        }
+    }
+
+    /// An audit entry with the caller as actor; the caller fills in action and target.
+    pub fn audit(&self) -> AuditEntry {
+        AuditEntry { actor: self.principal.id.clone(), action: String::new(), target: String::new(), ip: self.ip.clone(), detail: String::new() }
+    }
+}
+
+pub fn client_ip(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+/// Paths anyone may reach: health checks, GitHub's webhook (it carries its own signature),
+/// the sign-in flow, and the static files the sign-in pages themselves need.
+fn is_open(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/webhooks/github" | "/favicon.ico")
+        || path.starts_with("/auth/")
+        || path.starts_with("/pkg/")
+}
+
+/// REST endpoints and server functions answer 401 themselves; pages redirect.
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// Resolves the caller and stores it in the request. A bearer token that is wrong, expired
+/// or revoked is refused here, whatever the path, so a broken automation fails loudly
+/// rather than being treated as anonymous.
+pub async fn authenticate(State(state): State<AppState>, session: Session, mut request: Request, next: Next) -> Response {
+    let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let path = request.uri().path().to_owned();
+    let principal = match bearer(request.headers()) {
+        Some(Err(message)) => return ApiError::Unauthorized(message.into()).into_response(),
+        Some(Ok(token)) => match token_principal(&state, token).await {
+            Ok(principal) => Some(principal),
+            Err(e) => return e.into_response(),
+        },
+        None if state.auth.is_local() => Some(Principal::local()),
+        // Static files and the sign-in flow need no caller: no session read for them.
+        None if is_open(&path) => None,
+        None => match identity::signed_in(&session, &state.auth).await {
+            Ok(found) => found.map(|s: SignedIn| s.principal),
+            Err(e) => return ApiError::Internal(format!("session: {e}")).into_response(),
+        },
+    };
+    match principal {
+        Some(p) => {
+            request.extensions_mut().insert(p);
+        }
+        None if is_open(&path) || is_api(&path) => {}
+        None if matches!(*request.method(), Method::GET | Method::HEAD) => {
+            return Redirect::to(&identity::sign_in_path(request.uri())).into_response();
+        }
+        None => return ApiError::Unauthorized("sign in first".into()).into_response(),
+    }
+    request.extensions_mut().insert(ClientIp(ip));
+    next.run(request).await
+}
+
+fn bearer(headers: &HeaderMap) -> Option<Result<&str, &'static str>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
+        return Some(Err("the Authorization header must be `Bearer <API token>`"));
+    };
+    Some(Ok(token.trim()))
+}
+
+async fn token_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    // The token from the configuration: an admin for bootstrapping and automation.
+    if let Some(expected) = &state.admin_token
+        && same_secret(token, expected.expose_secret())
+    {
+        return Ok(Principal {
+            id: "token:config".into(),
+            name: "admin token from the configuration".into(),
+            kind: PrincipalKind::Token,
+            grants: vec![Grant::everywhere(Role::Admin)],
+        });
+    }
+    match state.store.check_token(token).await? {
+        TokenCheck::Valid(principal) => Ok(principal),
+        TokenCheck::Expired => Err(ApiError::Unauthorized("the API token has expired".into())),
+        TokenCheck::Revoked => Err(ApiError::Unauthorized("the API token was revoked".into())),
+        TokenCheck::Unknown => Err(ApiError::Unauthorized("the bearer token is not valid".into())),
+    }
+}
+
+/// Compares digests, so the time taken says nothing about how much of the token matched.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuses state-changing requests that a browser sent from another site.
+///
+/// Browsers label every request with `Sec-Fetch-Site`, and cross-origin ones with `Origin`;
+/// a page on another site can make a browser send a form POST with the victim's cookie, but
+/// cannot make it lie in these headers. Requests with an `Authorization` header are exempt
+/// (another site cannot add one without a CORS preflight, which Shipgate never grants), as
+/// is GitHub's webhook (signed). A request with neither header did not come from a browser:
+/// it carries no ambient cookie worth stealing, except in local mode, which is why local
+/// mode refuses to face the internet.
+pub async fn refuse_cross_site(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method
+        && request.uri().path() != "/webhooks/github"
+        && !request.headers().contains_key(header::AUTHORIZATION)
+        && let Err(why) = same_origin(request.headers(), request.uri(), state.public_url.as_deref())
+    {
+        tracing::warn!(path = %request.uri().path(), %why, "cross-site request refused");
+        return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": format!("cross-site request refused: {why}") }))).into_response();
+    }
+    next.run(request).await
+}
+
+fn same_origin(headers: &HeaderMap, uri: &Uri, public_url: Option<&str>) -> Result<(), String> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            other => Err(format!("Sec-Fetch-Site is `{other}`")),
+        };
+    }
+    let Some(origin) = text("origin") else { return Ok(()) };
+    let expected = match public_url {
+        Some(url) => url.to_owned(),
+        None => {
+            // Without a configured public URL, the origin must name the host the request
+            // was sent to, under either scheme (a TLS proxy may sit in front).
+            let host = text("host").or(uri.host()).unwrap_or_default();
+            let bare = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            return if bare == Some(host) && !host.is_empty() { Ok(()) } else { Err(format!("Origin `{origin}` is not this site")) };
+        }
+    };
+    if origin == expected { Ok(()) } else { Err(format!("Origin `{origin}` is not {expected}")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn browsers_on_other_sites_are_refused_and_everything_else_passes() {
+        let uri: Uri = "/api/v1/pipelines".parse().unwrap();
+        let public = Some("https://shipgate.example.com");
+        let cases: [(&[(&'static str, &'static str)], Option<&str>, bool); 10] = [
+            (&[("sec-fetch-site", "same-origin")], public, true),
+            (&[("sec-fetch-site", "none")], public, true),
+            (&[("sec-fetch-site", "cross-site")], public, false),
+            (&[("sec-fetch-site", "same-site")], public, false),
+            (&[("origin", "https://shipgate.example.com")], public, true),
+            (&[("origin", "https://evil.example.net")], public, false),
+            (&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")], None, true),
+            (&[("origin", "http://evil.test"), ("host", "127.0.0.1:3000")], None, false),
+            (&[("origin", "null"), ("host", "127.0.0.1:3000")], None, false),
+            // Not a browser: nothing to forge.
+            (&[], public, true),
+        ];
+        for (pairs, public_url, allowed) in cases {
+            assert_eq!(same_origin(&headers(pairs), &uri, public_url).is_ok(), allowed, "{pairs:?} {public_url:?}");
+        }
+    }
+}
