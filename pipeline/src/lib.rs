@@ -2,6 +2,8 @@
 //! dashboard (compiled to wasm) and the engine (on the server) can share it.
 
 pub mod access;
+pub mod freeze;
+pub mod gate;
 pub mod inventory;
 pub mod machine;
 pub mod read;

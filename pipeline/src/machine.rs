@@ -36,6 +36,10 @@ pub enum RunEvent {
     DeployRolledBack(usize),
     Approved(usize),
     Rejected(usize),
+    /// A newer run reached the same gate (and the pipeline supersedes rather than queues).
+    Superseded(usize),
+    /// Nobody decided before the gate's expiry.
+    Expired(usize),
     Cancelled,
 }
 
@@ -134,6 +138,15 @@ pub fn transition(state: &RunState, event: RunEvent) -> Result<RunState, Transit
             next.deploys[env].status = StageStatus::Rejected;
             end_run(&mut next, RunStatus::Rejected, env + 1);
         }
+        RunEvent::Superseded(env) | RunEvent::Expired(env) => {
+            expect_deploy(state, env, StageStatus::AwaitingApproval)?;
+            let (stage, run) = match event {
+                RunEvent::Superseded(_) => (StageStatus::Superseded, RunStatus::Superseded),
+                _ => (StageStatus::Expired, RunStatus::Expired),
+            };
+            next.deploys[env].status = stage;
+            end_run(&mut next, run, env + 1);
+        }
         RunEvent::Cancelled => {
             if !state.build.is_terminal() {
                 next.build = StageStatus::Cancelled;
@@ -207,6 +220,8 @@ mod tests {
             "production_failed" => (RunStatus::Failed, S::Succeeded, S::Succeeded, S::Failed),
             "production_rolled_back" => (RunStatus::RolledBack, S::Succeeded, S::Succeeded, S::RolledBack),
             "rejected" => (RunStatus::Rejected, S::Succeeded, S::Succeeded, S::Rejected),
+            "superseded" => (RunStatus::Superseded, S::Succeeded, S::Succeeded, S::Superseded),
+            "expired" => (RunStatus::Expired, S::Succeeded, S::Succeeded, S::Expired),
             "cancelled_fresh" => (RunStatus::Cancelled, S::Cancelled, S::Cancelled, S::Cancelled),
             "cancelled_building" => (RunStatus::Cancelled, S::Cancelled, S::Cancelled, S::Cancelled),
             "cancelled_at_staging" => (RunStatus::Cancelled, S::Succeeded, S::Cancelled, S::Cancelled),
@@ -224,13 +239,16 @@ mod tests {
         &["fresh", "building", "built", "deploying_staging", "at_gate", "approved", "deploying_production"];
     const ENDED: &[&str] = &[
         "succeeded", "build_failed", "staging_failed", "staging_rolled_back", "production_failed",
-        "production_rolled_back", "rejected", "cancelled_fresh", "cancelled_at_staging", "cancelled_at_gate",
+        "production_rolled_back", "rejected", "superseded", "expired", "cancelled_fresh", "cancelled_at_staging", "cancelled_at_gate",
     ];
 
     fn events() -> Vec<RunEvent> {
         let mut all = vec![BuildStarted, BuildSucceeded, BuildFailed, Cancelled];
         for env in 0..3 {
-            all.extend([DeployStarted(env), DeploySucceeded(env), DeployFailed(env), DeployRolledBack(env), Approved(env), Rejected(env)]);
+            all.extend([
+                DeployStarted(env), DeploySucceeded(env), DeployFailed(env), DeployRolledBack(env), Approved(env), Rejected(env),
+                Superseded(env), Expired(env),
+            ]);
         }
         all
     }
@@ -252,6 +270,8 @@ mod tests {
         ("deploying_staging", Cancelled, "cancelled_at_staging"),
         ("at_gate", Approved(1), "approved"),
         ("at_gate", Rejected(1), "rejected"),
+        ("at_gate", Superseded(1), "superseded"),
+        ("at_gate", Expired(1), "expired"),
         ("at_gate", Cancelled, "cancelled_at_gate"),
         ("approved", DeployStarted(1), "deploying_production"),
         ("approved", Cancelled, "cancelled_at_gate"),
@@ -281,7 +301,7 @@ mod tests {
                 refused += 1;
             }
         }
-        // 7 live states x 22 events, less the 22 legal edges.
+        // 7 live states x 28 events, less the 24 legal edges.
         assert_eq!(refused, LIVE.len() * events().len() - LEGAL.len());
     }
 
@@ -304,6 +324,8 @@ mod tests {
             ("built", DeployStarted(2), TransitionError::UnknownEnvironment(2)),
             ("deploying_staging", Approved(1), TransitionError::DeployNot { env: 1, status: S::Pending, expected: S::AwaitingApproval }),
             ("at_gate", DeployStarted(1), TransitionError::DeployNot { env: 1, status: S::AwaitingApproval, expected: S::Pending }),
+            ("approved", Superseded(1), TransitionError::DeployNot { env: 1, status: S::Pending, expected: S::AwaitingApproval }),
+            ("deploying_staging", Expired(1), TransitionError::DeployNot { env: 1, status: S::Pending, expected: S::AwaitingApproval }),
         ];
         for (from, event, err) in cases {
             assert_eq!(transition(&named(from), *event).as_ref(), Err(err), "{from} {event:?}");

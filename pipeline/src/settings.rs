@@ -2,6 +2,8 @@
 //! how each environment is deployed. Every field has a default, so the minimal JSON shape
 //! from the foundation stays valid and means what it meant.
 
+use crate::freeze::FreezeWindow;
+use crate::gate::{ApprovalPolicy, PendingRuns};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -23,6 +25,14 @@ impl Span {
 
     pub const fn minutes(minutes: u64) -> Self {
         Span { millis: minutes * 60_000 }
+    }
+
+    pub const fn hours(hours: u64) -> Self {
+        Span { millis: hours * 3_600_000 }
+    }
+
+    pub const fn days(days: u64) -> Self {
+        Span { millis: days * 86_400_000 }
     }
 
     pub fn as_secs(self) -> u64 {
@@ -173,6 +183,9 @@ pub struct BuildSettings {
     /// Block promotion when the scan finds anything at or above this severity.
     pub scan_gate: Option<Severity>,
     pub scan_timeout: Span,
+    /// What a newer run reaching a gate does to older runs waiting there. (Kept with the
+    /// pipeline-wide settings, which this struct holds.)
+    pub pending_runs: PendingRuns,
 }
 
 impl Default for BuildSettings {
@@ -184,6 +197,7 @@ impl Default for BuildSettings {
             ecr_region: None,
             scan_gate: None,
             scan_timeout: Span::minutes(30),
+            pending_runs: PendingRuns::default(),
         }
     }
 }
@@ -197,10 +211,14 @@ impl BuildSettings {
     }
 }
 
-/// How one environment's ECS service is updated and followed.
+/// How one environment is released: who approves it (manual promotion), when it is frozen,
+/// and how its ECS service is updated and followed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeploySettings {
+    /// Used when the environment's promotion is manual.
+    pub approval: ApprovalPolicy,
+    pub freeze: Vec<FreezeWindow>,
     pub deploy_timeout: Span,
     /// Rolling-update bounds; the service keeps its own when unset.
     pub minimum_healthy_percent: Option<u16>,
@@ -216,6 +234,8 @@ pub struct DeploySettings {
 impl Default for DeploySettings {
     fn default() -> Self {
         DeploySettings {
+            approval: ApprovalPolicy::default(),
+            freeze: Vec::new(),
             deploy_timeout: Span::minutes(30),
             minimum_healthy_percent: None,
             maximum_percent: None,

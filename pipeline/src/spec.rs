@@ -3,6 +3,8 @@
 //! one is [`PipelineDraft::validate`], so every pipeline in the store was checked once,
 //! with every problem named by its field path.
 
+use crate::freeze::FreezeDraft;
+use crate::gate::{ApprovalPolicy, MAX_REQUIRED_APPROVALS, PendingRuns};
 use crate::settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span, check_image_tag};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -83,6 +85,8 @@ pub struct PipelineDraft {
     pub ecr_region: Option<String>,
     pub scan_gate: Option<String>,
     pub scan_timeout: Option<String>,
+    /// `supersede` (default) or `queue`.
+    pub pending_runs: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -101,6 +105,11 @@ pub struct EnvironmentDraft {
     pub strategy: Option<String>,
     pub bake_time_minutes: Option<u16>,
     pub role_arn: Option<String>,
+    pub required_approvals: Option<u8>,
+    pub allow_self_approval: Option<bool>,
+    pub approvers: Option<Vec<String>>,
+    pub approval_expiry: Option<String>,
+    pub freeze: Option<Vec<FreezeDraft>>,
 }
 
 /// One problem with one field, e.g. `environments[1].promotion`.
@@ -240,7 +249,40 @@ impl PipelineDraft {
                     if let Some(role) = env.role_arn.as_deref().filter(|r| !(r.starts_with("arn:aws") && r.contains(":role/"))) {
                         c.fail(&at("role_arn"), format!("`{role}` is not an IAM role ARN such as `arn:aws:iam::123456789012:role/deployer`"));
                     }
+                    let approval_defaults = ApprovalPolicy::default();
+                    let required_approvals = match env.required_approvals {
+                        Some(n) if !(1..=MAX_REQUIRED_APPROVALS).contains(&n) => {
+                            c.fail(&at("required_approvals"), format!("{n} must be between 1 and {MAX_REQUIRED_APPROVALS}"));
+                            1
+                        }
+                        Some(n) => n,
+                        None => approval_defaults.required_approvals,
+                    };
+                    let approvers: Vec<String> = env.approvers.clone().unwrap_or_default().iter().map(|a| a.trim().to_lowercase()).collect();
+                    for (j, a) in approvers.iter().enumerate() {
+                        if !a.contains('@') || a.contains(char::is_whitespace) {
+                            c.fail(&at(&format!("approvers[{j}]")), format!("`{a}` is not an email address"));
+                        }
+                    }
+                    if !approvers.is_empty() && approvers.len() < usize::from(required_approvals) {
+                        c.fail(&at("approvers"), format!("lists {} people, fewer than the {required_approvals} approvals required", approvers.len()));
+                    }
+                    let expires_after = c.span(&at("approval_expiry"), &env.approval_expiry, approval_defaults.expires_after, (Span::minutes(1), Span::days(90)));
+                    let approval = ApprovalPolicy { required_approvals, allow_self_approval: env.allow_self_approval.unwrap_or(false), approvers, expires_after };
+                    let mut freeze = Vec::new();
+                    for (j, draft) in env.freeze.iter().flatten().enumerate() {
+                        match draft.validate() {
+                            Ok(window) => freeze.push(window),
+                            Err(errors) => {
+                                for (field, message) in errors.0 {
+                                    c.fail(&at(&format!("freeze[{j}].{field}")), message);
+                                }
+                            }
+                        }
+                    }
                     let deploy = DeploySettings {
+                        approval,
+                        freeze,
                         deploy_timeout,
                         minimum_healthy_percent: env.minimum_healthy_percent,
                         maximum_percent: env.maximum_percent,
@@ -279,7 +321,14 @@ impl PipelineDraft {
                 None
             })
         });
-        let build = BuildSettings { image_tag, ci_workflow: self.ci_workflow.clone(), build_timeout, ecr_region: self.ecr_region.clone(), scan_gate, scan_timeout };
+        let pending_runs = match self.pending_runs.as_deref() {
+            None => PendingRuns::default(),
+            Some(p) => PendingRuns::parse(p).unwrap_or_else(|| {
+                c.fail("pending_runs", format!("unknown mode `{p}`; expected `supersede` or `queue`"));
+                PendingRuns::default()
+            }),
+        };
+        let build = BuildSettings { image_tag, ci_workflow: self.ci_workflow.clone(), build_timeout, ecr_region: self.ecr_region.clone(), scan_gate, scan_timeout, pending_runs };
         if c.errors.is_empty() {
             Ok(PipelineSpec { name, repository, branch, ecr_repository, environments, build })
         } else {
@@ -312,6 +361,11 @@ impl From<&PipelineSpec> for PipelineDraft {
                         strategy: Some(e.deploy.strategy.as_str().to_owned()),
                         bake_time_minutes: e.deploy.bake_time_minutes,
                         role_arn: e.deploy.role_arn.clone(),
+                        required_approvals: Some(e.deploy.approval.required_approvals),
+                        allow_self_approval: Some(e.deploy.approval.allow_self_approval),
+                        approvers: Some(e.deploy.approval.approvers.clone()),
+                        approval_expiry: Some(e.deploy.approval.expires_after.to_string()),
+                        freeze: Some(e.deploy.freeze.iter().cloned().map(FreezeDraft::from).collect()),
                     })
                     .collect(),
             ),
@@ -321,6 +375,7 @@ impl From<&PipelineSpec> for PipelineDraft {
             ecr_region: spec.build.ecr_region.clone(),
             scan_gate: spec.build.scan_gate.map(|s| s.as_str().to_owned()),
             scan_timeout: Some(spec.build.scan_timeout.to_string()),
+            pending_runs: Some(spec.build.pending_runs.as_str().to_owned()),
         }
     }
 }
@@ -505,6 +560,48 @@ mod tests {
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["build_timeout"], "90s", "settings serialize flat, as they are written");
         assert_eq!(serde_json::from_value::<PipelineSpec>(json).unwrap(), spec);
+    }
+
+    #[test]
+    fn approval_policy_freezes_and_pending_runs_are_read_checked_and_round_trip() {
+        let tuned = GOOD.replacen(r#""branch": "main""#, r#""branch": "main", "pending_runs": "queue""#, 1).replacen(
+            r#""promotion": "manual""#,
+            r#""promotion": "manual", "required_approvals": 2, "approvers": ["Alice@Example.com", "bob@example.com"], "approval_expiry": "2d",
+               "freeze": [{"name": "weekends", "cron": "0 18 * * FRI", "lasts": "63h", "time_zone": "Europe/Berlin"},
+                          {"name": "year end", "from": "2026-12-20", "until": "2027-01-04 09:00", "time_zone": "UTC"}]"#,
+            1,
+        );
+        let spec = draft(&tuned).validate().unwrap();
+        assert_eq!(spec.build.pending_runs, PendingRuns::Queue);
+        let production = &spec.environments[1].deploy;
+        assert_eq!(production.approval.required_approvals, 2);
+        assert_eq!(production.approval.approvers, ["alice@example.com", "bob@example.com"]);
+        assert_eq!(production.approval.expires_after, Span::days(2));
+        assert!(!production.approval.allow_self_approval, "self-approval is off unless turned on");
+        assert_eq!(production.freeze.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["weekends", "year end"]);
+        assert_eq!(spec.environments[0].deploy.approval, ApprovalPolicy::default());
+        assert_eq!(PipelineDraft::from(&spec).validate().unwrap(), spec);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["environments"][1]["freeze"][0]["cron"], "0 18 * * FRI");
+        assert_eq!(serde_json::from_value::<PipelineSpec>(json).unwrap(), spec);
+
+        let bad = GOOD.replacen(r#""branch": "main""#, r#""branch": "main", "pending_runs": "fifo""#, 1).replacen(
+            r#""promotion": "manual""#,
+            r#""promotion": "manual", "required_approvals": 3, "approvers": ["alice", "bob@example.com"], "approval_expiry": "100d",
+               "freeze": [{"name": "x", "cron": "0 18 * * FRI", "lasts": "63h", "time_zone": "Mars/Olympus"}]"#,
+            1,
+        );
+        assert_eq!(
+            fields(&bad),
+            [
+                "environments[1].approvers[0]",
+                "environments[1].approvers",
+                "environments[1].approval_expiry",
+                "environments[1].freeze[0].time_zone",
+                "pending_runs"
+            ]
+        );
+        assert_eq!(fields(&GOOD.replacen(r#""promotion": "manual""#, r#""promotion": "manual", "required_approvals": 0"#, 1)), ["environments[1].required_approvals"]);
     }
 
     #[test]

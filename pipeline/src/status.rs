@@ -54,6 +54,8 @@ text_enum!(
         RolledBack => "rolled_back",
         Rejected => "rejected",
         Cancelled => "cancelled",
+        Superseded => "superseded",
+        Expired => "expired",
     }
 );
 
@@ -69,6 +71,8 @@ text_enum!(
         Rejected => "rejected",
         Skipped => "skipped",
         Cancelled => "cancelled",
+        Superseded => "superseded",
+        Expired => "expired",
     }
 );
 

@@ -110,8 +110,9 @@ fn RunActions(run: RunSummary, deploying: Option<String>, allowed: bool, gate_sh
             }
             .into_any(),
         }),
-        RunStatus::Succeeded => None,
-        RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled => Some(
+        // A superseded run's change ships with the newer run that replaced it.
+        RunStatus::Succeeded | RunStatus::Superseded => None,
+        RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled | RunStatus::Expired => Some(
             view! {
                 <ActionForm action=controls.retry>
                     <input type="hidden" name="id" value=id/>

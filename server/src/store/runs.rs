@@ -23,6 +23,8 @@ pub enum Refusal {
     Live(RunStatus),
     #[error("it succeeded; only a run that ended unsuccessfully can be retried (push again to deploy the commit again)")]
     Succeeded,
+    #[error("it was superseded by a newer run, which ships the newer commit")]
+    Superseded,
     /// Each run is retried at most once, so a form sent twice does not start two runs.
     #[error("it was already retried as run {0}; retry that one instead")]
     AlreadyRetried(i64),
@@ -236,7 +238,9 @@ impl Store {
             | RunEvent::DeployFailed(e)
             | RunEvent::DeployRolledBack(e)
             | RunEvent::Approved(e)
-            | RunEvent::Rejected(e) => modelled.get(e + 1).map(|m| m.0),
+            | RunEvent::Rejected(e)
+            | RunEvent::Superseded(e)
+            | RunEvent::Expired(e) => modelled.get(e + 1).map(|m| m.0),
             // A cancellation's detail (who, and why) goes on the first stage it stopped.
             RunEvent::Cancelled => modelled.iter().find(|(_, was, now)| was != now).map(|m| m.0),
         };
@@ -347,7 +351,8 @@ impl Store {
             match old.status {
                 RunStatus::Running | RunStatus::AwaitingApproval => return Err(refuse(Refusal::Live(old.status))),
                 RunStatus::Succeeded => return Err(refuse(Refusal::Succeeded)),
-                RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled => {}
+                RunStatus::Superseded => return Err(refuse(Refusal::Superseded)),
+                RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled | RunStatus::Expired => {}
             }
             let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
                 "SELECT p.name, p.branch, e.name, e.promotion FROM pipelines p
