@@ -57,6 +57,18 @@ pub struct StageRecord {
     pub detail: String,
 }
 
+/// When the gate of deploy `position` (0 = the first environment) opened: when the stage
+/// before it finished, else `fallback` (the run's creation).
+pub fn gate_opened_at(stages: &[StageRecord], position: usize, fallback: Millis) -> Millis {
+    stages
+        .iter()
+        .filter(|s| s.kind == StageKind::Deploy)
+        .nth(position)
+        .and_then(|gate| stages.iter().find(|s| s.position == gate.position - 1))
+        .and_then(|before| before.finished_at)
+        .unwrap_or(fallback)
+}
+
 impl StageRecord {
     pub fn duration_ms(&self) -> Option<Millis> {
         Some(self.finished_at? - self.started_at?)

@@ -197,6 +197,7 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
         }
         Fresh::GatedRun => {
             let id = new_run(app).await;
+            support::image_built(store, id).await;
             for event in [RunEvent::BuildStarted, RunEvent::BuildSucceeded, RunEvent::DeployStarted(0), RunEvent::DeploySucceeded(0)] {
                 store.apply_event(id, event, None).await.unwrap();
             }

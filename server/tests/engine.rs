@@ -618,3 +618,105 @@ on_both_backends! {
         assert_eq!(staging.live.as_ref().unwrap().task_definition, run.deploys[0].task_definition);
     }
 }
+
+// ---- Gates: supersede, expiry, and freezes of auto-promotion ----
+
+/// The hello pipeline with pipeline-wide settings and `production` (the gated environment) tuned.
+fn gated(extra: Value, production_extra: Value) -> PipelineSpec {
+    let mut draft = serde_json::to_value(PipelineDraft::from(&pipeline(extra, json!({})))).unwrap();
+    for (k, v) in production_extra.as_object().unwrap() {
+        draft["environments"][1][k] = v.clone();
+    }
+    serde_json::from_value::<PipelineDraft>(draft).unwrap().validate().unwrap()
+}
+
+impl World {
+    /// A new run of the example push, built and shipped to staging (by events, not by AWS),
+    /// waiting at production's gate.
+    async fn at_gate(&self, delivery: &str) -> i64 {
+        let reply = self.app.deliver("push", delivery, &branch_push()).await;
+        let id = reply.json()["run_ids"][0].as_i64().expect("a run");
+        support::image_built(&self.store, id).await;
+        for event in [shipgate_pipeline::RunEvent::BuildSucceeded, shipgate_pipeline::RunEvent::DeployStarted(0), shipgate_pipeline::RunEvent::DeploySucceeded(0)] {
+            self.store.apply_event(id, event, None).await.unwrap();
+        }
+        id
+    }
+
+    async fn status(&self, id: i64) -> RunStatus {
+        self.store.get_run(id).await.unwrap().unwrap().run.status
+    }
+}
+
+on_both_backends! {
+    async fn a_newer_run_at_the_gate_supersedes_the_older_one_and_names_it(store: Store) {
+        let w = World::new(store, gated(json!({}), json!({}))).await;
+        let (older, newer) = (w.at_gate("sup-1").await, w.at_gate("sup-2").await);
+        w.engine.tick().await.unwrap();
+        assert_eq!(w.status(older).await, RunStatus::Superseded);
+        assert_eq!(w.status(newer).await, RunStatus::AwaitingApproval);
+        let run = w.store.get_run(older).await.unwrap().unwrap();
+        assert_eq!(stage(&run, "production").status, StageStatus::Superseded);
+        assert!(stage(&run, "production").detail.contains(&format!("superseded by run #{newer}")), "{}", stage(&run, "production").detail);
+
+        // Approving the superseded run is refused, naming what it became.
+        let reply = w.app.api(Method::POST, &format!("/api/v1/runs/{older}/environments/production/approve"), Some(json!({})), Some(ADMIN_TOKEN)).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert!(reply.error().contains("superseded"), "{}", reply.error());
+    }
+}
+
+on_both_backends! {
+    async fn with_queueing_every_waiting_run_stays(store: Store) {
+        let w = World::new(store, gated(json!({"pending_runs": "queue"}), json!({}))).await;
+        let (older, newer) = (w.at_gate("q-1").await, w.at_gate("q-2").await);
+        w.engine.tick().await.unwrap();
+        assert_eq!((w.status(older).await, w.status(newer).await), (RunStatus::AwaitingApproval, RunStatus::AwaitingApproval));
+    }
+}
+
+on_both_backends! {
+    async fn a_gate_nobody_decides_in_time_ends_the_run_as_expired(store: Store) {
+        // Queued, so that the newer run does not supersede the older one first.
+        let w = World::new(store, gated(json!({"pending_runs": "queue"}), json!({"approval_expiry": "2d"}))).await;
+        let (stale, fresh) = (w.at_gate("exp-1").await, w.at_gate("exp-2").await);
+        // The first run's gate opened three days ago (staging finished then).
+        let sql = format!("UPDATE stage_runs SET finished_at = finished_at - 259200000 WHERE run_id = {stale} AND environment = 'staging'");
+        match &w.store {
+            Store::Sqlite(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
+            Store::Postgres(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
+        }
+        w.engine.tick().await.unwrap();
+        assert_eq!(w.status(stale).await, RunStatus::Expired, "expired, not failed");
+        assert_eq!(w.status(fresh).await, RunStatus::AwaitingApproval);
+        let run = w.store.get_run(stale).await.unwrap().unwrap();
+        assert_eq!(stage(&run, "production").detail, "expired: nobody decided within 2d");
+        // The fresh run sleeps until its own expiry, two days from when its gate opened.
+        let (wake_at,): (i64,) = match &w.store {
+            Store::Sqlite(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {fresh}")).fetch_one(pool).await.unwrap(),
+            Store::Postgres(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {fresh}")).fetch_one(pool).await.unwrap(),
+        };
+        let opened = stage(&w.store.get_run(fresh).await.unwrap().unwrap(), "staging").finished_at.unwrap();
+        assert_eq!(wake_at, opened + 2 * 86_400_000);
+    }
+}
+
+on_both_backends! {
+    async fn auto_promotion_waits_while_its_environment_is_frozen(store: Store) {
+        let freeze = json!([{"name": "all year", "from": "2000-01-01", "until": "2100-01-01", "time_zone": "UTC"}]);
+        let w = World::new(store, pipeline(json!({}), json!({"freeze": freeze}))).await;
+        let reply = w.app.deliver("push", "frozen-1", &branch_push()).await;
+        let id = reply.json()["run_ids"][0].as_i64().unwrap();
+        support::image_built(&w.store, id).await;
+        w.store.apply_event(id, shipgate_pipeline::RunEvent::BuildSucceeded, None).await.unwrap();
+        w.engine.tick().await.unwrap();
+        let run = w.store.get_run(id).await.unwrap().unwrap();
+        assert_eq!(stage(&run, "staging").status, StageStatus::Pending, "staging is not started during the freeze");
+        assert!(w.store.get_deploys(id).await.unwrap().is_empty(), "no deploy was queued");
+        let (wake_at,): (i64,) = match &w.store {
+            Store::Sqlite(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {id}")).fetch_one(pool).await.unwrap(),
+            Store::Postgres(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {id}")).fetch_one(pool).await.unwrap(),
+        };
+        assert_eq!(wake_at, 4_102_444_800_000, "it looks again when the freeze ends (2100-01-01 UTC)");
+    }
+}

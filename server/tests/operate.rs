@@ -25,6 +25,9 @@ async fn push_run(app: &TestApp, delivery: &str) -> i64 {
 }
 
 async fn apply(store: &Store, id: i64, events: &[RunEvent]) {
+    if events.contains(&RunEvent::BuildSucceeded) {
+        image_built(store, id).await;
+    }
     for event in events {
         store.apply_event(id, *event, None).await.unwrap_or_else(|e| panic!("{event:?}: {e}"));
     }
@@ -218,7 +221,7 @@ on_both_backends! {
         for err in [
             store.cancel_run(at_gate, "", &person()).await.map(|_| ()).unwrap_err(),
             store.retry_run(failed, &person()).await.map(|_| ()).unwrap_err(),
-            store.decide_gate(at_gate, 1, "production", Decision::Approve, "", &person()).await.map(|_| ()).unwrap_err(),
+            decide(&store, at_gate, 1, "production", Decision::Approve, "", &person()).await.map(|_| ()).unwrap_err(),
         ] {
             assert!(err.to_string().contains("audit refused"), "{err}");
         }

@@ -195,8 +195,14 @@ async fn two_replicas_on_postgres_never_act_on_the_same_stage_and_survive_one_dy
     });
     a.kill().unwrap();
     a.wait().unwrap();
+    // Each run ships to staging and reaches the production gate, where the newest waits and
+    // the older ones give way to it (the pipeline supersedes), whichever replica looked.
+    let newest = *ids.iter().max().unwrap();
     wait_for("every run to reach the production gate", Duration::from_secs(60), || {
-        ids.iter().all(|id| run(port_b, *id).is_some_and(|r| r["status"] == "awaiting_approval"))
+        ids.iter().all(|id| {
+            let want = if *id == newest { "awaiting_approval" } else { "superseded" };
+            run(port_b, *id).is_some_and(|r| r["status"] == want)
+        })
     });
     assert_eq!(effects(&moto).await, (6, 6), "one registration and one UpdateService per run, across both replicas");
     let updates = moto.calls("UpdateService").await;

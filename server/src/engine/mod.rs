@@ -18,11 +18,14 @@ use crate::aws::Cloud;
 use crate::store::engine::{ASLEEP, CiReport};
 use crate::store::{Store, StoreError, now_ms, runs_state};
 use futures::StreamExt;
-use shipgate_pipeline::{RunEvent, RunStatus, Span, StageStatus};
+use shipgate_pipeline::freeze::active_freeze;
+use shipgate_pipeline::gate::{self, Waiting};
+use shipgate_pipeline::read::{RunDetail, gate_opened_at};
+use shipgate_pipeline::{Promotion, RunEvent, RunState, RunStatus, Span, StageStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -207,6 +210,9 @@ impl Engine {
                 self.store.close_deploy(&d, stage_of(d.position).map_or("cancelled", StageStatus::as_str)).await?;
             }
         }
+        if state.status == RunStatus::AwaitingApproval {
+            return self.gate_step(&run, &state).await;
+        }
         if state.status != RunStatus::Running {
             return Ok(ASLEEP);
         }
@@ -218,9 +224,51 @@ impl Engine {
             return self.deploy_step(id, env).await;
         }
         if let Some(env) = state.ready_deploy() {
+            // Auto-promotion waits out a freeze. (A manual environment's approval already
+            // weighed the freeze: an approval during one is an admin's override.)
+            let target = pipeline.as_ref().and_then(|p| p.environments.get(env));
+            if let Some(target) = target.filter(|t| t.promotion == Promotion::Auto) {
+                if let Some(freeze) = active_freeze(&target.deploy.freeze, now_ms()) {
+                    info!(environment = %target.name, freeze = %freeze.name, until = freeze.until, "auto-promotion waits for a deploy freeze to end");
+                    return Ok(freeze.until);
+                }
+            }
             return self.start_deploy(&run, pipeline.as_ref(), env).await;
         }
         Ok(ASLEEP)
+    }
+
+    /// A run waiting at a gate: older runs waiting at the same gate give way to the newest
+    /// (unless the pipeline queues them), and a gate nobody decided in time expires. Returns
+    /// when to look again: when the gate expires.
+    async fn gate_step(&self, run: &RunDetail, state: &RunState) -> Result<i64, EngineError> {
+        let Some(position) = state.deploys.iter().position(|d| d.status == StageStatus::AwaitingApproval) else { return Ok(ASLEEP) };
+        let Some(pipeline) = self.store.get_pipeline(&run.run.pipeline).await? else { return Ok(ASLEEP) };
+        let Some(environment) = pipeline.spec.environments.get(position) else { return Ok(ASLEEP) };
+        let id = run.run.id;
+
+        let waiting: Vec<Waiting> = self.store.waiting_at_gate(&run.run.pipeline, &environment.name).await?.into_iter().map(|run_id| Waiting { run_id, position }).collect();
+        for (old, newer) in gate::superseded(pipeline.spec.build.pending_runs, &waiting, Waiting { run_id: id, position }) {
+            let detail = format!("superseded by run #{newer}, a newer change waiting for the same approval");
+            match self.store.apply_event(old, RunEvent::Superseded(position), Some(&detail)).await {
+                Ok(_) => info!(superseded = old, by = newer, environment = %environment.name, "run superseded at its gate"),
+                // Decided or cancelled meanwhile: nothing to supersede.
+                Err(StoreError::Transition(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if old == id {
+                return Ok(ASLEEP);
+            }
+        }
+
+        let policy = &environment.deploy.approval;
+        let expires_at = policy.expires_at(gate_opened_at(&run.stages, position, run.run.created_at));
+        if now_ms() >= expires_at {
+            let detail = format!("expired: nobody decided within {}", policy.expires_after);
+            self.store.apply_event(id, RunEvent::Expired(position), Some(&detail)).await?;
+            return Ok(ASLEEP);
+        }
+        Ok(expires_at)
     }
 
     /// Applies a CI result to every live run of its commit whose pipeline it concerns.

@@ -70,6 +70,7 @@ struct Envelope {
 struct Person {
     name: Option<String>,
     username: Option<String>,
+    email: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +94,8 @@ struct PushPayload {
     compare: Option<String>,
     pusher: Option<Person>,
     head_commit: Option<HeadCommit>,
+    #[serde(default)]
+    commits: Vec<HeadCommit>,
     repository: Repository,
 }
 
@@ -145,6 +148,23 @@ impl Person {
     fn display(&self) -> String {
         self.username.clone().or_else(|| self.name.clone()).unwrap_or_default()
     }
+}
+
+/// Everyone a push makes an owner of the change: the pusher and each commit's author, by
+/// email and by GitHub login (for a pusher, `name` is the login), lowercased. None of them
+/// may approve it where self-approval is off.
+fn change_owners(push: &PushPayload) -> Vec<String> {
+    let mut owners: Vec<Option<&str>> = Vec::new();
+    if let Some(pusher) = &push.pusher {
+        owners.extend([pusher.name.as_deref(), pusher.email.as_deref()]);
+    }
+    for author in push.head_commit.iter().chain(&push.commits).filter_map(|c| c.author.as_ref()) {
+        owners.extend([author.username.as_deref(), author.email.as_deref()]);
+    }
+    let mut owners: Vec<String> = owners.into_iter().flatten().map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()).collect();
+    owners.sort();
+    owners.dedup();
+    owners
 }
 
 /// Decides what a delivery asks for, from its event name and JSON body.
@@ -224,7 +244,8 @@ fn push_intent(push: &PushPayload) -> DeliveryIntent {
             timestamp: String::new(),
         },
     };
-    DeliveryIntent::Push(PushIntent { repository: push.repository.full_name.clone(), branch: branch.to_owned(), commit })
+    let authors = change_owners(&push);
+    DeliveryIntent::Push(PushIntent { repository: push.repository.full_name.clone(), branch: branch.to_owned(), commit, authors })
 }
 
 #[cfg(test)]

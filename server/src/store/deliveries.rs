@@ -13,6 +13,8 @@ pub struct PushIntent {
     pub repository: String,
     pub branch: String,
     pub commit: Commit,
+    /// Emails and logins of the pusher and the commits' authors (see the self-approval rule).
+    pub authors: Vec<String>,
 }
 
 /// How CI did on a commit, from a `workflow_run` or `check_suite` delivery.
@@ -273,9 +275,9 @@ impl Store {
             for chunk in new_runs.chunks(1000) {
                 let sql = format!(
                     "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
-                       commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at)
+                       commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, authors)
                      VALUES {} RETURNING id, pipeline_name, delivery_id",
-                    placeholders(chunk.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12])
+                    placeholders(chunk.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12, 13])
                 );
                 let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql);
                 for (i, pipeline, state) in chunk {
@@ -294,7 +296,8 @@ impl Store {
                         .bind(c.compare_url.as_str())
                         .bind(c.url.as_str())
                         .bind(c.timestamp.as_str())
-                        .bind(now);
+                        .bind(now)
+                        .bind(serde_json::to_string(&push.authors).expect("strings serialize"));
                 }
                 for (id, pipeline, delivery) in q.fetch_all(&mut *tx).await? {
                     run_ids.insert((pipeline, delivery), id);

@@ -3,7 +3,12 @@
 //! here (the step it is about to take, then what came back), which is what lets a restarted
 //! process pick up exactly where a killed one stopped.
 
-use super::{BeginWrite, Arg, AuditEntry, Stmt, Store, StoreError, StoreResult, audit_stmt, now_ms, on_pool};
+use super::runs::state_of;
+use super::{BeginWrite, Arg, AuditEntry, Stmt, Store, StoreError, StoreResult, audit_stmt, bind_all, now_ms, on_pool};
+use shipgate_pipeline::freeze::active_freeze;
+use shipgate_pipeline::gate::{self, Candidate, Decider, Decision as GateDecisionRequest, GateOutcome, GivenApproval, Verdict};
+use shipgate_pipeline::read::gate_opened_at;
+use shipgate_pipeline::{Principal, transition};
 use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision};
 use shipgate_pipeline::rollout::ServiceView;
 use shipgate_pipeline::{EnvironmentSpec, RunEvent, RunState};
@@ -188,11 +193,28 @@ pub enum Decision {
     Reject,
 }
 
+/// A decision as a person asked for it at one gate of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct GateRequest<'a> {
+    /// The environment's position in the pipeline, and its name (which must agree).
+    pub position: usize,
+    pub environment: &'a str,
+    pub decision: Decision,
+    pub comment: &'a str,
+    /// The digest the person was shown; the one waiting when they were not shown one.
+    pub digest: Option<&'a str>,
+    /// An admin's explicit override of a deploy freeze.
+    pub override_freeze: bool,
+}
+
 impl Store {
     /// Runs the engine should look at now, oldest wake first.
     pub async fn due_runs(&self, now: i64, limit: i64) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64,)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT id FROM runs WHERE status = 'running' AND wake_at <= $1 AND lease_until < $1 ORDER BY wake_at, id LIMIT $2")
+            sqlx::query_as(
+                "SELECT id FROM runs WHERE status IN ('running', 'awaiting_approval') AND wake_at <= $1 AND lease_until < $1
+                 ORDER BY wake_at, id LIMIT $2",
+            )
                 .bind(now)
                 .bind(limit)
                 .fetch_all(pool)
@@ -201,10 +223,11 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// The earliest time any running run wants the engine, so it can sleep until then.
+    /// The earliest time any live run wants the engine, so it can sleep until then. (A run
+    /// at a gate wants it when the gate expires.)
     pub async fn next_wake(&self) -> StoreResult<Option<i64>> {
         let row: (Option<i64>,) = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT MIN(wake_at) FROM runs WHERE status = 'running'").fetch_one(pool).await?
+            sqlx::query_as("SELECT MIN(wake_at) FROM runs WHERE status IN ('running', 'awaiting_approval')").fetch_one(pool).await?
         });
         Ok(row.0)
     }
@@ -557,48 +580,173 @@ impl Store {
         }))
     }
 
-    /// A release manager's decision at the gate of environment `position`. The transition,
-    /// the decision (bound to the digest the build produced) and the audit entry commit
-    /// together, before the caller is answered.
-    pub async fn decide_gate(
-        &self,
-        run_id: i64,
-        position: usize,
-        environment: &str,
-        decision: Decision,
-        comment: &str,
-        actor: &AuditEntry,
-    ) -> StoreResult<RunState> {
-        let digest = self.get_build(run_id).await?.and_then(|b| b.image_digest);
+    /// A decision at the gate of environment `request.position`, checked against the
+    /// environment's approval policy as it stands and against the exact digest waiting there.
+    /// The decision, its audit entry and (when it completes the gate) the run's transition
+    /// commit together, before the caller is answered. Two people deciding at once are
+    /// serialised by the run's version: the later one is re-checked against the first.
+    pub async fn decide_gate(&self, run_id: i64, request: &GateRequest<'_>, who: &Principal, actor: &AuditEntry) -> StoreResult<GateOutcome> {
+        for _ in 0..5 {
+            match self.try_decide_gate(run_id, request, who, actor).await {
+                Err(StoreError::RunChanged(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::RunChanged(run_id))
+    }
+
+    async fn try_decide_gate(&self, run_id: i64, request: &GateRequest<'_>, who: &Principal, actor: &AuditEntry) -> StoreResult<GateOutcome> {
+        let (version, authors): (i64, String) = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT version, authors FROM runs WHERE id = $1").bind(run_id).fetch_optional(pool).await?
+        })
+        .ok_or(StoreError::RunNotFound(run_id))?;
+        let (run, stages) = self.run_and_stages(run_id).await?.ok_or(StoreError::RunNotFound(run_id))?;
+        // The state machine says whether this run is at that gate at all, and if not, why.
+        transition(&state_of(run.status.as_str(), &stages)?, RunEvent::Approved(request.position))?;
+        let pipeline = self.get_pipeline(&run.pipeline).await?.ok_or_else(|| StoreError::PipelineNotFound(run.pipeline.clone()))?;
+        let environment = pipeline
+            .spec
+            .environments
+            .get(request.position)
+            .ok_or_else(|| StoreError::Corrupt(format!("run {run_id} waits at environment {} that pipeline `{}` no longer has", request.position, run.pipeline)))?;
+        let digest = self
+            .get_build(run_id)
+            .await?
+            .and_then(|b| b.image_digest)
+            .ok_or_else(|| StoreError::Corrupt(format!("run {run_id} is at a gate without an image digest")))?;
+        let opened_at = gate_opened_at(&stages, request.position, run.created_at);
+        let given: Vec<(String, Option<String>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT COALESCE(person, actor), image_digest FROM gate_decisions
+                 WHERE run_id = $1 AND environment = $2 AND decision = 'approved' ORDER BY id",
+            )
+            .bind(run_id)
+            .bind(environment.name.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        let given: Vec<GivenApproval> = given.into_iter().map(|(person, digest)| GivenApproval { person, digest: digest.unwrap_or_default() }).collect();
+        let candidate = Candidate {
+            pipeline: run.pipeline.clone(),
+            environment: environment.name.clone(),
+            digest: digest.clone(),
+            authors: serde_json::from_str(&authors).map_err(|e| StoreError::Corrupt(format!("authors of run {run_id}: {e}")))?,
+            opened_at,
+        };
+        let person = self.person_of(&actor.actor).await?;
         let now = now_ms();
-        let (event, word) = match decision {
-            Decision::Approve => (RunEvent::Approved(position), "approved"),
-            Decision::Reject => (RunEvent::Rejected(position), "rejected"),
+        let freeze = active_freeze(&environment.deploy.freeze, now);
+        let decision = GateDecisionRequest {
+            verdict: match request.decision {
+                Decision::Approve => Verdict::Approve,
+                Decision::Reject => Verdict::Reject,
+            },
+            comment: request.comment,
+            digest: request.digest.unwrap_or(&digest),
+            environment: request.environment,
+            override_freeze: request.override_freeze,
+        };
+        let outcome = gate::decide(&environment.deploy.approval, &candidate, &given, &Decider { principal: who, person: &person }, &decision, freeze.as_ref(), now)
+            .map_err(|why| StoreError::GateRefused { run: run_id, why })?;
+
+        let word = match request.decision {
+            Decision::Approve => "approved",
+            Decision::Reject => "rejected",
+        };
+        let overridden = freeze.as_ref().filter(|_| request.override_freeze && request.decision == Decision::Approve);
+        let (approvals, required) = match outcome {
+            GateOutcome::Waiting { approvals, required } => (approvals, required),
+            _ => (given.len() + 1, usize::from(environment.deploy.approval.required_approvals)),
         };
         let audit = AuditEntry {
             action: format!("gate.{word}"),
-            target: format!("run:{run_id}/{environment}"),
-            detail: serde_json::json!({ "comment": comment, "image_digest": digest }).to_string(),
+            target: format!("run:{run_id}/{}", environment.name),
+            detail: serde_json::json!({
+                "comment": request.comment,
+                "image_digest": digest,
+                "approvals": approvals,
+                "required": required,
+                "freeze_overridden": overridden.map(|f| f.name.clone()),
+            })
+            .to_string(),
             ..actor.clone()
         };
         let also = [
             Stmt::new(
-                "INSERT INTO gate_decisions (run_id, environment, decision, actor, comment, image_digest, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO gate_decisions (run_id, environment, decision, actor, comment, image_digest, at, person) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 vec![
                     Arg::Int(run_id),
-                    Arg::Text(environment.into()),
+                    Arg::Text(environment.name.clone()),
                     Arg::Text(word.into()),
                     Arg::Text(actor.actor.clone()),
-                    Arg::Text(comment.into()),
-                    Arg::MaybeText(digest.clone()),
+                    Arg::Text(request.comment.into()),
+                    Arg::Text(digest.clone()),
                     Arg::Int(now),
+                    Arg::Text(person.clone()),
                 ],
             ),
             audit_stmt(&audit),
         ];
-        let detail = format!("{word} by {}{}", actor.actor, if comment.is_empty() { String::new() } else { format!(": {comment}") });
-        let state = self.apply_event_with(run_id, event, Some(&detail), &also).await?;
-        Ok(state)
+        let event = match outcome {
+            GateOutcome::Waiting { approvals, required } => {
+                // Counted, not yet enough: the run stays at its gate, but its version moves, so
+                // a concurrent decision is re-checked with this one in view.
+                on_pool!(self, |pool| {
+                    let mut tx = pool.begin_write().await?;
+                    let bumped = sqlx::query("UPDATE runs SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3")
+                        .bind(now)
+                        .bind(run_id)
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await?;
+                    if bumped.rows_affected() != 1 {
+                        return Err(StoreError::RunChanged(run_id));
+                    }
+                    for stmt in &also {
+                        bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                });
+                return Ok(GateOutcome::Waiting { approvals, required });
+            }
+            GateOutcome::Approved => RunEvent::Approved(request.position),
+            GateOutcome::Rejected => RunEvent::Rejected(request.position),
+        };
+        let detail = format!("{word} by {}{}", actor.actor, if request.comment.is_empty() { String::new() } else { format!(": {}", request.comment) });
+        // Only if nobody decided in between: otherwise the decision is made again, in view of theirs.
+        self.apply_event_if(run_id, event, Some(&detail), &also, |_, _| Ok(()), Some(version)).await?;
+        Ok(outcome)
+    }
+
+    /// The other runs of `pipeline` waiting at the gate of `environment`.
+    pub async fn waiting_at_gate(&self, pipeline: &str, environment: &str) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.id FROM runs r JOIN stage_runs s ON s.run_id = r.id
+                 WHERE r.pipeline_name = $1 AND r.status = 'awaiting_approval'
+                   AND s.kind = 'deploy' AND s.environment = $2 AND s.status = 'awaiting_approval'
+                 ORDER BY r.id",
+            )
+            .bind(pipeline)
+            .bind(environment)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// The person behind an actor: a signed-in person's email, a personal token's owner, or
+    /// else the actor itself (a service token, local mode).
+    async fn person_of(&self, actor: &str) -> StoreResult<String> {
+        if let Some(email) = actor.strip_prefix("user:") {
+            return Ok(email.to_lowercase());
+        }
+        if let Some(id) = actor.strip_prefix("token:").and_then(|id| id.parse::<i64>().ok()) {
+            if let Some(owner) = self.get_token(id).await?.and_then(|t| t.owner) {
+                return Ok(owner.to_lowercase());
+            }
+        }
+        Ok(actor.to_owned())
     }
 
     pub(crate) async fn engine_details(&self, run_id: i64) -> StoreResult<(Option<BuildInfo>, Vec<DeployInfo>, Vec<GateDecision>)> {

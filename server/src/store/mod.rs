@@ -40,6 +40,8 @@ pub enum StoreError {
     RunChanged(i64),
     /// A person asked for something the run's state does not allow (cancel an ended run,
     /// retry a live one): a conflict to report to them, not a fault.
+    #[error("run {run}: {why}")]
+    GateRefused { run: i64, why: shipgate_pipeline::gate::GateRefusal },
     #[error("run {run} cannot be {action}: {why}")]
     RunRefused { run: i64, action: &'static str, why: Refusal },
     #[error(transparent)]

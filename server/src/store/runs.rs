@@ -169,7 +169,7 @@ impl Store {
     }
 
     /// A run and its stages: all a state transition needs.
-    async fn run_and_stages(&self, id: i64) -> StoreResult<Option<(RunSummary, Vec<StageRecord>)>> {
+    pub(crate) async fn run_and_stages(&self, id: i64) -> StoreResult<Option<(RunSummary, Vec<StageRecord>)>> {
         let (run, stages): (Option<RunRow>, Vec<StageRow>) = on_pool!(self, |pool| {
             let run = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1")).bind(id).fetch_optional(pool).await?;
             let stages = sqlx::query_as(
@@ -195,19 +195,22 @@ impl Store {
     /// [`Store::apply_event`], plus `also`: statements that commit or fail together with the
     /// transition (a deploy row reaching its end, a service lock released, a gate decision).
     pub(crate) async fn apply_event_with(&self, id: i64, event: RunEvent, detail: Option<&str>, also: &[Stmt]) -> StoreResult<RunState> {
-        self.apply_event_if(id, event, detail, also, |_, _| Ok(())).await
+        self.apply_event_if(id, event, detail, also, |_, _| Ok(()), None).await
     }
 
     /// [`Store::apply_event_with`], if `allow` accepts the run as it stands. `allow` sees the
     /// same state the transition is computed from, so a check made there cannot be
     /// outdated by a writer in between: that writer bumps the version, and this write fails.
-    async fn apply_event_if(
+    /// With `expected_version`, the run must still be at that version (the caller's checks
+    /// were made against it).
+    pub(crate) async fn apply_event_if(
         &self,
         id: i64,
         event: RunEvent,
         detail: Option<&str>,
         also: &[Stmt],
         allow: impl FnOnce(&RunState, &[StageRecord]) -> StoreResult<()> + Send,
+        expected_version: Option<i64>,
     ) -> StoreResult<RunState> {
         // The version is read before the state: if the run moves in between, the conditional
         // update below fails rather than storing a transition computed from a newer state.
@@ -215,6 +218,9 @@ impl Store {
             sqlx::query_as("SELECT version FROM runs WHERE id = $1").bind(id).fetch_optional(pool).await?
         });
         let (version,) = version.ok_or(StoreError::RunNotFound(id))?;
+        if expected_version.is_some_and(|expected| expected != version) {
+            return Err(StoreError::RunChanged(id));
+        }
         let (run, stages) = self.run_and_stages(id).await?.ok_or(StoreError::RunNotFound(id))?;
         let before = state_of(run.status.as_str(), &stages)?;
         allow(&before, &stages)?;
@@ -327,7 +333,7 @@ impl Store {
                 Some(deploying) => Err(refuse(Refusal::Deploying(deploying.environment.clone().unwrap_or_default()))),
                 None => Ok(()),
             }
-        })
+        }, None)
         .await
     }
 
@@ -369,8 +375,8 @@ impl Store {
             let c = &old.commit;
             let inserted: Option<(i64,)> = sqlx::query_as(
                 "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
-                   commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+                   commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, authors)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, (SELECT authors FROM runs WHERE id = $14))
                  ON CONFLICT (pipeline_name, delivery_id) DO NOTHING RETURNING id",
             )
             .bind(old.pipeline.as_str())
@@ -386,6 +392,7 @@ impl Store {
             .bind(c.url.as_str())
             .bind(c.timestamp.as_str())
             .bind(now)
+            .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
             let Some((new_id,)) = inserted else {

@@ -3,7 +3,7 @@
 
 use super::access::Caller;
 use super::{ApiError, AppState};
-use crate::store::engine::Decision;
+use crate::store::engine::{Decision, GateRequest};
 use crate::store::pipelines::Saved;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -210,6 +210,12 @@ async fn retry_run(State(state): State<AppState>, caller: Caller, Path(id): Path
 struct DecisionBody {
     #[serde(default)]
     comment: String,
+    /// The digest the decision is about (`sha256:…`): refused if another is waiting now.
+    #[serde(default)]
+    digest: Option<String>,
+    /// An admin's override of a deploy freeze; `comment` then says why.
+    #[serde(default)]
+    override_freeze: bool,
 }
 
 async fn approve_gate(state: State<AppState>, caller: Caller, path: Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -250,7 +256,15 @@ async fn decide(
         .position(|s| s.environment.as_deref() == Some(env.as_str()))
         .ok_or_else(|| ApiError::NotFound(format!("run {id} has no environment `{env}`")))?;
     caller.require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &env })?;
-    state.store.decide_gate(id, position, &env, decision, body.comment.trim(), &caller.audit()).await.map_err(|e| match e {
+    let request = GateRequest {
+        position,
+        environment: &env,
+        decision,
+        comment: body.comment.trim(),
+        digest: body.digest.as_deref().map(str::trim),
+        override_freeze: body.override_freeze,
+    };
+    state.store.decide_gate(id, &request, &caller.principal, &caller.audit()).await.map_err(|e| match e {
         crate::store::StoreError::Transition(t) => ApiError::Conflict(format!("run {id}, environment `{env}`: {t}")),
         other => other.into(),
     })?;

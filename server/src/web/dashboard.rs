@@ -1,7 +1,7 @@
 //! The store, seen through the dashboard's [`Dashboard`] trait.
 
 use crate::engine::EngineHandle;
-use crate::store::engine::Decision as StoreDecision;
+use crate::store::engine::{Decision as StoreDecision, GateRequest};
 use crate::store::{AuditEntry, Store, StoreError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -30,7 +30,11 @@ fn shown(e: crate::store::StoreError) -> String {
 /// Why a change was refused is for the person who asked; anything else is a failure on our side.
 fn refused(e: StoreError) -> String {
     match e {
-        StoreError::RunRefused { .. } | StoreError::RunChanged(_) | StoreError::RunNotFound(_) | StoreError::Transition(_) => e.to_string(),
+        StoreError::RunRefused { .. }
+        | StoreError::RunChanged(_)
+        | StoreError::RunNotFound(_)
+        | StoreError::Transition(_)
+        | StoreError::GateRefused { .. } => e.to_string(),
         other => shown(other),
     }
 }
@@ -118,7 +122,8 @@ impl Dashboard for StoreDashboard {
                 Decision::Approve => StoreDecision::Approve,
                 Decision::Reject => StoreDecision::Reject,
             };
-            self.store.decide_gate(id, position, &environment, decision, &comment, &actor(&by, ip)).await.map_err(|e| match e {
+            let request = GateRequest { position, environment: &environment, decision, comment: comment.trim(), digest: None, override_freeze: false };
+            self.store.decide_gate(id, &request, &by, &actor(&by, ip)).await.map_err(|e| match e {
                 StoreError::Transition(t) => format!("run {id}, environment `{environment}`: {t}"),
                 other => refused(other),
             })?;

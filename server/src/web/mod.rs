@@ -77,6 +77,18 @@ impl From<StoreError> for ApiError {
             StoreError::PipelineExists(_) => ApiError::Conflict(e.to_string()),
             StoreError::PipelineNotFound(_) | StoreError::RunNotFound(_) => ApiError::NotFound(e.to_string()),
             StoreError::RunChanged(_) | StoreError::Transition(_) | StoreError::RunRefused { .. } => ApiError::Conflict(e.to_string()),
+            StoreError::GateRefused { why, .. } => {
+                use shipgate_pipeline::gate::GateRefusal as R;
+                let message = why.to_string();
+                match why {
+                    R::SelfApproval | R::NotAnApprover { .. } | R::NotPermitted { .. } | R::OverrideNeedsAdmin | R::AlreadyApproved => ApiError::Forbidden(message),
+                    R::ReasonRequired | R::OverrideNeedsReason => ApiError::Unprocessable {
+                        message: format!("comment: {message}"),
+                        fields: vec![FieldError { field: "comment".into(), message }],
+                    },
+                    R::WrongEnvironment { .. } | R::DigestMismatch { .. } | R::Expired | R::Frozen { .. } => ApiError::Conflict(message),
+                }
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

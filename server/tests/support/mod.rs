@@ -203,3 +203,30 @@ pub fn branch_push() -> Value {
         .find(|p| p["ref"] == "refs/heads/master" && p["deleted"] == false)
         .expect("a branch push example")
 }
+
+/// A gate decision by an admin (who may decide anywhere), on the digest waiting there.
+#[allow(dead_code)]
+pub async fn decide(
+    store: &Store,
+    run: i64,
+    position: usize,
+    environment: &str,
+    decision: shipgate::store::engine::Decision,
+    comment: &str,
+    actor: &shipgate::store::AuditEntry,
+) -> Result<shipgate_pipeline::gate::GateOutcome, shipgate::store::StoreError> {
+    let request = shipgate::store::engine::GateRequest { position, environment, decision, comment, digest: None, override_freeze: false };
+    store.decide_gate(run, &request, &shipgate_pipeline::Principal::local(), actor).await
+}
+
+/// The digest [`image_built`] records.
+#[allow(dead_code)]
+pub const BUILT_DIGEST: &str = "sha256:5e1d2f3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// What the engine records when CI's image is in ECR: what a run needs before any gate.
+#[allow(dead_code)]
+pub async fn image_built(store: &Store, run: i64) {
+    let uri = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world@{BUILT_DIGEST}");
+    store.start_build(run, "latest", shipgate::store::now_ms() + 3_600_000).await.unwrap();
+    store.record_image(run, &uri, BUILT_DIGEST, Some(1), None, None).await.unwrap();
+}

@@ -1,0 +1,176 @@
+//! Approval gates through the REST API, on SQLite and PostgreSQL: the environment's policy
+//! (N distinct approvers, no self-approval, freezes with an admin's override) and the binding
+//! of a decision to the exact digest waiting, as release managers meet them.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shipgate::store::access::NewToken;
+use shipgate::store::{AuditEntry, Store};
+use shipgate_pipeline::access::{Grant, Role};
+use shipgate_pipeline::freeze::FreezeDraft;
+use shipgate_pipeline::{RunEvent, RunStatus};
+use support::*;
+
+/// The pusher of GitHub's example push (Codertocat), by email.
+const PUSHER: &str = "21031067+codertocat@users.noreply.github.com";
+
+/// A personal API token acting for `owner` with `role` everywhere.
+async fn token_for(store: &Store, owner: &str, role: Role) -> String {
+    let new = NewToken { name: format!("{owner}'s"), kind: "personal".into(), owner: Some(owner.into()), grant: Grant::everywhere(role), expires_at: None };
+    let actor = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() };
+    store.create_token(&new, &actor).await.unwrap().0
+}
+
+/// An app whose `hello` pipeline gates production with `tune` applied to its policy.
+async fn app_with(store: &Store, tune: impl FnOnce(&mut shipgate_pipeline::DeploySettings)) -> TestApp {
+    let mut settings = settings();
+    tune(&mut settings.pipelines[0].environments[1].deploy);
+    TestApp::with_settings(store.clone(), settings).await
+}
+
+/// A run of GitHub's example push, built and shipped to staging, waiting at production.
+async fn at_gate(app: &TestApp, store: &Store, delivery: &str) -> i64 {
+    let id = app.deliver("push", delivery, &branch_push()).await.json()["run_ids"][0].as_i64().expect("a run");
+    image_built(store, id).await;
+    for event in [RunEvent::BuildSucceeded, RunEvent::DeployStarted(0), RunEvent::DeploySucceeded(0)] {
+        store.apply_event(id, event, None).await.unwrap();
+    }
+    id
+}
+
+async fn approve(app: &TestApp, run: i64, token: &str, body: Value) -> Reply {
+    app.api(Method::POST, &format!("/api/v1/runs/{run}/environments/production/approve"), Some(body), Some(token)).await
+}
+
+async fn status(store: &Store, run: i64) -> RunStatus {
+    store.get_run(run).await.unwrap().unwrap().run.status
+}
+
+on_both_backends! {
+    async fn two_approvals_means_two_different_people(store: Store) {
+        let app = app_with(&store, |d| d.approval.required_approvals = 2).await;
+        let run = at_gate(&app, &store, "two-1").await;
+        let (ana, ana_again, ben) = (
+            token_for(&store, "ana@example.com", Role::ReleaseManager).await,
+            token_for(&store, "ANA@example.com", Role::ReleaseManager).await,
+            token_for(&store, "ben@example.com", Role::ReleaseManager).await,
+        );
+
+        let first = approve(&app, run, &ana, json!({"comment": "looks good"})).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval, "one of two is not enough");
+
+        // The same person with another token is still one person.
+        let again = approve(&app, run, &ana_again, json!({})).await;
+        assert_eq!(again.status, StatusCode::FORBIDDEN);
+        assert_eq!(again.error(), "you have already approved this change; it needs approval from someone else");
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
+
+        let second = approve(&app, run, &ben, json!({})).await;
+        assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+        assert_eq!(status(&store, run).await, RunStatus::Running, "the second person completes the gate");
+
+        let audit = store.list_audit(Some(&format!("run:{run}/production")), 10).await.unwrap();
+        let details: Vec<Value> = audit.iter().map(|a| serde_json::from_str(&a.detail).unwrap()).collect();
+        assert_eq!(audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["gate.approved", "gate.approved"]);
+        assert_eq!((details[1]["approvals"].as_i64(), details[0]["approvals"].as_i64()), (Some(1), Some(2)));
+        assert!(details.iter().all(|d| d["image_digest"] == BUILT_DIGEST && d["required"] == 2));
+    }
+}
+
+on_both_backends! {
+    async fn the_pusher_may_not_approve_their_own_change_but_may_reject_it(store: Store) {
+        let app = TestApp::new(store.clone()).await;
+        let run = at_gate(&app, &store, "self-1").await;
+        let pusher = token_for(&store, PUSHER, Role::ReleaseManager).await;
+
+        let reply = approve(&app, run, &pusher, json!({"comment": "mine, but fine"})).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(reply.error(), "you pushed or wrote this change, so someone else must approve it");
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
+        assert!(store.list_audit(Some(&format!("run:{run}/production")), 10).await.unwrap().is_empty(), "a refusal records no decision");
+
+        let reject = app.api(Method::POST, &format!("/api/v1/runs/{run}/environments/production/reject"), Some(json!({"comment": "wrong branch"})), Some(&pusher)).await;
+        assert_eq!(reject.status, StatusCode::OK, "{}", reject.text());
+        assert_eq!(status(&store, run).await, RunStatus::Rejected);
+    }
+}
+
+on_both_backends! {
+    async fn self_approval_is_allowed_only_where_the_policy_allows_it(store: Store) {
+        let app = app_with(&store, |d| d.approval.allow_self_approval = true).await;
+        let run = at_gate(&app, &store, "self-2").await;
+        let pusher = token_for(&store, PUSHER, Role::ReleaseManager).await;
+        let reply = approve(&app, run, &pusher, json!({})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(status(&store, run).await, RunStatus::Running);
+    }
+}
+
+on_both_backends! {
+    async fn an_approval_of_another_digest_is_refused(store: Store) {
+        let app = TestApp::new(store.clone()).await;
+        let run = at_gate(&app, &store, "digest-1").await;
+        let rm = token_for(&store, "rm@example.com", Role::ReleaseManager).await;
+        let stale = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+        let reply = approve(&app, run, &rm, json!({"digest": stale})).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert!(reply.error().contains(&format!("the image waiting is {BUILT_DIGEST}, not {stale}")), "{}", reply.error());
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
+
+        let reply = approve(&app, run, &rm, json!({"digest": BUILT_DIGEST})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(reply.json()["decisions"][0]["image_digest"], BUILT_DIGEST);
+    }
+}
+
+on_both_backends! {
+    async fn a_freeze_holds_approvals_until_an_admin_overrides_it_with_a_reason(store: Store) {
+        let freeze = FreezeDraft {
+            name: Some("all year".into()),
+            time_zone: Some("UTC".into()),
+            from: Some("2000-01-01".into()),
+            until: Some("2100-01-01".into()),
+            ..FreezeDraft::default()
+        };
+        let app = app_with(&store, |d| d.freeze = vec![freeze.validate().unwrap()]).await;
+        let run = at_gate(&app, &store, "freeze-1").await;
+        let (rm, admin) = (token_for(&store, "rm@example.com", Role::ReleaseManager).await, token_for(&store, "root@example.com", Role::Admin).await);
+
+        let reply = approve(&app, run, &rm, json!({"comment": "please"})).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert!(reply.error().ends_with("production is frozen (all year); approving now needs an admin's override with a reason"), "{}", reply.error());
+        let reply = approve(&app, run, &rm, json!({"comment": "please", "override_freeze": true})).await;
+        assert_eq!((reply.status, reply.error()), (StatusCode::FORBIDDEN, "only an admin may override a deploy freeze".to_owned()));
+        let reply = approve(&app, run, &admin, json!({"override_freeze": true})).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.json()["fields"][0]["field"], "comment");
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
+
+        let reply = approve(&app, run, &admin, json!({"override_freeze": true, "comment": "payments outage hotfix"})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(status(&store, run).await, RunStatus::Running);
+        let audit = store.list_audit(Some(&format!("run:{run}/production")), 10).await.unwrap();
+        let detail: Value = serde_json::from_str(&audit[0].detail).unwrap();
+        assert_eq!((detail["freeze_overridden"].as_str(), detail["comment"].as_str()), (Some("all year"), Some("payments outage hotfix")));
+    }
+}
+
+on_both_backends! {
+    async fn a_retried_run_keeps_the_owners_of_its_change(store: Store) {
+        let app = TestApp::new(store.clone()).await;
+        let first = at_gate(&app, &store, "owners-1").await;
+        store.apply_event(first, RunEvent::Rejected(1), Some("no")).await.unwrap();
+        let admin = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() };
+        let retry = store.retry_run(first, &admin).await.unwrap();
+        image_built(&store, retry).await;
+        for event in [RunEvent::BuildSucceeded, RunEvent::DeployStarted(0), RunEvent::DeploySucceeded(0)] {
+            store.apply_event(retry, event, None).await.unwrap();
+        }
+        let pusher = token_for(&store, PUSHER, Role::ReleaseManager).await;
+        assert_eq!(approve(&app, retry, &pusher, json!({})).await.status, StatusCode::FORBIDDEN, "a retry is still the pusher's change");
+    }
+}
