@@ -34,9 +34,8 @@ pub trait Dashboard: Send + Sync + 'static {
     fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), String>>;
     /// Starts a new run of the run's commit; returns the new run's id.
     fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, String>>;
-    /// Approves or rejects the gate of `environment`.
-    fn decide_gate(&self, id: i64, environment: String, decision: Decision, comment: String, by: Principal, ip: Option<String>)
-    -> futures::future::BoxFuture<'_, Result<(), String>>;
+    /// Approves or rejects a gate, as the form asked.
+    fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), String>>;
     /// Makes an API token. The result is the only time anyone sees its secret.
     fn create_token(&self, spec: TokenSpec, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<CreatedToken, String>>;
     /// Revokes a token at once; revoking a revoked token changes nothing.
@@ -49,6 +48,18 @@ pub trait Dashboard: Send + Sync + 'static {
 pub enum Decision {
     Approve,
     Reject,
+}
+
+/// A gate decision as the run page's form sent it.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateForm {
+    pub environment: String,
+    pub decision: Decision,
+    pub comment: String,
+    /// The image the page showed; refused if another is waiting now.
+    pub digest: Option<String>,
+    pub override_freeze: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -135,26 +146,36 @@ pub async fn retry_run(id: i64) -> Result<i64, ServerFnError> {
     Ok(new_id)
 }
 
-/// Approves the gate of `environment`; needs the release-manager role there.
+/// Approves the gate of `environment` for the image `digest` that the page showed; needs the
+/// release-manager role there. `override_freeze` (a checkbox, so present or absent) is an
+/// admin's override of a deploy freeze, with `comment` saying why.
 #[server]
-pub async fn approve_gate(id: i64, environment: String, comment: String) -> Result<(), ServerFnError> {
-    decide(id, environment, comment, Decision::Approve).await
+pub async fn approve_gate(
+    id: i64,
+    environment: String,
+    comment: String,
+    digest: Option<String>,
+    override_freeze: Option<String>,
+) -> Result<(), ServerFnError> {
+    let form = GateForm { environment, decision: Decision::Approve, comment, digest, override_freeze: override_freeze.is_some() };
+    decide(id, form).await
 }
 
 /// Rejects the gate of `environment`, which ends the run; needs the release-manager role
 /// there, and a comment saying why.
 #[server]
-pub async fn reject_gate(id: i64, environment: String, comment: String) -> Result<(), ServerFnError> {
-    decide(id, environment, comment, Decision::Reject).await
+pub async fn reject_gate(id: i64, environment: String, comment: String, digest: Option<String>) -> Result<(), ServerFnError> {
+    decide(id, GateForm { environment, decision: Decision::Reject, comment, digest, override_freeze: false }).await
 }
 
 #[cfg(feature = "ssr")]
-async fn decide(id: i64, environment: String, comment: String, decision: Decision) -> Result<(), ServerFnError> {
+async fn decide(id: i64, mut form: GateForm) -> Result<(), ServerFnError> {
     let run = run_to_change(id).await?;
-    let by = require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &environment })?;
-    let comment = comment.trim().to_owned();
-    if decision == Decision::Reject && comment.is_empty() {
+    let by = require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &form.environment })?;
+    form.comment = form.comment.trim().to_owned();
+    form.digest = form.digest.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+    if form.decision == Decision::Reject && form.comment.is_empty() {
         return Err(ServerFnError::new("comment: a rejection needs a reason"));
     }
-    dashboard()?.decide_gate(id, environment, decision, comment, by, client_ip()).await.map_err(ServerFnError::new)
+    dashboard()?.decide_gate(id, form, by, client_ip()).await.map_err(ServerFnError::new)
 }

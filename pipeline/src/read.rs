@@ -85,6 +85,22 @@ pub struct RunDetail {
     /// One per environment the run has reached, in pipeline order.
     pub deploys: Vec<DeployInfo>,
     pub decisions: Vec<GateDecision>,
+    /// For a run waiting at a gate: where it stands with the environment's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateStatus>,
+}
+
+/// A waiting gate, as its environment's policy sees it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateStatus {
+    pub environment: String,
+    /// Who approved so far (of the digest waiting).
+    pub approved_by: Vec<String>,
+    pub required_approvals: u8,
+    pub expires_at: Millis,
+    pub allow_self_approval: bool,
+    /// The deploy freeze in force, if any: its name, and when it ends.
+    pub frozen: Option<(String, Millis)>,
 }
 
 /// The Build stage's facts: what CI said and what ECR holds.

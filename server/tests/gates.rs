@@ -174,3 +174,37 @@ on_both_backends! {
         assert_eq!(approve(&app, retry, &pusher, json!({})).await.status, StatusCode::FORBIDDEN, "a retry is still the pusher's change");
     }
 }
+
+on_both_backends! {
+    async fn the_gate_card_shows_what_the_policy_still_needs_and_sends_the_digest_it_shows(store: Store) {
+        let app = app_with(&store, |d| d.approval.required_approvals = 2).await;
+        let run = at_gate(&app, &store, "card-1").await;
+        let ana = token_for(&store, "ana@example.com", Role::ReleaseManager).await;
+        assert_eq!(approve(&app, run, &ana, json!({})).await.status, StatusCode::OK);
+
+        // Local mode: the viewer is an admin, who may decide.
+        let page = app.get(&format!("/runs/{run}")).await.text();
+        for needle in [
+            "1 of 2 approvals",
+            "The pusher and the commits’ authors cannot approve their own change.",
+            "Expires ",
+            &format!("name=\"digest\" value=\"{BUILT_DIGEST}\""),
+        ] {
+            assert!(page.contains(needle), "the gate card lacks {needle}");
+        }
+        assert!(!page.contains("override_freeze"), "no freeze, no override");
+        let json = app.get_json(&format!("/api/v1/runs/{run}")).await;
+        assert_eq!((json["gate"]["required_approvals"].as_i64(), json["gate"]["approved_by"].as_array().map(Vec::len)), (Some(2), Some(1)));
+    }
+}
+
+on_both_backends! {
+    async fn during_a_freeze_the_gate_card_says_so_and_offers_admins_the_override(store: Store) {
+        let freeze = FreezeDraft { name: Some("all year".into()), time_zone: Some("UTC".into()), from: Some("2000-01-01".into()), until: Some("2100-01-01".into()), ..FreezeDraft::default() };
+        let app = app_with(&store, |d| d.freeze = vec![freeze.validate().unwrap()]).await;
+        let run = at_gate(&app, &store, "card-2").await;
+        let page = app.get(&format!("/runs/{run}")).await.text();
+        assert!(page.contains("Deploy freeze “all year” until 2100-01-01 00:00:00 UTC"), "the freeze is named");
+        assert!(page.contains("name=\"override_freeze\""), "an admin is offered the override");
+    }
+}

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use shipgate_pipeline::access::{self as rules, Principal, PrincipalKind};
-use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, RunDetail, RunSummary, StageRecord};
+use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, GateStatus, RunDetail, RunSummary, StageRecord};
 use shipgate_pipeline::{RunStatus, StageKind, StageStatus};
 
 /// The changes a run page can ask for. Created once per page, outside the part that
@@ -138,21 +138,51 @@ fn RunActions(run: RunSummary, deploying: Option<String>, allowed: bool, gate_sh
     }
 }
 
-/// Approve (with an optional comment) or reject (with a required one) at a waiting gate.
+/// What a waiting gate needs, by its environment's policy: approvals so far, who may not
+/// approve, when it expires, and whether a freeze holds it.
 #[component]
-fn GateForm(run: i64, environment: String, controls: Controls) -> impl IntoView {
+fn GatePolicy(g: GateStatus) -> impl IntoView {
+    let approvals = format!("{} of {} approval{}", g.approved_by.len(), g.required_approvals, if g.required_approvals == 1 { "" } else { "s" });
+    let by = (!g.approved_by.is_empty()).then(|| format!(" (approved by {})", g.approved_by.join(", ")));
+    view! {
+        <div class="gate-policy">
+            <p class="stage-detail"><strong class="gate-approvals">{approvals}</strong>{by}</p>
+            {(!g.allow_self_approval).then(|| view! { <p class="stage-detail muted">"The pusher and the commits’ authors cannot approve their own change."</p> })}
+            <p class="stage-detail muted">{format!("Expires {} if nobody decides.", format::timestamp(g.expires_at))}</p>
+            {g.frozen.map(|(name, until)| view! {
+                <p class="stage-detail gate-frozen" role="status">
+                    {format!("Deploy freeze “{name}” until {}: approving needs an admin’s override with a reason.", format::timestamp(until))}
+                </p>
+            })}
+        </div>
+    }
+}
+
+/// Approve (with an optional comment) or reject (with a required one) at a waiting gate.
+/// Both send the digest the page showed, so a decision is never moved onto another image.
+#[component]
+fn GateForm(choice: GateChoice, controls: Controls) -> impl IntoView {
+    let GateChoice { run, environment, digest, may_override } = choice;
     let reject_error = last_error(controls.reject.value());
     let approve_label = format!("Approve {environment}");
     let reject_environment = environment.clone();
+    let reject_digest = digest.clone();
     view! {
         <div class="gate-form">
             <ActionForm action=controls.approve>
                 <input type="hidden" name="id" value=run.to_string()/>
                 <input type="hidden" name="environment" value=environment/>
+                {digest.map(|d| view! { <input type="hidden" name="digest" value=d/> })}
                 <label class="gate-label">
                     "Comment"
                     <textarea name="comment" rows="2" placeholder="Optional when approving"></textarea>
                 </label>
+                {may_override.then(|| view! {
+                    <label class="gate-override">
+                        <input type="checkbox" name="override_freeze" value="on"/>
+                        " Override the deploy freeze (admins; the comment says why)"
+                    </label>
+                })}
                 <button type="submit" class="button button-approve">{approve_label}</button>
             </ActionForm>
             <ActionError error=Signal::derive(last_error(controls.approve.value()))/>
@@ -161,6 +191,7 @@ fn GateForm(run: i64, environment: String, controls: Controls) -> impl IntoView 
                 <ActionForm action=controls.reject>
                     <input type="hidden" name="id" value=run.to_string()/>
                     <input type="hidden" name="environment" value=reject_environment/>
+                    {reject_digest.map(|d| view! { <input type="hidden" name="digest" value=d/> })}
                     <label class="gate-label">
                         "Why (required)"
                         <textarea name="comment" rows="2" required=true></textarea>
@@ -175,7 +206,8 @@ fn GateForm(run: i64, environment: String, controls: Controls) -> impl IntoView 
 
 #[component]
 fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoView {
-    let RunDetail { run, stages, mut build, mut deploys, decisions } = detail;
+    let RunDetail { run, stages, mut build, mut deploys, decisions, mut gate } = detail;
+    let admin = may(me.as_ref(), rules::Action::Administer);
     let operate = may(me.as_ref(), rules::Action::OperateRun { pipeline: &run.pipeline });
     let deploying = stages
         .iter()
@@ -199,10 +231,12 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoVi
                     facts.decisions = decisions.iter().filter(|d| Some(&d.environment) == stage.environment.as_ref()).cloned().collect();
                     if stage.status == StageStatus::AwaitingApproval {
                         facts.gate_digest = built_digest.clone();
+                        facts.gate_status = gate.take();
                         let environment = stage.environment.clone().unwrap_or_default();
                         let decide = rules::Action::DecideGate { pipeline: &run.pipeline, environment: &environment };
                         if may(me.as_ref(), decide) {
-                            facts.gate = Some((run.id, environment));
+                            let frozen = facts.gate_status.as_ref().is_some_and(|g| g.frozen.is_some());
+                            facts.gate = Some(GateChoice { run: run.id, environment, digest: built_digest.clone(), may_override: frozen && admin });
                         }
                     }
                 }
@@ -263,8 +297,20 @@ struct StageFacts {
     decisions: Vec<GateDecision>,
     /// For a gate still waiting: the digest an approval would ship.
     gate_digest: Option<String>,
-    /// For a gate still waiting, if the viewer may decide it: the run and environment.
-    gate: Option<(i64, String)>,
+    /// For a gate still waiting: where it stands with its policy.
+    gate_status: Option<GateStatus>,
+    /// For a gate still waiting, if the viewer may decide it: what the forms send.
+    gate: Option<GateChoice>,
+}
+
+/// What a gate's forms decide on: the run, the environment, the digest shown, and whether
+/// this viewer (an admin, during a freeze) is offered the override.
+#[derive(Clone)]
+struct GateChoice {
+    run: i64,
+    environment: String,
+    digest: Option<String>,
+    may_override: bool,
 }
 
 #[component]
@@ -280,7 +326,7 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
     };
     let status = stage.status.as_str();
     let duration = stage.duration_ms().map(format::duration);
-    let StageFacts { build, deploy, decisions, gate_digest, gate } = facts;
+    let StageFacts { build, deploy, decisions, gate_digest, gate_status, gate } = facts;
     // A failed deploy's stage detail is its error, which the deploy's facts already show.
     let repeats = deploy.as_ref().and_then(|d| d.error.as_ref()) == Some(&stage.detail);
     let show_detail = !stage.detail.is_empty() && stage.kind != StageKind::Source && !repeats;
@@ -304,7 +350,8 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
             {show_detail.then(|| view! { <p class="stage-detail">{stage.detail.clone()}</p> })}
             {build.map(|b| view! { <BuildFacts b status=stage.status/> })}
             {gate_digest.map(|d| view! { <p class="stage-detail gate-note">"An approval deploys "<Digest digest=d/></p> })}
-            {gate.map(|(run, environment)| view! { <GateForm run environment controls/> })}
+            {gate_status.map(|g| view! { <GatePolicy g/> })}
+            {gate.map(|choice| view! { <GateForm choice controls/> })}
             {deploy.map(|d| view! { <DeployFacts d/> })}
             {(!decisions.is_empty()).then(|| view! { <GateDecisions decisions/> })}
         </li>

@@ -4,7 +4,8 @@
 use super::deliveries::{group_tracking, initial_stages, placeholders};
 use super::engine::step;
 use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, append_audit, audit_stmt, bind_all, now_ms, on_pool, parse_text};
-use shipgate_pipeline::read::{Commit, DEFAULT_PAGE, MAX_PAGE, Page, RunDetail, RunFilter, RunSummary, StageRecord};
+use shipgate_pipeline::freeze::active_freeze;
+use shipgate_pipeline::read::{BuildInfo, Commit, DEFAULT_PAGE, GateDecision, GateStatus, MAX_PAGE, Page, RunDetail, RunFilter, RunSummary, StageRecord, gate_opened_at};
 use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunState, RunStatus, StageKind, StageStatus, transition};
 
 /// Why a person's request to cancel or retry a run was refused. Each says what to do instead.
@@ -165,7 +166,31 @@ impl Store {
     pub async fn get_run(&self, id: i64) -> StoreResult<Option<RunDetail>> {
         let Some((run, stages)) = self.run_and_stages(id).await? else { return Ok(None) };
         let (build, deploys, decisions) = self.engine_details(id).await?;
-        Ok(Some(RunDetail { run, stages, build, deploys, decisions }))
+        let gate = if run.status == RunStatus::AwaitingApproval { self.gate_status(&run, &stages, &decisions, build.as_ref()).await? } else { None };
+        Ok(Some(RunDetail { run, stages, build, deploys, decisions, gate }))
+    }
+
+    /// Where a waiting gate stands: approvals so far against the environment's policy as it
+    /// is now, when it expires, and whether a freeze is on.
+    async fn gate_status(&self, run: &RunSummary, stages: &[StageRecord], decisions: &[GateDecision], build: Option<&BuildInfo>) -> StoreResult<Option<GateStatus>> {
+        let deploys: Vec<&StageRecord> = stages.iter().filter(|s| s.kind == StageKind::Deploy).collect();
+        let Some(position) = deploys.iter().position(|s| s.status == StageStatus::AwaitingApproval) else { return Ok(None) };
+        let Some(pipeline) = self.get_pipeline(&run.pipeline).await? else { return Ok(None) };
+        let Some(environment) = pipeline.spec.environments.get(position) else { return Ok(None) };
+        let digest = build.and_then(|b| b.image_digest.as_deref());
+        let policy = &environment.deploy.approval;
+        Ok(Some(GateStatus {
+            environment: environment.name.clone(),
+            approved_by: decisions
+                .iter()
+                .filter(|d| d.environment == environment.name && d.decision == "approved" && d.image_digest.as_deref() == digest)
+                .map(|d| d.actor.clone())
+                .collect(),
+            required_approvals: policy.required_approvals,
+            expires_at: policy.expires_at(gate_opened_at(stages, position, run.created_at)),
+            allow_self_approval: policy.allow_self_approval,
+            frozen: active_freeze(&environment.deploy.freeze, now_ms()).map(|f| (f.name, f.until)),
+        }))
     }
 
     /// A run and its stages: all a state transition needs.

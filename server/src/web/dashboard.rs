@@ -6,7 +6,7 @@ use crate::store::{AuditEntry, Store, StoreError};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use shipgate_app::Dashboard;
-use shipgate_app::data::Decision;
+use shipgate_app::data::{Decision, GateForm};
 use crate::store::access::NewToken;
 use shipgate_pipeline::access::{Principal, TokenSpec};
 use shipgate_pipeline::read::{
@@ -109,8 +109,9 @@ impl Dashboard for StoreDashboard {
         .boxed()
     }
 
-    fn decide_gate(&self, id: i64, environment: String, decision: Decision, comment: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), String>> {
         async move {
+            let GateForm { environment, decision, comment, digest, override_freeze } = form;
             let run = self.store.get_run(id).await.map_err(shown)?.ok_or_else(|| format!("run {id} does not exist"))?;
             let position = run
                 .stages
@@ -122,7 +123,7 @@ impl Dashboard for StoreDashboard {
                 Decision::Approve => StoreDecision::Approve,
                 Decision::Reject => StoreDecision::Reject,
             };
-            let request = GateRequest { position, environment: &environment, decision, comment: comment.trim(), digest: None, override_freeze: false };
+            let request = GateRequest { position, environment: &environment, decision, comment: comment.trim(), digest: digest.as_deref(), override_freeze };
             self.store.decide_gate(id, &request, &by, &actor(&by, ip)).await.map_err(|e| match e {
                 StoreError::Transition(t) => format!("run {id}, environment `{environment}`: {t}"),
                 other => refused(other),
