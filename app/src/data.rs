@@ -1,7 +1,7 @@
 //! Server functions: thin readers that ask the server's [`Dashboard`] for data.
 
 use leptos::prelude::*;
-use shipgate_pipeline::read::{DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunSummary, ServiceRecord};
+use shipgate_pipeline::read::{DeliveryRecord, Page, PendingGate, PipelineImages, PipelineRecord, RunDetail, RunSummary, ServiceRecord};
 #[cfg(feature = "ssr")]
 use shipgate_pipeline::access::TokenSpec;
 #[cfg(feature = "ssr")]
@@ -34,6 +34,8 @@ pub trait Dashboard: Send + Sync + 'static {
     fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), String>>;
     /// Starts a new run of the run's commit; returns the new run's id.
     fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, String>>;
+    /// Every run waiting at a gate, longest-waiting first.
+    fn pending_gates(&self) -> futures::future::BoxFuture<'_, Result<Vec<PendingGate>, String>>;
     /// Approves or rejects a gate, as the form asked.
     fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), String>>;
     /// Makes an API token. The result is the only time anyone sees its secret.
@@ -99,6 +101,14 @@ pub async fn list_pipelines() -> Result<Vec<PipelineRecord>, ServerFnError> {
 pub async fn get_pipeline(name: String) -> Result<Option<PipelineRecord>, ServerFnError> {
     require(Action::View)?;
     dashboard()?.pipeline(name).await.map_err(ServerFnError::new)
+}
+
+/// The gates waiting for a decision that the caller may make, longest-waiting first.
+#[server]
+pub async fn list_my_gates() -> Result<Vec<PendingGate>, ServerFnError> {
+    let me = require(Action::View)?;
+    let all = dashboard()?.pending_gates().await.map_err(ServerFnError::new)?;
+    Ok(all.into_iter().filter(|g| me.may(&Action::DecideGate { pipeline: &g.run.pipeline, environment: &g.environment })).collect())
 }
 
 #[server]

@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <A href="/services">"Services"</A>
                     <A href="/images">"Images"</A>
                     <A href="/deliveries">"Deliveries"</A>
+                    <A href="/approvals">"Approvals"</A>
                     <AdminLinks/>
                 </nav>
                 <Account/>
@@ -81,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/services") view=pages::services::ServicesPage ssr=SsrMode::Async/>
                     <Route path=path!("/images") view=pages::images::ImagesPage ssr=SsrMode::Async/>
                     <Route path=path!("/deliveries") view=pages::deliveries::DeliveriesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/approvals") view=pages::approvals::ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
                 </Routes>

@@ -90,6 +90,15 @@ pub struct RunDetail {
     pub gate: Option<GateStatus>,
 }
 
+/// A run waiting at a gate, for the list of decisions people owe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingGate {
+    pub run: RunSummary,
+    pub environment: String,
+    /// When the gate opened (the stage before it finished).
+    pub waiting_since: Millis,
+}
+
 /// A waiting gate, as its environment's policy sees it now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateStatus {

@@ -131,6 +131,7 @@ fn page_rows() -> Vec<Row> {
         view("/services", |_| (Method::GET, "/services".into(), None)),
         view("/images", |_| (Method::GET, "/images".into(), None)),
         view("/deliveries", |_| (Method::GET, "/deliveries".into(), None)),
+        view("/approvals", |_| (Method::GET, "/approvals".into(), None)),
         Row { key: "/admin/tokens", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/admin/tokens".into(), None) },
         Row { key: "/admin/audit", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/admin/audit".into(), None) },
     ]
@@ -146,6 +147,7 @@ fn server_fn_rows() -> Vec<Row> {
         view("list_pipelines", |_| (Method::POST, String::new(), Some(String::new()))),
         view("get_pipeline", |_| (Method::POST, String::new(), Some("name=hello".into()))),
         view("list_deliveries", |_| (Method::POST, String::new(), Some(String::new()))),
+        view("list_my_gates", |_| (Method::POST, String::new(), Some(String::new()))),
         view("list_services", |_| (Method::POST, String::new(), Some(String::new()))),
         view("get_images", |_| (Method::POST, String::new(), Some(String::new()))),
         Row { key: "cancel_run", need: Need::Operate, fresh: Fresh::LiveRun, ok: 200, call: |id| (Method::POST, String::new(), Some(format!("id={id}&reason=matrix"))) },

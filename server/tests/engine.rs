@@ -659,6 +659,9 @@ on_both_backends! {
         assert_eq!(stage(&run, "production").status, StageStatus::Superseded);
         assert!(stage(&run, "production").detail.contains(&format!("superseded by run #{newer}")), "{}", stage(&run, "production").detail);
 
+        let page = w.app.get(&format!("/runs/{older}")).await.text();
+        assert!(page.contains(&format!("href=\"/runs/{newer}\"")), "the superseded run links the newer one");
+
         // Approving the superseded run is refused, naming what it became.
         let reply = w.app.api(Method::POST, &format!("/api/v1/runs/{older}/environments/production/approve"), Some(json!({})), Some(ADMIN_TOKEN)).await;
         assert_eq!(reply.status, StatusCode::CONFLICT);

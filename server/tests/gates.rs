@@ -208,3 +208,35 @@ on_both_backends! {
         assert!(page.contains("name=\"override_freeze\""), "an admin is offered the override");
     }
 }
+
+/// A page as a caller with an API token sees it.
+async fn page_as(app: &TestApp, path: &str, token: &str) -> String {
+    let request = axum::http::Request::get(path).header("authorization", format!("Bearer {token}")).body(axum::body::Body::empty()).unwrap();
+    app.send(request).await.text()
+}
+
+on_both_backends! {
+    async fn pending_approvals_lists_the_gates_each_person_may_decide_longest_waiting_first(store: Store) {
+        let mut settings = settings();
+        settings.pipelines[0].build.pending_runs = shipgate_pipeline::gate::PendingRuns::Queue;
+        let app = TestApp::with_settings(store.clone(), settings).await;
+        let (first, second) = (at_gate(&app, &store, "pending-1").await, at_gate(&app, &store, "pending-2").await);
+        let actor = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() };
+        let scoped = |environments: &[&str]| NewToken {
+            name: format!("rm {environments:?}"),
+            kind: "service".into(),
+            owner: None,
+            grant: Grant { role: Role::ReleaseManager, scope: shipgate_pipeline::Scope { pipelines: vec![], environments: environments.iter().map(|e| e.to_string()).collect() } },
+            expires_at: None,
+        };
+        let production = store.create_token(&scoped(&["production"]), &actor).await.unwrap().0;
+        let staging = store.create_token(&scoped(&["staging"]), &actor).await.unwrap().0;
+
+        let page = page_as(&app, "/approvals", &production).await;
+        let rows: Vec<&str> = page.split("data-run-id=\"").skip(1).map(|r| r.split('"').next().unwrap()).collect();
+        assert_eq!(rows, [first.to_string(), second.to_string()], "both, the one waiting longest first");
+        assert!(page.contains("<strong>production</strong>"));
+        let page = page_as(&app, "/approvals", &staging).await;
+        assert!(page.contains("Nothing waits for you") && !page.contains("data-run-id"), "nothing a staging release manager may decide");
+    }
+}

@@ -138,6 +138,15 @@ fn RunActions(run: RunSummary, deploying: Option<String>, allowed: bool, gate_sh
     }
 }
 
+/// The newer run a superseded stage gave way to, from the engine's note on it.
+fn superseded_by(stage: &StageRecord) -> Option<i64> {
+    if stage.status != StageStatus::Superseded {
+        return None;
+    }
+    let rest = stage.detail.split("run #").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
 /// What a waiting gate needs, by its environment's policy: approvals so far, who may not
 /// approve, when it expires, and whether a freeze holds it.
 #[component]
@@ -348,6 +357,9 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
                 <dt>"Duration"</dt><dd>{duration.unwrap_or_else(|| "—".into())}</dd>
             </dl>
             {show_detail.then(|| view! { <p class="stage-detail">{stage.detail.clone()}</p> })}
+            {superseded_by(&stage).map(|newer| view! {
+                <p class="stage-detail"><a class="superseded-by" href=format!("/runs/{newer}")>{format!("Go to run #{newer} →")}</a></p>
+            })}
             {build.map(|b| view! { <BuildFacts b status=stage.status/> })}
             {gate_digest.map(|d| view! { <p class="stage-detail gate-note">"An approval deploys "<Digest digest=d/></p> })}
             {gate_status.map(|g| view! { <GatePolicy g/> })}

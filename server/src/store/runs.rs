@@ -5,7 +5,7 @@ use super::deliveries::{group_tracking, initial_stages, placeholders};
 use super::engine::step;
 use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, append_audit, audit_stmt, bind_all, now_ms, on_pool, parse_text};
 use shipgate_pipeline::freeze::active_freeze;
-use shipgate_pipeline::read::{BuildInfo, Commit, DEFAULT_PAGE, GateDecision, GateStatus, MAX_PAGE, Page, RunDetail, RunFilter, RunSummary, StageRecord, gate_opened_at};
+use shipgate_pipeline::read::{BuildInfo, Commit, DEFAULT_PAGE, GateDecision, GateStatus, MAX_PAGE, Page, PendingGate, RunDetail, RunFilter, RunSummary, StageRecord, gate_opened_at};
 use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunState, RunStatus, StageKind, StageStatus, transition};
 
 /// Why a person's request to cancel or retry a run was refused. Each says what to do instead.
@@ -50,6 +50,14 @@ struct RunRow {
     commit_timestamp: String,
     created_at: i64,
     updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    #[sqlx(flatten)]
+    run: RunRow,
+    environment: Option<String>,
+    waiting_since: i64,
 }
 
 const RUN_COLUMNS: &str = "id, pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message, commit_author, \
@@ -168,6 +176,23 @@ impl Store {
         let (build, deploys, decisions) = self.engine_details(id).await?;
         let gate = if run.status == RunStatus::AwaitingApproval { self.gate_status(&run, &stages, &decisions, build.as_ref()).await? } else { None };
         Ok(Some(RunDetail { run, stages, build, deploys, decisions, gate }))
+    }
+
+    /// Every run waiting at a gate, longest-waiting first. (At most one gate per run waits.)
+    pub async fn pending_gates(&self) -> StoreResult<Vec<PendingGate>> {
+        let sql = format!(
+            "SELECT {columns}, s.environment, COALESCE(b.finished_at, r.created_at) AS waiting_since
+             FROM runs r
+             JOIN stage_runs s ON s.run_id = r.id AND s.kind = 'deploy' AND s.status = 'awaiting_approval'
+             LEFT JOIN stage_runs b ON b.run_id = r.id AND b.position = s.position - 1
+             WHERE r.status = 'awaiting_approval'
+             ORDER BY COALESCE(b.finished_at, r.created_at), r.id",
+            columns = RUN_COLUMNS.split(", ").map(|c| format!("r.{}", c.trim())).collect::<Vec<_>>().join(", ")
+        );
+        let rows: Vec<PendingRow> = on_pool!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+        rows.into_iter()
+            .map(|row| Ok(PendingGate { run: RunSummary::try_from(row.run)?, environment: row.environment.unwrap_or_default(), waiting_since: row.waiting_since }))
+            .collect()
     }
 
     /// Where a waiting gate stands: approvals so far against the environment's policy as it

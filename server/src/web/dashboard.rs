@@ -10,7 +10,7 @@ use shipgate_app::data::{Decision, GateForm};
 use crate::store::access::NewToken;
 use shipgate_pipeline::access::{Principal, TokenSpec};
 use shipgate_pipeline::read::{
-    AuditFilter, AuditRecord, CreatedToken, DeliveryRecord, Page, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord, TokenRecord,
+    AuditFilter, AuditRecord, CreatedToken, DeliveryRecord, Page, PendingGate, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord, TokenRecord,
 };
 use shipgate_pipeline::StageKind;
 
@@ -67,6 +67,10 @@ impl Dashboard for StoreDashboard {
 
     fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, String>> {
         async move { self.store.list_tokens().await.map_err(shown) }.boxed()
+    }
+
+    fn pending_gates(&self) -> BoxFuture<'_, Result<Vec<PendingGate>, String>> {
+        async move { self.store.pending_gates().await.map_err(shown) }.boxed()
     }
 
     fn deliveries(&self, before: Option<i64>) -> BoxFuture<'_, Result<Page<DeliveryRecord>, String>> {
