@@ -287,7 +287,7 @@ on_both_backends! {
         let (token, _) = store.create_token(&new_token("old", Role::Admin, Some(now_ms() - 1)), &admin()).await.unwrap();
         let reply = app.api(Method::GET, "/api/v1/runs", None, Some(&token)).await;
         assert_eq!((reply.status, reply.error()), (StatusCode::UNAUTHORIZED, "the API token has expired".to_owned()));
-        assert_eq!(app.get_page_as("/admin/tokens", &token).await.status, StatusCode::UNAUTHORIZED, "pages refuse it too");
+        assert_eq!(app.get_as("/admin/tokens", &token).await.status, StatusCode::UNAUTHORIZED, "pages refuse it too");
     }
 }
 
@@ -353,22 +353,6 @@ on_both_backends! {
 // ---- The dashboard ----
 
 impl TestApp {
-    async fn get_page_as(&self, path: &str, token: &str) -> Reply {
-        self.send(Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()).await
-    }
-
-    /// Posts a form as a browser without JavaScript does, from the page at `referer`.
-    async fn post_form(&self, action: &str, fields: &[(&str, &str)], referer: &str) -> Reply {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-        let request = Request::post(action)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "text/html,application/xhtml+xml")
-            .header("sec-fetch-site", "same-origin")
-            .header("referer", format!("http://localhost{referer}"))
-            .body(Body::from(body))
-            .unwrap();
-        self.send(request).await
-    }
 
     async fn get_with_cookie(&self, path: &str, cookie: &str) -> Reply {
         self.send(Request::get(path).header("cookie", cookie).body(Body::empty()).unwrap()).await
@@ -392,7 +376,7 @@ on_both_backends! {
         let (secret, record) = api_token(&app, json!({"name": "ci-bot", "role": "release-manager", "pipelines": ["hello"], "environments": ["production"]})).await;
         let (viewer, _) = api_token(&app, json!({"name": "wallboard", "role": "viewer"})).await;
 
-        let tokens = app.get_page_as("/admin/tokens", ADMIN_TOKEN).await;
+        let tokens = app.get_as("/admin/tokens", ADMIN_TOKEN).await;
         assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
         let html = tokens.text();
         for needle in ["ci-bot", "wallboard", "release-manager (pipelines: hello; environments: production)", record["prefix"].as_str().unwrap(),
@@ -402,22 +386,22 @@ on_both_backends! {
         assert!(!html.contains(&secret) && !html.contains("Copy it now"), "a listed token's secret is never shown");
         assert!(html.contains("href=\"/admin/tokens\"") && html.contains("href=\"/admin/audit\""), "an admin sees the admin links");
 
-        let audit = app.get_page_as("/admin/audit?action=token.", ADMIN_TOKEN).await;
+        let audit = app.get_as("/admin/audit?action=token.", ADMIN_TOKEN).await;
         assert_eq!(audit.status, StatusCode::OK);
         let html = audit.text();
         assert_eq!(html.matches("class=\"audit-row\"").count(), 2);
         assert!(html.contains(&format!("token:{}", record["id"])) && html.contains("token.create") && html.contains("token:config"));
-        let filtered = app.get_page_as("/admin/audit?actor=nobody", ADMIN_TOKEN).await.text();
+        let filtered = app.get_as("/admin/audit?actor=nobody", ADMIN_TOKEN).await.text();
         assert!(filtered.contains("Nothing matches") && filtered.contains("value=\"nobody\""), "the filter is kept in the form");
 
         for path in ["/admin/tokens", "/admin/audit"] {
-            let refused = app.get_page_as(path, &viewer).await;
+            let refused = app.get_as(path, &viewer).await;
             assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
             let html = refused.text();
             assert!(html.contains("You don&#x27;t have access to this page") || html.contains("You don't have access to this page"), "{path}: {html}");
             assert!(!html.contains("ci-bot") && !html.contains("token.create") && !html.contains("Create token"), "{path} shows nothing to a viewer");
         }
-        let runs = app.get_page_as("/", &viewer).await.text();
+        let runs = app.get_as("/", &viewer).await.text();
         assert!(!runs.contains("href=\"/admin/tokens\"") && !runs.contains("href=\"/admin/audit\""), "a viewer is not offered the admin pages");
     }
 }
@@ -432,7 +416,7 @@ on_both_backends! {
 
         // A refusal comes back to the page, which names the fields.
         let fields = [("name", ""), ("kind", "personal"), ("owner", ""), ("role", "viewer"), ("pipelines", ""), ("environments", ""), ("expires_in_days", "soon")];
-        let reply = app.post_form(&create, &fields, "/admin/tokens").await;
+        let reply = app.post_form(&create, &fields, "/admin/tokens", None).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
         assert!(set_cookies(&reply).iter().all(|c| !c.starts_with("shipgate_new_token=")));
         let back = reply.headers["location"].to_str().unwrap().trim_start_matches("http://localhost").to_owned();
@@ -443,7 +427,7 @@ on_both_backends! {
         assert!(store.list_tokens().await.unwrap().is_empty());
 
         let fields = [("name", "nightly deploy"), ("kind", "service"), ("owner", ""), ("role", "deployer"), ("pipelines", "hello"), ("environments", ""), ("expires_in_days", "7")];
-        let reply = app.post_form(&create, &fields, "/admin/tokens").await;
+        let reply = app.post_form(&create, &fields, "/admin/tokens", None).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
         assert_eq!(reply.headers["location"].to_str().unwrap().trim_end_matches('?'), "http://localhost/admin/tokens");
         let kept = set_cookies(&reply).into_iter().find(|c| c.starts_with("shipgate_new_token=")).expect("the token is kept for the next page");
@@ -471,7 +455,7 @@ on_both_backends! {
         assert_eq!(app.api(Method::GET, "/api/v1/runs", None, Some(&token)).await.status, StatusCode::OK, "the shown token works");
         let html = app.get("/admin/tokens").await.text();
         let revoke = form_action(&html, "Revoke");
-        let reply = app.post_form(&revoke, &[("id", &made.id.to_string())], "/admin/tokens").await;
+        let reply = app.post_form(&revoke, &[("id", &made.id.to_string())], "/admin/tokens", None).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
         let after = app.api(Method::GET, "/api/v1/runs", None, Some(&token)).await;
         assert_eq!(after.status, StatusCode::UNAUTHORIZED);

@@ -209,12 +209,6 @@ on_both_backends! {
     }
 }
 
-/// A page as a caller with an API token sees it.
-async fn page_as(app: &TestApp, path: &str, token: &str) -> String {
-    let request = axum::http::Request::get(path).header("authorization", format!("Bearer {token}")).body(axum::body::Body::empty()).unwrap();
-    app.send(request).await.text()
-}
-
 on_both_backends! {
     async fn pending_approvals_lists_the_gates_each_person_may_decide_longest_waiting_first(store: Store) {
         let mut settings = settings();
@@ -232,11 +226,11 @@ on_both_backends! {
         let production = store.create_token(&scoped(&["production"]), &actor).await.unwrap().0;
         let staging = store.create_token(&scoped(&["staging"]), &actor).await.unwrap().0;
 
-        let page = page_as(&app, "/approvals", &production).await;
+        let page = app.get_as("/approvals", &production).await.text();
         let rows: Vec<&str> = page.split("data-run-id=\"").skip(1).map(|r| r.split('"').next().unwrap()).collect();
         assert_eq!(rows, [first.to_string(), second.to_string()], "both, the one waiting longest first");
         assert!(page.contains("<strong>production</strong>"));
-        let page = page_as(&app, "/approvals", &staging).await;
+        let page = app.get_as("/approvals", &staging).await.text();
         assert!(page.contains("Nothing waits for you") && !page.contains("data-run-id"), "nothing a staging release manager may decide");
     }
 }

@@ -345,41 +345,6 @@ fn form_action(html: &str, label: &str) -> String {
     action.replace("&amp;", "&")
 }
 
-impl TestApp {
-    /// Posts a form as a browser without JavaScript does, from the page at `referer`.
-    async fn post_form(&self, action: &str, fields: &[(&str, &str)], referer: &str) -> Reply {
-        let body: String = fields.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+"))).collect::<Vec<_>>().join("&");
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(action)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "text/html,application/xhtml+xml")
-            .header("sec-fetch-site", "same-origin")
-            .header("referer", format!("http://localhost{referer}"))
-            .body(Body::from(body))
-            .unwrap();
-        self.send(request).await
-    }
-
-    /// As [`Self::post_form`], for a caller with an API token.
-    async fn post_form_as(&self, action: &str, fields: &[(&str, &str)], referer: &str, token: &str) -> Reply {
-        let body: String = fields.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+"))).collect::<Vec<_>>().join("&");
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(action)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "text/html,application/xhtml+xml")
-            .header("authorization", format!("Bearer {token}"))
-            .header("referer", format!("http://localhost{referer}"))
-            .body(Body::from(body))
-            .unwrap();
-        self.send(request).await
-    }
-
-    async fn page_as(&self, path: &str, token: &str) -> String {
-        self.send(Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()).await.text()
-    }
-}
 
 on_both_backends! {
     async fn the_run_page_offers_the_controls_its_viewer_may_use(store: Store) {
@@ -404,11 +369,11 @@ on_both_backends! {
         assert!(deploying_page.contains("The deploy to staging is rolling out on ECS"));
 
         let (viewer, _) = token(&store, "viewer", Role::Viewer, &[], &[]).await;
-        let as_viewer = app.page_as(&format!("/runs/{at_gate}"), &viewer).await;
+        let as_viewer = app.get_as(&format!("/runs/{at_gate}"), &viewer).await.text();
         assert!(as_viewer.contains("Deploy · production"), "a viewer sees the run");
         assert!(!as_viewer.contains(">Cancel run</button>") && !as_viewer.contains(">Approve production</button>"));
         let (deployer, _) = token(&store, "deployer", Role::Deployer, &[], &[]).await;
-        let as_deployer = app.page_as(&format!("/runs/{at_gate}"), &deployer).await;
+        let as_deployer = app.get_as(&format!("/runs/{at_gate}"), &deployer).await.text();
         assert!(as_deployer.contains(">Cancel run</button>") && !as_deployer.contains(">Approve production</button>"));
     }
 }
@@ -424,7 +389,7 @@ on_both_backends! {
         let id_text = id.to_string();
 
         // A rejection without a reason: back to the page, which says what is missing.
-        let reply = app.post_form(&reject, &[("id", &id_text), ("environment", "production"), ("comment", " ")], &page).await;
+        let reply = app.post_form(&reject, &[("id", &id_text), ("environment", "production"), ("comment", " ")], &page, None).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
         let back = reply.headers["location"].to_str().unwrap().to_owned();
         assert!(back.starts_with(&format!("http://localhost{page}?")), "{back}");
@@ -432,7 +397,7 @@ on_both_backends! {
         assert!(shown.contains("comment: a rejection needs a reason"), "the error is shown by the form");
         assert_eq!(status(&store, id).await, RunStatus::AwaitingApproval);
 
-        let reply = app.post_form(&cancel, &[("id", &id_text), ("reason", "not today")], &page).await;
+        let reply = app.post_form(&cancel, &[("id", &id_text), ("reason", "not today")], &page, None).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
         // Back to the page as it was sent from (the framework may leave an empty `?`).
         assert_eq!(reply.headers["location"].to_str().unwrap().trim_end_matches('?'), format!("http://localhost{page}"));
@@ -442,7 +407,7 @@ on_both_backends! {
         // The page now offers a retry, which leads to the new run.
         let html = app.get(&page).await.text();
         let retry = form_action(&html, "Retry");
-        let reply = app.post_form(&retry, &[("id", &id_text)], &page).await;
+        let reply = app.post_form(&retry, &[("id", &id_text)], &page, None).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
         let new_page = reply.headers["location"].to_str().unwrap().to_owned();
         let new_id: i64 = new_page.strip_prefix("/runs/").expect("the new run's page").parse().unwrap();
@@ -451,7 +416,7 @@ on_both_backends! {
         assert!(new_html.contains(&format!("href=\"/runs/{id}\"")), "the new run links the run it retries");
 
         // Cancelling the old run again is refused, and the page says why.
-        let reply = app.post_form(&cancel, &[("id", &id_text), ("reason", "")], &page).await;
+        let reply = app.post_form(&cancel, &[("id", &id_text), ("reason", "")], &page, None).await;
         let back = reply.headers["location"].to_str().unwrap().trim_start_matches("http://localhost").to_owned();
         assert!(app.get(&back).await.text().contains("it has already ended as cancelled"));
     }
@@ -467,7 +432,7 @@ on_both_backends! {
         let (viewer, _) = token(&store, "viewer", Role::Viewer, &[], &[]).await;
 
         // Not a bare 403 body: the browser is sent back to the page it posted from ...
-        let reply = app.post_form_as(&cancel, &[("id", &id.to_string()), ("reason", "mine")], &page, &viewer).await;
+        let reply = app.post_form(&cancel, &[("id", &id.to_string()), ("reason", "mine")], &page, Some(&viewer)).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
         let back = reply.headers["location"].to_str().unwrap().trim_start_matches("http://localhost").to_owned();
         assert!(back.starts_with(&format!("{page}?")), "{back}");

@@ -230,3 +230,26 @@ pub async fn image_built(store: &Store, run: i64) {
     store.start_build(run, "latest", shipgate::store::now_ms() + 3_600_000).await.unwrap();
     store.record_image(run, &uri, BUILT_DIGEST, Some(1), None, None).await.unwrap();
 }
+
+#[allow(dead_code)]
+impl TestApp {
+    /// A page (or any GET) as a caller with an API token.
+    pub async fn get_as(&self, path: &str, token: &str) -> Reply {
+        self.send(Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()).await
+    }
+
+    /// Posts a form as a browser without JavaScript does, from the page at `referer`: with the
+    /// session's own-site marker, or as a caller with an API token.
+    pub async fn post_form(&self, action: &str, fields: &[(&str, &str)], referer: &str, token: Option<&str>) -> Reply {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let mut request = Request::post(action)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("referer", format!("http://localhost{referer}"));
+        request = match token {
+            Some(token) => request.header("authorization", format!("Bearer {token}")),
+            None => request.header("sec-fetch-site", "same-origin"),
+        };
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+}
