@@ -4,8 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { startShipgate } from './harness.mjs';
+import { startShipgate, launchBrowser } from './harness.mjs';
 
 const shots = new URL('../test-results/', import.meta.url).pathname;
 
@@ -15,11 +14,7 @@ let browser;
 before(async () => {
   mkdirSync(shots, { recursive: true });
   server = await startShipgate();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -3,8 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { startShipgate, deliver, branchPush } from './harness.mjs';
+import { startShipgate, deliver, branchPush, launchBrowser } from './harness.mjs';
 
 let server;
 let browser;
@@ -13,11 +12,7 @@ const shots = new URL('../test-results/', import.meta.url).pathname;
 before(async () => {
   mkdirSync(shots, { recursive: true });
   server = await startShipgate();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

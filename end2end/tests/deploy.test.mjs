@@ -5,8 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { startShipgate, startMoto, deliver, branchPush, examples } from './harness.mjs';
+import { startShipgate, startMoto, deliver, branchPush, examples, launchBrowser, runStatus, until } from './harness.mjs';
 
 const SHA = 'd'.repeat(40);
 const URI = '123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world';
@@ -17,22 +16,6 @@ let server;
 let browser;
 let runId;
 let digests;
-
-async function runStatus(id) {
-  const res = await fetch(`${server.base}/api/v1/runs/${id}`);
-  assert.equal(res.status, 200);
-  return (await res.json()).status;
-}
-
-async function until(what, check, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
@@ -47,11 +30,7 @@ before(async () => {
     SHIPGATE_POLL_INTERVAL: '200ms',
     SHIPGATE_INVENTORY_INTERVAL: '1s',
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
 
   const pushed = await deliver(server.base, 'push', 'e2e-deploy-1', branchPush(SHA));
   [runId] = pushed.run_ids;
@@ -60,7 +39,7 @@ before(async () => {
   Object.assign(ci.workflow_run, { head_sha: SHA, head_branch: 'master', status: 'completed', conclusion: 'success' });
   ci.action = 'completed';
   assert.equal((await deliver(server.base, 'workflow_run', 'e2e-deploy-ci', ci)).outcome, 'ci_recorded');
-  await until('staging to ship and production to wait', async () => (await runStatus(runId)) === 'awaiting_approval');
+  await until('staging to ship and production to wait', async () => (await runStatus(server.base, runId)) === 'awaiting_approval');
   // The inventory refreshes after the deploy; wait until the page shows the new revision.
   await until('the services page to show the deploy', async () => {
     const html = await (await fetch(`${server.base}/services`)).text();

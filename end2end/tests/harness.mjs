@@ -6,6 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
 
 export const SECRET = 'end2end-webhook-secret';
 const require = createRequire(import.meta.url);
@@ -149,4 +151,31 @@ export async function deliver(base, event, id, payload) {
   const json = await res.json();
   if (!res.ok) throw new Error(`delivery ${id}: ${res.status} ${JSON.stringify(json)}`);
   return json;
+}
+
+// Debian's Chromium, headless, as every browser test drives it.
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+// A run's status, through the REST API (local mode needs no token).
+export async function runStatus(base, id) {
+  const res = await fetch(`${base}/api/v1/runs/${id}`);
+  assert.equal(res.status, 200);
+  return (await res.json()).status;
+}
+
+// Polls `check` every 200 ms until it returns something truthy, which it returns.
+export async function until(what, check, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

@@ -4,8 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { startShipgate, startMoto, deliver, branchPush, examples } from './harness.mjs';
+import { startShipgate, startMoto, deliver, branchPush, examples, launchBrowser, runStatus, until } from './harness.mjs';
 
 const GATED = 'e'.repeat(40);
 const shots = new URL('../test-results/', import.meta.url).pathname;
@@ -14,22 +13,6 @@ let moto;
 let server;
 let browser;
 let gatedRun;
-
-async function runStatus(id) {
-  const res = await fetch(`${server.base}/api/v1/runs/${id}`);
-  assert.equal(res.status, 200);
-  return (await res.json()).status;
-}
-
-async function until(what, check, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // A run whose build waits for an image that never comes: live, and nothing to take back.
 async function waitingRun(delivery, sha) {
@@ -48,18 +31,14 @@ before(async () => {
     AWS_REGION: 'us-east-1',
     SHIPGATE_POLL_INTERVAL: '200ms',
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
   [gatedRun] = (await deliver(server.base, 'push', 'e2e-op-gate', branchPush(GATED))).run_ids;
   const ci = structuredClone(examples('workflow_run').find((e) => e.workflow_run.status === 'completed'));
   ci.repository = branchPush(GATED).repository;
   Object.assign(ci.workflow_run, { head_sha: GATED, head_branch: 'master', status: 'completed', conclusion: 'success' });
   ci.action = 'completed';
   await deliver(server.base, 'workflow_run', 'e2e-op-ci', ci);
-  await until('staging to ship and production to wait', async () => (await runStatus(gatedRun)) === 'awaiting_approval');
+  await until('staging to ship and production to wait', async () => (await runStatus(server.base, gatedRun)) === 'awaiting_approval');
 });
 
 after(async () => {
@@ -95,7 +74,7 @@ test('with JavaScript on, the run page approves a gate, cancels a run and retrie
   await page.getByLabel('Reason for cancelling').fill('wrong commit');
   await page.getByRole('button', { name: 'Cancel run' }).click();
   await page.locator('h1 .badge', { hasText: 'cancelled' }).waitFor({ timeout: 15_000 });
-  assert.equal(await runStatus(live), 'cancelled');
+  assert.equal(await runStatus(server.base, live), 'cancelled');
   assert.match(await page.locator('li.stage[data-stage="build"]').innerText(), /cancelled by local: wrong commit/);
 
   await page.getByRole('button', { name: 'Retry' }).click();
@@ -103,7 +82,7 @@ test('with JavaScript on, the run page approves a gate, cancels a run and retrie
   const retried = Number(new URL(page.url()).pathname.split('/').pop());
   assert.ok(retried > live, `a new run: ${page.url()}`);
   await page.locator(`a[href="/runs/${live}"]`, { hasText: `run #${live}` }).waitFor();
-  assert.equal(await runStatus(retried), 'running');
+  assert.equal(await runStatus(server.base, retried), 'running');
   await page.screenshot({ path: `${shots}/run-retried-js.png`, fullPage: true });
   assert.deepEqual(errors, [], 'no script errors on the page');
   await context.close();
@@ -124,7 +103,7 @@ test('with JavaScript off, the same forms post and come back to the page', async
   await page.getByRole('button', { name: 'Retry' }).click();
   await page.waitForURL((url) => url.pathname !== `/runs/${live}`);
   const retried = Number(new URL(page.url()).pathname.split('/').pop());
-  assert.equal(await runStatus(retried), 'running');
+  assert.equal(await runStatus(server.base, retried), 'running');
   assert.equal(await page.locator(`a[href="/runs/${live}"]`).count(), 1, 'the new run links the one it retries');
   await page.screenshot({ path: `${shots}/run-retried-nojs.png`, fullPage: true });
   await context.close();

@@ -5,8 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { startShipgate, startOidc, freePort, OIDC_CLIENT } from './harness.mjs';
+import { startShipgate, startOidc, freePort, OIDC_CLIENT, launchBrowser } from './harness.mjs';
 
 const shots = new URL('../test-results/', import.meta.url).pathname;
 let provider;
@@ -34,7 +33,7 @@ group = "release-managers"
 role = "release-manager"
 `;
   server = await startShipgate({ SHIPGATE_OIDC_CLIENT_SECRET: OIDC_CLIENT.secret }, { port, toml });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+  browser = await launchBrowser();
 });
 
 after(async () => {
