@@ -187,3 +187,14 @@ pub fn plain_words(outcome: Option<&str>, error: &str) -> Option<&'static str> {
         }
     })
 }
+
+/// The links under a paged list: back to the newest page, and on to older ones.
+#[component]
+pub fn Pager(newest: Option<String>, older: Option<String>) -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label="Pages">
+            {newest.map(|href| view! { <a class="button button-quiet" href=href>"← Newest"</a> })}
+            {older.map(|href| view! { <a class="button button-quiet" rel="next" href=href>"Older →"</a> })}
+        </nav>
+    }
+}

@@ -2,7 +2,7 @@
 
 use crate::admin::list_audit;
 use crate::format;
-use crate::widgets::{LoadError, Loading, NoAccess, is_refusal};
+use crate::widgets::{LoadError, Loading, NoAccess, Pager, is_refusal};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -88,10 +88,7 @@ pub fn AuditPage() -> impl IntoView {
                                     </table>
                                 }.into_any()
                             }}
-                            <nav class="pager" aria-label="Pages">
-                                {newest.map(|href| view! { <a class="button button-quiet" href=href>"← Newest"</a> })}
-                                {older.map(|href| view! { <a class="button button-quiet" rel="next" href=href>"Older →"</a> })}
-                            </nav>
+                            <Pager newest older/>
                         }.into_any()
                     }
                 }

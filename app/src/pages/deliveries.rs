@@ -2,7 +2,7 @@
 
 use crate::data::list_deliveries;
 use crate::format;
-use crate::widgets::{LoadError, Loading};
+use crate::widgets::{LoadError, Loading, Pager};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -52,10 +52,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
-                            <nav class="pager">
-                                {before.get_untracked().map(|_| view! { <a class="button button-quiet" href="/deliveries">"← Newest"</a> })}
-                                {older.map(|href| view! { <a class="button button-quiet" rel="next" href=href>"Older →"</a> })}
-                            </nav>
+                            <Pager newest=before.get_untracked().map(|_| "/deliveries".to_owned()) older/>
                         }.into_any()
                     }
                 }

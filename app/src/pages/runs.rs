@@ -2,7 +2,7 @@
 
 use crate::data::{list_pipelines, list_runs};
 use crate::format;
-use crate::widgets::{LoadError, Loading, StatusBadge};
+use crate::widgets::{LoadError, Loading, Pager, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -116,10 +116,7 @@ pub fn RunsPage() -> impl IntoView {
                                     {page.items.into_iter().map(|run| view! { <RunRow run/> }).collect_view()}
                                 </tbody>
                             </table>
-                            <nav class="pager" aria-label="Pages">
-                                {newest.map(|href| view! { <a class="button button-quiet" href=href>"← Newest"</a> })}
-                                {older.map(|href| view! { <a class="button button-quiet" rel="next" href=href>"Older →"</a> })}
-                            </nav>
+                            <Pager newest older/>
                         }.into_any()
                     }
                 }
