@@ -42,6 +42,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let me: WhoAmI = Resource::new(|| (), |_| access::who_am_i());
     // Lets people (and the end-to-end tests) tell a hydrated page from a server-rendered one.
     Effect::new(move |_| {
         if let Some(root) = document().document_element() {
@@ -68,9 +69,9 @@ pub fn App() -> impl IntoView {
                     <A href="/images">"Images"</A>
                     <A href="/deliveries">"Deliveries"</A>
                     <A href="/approvals">"Approvals"</A>
-                    <AdminLinks/>
+                    <AdminLinks me/>
                 </nav>
-                <Account/>
+                <Account me/>
             </header>
             <main class="content">
                 <Routes fallback=|| view! { <pages::NotFound/> }>
@@ -91,11 +92,13 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// Who is calling, asked once per page for the whole header.
+type WhoAmI = Resource<Result<Option<access::Me>, ServerFnError>>;
+
 /// Tokens and Audit, drawn for admins only. Drawing is a courtesy: the pages' server
 /// functions refuse everyone else.
 #[component]
-fn AdminLinks() -> impl IntoView {
-    let me = Resource::new(|| (), |_| access::who_am_i());
+fn AdminLinks(me: WhoAmI) -> impl IntoView {
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -115,8 +118,7 @@ fn AdminLinks() -> impl IntoView {
 /// Who is signed in, with a sign-out button; or, in local mode, a label that says there is
 /// no sign-in at all.
 #[component]
-fn Account() -> impl IntoView {
-    let me = Resource::new(|| (), |_| access::who_am_i());
+fn Account(me: WhoAmI) -> impl IntoView {
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
