@@ -34,6 +34,9 @@ pub trait Dashboard: Send + Sync + 'static {
     fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), String>>;
     /// Starts a new run of the run's commit; returns the new run's id.
     fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, String>>;
+    /// Redeploys what run `id` deployed to `environment`, as a new run of kind `rollback`;
+    /// returns the new run's id.
+    fn roll_back(&self, id: i64, environment: String, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, String>>;
     /// Every run waiting at a gate, longest-waiting first.
     fn pending_gates(&self) -> futures::future::BoxFuture<'_, Result<Vec<PendingGate>, String>>;
     /// Approves or rejects a gate, as the form asked.
@@ -152,6 +155,24 @@ pub async fn retry_run(id: i64) -> Result<i64, ServerFnError> {
     let by = require(Action::OperateRun { pipeline: &run.run.pipeline })?;
     let new_id = dashboard()?.retry_run(id, by, client_ip()).await.map_err(ServerFnError::new)?;
     // A form posted without JavaScript gets a 302; the hydrated page navigates.
+    leptos_axum::redirect(&format!("/runs/{new_id}"));
+    Ok(new_id)
+}
+
+/// Rolls `environment` back to what run `id` deployed there (its task-definition revision,
+/// as it was), as a new run of kind `rollback`, and goes to it. A rollback changes what runs
+/// in an environment, so it needs the release-manager role there when the environment's
+/// promotion is manual, and the deployer role for the pipeline when it is automatic.
+#[server]
+pub async fn roll_back(id: i64, environment: String, reason: String) -> Result<i64, ServerFnError> {
+    let run = run_to_change(id).await?;
+    let manual = run.stages.iter().any(|s| s.environment.as_deref() == Some(environment.as_str()) && s.promotion == Some(shipgate_pipeline::Promotion::Manual));
+    let by = if manual {
+        require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &environment })?
+    } else {
+        require(Action::OperateRun { pipeline: &run.run.pipeline })?
+    };
+    let new_id = dashboard()?.roll_back(id, environment, reason, by, client_ip()).await.map_err(ServerFnError::new)?;
     leptos_axum::redirect(&format!("/runs/{new_id}"));
     Ok(new_id)
 }

@@ -198,3 +198,25 @@ pub fn Pager(newest: Option<String>, older: Option<String>) -> impl IntoView {
         </nav>
     }
 }
+
+/// Shows a change's error beside its control.
+#[component]
+pub fn ActionError(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
+    move || error.get().map(|m| view! { <p class="action-error" role="alert">{m}</p> })
+}
+
+/// What a failed change says, without the framework's prefix.
+fn message(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The last error of `action`'s change, if its last attempt failed.
+pub fn last_error<T: Send + Sync + 'static>(value: MappedSignal<Option<Result<T, ServerFnError>>>) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    move || value.with(|v| match v {
+        Some(Err(e)) => Some(message(e)),
+        _ => None,
+    })
+}

@@ -2,10 +2,12 @@
 //! dashboard (compiled to wasm) and the engine (on the server) can share it.
 
 pub mod access;
+pub mod brief;
 pub mod freeze;
 pub mod gate;
 pub mod inventory;
 pub mod machine;
+pub mod notice;
 pub mod read;
 pub mod rollout;
 pub mod settings;
@@ -16,4 +18,4 @@ pub use access::{Action, Grant, Principal, PrincipalKind, Role, Scope};
 pub use machine::{DeployState, RunEvent, RunState, TransitionError, transition};
 pub use settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span};
 pub use spec::{EnvironmentSpec, FieldError, InvalidSpec, PipelineDraft, PipelineSpec, Promotion};
-pub use status::{RunStatus, StageKind, StageStatus, UnknownStatus};
+pub use status::{RunKind, RunStatus, StageKind, StageStatus, UnknownStatus};

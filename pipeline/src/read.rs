@@ -2,7 +2,7 @@
 //! data so that the JSON API and the pages show the same facts the same way.
 
 use crate::spec::{PipelineSpec, Promotion};
-use crate::status::{RunStatus, StageKind, StageStatus};
+use crate::status::{RunKind, RunStatus, StageKind, StageStatus};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, UTC. One integer type serves both databases.
@@ -38,6 +38,7 @@ pub struct RunSummary {
     pub repository: String,
     pub branch: String,
     pub status: RunStatus,
+    pub kind: RunKind,
     pub commit: Commit,
     pub delivery_id: String,
     pub created_at: Millis,
@@ -88,6 +89,39 @@ pub struct RunDetail {
     /// For a run waiting at a gate: where it stands with the environment's policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateStatus>,
+    /// What Shipgate told notifiers and GitHub about the run, and whether it got through.
+    #[serde(default)]
+    pub messages: Vec<MessageInfo>,
+    /// What the release manager decides on, per gate the run reached.
+    #[serde(default)]
+    pub briefs: Vec<crate::brief::GateBrief>,
+}
+
+/// One message about a run to a notifier or to GitHub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageInfo {
+    /// `notifier:<name>` or `github`.
+    pub channel: String,
+    pub happening: String,
+    pub environment: Option<String>,
+    pub attempts: i64,
+    pub delivered_at: Option<Millis>,
+    /// Set when Shipgate stopped trying: the receiver refused it, or kept failing.
+    pub gave_up_at: Option<Millis>,
+    pub next_attempt_at: Millis,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+}
+
+impl MessageInfo {
+    pub fn state(&self) -> &'static str {
+        match (self.delivered_at, self.gave_up_at, &self.last_error) {
+            (Some(_), _, _) => "delivered",
+            (None, Some(_), _) => "failed",
+            (None, None, Some(_)) => "retrying",
+            (None, None, None) => "sending",
+        }
+    }
 }
 
 /// A run waiting at a gate, for the list of decisions people owe.

@@ -4,6 +4,7 @@
 
 use crate::freeze::FreezeWindow;
 use crate::gate::{ApprovalPolicy, PendingRuns};
+use crate::notice::Notifier;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -186,6 +187,8 @@ pub struct BuildSettings {
     /// What a newer run reaching a gate does to older runs waiting there. (Kept with the
     /// pipeline-wide settings, which this struct holds.)
     pub pending_runs: PendingRuns,
+    /// Chat and webhook receivers told about this pipeline's runs.
+    pub notify: Vec<Notifier>,
 }
 
 impl Default for BuildSettings {
@@ -198,6 +201,7 @@ impl Default for BuildSettings {
             scan_gate: None,
             scan_timeout: Span::minutes(30),
             pending_runs: PendingRuns::default(),
+            notify: Vec::new(),
         }
     }
 }
@@ -229,6 +233,9 @@ pub struct DeploySettings {
     pub bake_time_minutes: Option<u16>,
     /// A role to assume for a service in another account.
     pub role_arn: Option<String>,
+    /// After a failed deploy that ECS did not already roll back, redeploy the revision that
+    /// was live before it (as a run of kind `rollback`).
+    pub auto_rollback: bool,
 }
 
 impl Default for DeploySettings {
@@ -243,6 +250,7 @@ impl Default for DeploySettings {
             strategy: DeployStrategy::Rolling,
             bake_time_minutes: None,
             role_arn: None,
+            auto_rollback: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::freeze::FreezeDraft;
 use crate::gate::{ApprovalPolicy, MAX_REQUIRED_APPROVALS, PendingRuns};
+use crate::notice::{NotifierDraft, validate_notifiers};
 use crate::settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span, check_image_tag};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -87,6 +88,7 @@ pub struct PipelineDraft {
     pub scan_timeout: Option<String>,
     /// `supersede` (default) or `queue`.
     pub pending_runs: Option<String>,
+    pub notify: Option<Vec<NotifierDraft>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -110,6 +112,7 @@ pub struct EnvironmentDraft {
     pub approvers: Option<Vec<String>>,
     pub approval_expiry: Option<String>,
     pub freeze: Option<Vec<FreezeDraft>>,
+    pub auto_rollback: Option<bool>,
 }
 
 /// One problem with one field, e.g. `environments[1].promotion`.
@@ -290,6 +293,7 @@ impl PipelineDraft {
                         strategy,
                         bake_time_minutes: env.bake_time_minutes,
                         role_arn: env.role_arn.clone(),
+                        auto_rollback: env.auto_rollback.unwrap_or(false),
                     };
                     environments.push(EnvironmentSpec { name: env_name, cluster, service, container, region, promotion, deploy });
                 }
@@ -328,7 +332,16 @@ impl PipelineDraft {
                 PendingRuns::default()
             }),
         };
-        let build = BuildSettings { image_tag, ci_workflow: self.ci_workflow.clone(), build_timeout, ecr_region: self.ecr_region.clone(), scan_gate, scan_timeout, pending_runs };
+        let notify = match validate_notifiers(self.notify.as_deref().unwrap_or_default()) {
+            Ok(notify) => notify,
+            Err(errors) => {
+                for (field, message) in errors {
+                    c.fail(&field, message);
+                }
+                Vec::new()
+            }
+        };
+        let build = BuildSettings { image_tag, ci_workflow: self.ci_workflow.clone(), build_timeout, ecr_region: self.ecr_region.clone(), scan_gate, scan_timeout, pending_runs, notify };
         if c.errors.is_empty() {
             Ok(PipelineSpec { name, repository, branch, ecr_repository, environments, build })
         } else {
@@ -366,6 +379,7 @@ impl From<&PipelineSpec> for PipelineDraft {
                         approvers: Some(e.deploy.approval.approvers.clone()),
                         approval_expiry: Some(e.deploy.approval.expires_after.to_string()),
                         freeze: Some(e.deploy.freeze.iter().cloned().map(FreezeDraft::from).collect()),
+                        auto_rollback: Some(e.deploy.auto_rollback),
                     })
                     .collect(),
             ),
@@ -376,6 +390,7 @@ impl From<&PipelineSpec> for PipelineDraft {
             scan_gate: spec.build.scan_gate.map(|s| s.as_str().to_owned()),
             scan_timeout: Some(spec.build.scan_timeout.to_string()),
             pending_runs: Some(spec.build.pending_runs.as_str().to_owned()),
+            notify: (!spec.build.notify.is_empty()).then(|| spec.build.notify.iter().map(NotifierDraft::from).collect()),
         }
     }
 }

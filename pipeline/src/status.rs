@@ -85,6 +85,15 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// What started a run.
+    RunKind, "run kind" {
+        Push => "push",
+        Retry => "retry",
+        Rollback => "rollback",
+    }
+);
+
 impl RunStatus {
     pub fn is_terminal(self) -> bool {
         !matches!(self, RunStatus::Running | RunStatus::AwaitingApproval)
@@ -113,6 +122,9 @@ mod tests {
         }
         for s in StageKind::ALL {
             assert_eq!(s.as_str().parse::<StageKind>(), Ok(*s));
+        }
+        for s in RunKind::ALL {
+            assert_eq!(s.as_str().parse::<RunKind>(), Ok(*s));
         }
     }
 

@@ -87,6 +87,14 @@ pub struct ServeArgs {
     /// Allow local single-user mode (no sign-in) even with an https public URL
     #[arg(long, env = "SHIPGATE_ALLOW_LOCAL_MODE")]
     pub allow_local_mode: bool,
+    /// A GitHub token that may create deployments and their statuses (fine-grained:
+    /// "Deployments: write"; also "Contents: read" for the commit list on a gate). Without
+    /// one, Shipgate tells GitHub nothing and gates show no commit list.
+    #[arg(long, env = "SHIPGATE_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<SecretString>,
+    /// GitHub's REST API [default: https://api.github.com]; GitHub Enterprise Server's is `https://HOST/api/v3`.
+    #[arg(long, env = "SHIPGATE_GITHUB_API_URL")]
+    pub github_api_url: Option<String>,
 }
 
 /// The keys a TOML file may set. Unknown keys are refused, so a typo cannot silently
@@ -104,6 +112,8 @@ struct FileConfig {
     lease: Option<String>,
     inventory_interval: Option<String>,
     public_url: Option<String>,
+    github_token: Option<String>,
+    github_api_url: Option<String>,
     #[serde(default)]
     auth: FileAuth,
     #[serde(default, rename = "pipeline")]
@@ -138,6 +148,13 @@ struct FileGrant {
     pipelines: Vec<String>,
     #[serde(default)]
     environments: Vec<String>,
+}
+
+/// GitHub's REST API, for deployment statuses and the commits on a gate.
+#[derive(Debug, Clone)]
+pub struct GitHubApi {
+    pub token: SecretString,
+    pub api_url: String,
 }
 
 /// How people prove who they are.
@@ -206,6 +223,8 @@ pub struct Settings {
     pub engine: bool,
     /// Scheme, host and port people use, without a trailing slash.
     pub public_url: Option<String>,
+    /// Where and as whom Shipgate calls GitHub's REST API; `None` without a token.
+    pub github: Option<GitHubApi>,
     pub auth: AuthSettings,
 }
 
@@ -286,6 +305,12 @@ impl Settings {
             (None, Some(v)) => Some(public_url("public_url", &v)?),
             (None, None) => None,
         };
+        let github_token = secret("--github-token / SHIPGATE_GITHUB_TOKEN", args.github_token, "github_token", file.github_token, 1)?;
+        let github_api_url = match (args.github_api_url, file.github_api_url) {
+            (Some(v), _) => api_url("--github-api-url / SHIPGATE_GITHUB_API_URL", &v)?,
+            (None, Some(v)) => api_url("github_api_url", &v)?,
+            (None, None) => "https://api.github.com".to_owned(),
+        };
         let oidc_secret = secret(
             "--oidc-client-secret / SHIPGATE_OIDC_CLIENT_SECRET",
             args.oidc_client_secret,
@@ -327,6 +352,7 @@ impl Settings {
             inventory_interval,
             engine: !args.no_engine,
             public_url,
+            github: github_token.map(|token| GitHubApi { token, api_url: github_api_url }),
             auth,
         })
     }
@@ -435,6 +461,17 @@ fn public_url(key: &str, text: &str) -> Result<String, ConfigError> {
     match rest {
         Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => Ok(url.to_owned()),
         Some(_) => Err(invalid(key, format!("`{text}` must be scheme and host only, such as https://shipgate.example.com"))),
+        None => Err(invalid(key, format!("`{text}` is not an http(s) URL"))),
+    }
+}
+
+/// An API's base URL: scheme, host, and a path (GitHub Enterprise Server's `/api/v3`).
+fn api_url(key: &str, text: &str) -> Result<String, ConfigError> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', '@', ' ']) => Ok(url.to_owned()),
+        Some(_) => Err(invalid(key, format!("`{text}` must be a scheme, a host and an optional path, such as https://github.example.com/api/v3"))),
         None => Err(invalid(key, format!("`{text}` is not an http(s) URL"))),
     }
 }

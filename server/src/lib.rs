@@ -10,6 +10,7 @@ pub mod engine;
 pub mod forge;
 pub mod identity;
 pub mod intake;
+pub mod outbound;
 pub mod store;
 pub mod telemetry;
 pub mod web;
@@ -42,10 +43,13 @@ impl Server {
         load_config_pipelines(&store, settings).await?;
         let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
         let state = state(store.clone(), settings, listener.local_addr()?)?;
+        let outbound = outbound::Outbound::new(settings.github.as_ref())?;
+        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", listener.local_addr().map_or(settings.listen, |a| a)));
         let engine = Engine::new(
             store.clone(),
             Arc::new(Cloud::new()),
-            EngineSettings { poll: settings.poll_interval, lease: settings.lease, inventory: settings.inventory_interval, ..EngineSettings::default() },
+            Arc::new(outbound),
+            EngineSettings { poll: settings.poll_interval, lease: settings.lease, inventory: settings.inventory_interval, public_url, ..EngineSettings::default() },
             state.engine.clone(),
         );
         let router = web::router(state);

@@ -63,6 +63,8 @@ enum Fresh {
     EndedRun,
     /// A run waiting at the production gate.
     GatedRun,
+    /// A run that shipped to production (a deploy there to roll back to).
+    ShippedRun,
     /// A pipeline nobody needs.
     Pipeline,
     /// An API token.
@@ -109,6 +111,9 @@ fn rest_rows() -> Vec<Row> {
         } },
         Row { key: "POST /runs/{id}/environments/{env}/reject", need: Need::Decide, fresh: Fresh::GatedRun, ok: 200, call: |id| {
             (Method::POST, format!("/api/v1/runs/{id}/environments/production/reject"), Some(json!({"comment": "no"}).to_string()))
+        } },
+        Row { key: "POST /runs/{id}/environments/{env}/rollback", need: Need::Decide, fresh: Fresh::ShippedRun, ok: 201, call: |id| {
+            (Method::POST, format!("/api/v1/runs/{id}/environments/production/rollback"), Some(json!({"reason": "matrix"}).to_string()))
         } },
         Row { key: "GET /deliveries", need: Need::View, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/api/v1/deliveries".into(), None) },
         Row { key: "GET /tokens", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/api/v1/tokens".into(), None) },
@@ -158,6 +163,9 @@ fn server_fn_rows() -> Vec<Row> {
         Row { key: "reject_gate", need: Need::Decide, fresh: Fresh::GatedRun, ok: 200, call: |id| {
             (Method::POST, String::new(), Some(format!("id={id}&environment=production&comment=no")))
         } },
+        Row { key: "roll_back", need: Need::Decide, fresh: Fresh::ShippedRun, ok: 200, call: |id| {
+            (Method::POST, String::new(), Some(format!("id={id}&environment=production&reason=matrix")))
+        } },
         Row { key: "list_audit", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::POST, String::new(), Some(String::new())) },
         Row { key: "list_tokens", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::POST, String::new(), Some(String::new())) },
         Row { key: "take_created_token", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::POST, String::new(), Some(String::new())) },
@@ -205,6 +213,23 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
             }
             let run = store.get_run(id).await.unwrap().unwrap();
             assert!(run.stages.iter().any(|s| s.status == StageStatus::AwaitingApproval), "the run waits at the gate");
+            id.to_string()
+        }
+        Fresh::ShippedRun => {
+            let id: i64 = Box::pin(prepare(app, Fresh::GatedRun)).await.parse().unwrap();
+            store.apply_event(id, RunEvent::Approved(1), None).await.unwrap();
+            let target = &support::hello_world_pipeline().environments[1];
+            let mut row = shipgate::store::engine::DeployRow::queued(id, 1, target, format!("hello@{}", support::BUILT_DIGEST), 0);
+            store.queue_deploy(&row).await.unwrap();
+            let revision = "arn:aws:ecs:us-east-1:123456789012:task-definition/hello:9";
+            let sql = format!("UPDATE deploys SET step = 'following', task_definition = '{revision}' WHERE run_id = {id} AND position = 1");
+            match store {
+                shipgate::store::Store::Sqlite(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
+                shipgate::store::Store::Postgres(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
+            }
+            (row.step, row.task_definition) = ("following".into(), Some(revision.into()));
+            store.apply_event(id, RunEvent::DeployStarted(1), None).await.unwrap();
+            store.finish_deploy(&row, RunEvent::DeploySucceeded(1), "succeeded", "matrix", None, None).await.unwrap();
             id.to_string()
         }
         Fresh::Pipeline => {

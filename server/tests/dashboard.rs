@@ -207,7 +207,7 @@ on_both_backends! {
         let staging = deploying(&store, run, 0, DIGEST_A, T0 + 1_000, ("hello:6", "hello:7"), "ecs-svc/1234567890123456789").await;
         let events = [(T0 + 9_000, "(service hello) has reached a steady state."), (T0 + 4_000, "(service hello) has started 3 tasks: (task 0f3e).")];
         store.record_rollout(&staging, &seen(&staging, 3, 3, 0, 0, &events), None).await.unwrap();
-        store.finish_deploy(&staging, RunEvent::DeploySucceeded(0), "succeeded", "hello:7 running 3/3 on stg/hello", None).await.unwrap();
+        store.finish_deploy(&staging, RunEvent::DeploySucceeded(0), "succeeded", "hello:7 running 3/3 on stg/hello", None, None).await.unwrap();
 
         // Before the gate opens, the page says which digest an approval would ship.
         let waiting = app.get(&format!("/runs/{run}")).await.text();
@@ -220,7 +220,7 @@ on_both_backends! {
             .record_rollout(&production, &seen(&production, 1, 2, 0, 2, &[(T0 + 30_000, "(service hello) deployment ecs-svc/9876543210987654321 deployment failed: tasks failed to start.")]), None)
             .await
             .unwrap();
-        store.finish_deploy(&production, RunEvent::DeployRolledBack(1), "rolled_back", failure, Some(failure)).await.unwrap();
+        store.finish_deploy(&production, RunEvent::DeployRolledBack(1), "rolled_back", failure, Some(failure), None).await.unwrap();
 
         let reply = app.get(&format!("/runs/{run}")).await;
         assert_eq!(reply.status, StatusCode::OK);
@@ -285,7 +285,7 @@ on_both_backends! {
         built(&store, a, &sha_a, DIGEST_A, 31_457_280, T0).await;
         let staging_a = deploying(&store, a, 0, DIGEST_A, T0 + 1_000, ("hello:6", "hello:7"), "ecs-svc/1111").await;
         store.record_rollout(&staging_a, &seen(&staging_a, 2, 2, 0, 0, &[]), None).await.unwrap();
-        store.finish_deploy(&staging_a, RunEvent::DeploySucceeded(0), "succeeded", "ok", None).await.unwrap();
+        store.finish_deploy(&staging_a, RunEvent::DeploySucceeded(0), "succeeded", "ok", None, None).await.unwrap();
         decide(&store, a, 1, "production", Decision::Approve, "", &alice()).await.unwrap();
         let production_a = deploying(&store, a, 1, DIGEST_A, T0 + 3_000, ("hello:3", "hello:4"), "ecs-svc/2222").await;
         store.record_rollout(&production_a, &seen(&production_a, 1, 4, 3, 0, &[]), None).await.unwrap();
@@ -295,7 +295,7 @@ on_both_backends! {
         built(&store, b, &sha_b, DIGEST_B, 2_811_478, T0 + 4_000).await;
         let staging_b = deploying(&store, b, 0, DIGEST_B, T0 + 5_000, ("hello:7", "hello:8"), "ecs-svc/3333").await;
         store.record_rollout(&staging_b, &seen(&staging_b, 0, 2, 0, 2, &[]), None).await.unwrap();
-        store.finish_deploy(&staging_b, RunEvent::DeployFailed(0), "failed", "tasks failed to start", Some("tasks failed to start")).await.unwrap();
+        store.finish_deploy(&staging_b, RunEvent::DeployFailed(0), "failed", "tasks failed to start", Some("tasks failed to start"), None).await.unwrap();
 
         let reply = app.get("/services").await;
         assert_eq!(reply.status, StatusCode::OK);

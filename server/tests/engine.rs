@@ -7,6 +7,9 @@ mod support;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipgate::engine::{Engine, EngineHandle, EngineSettings};
+use shipgate::config::GitHubApi;
+use shipgate::outbound::Outbound;
+use support::receivers::{FakeGitHub, Receiver};
 use shipgate::store::Store;
 use shipgate_pipeline::read::RunDetail;
 use shipgate_pipeline::{PipelineDraft, PipelineSpec, RunStatus, Span, StageKind, StageStatus};
@@ -14,6 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::aws::Moto;
 use support::{ADMIN_TOKEN, TestApp, branch_push, examples, settings};
+
+const GITHUB_TOKEN: &str = "ghp_test-token-for-the-fake";
 
 /// The commit GitHub's branch-push example points `master` at.
 fn pushed_sha() -> String {
@@ -47,6 +52,12 @@ struct World {
 
 impl World {
     async fn new(store: Store, pipeline: PipelineSpec) -> World {
+        World::with_github(store, pipeline, None).await
+    }
+
+    /// A world whose engine tells GitHub (at `github`, a fake) about deploys.
+    async fn with_github(store: Store, pipeline: PipelineSpec, github: Option<&FakeGitHub>) -> World {
+        let api = github.map(|g| GitHubApi { token: secrecy::SecretString::from(GITHUB_TOKEN), api_url: g.url.clone() });
         let moto = Moto::start().await;
         let mut s = settings();
         s.pipelines = vec![pipeline];
@@ -54,12 +65,14 @@ impl World {
         let engine = Engine::new(
             store.clone(),
             Arc::new(moto.cloud()),
+            Arc::new(Outbound::new(api.as_ref()).unwrap()),
             EngineSettings {
                 poll: Span::millis(20),
                 max_poll: Span::millis(200),
                 lease: Span::seconds(10),
                 inventory: Span::seconds(60),
                 owner: "test-engine".into(),
+                public_url: "http://shipgate.test".into(),
             },
             EngineHandle::default(),
         );
@@ -694,13 +707,25 @@ on_both_backends! {
         assert_eq!(w.status(fresh).await, RunStatus::AwaitingApproval);
         let run = w.store.get_run(stale).await.unwrap().unwrap();
         assert_eq!(stage(&run, "production").detail, "expired: nobody decided within 2d");
-        // The fresh run sleeps until its own expiry, two days from when its gate opened.
-        let (wake_at,): (i64,) = match &w.store {
-            Store::Sqlite(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {fresh}")).fetch_one(pool).await.unwrap(),
-            Store::Postgres(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {fresh}")).fetch_one(pool).await.unwrap(),
-        };
+        // The fresh run sleeps until its own expiry, two days from when its gate opened, once
+        // its brief is gathered (here its service does not exist, so after a few tries).
         let opened = stage(&w.store.get_run(fresh).await.unwrap().unwrap(), "staging").finished_at.unwrap();
-        assert_eq!(wake_at, opened + 2 * 86_400_000);
+        let start = Instant::now();
+        loop {
+            let (wake_at,): (i64,) = match &w.store {
+                Store::Sqlite(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {fresh}")).fetch_one(pool).await.unwrap(),
+                Store::Postgres(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {fresh}")).fetch_one(pool).await.unwrap(),
+            };
+            if wake_at == opened + 2 * 86_400_000 {
+                break;
+            }
+            assert!(wake_at < opened + 2 * 86_400_000, "never later than the expiry");
+            assert!(start.elapsed() < Duration::from_secs(20), "the run never went to sleep until its expiry");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            w.engine.tick().await.unwrap();
+        }
+        let brief = &w.store.get_run(fresh).await.unwrap().unwrap().briefs[0];
+        assert!(matches!(&brief.task_definition, shipgate_pipeline::brief::Gathered::Failed(e) if e.contains("ServiceNotFound") || e.contains("not found") || e.contains("MISSING")), "{:?}", brief.task_definition);
     }
 }
 
@@ -721,5 +746,290 @@ on_both_backends! {
             Store::Postgres(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {id}")).fetch_one(pool).await.unwrap(),
         };
         assert_eq!(wake_at, 4_102_444_800_000, "it looks again when the freeze ends (2100-01-01 UTC)");
+    }
+}
+
+// ---- Notifications and GitHub deployment statuses ----
+
+impl World {
+    /// Runs the notification loop's pass until `done` holds, or fails after 20 s.
+    async fn tell_until(&self, what: &str, done: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            self.engine.tell_tick().await.expect("tell tick");
+            assert!(start.elapsed() < Duration::from_secs(20), "never happened: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Pushes, builds and ships to staging, then approves production and ships it there.
+    async fn ship_through_the_gate(&self) -> i64 {
+        let id = self.push().await;
+        self.moto.push_image("hello-world", &pushed_sha()).await;
+        self.ci("ci-done", "completed", Some("success")).await;
+        self.until_status(id, RunStatus::AwaitingApproval).await;
+        let reply = self.app.api(Method::POST, &format!("/api/v1/runs/{id}/environments/production/approve"), Some(json!({"comment": "ship it"})), Some(ADMIN_TOKEN)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        self.until_status(id, RunStatus::Succeeded).await;
+        id
+    }
+}
+
+fn notified(slack: &Receiver, json_hook: &Receiver) -> Value {
+    json!({"notify": [
+        {"name": "ops", "kind": "slack", "url": slack.url},
+        {"name": "audit", "kind": "json", "url": json_hook.url, "events": ["approval_needed", "approved", "deploy_succeeded"]}
+    ]})
+}
+
+on_both_backends! {
+    async fn notifiers_and_github_hear_each_step_of_a_release_in_order(store: Store) {
+        let (slack, hook, github) = (Receiver::start(&[]).await, Receiver::start(&[]).await, FakeGitHub::start().await);
+        let w = World::with_github(store, pipeline(notified(&slack, &hook), json!({})), Some(&github)).await;
+        w.services().await;
+        let id = w.ship_through_the_gate().await;
+        w.tell_until("every message delivered", || slack.received().len() >= 4 && github.statuses().len() >= 7).await;
+
+        let texts = slack.texts();
+        assert_eq!(texts.len(), 4, "{texts:#?}");
+        for (text, what) in texts.iter().zip(["deployed to staging", "needs approval for production", "approved for production", "deployed to production"]) {
+            assert!(text.starts_with(&format!("hello run #{id} {what}: ")), "{text}");
+            assert!(text.contains(&format!("<http://shipgate.test/runs/{id}|Open run #{id}>")), "links to the run: {text}");
+        }
+        assert!(texts[2].contains("ship it"), "the approval's comment is told: {}", texts[2]);
+
+        let bodies: Vec<Value> = hook.received().into_iter().map(|r| r.body).collect();
+        let heard: Vec<(&str, &str)> = bodies.iter().map(|b| (b["happening"].as_str().unwrap(), b["environment"].as_str().unwrap())).collect();
+        assert_eq!(heard, [("deploy_succeeded", "staging"), ("approval_needed", "production"), ("approved", "production"), ("deploy_succeeded", "production")]);
+        assert_eq!(bodies[1]["run_id"], id);
+        assert_eq!(bodies[1]["commit_sha"], pushed_sha());
+        assert_eq!(bodies[1]["run_url"], format!("http://shipgate.test/runs/{id}"));
+
+        let deployments = github.deployments();
+        assert_eq!(deployments.len(), 2, "one GitHub deployment per environment: {deployments:#?}");
+        for (d, env) in deployments.iter().zip(["staging", "production"]) {
+            assert_eq!((d["environment"].as_str(), d["ref"].as_str()), (Some(env), Some(pushed_sha().as_str())));
+            assert_eq!(d["payload"]["shipgate_run"], id);
+        }
+        assert_eq!(deployments[1]["production_environment"], true);
+        let created = github.received().into_iter().find(|r| r.path.ends_with("/deployments")).unwrap();
+        assert_eq!(created.authorization.as_deref(), Some(format!("Bearer {GITHUB_TOKEN}").as_str()));
+        assert_eq!((created.body["auto_merge"].clone(), created.body["required_contexts"].clone()), (json!(false), json!([])));
+        let states = |env: &str| github.statuses().into_iter().filter(|(e, _)| e == env).map(|(_, s)| s).collect::<Vec<_>>();
+        assert_eq!(states("staging"), ["queued", "in_progress", "success"]);
+        assert_eq!(states("production"), ["pending", "queued", "in_progress", "success"]);
+
+        // The run page lists each message as delivered.
+        let run = w.store.get_run(id).await.unwrap().unwrap();
+        assert!(run.messages.iter().all(|m| m.state() == "delivered"), "{:#?}", run.messages);
+        assert_eq!(run.messages.len(), 4 + 4 + 7);
+    }
+}
+
+on_both_backends! {
+    async fn a_failing_receiver_is_retried_or_given_up_on_visibly_and_never_holds_up_the_deploy(store: Store) {
+        // `ops` is down twice, then answers; `audit` refuses (404: the hook was deleted).
+        let (slack, hook) = (Receiver::start(&[503, 503]).await, Receiver::start(&[404]).await);
+        let w = World::new(store, pipeline(notified(&slack, &hook), json!({}))).await;
+        w.services().await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        w.ci("ci-done", "completed", Some("success")).await;
+        // The deploy loop alone takes the run to the gate: nothing waits for the notifiers.
+        w.until_status(id, RunStatus::AwaitingApproval).await;
+        w.tell_until("ops got its messages after two failures", || slack.texts().len() >= 4).await;
+
+        let run = w.store.get_run(id).await.unwrap().unwrap();
+        let first_ops = run.messages.iter().find(|m| m.channel == "notifier:ops").unwrap();
+        assert_eq!((first_ops.state(), first_ops.attempts), ("delivered", 3), "{first_ops:#?}");
+        let audit = run.messages.iter().find(|m| m.channel == "notifier:audit").unwrap();
+        assert_eq!(audit.state(), "failed", "a 404 is not retried: {audit:#?}");
+        assert_eq!(audit.attempts, 1);
+        assert!(audit.last_error.as_deref().unwrap().contains("404"), "{:?}", audit.last_error);
+        // audit's next message (approval_needed) still went, after the one given up on.
+        assert!(hook.received().iter().any(|r| r.body["happening"] == "approval_needed"));
+
+        let page = w.app.get(&format!("/runs/{id}")).await.text();
+        assert!(page.contains("data-state=\"failed\"") && page.contains("404"), "the run page shows the failure");
+    }
+}
+
+on_both_backends! {
+    async fn a_lost_github_answer_is_retried_without_a_second_deployment(store: Store) {
+        let github = FakeGitHub::start().await;
+        // The first create goes through but its answer is lost; a status call fails once.
+        github.lose_create_answers(1);
+        github.fail("status", &[500]);
+        let w = World::with_github(store, pipeline(json!({}), json!({})), Some(&github)).await;
+        w.services().await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        w.ci("ci-done", "completed", Some("success")).await;
+        w.until_status(id, RunStatus::AwaitingApproval).await;
+        w.tell_until("staging's statuses and production's pending", || github.statuses().len() >= 5).await;
+        let envs: Vec<String> = github.deployments().iter().map(|d| d["environment"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(envs, ["staging", "production"], "the lost answer did not make a second staging deployment");
+        let staging: Vec<String> = github.statuses().into_iter().filter(|(e, _)| e == "staging").map(|(_, s)| s).collect();
+        assert_eq!(staging, ["queued", "queued", "in_progress", "success"], "the failed status was sent again, in order");
+    }
+}
+
+// ---- Rollback ----
+
+on_both_backends! {
+    async fn a_rollback_redeploys_an_earlier_revision_without_a_build_even_during_a_freeze(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({}))).await;
+        w.services().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        let first = w.push().await;
+        w.ci("ci-1", "completed", Some("success")).await;
+        w.until_status(first, RunStatus::AwaitingApproval).await;
+        let reply = w.app.deliver("push", "push-2", &branch_push()).await;
+        let second = reply.json()["run_ids"][0].as_i64().unwrap();
+        w.ci("ci-2", "completed", Some("success")).await;
+        w.drive(second, |r| stage(r, "staging").status == StageStatus::Succeeded).await;
+        let first_revision = w.store.get_run(first).await.unwrap().unwrap().deploys[0].task_definition.clone().unwrap();
+        let second_revision = w.store.get_run(second).await.unwrap().unwrap().deploys[0].task_definition.clone().unwrap();
+        assert_ne!(first_revision, second_revision);
+
+        // Staging is frozen now; a rollback goes out anyway.
+        let mut frozen = serde_json::to_value(PipelineDraft::from(&pipeline(json!({}), json!({})))).unwrap();
+        frozen["environments"][0]["freeze"] = json!([{"name": "all year", "from": "2000-01-01", "until": "2100-01-01", "time_zone": "UTC"}]);
+        let put = w.app.api(Method::PUT, "/api/v1/pipelines/hello", Some(frozen), Some(ADMIN_TOKEN)).await;
+        assert_eq!(put.status, StatusCode::OK, "{}", put.text());
+
+        let path = format!("/api/v1/runs/{first}/environments/staging/rollback");
+        let no_reason = w.app.api(Method::POST, &path, Some(json!({})), Some(ADMIN_TOKEN)).await;
+        assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", no_reason.text());
+        assert!(no_reason.error().contains("reason"), "{}", no_reason.error());
+        let nowhere = w.app.api(Method::POST, &format!("/api/v1/runs/{first}/environments/production/rollback"), Some(json!({"reason": "x"})), Some(ADMIN_TOKEN)).await;
+        assert_eq!(nowhere.status, StatusCode::NOT_FOUND, "run {first} never deployed production: {}", nowhere.text());
+
+        let registrations = w.moto.calls("RegisterTaskDefinition").await.len();
+        let reply = w.app.api(Method::POST, &path, Some(json!({"reason": "the second build breaks logins"})), Some(ADMIN_TOKEN)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        let rollback = reply.json()["id"].as_i64().unwrap();
+        assert_eq!(reply.json()["kind"], "rollback");
+        let run = w.until_status(rollback, RunStatus::Succeeded).await;
+        assert_eq!(run.deploys[0].task_definition.as_deref(), Some(first_revision.as_str()));
+        assert!(run.stages[0].detail.contains("the second build breaks logins"), "{}", run.stages[0].detail);
+        assert_eq!(w.moto.calls("RegisterTaskDefinition").await.len(), registrations, "nothing was registered: the earlier revision is reused");
+        let updates = w.moto.calls("UpdateService").await;
+        assert_eq!(updates.last().unwrap()["body"]["taskDefinition"], json!(first_revision));
+        let audit = w.app.api(Method::GET, "/api/v1/audit?action=run.rollback", None, Some(ADMIN_TOKEN)).await.json();
+        assert!(audit["items"][0]["detail"].as_str().unwrap().contains("the second build breaks logins"), "{audit}");
+
+        // A rollback is not retried, and a failed deploy is nothing to roll back to.
+        let retry = w.app.api(Method::POST, &format!("/api/v1/runs/{rollback}/retry"), None, Some(ADMIN_TOKEN)).await;
+        assert_eq!(retry.status, StatusCode::CONFLICT);
+    }
+}
+
+on_both_backends! {
+    async fn a_failed_deploy_is_rolled_back_automatically_where_the_environment_asks(store: Store) {
+        let w = World::new(store, pipeline(json!({}), json!({"auto_rollback": true, "circuit_breaker": false}))).await;
+        w.services().await;
+        let live = w.moto.ecs.describe_services().cluster("stg").services("hello").send().await.unwrap().services.unwrap()[0].task_definition.clone().unwrap();
+        w.moto.script_rollout("stg", "hello", "failed", 1).await;
+        let id = w.push().await;
+        w.moto.push_image("hello-world", &pushed_sha()).await;
+        w.ci("ci-done", "completed", Some("success")).await;
+        let failed = w.until_status(id, RunStatus::Failed).await;
+        assert_eq!(failed.deploys[0].outcome.as_deref(), Some("failed"));
+        let rollbacks = w.store.list_runs(&Default::default()).await.unwrap().items.into_iter().filter(|r| r.kind == shipgate_pipeline::RunKind::Rollback).collect::<Vec<_>>();
+        assert_eq!(rollbacks.len(), 1, "exactly one rollback run");
+        let rollback = w.until_status(rollbacks[0].id, RunStatus::Succeeded).await;
+        assert_eq!(rollback.deploys[0].task_definition.as_deref(), Some(live.as_str()), "back to what ran before");
+        assert!(rollback.stages[0].detail.contains(&format!("after run #{id} failed")), "{}", rollback.stages[0].detail);
+    }
+}
+
+// ---- What a release manager sees at the gate ----
+
+impl World {
+    /// GitHub's branch-push example, moved on to commit `sha`; returns the run it started.
+    async fn push_commit(&self, delivery: &str, sha: &str) -> i64 {
+        let mut payload = branch_push();
+        payload["after"] = json!(sha);
+        payload["head_commit"]["id"] = json!(sha);
+        payload["commits"] = json!([payload["head_commit"].clone()]);
+        let reply = self.app.deliver("push", delivery, &payload).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.json()["run_ids"][0].as_i64().expect("a run")
+    }
+
+    /// A successful CI run for commit `sha`.
+    async fn ci_passed(&self, delivery: &str, sha: &str) {
+        let mut payload = examples("workflow_run").into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a completed workflow_run");
+        payload["repository"] = branch_push()["repository"].clone();
+        payload["workflow_run"]["head_sha"] = json!(sha);
+        payload["workflow_run"]["head_branch"] = json!("master");
+        payload["workflow_run"]["name"] = json!("build");
+        payload["workflow_run"]["conclusion"] = json!("success");
+        payload["action"] = json!("completed");
+        let reply = self.app.deliver("workflow_run", delivery, &payload).await;
+        assert_eq!(reply.json()["outcome"], "ci_recorded", "{}", reply.text());
+    }
+}
+
+on_both_backends! {
+    async fn the_gate_shows_the_commits_since_the_live_version_and_the_task_definition_change(store: Store) {
+        let github = FakeGitHub::start().await;
+        let w = World::with_github(store, pipeline(json!({}), json!({})), Some(&github)).await;
+        w.services().await;
+        let first = w.ship_through_the_gate().await;
+        let live_image = w.store.get_run(first).await.unwrap().unwrap().deploys[1].image.clone();
+
+        let next = "7c2f6b4e1d0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c";
+        github.set_commits(&[("1111111111111111111111111111111111111111", "Add the health check\n\nbody", "octocat"), (next, "Fix the login redirect", "hubot")]);
+        let id = w.push_commit("push-next", next).await;
+        let digest = w.moto.push_image("hello-world", next).await;
+        w.moto.scan_findings("hello-world", next, json!({"HIGH": 1, "LOW": 3})).await;
+        w.ci_passed("ci-next", next).await;
+        let run = w.drive(id, |r| r.run.status == RunStatus::AwaitingApproval && !r.briefs.is_empty()).await;
+
+        let brief = &run.briefs[0];
+        assert_eq!(brief.environment, "production");
+        assert_eq!(brief.live.as_ref().map(|l| (l.run_id, l.commit_sha.clone())), Some((first, pushed_sha())));
+        let shipgate_pipeline::brief::Gathered::Found(commits) = &brief.commits else { panic!("commits: {:?}", brief.commits) };
+        assert_eq!(commits.total, 2);
+        let titles: Vec<(&str, &str)> = commits.commits.iter().map(|c| (c.title.as_str(), c.author.as_str())).collect();
+        assert_eq!(titles, [("Add the health check", "octocat"), ("Fix the login redirect", "hubot")]);
+        let compared = github.received().into_iter().find(|r| r.path.contains("/compare/")).unwrap();
+        assert_eq!(compared.path, format!("/repos/Codertocat/Hello-World/compare/{}...{next}", pushed_sha()));
+
+        let shipgate_pipeline::brief::Gathered::Found(diff) = &brief.task_definition else { panic!("task definition: {:?}", brief.task_definition) };
+        assert_eq!(diff.changes.len(), 1, "only the image changes: {diff:#?}");
+        assert_eq!(diff.changes[0].field, "app image");
+        assert_eq!(diff.changes[0].live.as_deref(), Some(live_image.as_str()));
+        assert!(diff.changes[0].candidate.as_deref().unwrap().ends_with(&format!("@{digest}")));
+
+        let shipgate_pipeline::brief::Gathered::Found(scan) = &brief.scan else { panic!("the scan summary: {:?}", brief.scan) };
+        assert_eq!((scan.get("high"), scan.get("low")), (Some(&1), Some(&3)), "read from ECR at the gate, though the pipeline has no scan gate");
+        let page = w.app.get(&format!("/runs/{id}")).await.text();
+        for shown in ["Fix the login redirect", "Add the health check", "app image", "Scan findings"] {
+            assert!(page.contains(shown), "the run page shows `{shown}`");
+        }
+    }
+}
+
+on_both_backends! {
+    async fn a_github_outage_shows_on_the_gate_and_the_commits_are_fetched_again(store: Store) {
+        let github = FakeGitHub::start().await;
+        let w = World::with_github(store, pipeline(json!({}), json!({})), Some(&github)).await;
+        w.services().await;
+        w.ship_through_the_gate().await;
+        let next = "7c2f6b4e1d0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c";
+        github.set_commits(&[(next, "Fix the login redirect", "hubot")]);
+        github.fail("compare", &[502]);
+        let id = w.push_commit("push-next", next).await;
+        w.moto.push_image("hello-world", next).await;
+        w.ci_passed("ci-next", next).await;
+        let failed = w.drive(id, |r| !r.briefs.is_empty()).await;
+        assert!(matches!(&failed.briefs[0].commits, shipgate_pipeline::brief::Gathered::Failed(e) if e.contains("502")), "{:?}", failed.briefs[0].commits);
+        let page = w.app.get(&format!("/runs/{id}")).await.text();
+        assert!(page.contains("The commits could not be listed"), "the page says the list is missing, not empty");
+        let fixed = w.drive(id, |r| matches!(r.briefs[0].commits, shipgate_pipeline::brief::Gathered::Found(_))).await;
+        assert_eq!(fixed.run.status, RunStatus::AwaitingApproval);
     }
 }

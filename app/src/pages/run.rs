@@ -4,13 +4,14 @@ use super::Missing;
 use crate::access::{Me, who_am_i};
 use crate::data::{ApproveGate, CancelRun, RejectGate, RetryRun, get_run};
 use crate::format;
-use crate::widgets::{Digest, LoadError, Loading, Problem, ScanCounts, StatusBadge, TaskCounts, TaskDefinition};
+use crate::widgets::{ActionError, Digest, last_error, LoadError, Loading, Problem, ScanCounts, StatusBadge, TaskCounts, TaskDefinition};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use shipgate_pipeline::access::{self as rules, Principal, PrincipalKind};
-use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, GateStatus, RunDetail, RunSummary, StageRecord};
-use shipgate_pipeline::{RunStatus, StageKind, StageStatus};
+use shipgate_pipeline::brief::{GateBrief, Gathered};
+use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, GateStatus, MessageInfo, RunDetail, RunSummary, StageRecord};
+use shipgate_pipeline::{RunKind, RunStatus, StageKind, StageStatus};
 
 /// The changes a run page can ask for. Created once per page, outside the part that
 /// reloads, so their results (and errors) survive the reload they cause.
@@ -65,28 +66,6 @@ fn may(me: Option<&Me>, action: rules::Action<'_>) -> bool {
     })
 }
 
-/// What a failed change says, without the framework's prefix.
-fn message(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The last error of `action`'s change, if its last attempt failed.
-fn last_error<T: Send + Sync + 'static>(value: MappedSignal<Option<Result<T, ServerFnError>>>) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
-    move || value.with(|v| match v {
-        Some(Err(e)) => Some(message(e)),
-        _ => None,
-    })
-}
-
-/// Shows a change's error beside its control.
-#[component]
-fn ActionError(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
-    move || error.get().map(|m| view! { <p class="action-error" role="alert">{m}</p> })
-}
-
 /// Cancel (while the run is live) and Retry (once it ended unsuccessfully), for those who
 /// may; and the errors of changes whose control is gone (a form sent from a stale page).
 #[component]
@@ -112,6 +91,8 @@ fn RunActions(run: RunSummary, deploying: Option<String>, allowed: bool, gate_sh
         }),
         // A superseded run's change ships with the newer run that replaced it.
         RunStatus::Succeeded | RunStatus::Superseded => None,
+        // A rollback is started again from the services page, not retried.
+        RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled | RunStatus::Expired if run.kind == RunKind::Rollback => None,
         RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled | RunStatus::Expired => Some(
             view! {
                 <ActionForm action=controls.retry>
@@ -215,7 +196,7 @@ fn GateForm(choice: GateChoice, controls: Controls) -> impl IntoView {
 
 #[component]
 fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoView {
-    let RunDetail { run, stages, mut build, mut deploys, decisions, mut gate } = detail;
+    let RunDetail { run, stages, mut build, mut deploys, decisions, mut gate, messages, mut briefs } = detail;
     let admin = may(me.as_ref(), rules::Action::Administer);
     let operate = may(me.as_ref(), rules::Action::OperateRun { pipeline: &run.pipeline });
     let deploying = stages
@@ -224,6 +205,7 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoVi
         .map(|s| s.environment.clone().unwrap_or_default());
     let retry_of = run.delivery_id.strip_prefix("retry:").and_then(|id| id.parse::<i64>().ok());
     let built_digest = build.as_ref().and_then(|b| b.image_digest.clone());
+    let built_scan = build.as_ref().and_then(|b| b.scan_counts.clone());
     // Each Deploy stage gets its environment's deploy record (by position in the pipeline)
     // and the gate decisions taken for it.
     let mut env_index = 0usize;
@@ -238,8 +220,10 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoVi
                     env_index += 1;
                     facts.deploy = deploys.iter().position(|d| d.position == position).map(|i| deploys.remove(i));
                     facts.decisions = decisions.iter().filter(|d| Some(&d.environment) == stage.environment.as_ref()).cloned().collect();
+                    facts.brief = briefs.iter().position(|b| Some(&b.environment) == stage.environment.as_ref()).map(|i| briefs.remove(i));
                     if stage.status == StageStatus::AwaitingApproval {
                         facts.gate_digest = built_digest.clone();
+                        facts.gate_scan = built_scan.clone();
                         facts.gate_status = gate.take();
                         let environment = stage.environment.clone().unwrap_or_default();
                         let decide = rules::Action::DecideGate { pipeline: &run.pipeline, environment: &environment };
@@ -270,6 +254,7 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoVi
                 " · "<code>{run.repository.clone()}</code>" @ "<code>{run.branch.clone()}</code>
                 " · started "{format::timestamp(run.created_at)}
                 {retry_of.map(|old| view! { " · retry of "<a href=format!("/runs/{old}")>{format!("run #{old}")}</a> })}
+                {(run.kind == RunKind::Rollback).then(|| view! { " · "<span class="env-chip run-kind-rollback">"rollback"</span> })}
             </p>
             <RunActions run=run.clone() deploying allowed=operate gate_shown controls/>
         </div>
@@ -295,7 +280,57 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoVi
                 <StageCard stage facts commit_url=commit.url.clone() sha=commit.short_sha().to_owned() controls/>
             }).collect_view()}
         </ol>
+        <Messages messages/>
     }
+}
+
+/// What Shipgate told the pipeline's notifiers and GitHub about this run, and whether each
+/// message got through: a receiver that is down shows here, not as a stuck deploy.
+#[component]
+fn Messages(messages: Vec<MessageInfo>) -> impl IntoView {
+    (!messages.is_empty()).then(|| {
+        let failing = messages.iter().filter(|m| m.state() != "delivered").count();
+        view! {
+            <section class="card messages" aria-label="Notifications">
+                <h2 class="section-title">"Notifications"</h2>
+                <p class="muted small">
+                    {if failing == 0 {
+                        "Everything below was delivered.".to_owned()
+                    } else {
+                        format!("{failing} not delivered (yet). Failed deliveries are retried with backoff; none of them holds up a deploy.")
+                    }}
+                </p>
+                <table class="table compact">
+                    <thead><tr><th>"To"</th><th>"About"</th><th>"Delivery"</th><th>"Attempts"</th><th>"When"</th></tr></thead>
+                    <tbody>
+                        {messages.into_iter().map(|m| {
+                            let state = m.state();
+                            let when = m.delivered_at.or(m.gave_up_at).unwrap_or(m.created_at);
+                            let next = (state == "retrying").then(|| format!("next try {}", format::timestamp(m.next_attempt_at)));
+                            let to = m.channel.strip_prefix("notifier:").map_or_else(|| "GitHub deployment".to_owned(), str::to_owned);
+                            let about = match &m.environment {
+                                Some(env) => format!("{} · {env}", m.happening.replace('_', " ")),
+                                None => m.happening.replace('_', " "),
+                            };
+                            view! {
+                                <tr class="message" data-state=state data-channel=m.channel.clone()>
+                                    <td>{to}</td>
+                                    <td>{about}</td>
+                                    <td>
+                                        <span class=format!("badge badge-message-{state}")>{state}</span>
+                                        {m.last_error.clone().filter(|_| state != "delivered").map(|e| view! { <div class="muted small message-error">{e}</div> })}
+                                        {next.map(|n| view! { <div class="muted small">{n}</div> })}
+                                    </td>
+                                    <td>{m.attempts}</td>
+                                    <td class="nowrap">{format::timestamp(when)}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        }
+    })
 }
 
 /// What the engine recorded for one stage, beyond its status and times.
@@ -304,8 +339,11 @@ struct StageFacts {
     build: Option<BuildInfo>,
     deploy: Option<DeployInfo>,
     decisions: Vec<GateDecision>,
-    /// For a gate still waiting: the digest an approval would ship.
+    /// For a gate still waiting: the digest an approval would ship, and what its scan found.
     gate_digest: Option<String>,
+    gate_scan: Option<std::collections::BTreeMap<String, i64>>,
+    /// What the engine gathered for the gate's decision, once the run reached it.
+    brief: Option<GateBrief>,
     /// For a gate still waiting: where it stands with its policy.
     gate_status: Option<GateStatus>,
     /// For a gate still waiting, if the viewer may decide it: what the forms send.
@@ -335,7 +373,7 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
     };
     let status = stage.status.as_str();
     let duration = stage.duration_ms().map(format::duration);
-    let StageFacts { build, deploy, decisions, gate_digest, gate_status, gate } = facts;
+    let StageFacts { build, deploy, decisions, gate_digest, gate_scan, brief, gate_status, gate } = facts;
     // A failed deploy's stage detail is its error, which the deploy's facts already show.
     let repeats = deploy.as_ref().and_then(|d| d.error.as_ref()) == Some(&stage.detail);
     let show_detail = !stage.detail.is_empty() && stage.kind != StageKind::Source && !repeats;
@@ -362,6 +400,8 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
             })}
             {build.map(|b| view! { <BuildFacts b status=stage.status/> })}
             {gate_digest.map(|d| view! { <p class="stage-detail gate-note">"An approval deploys "<Digest digest=d/></p> })}
+            {gate_scan.filter(|_| brief.is_none()).map(|counts| view! { <p class="stage-detail gate-scan">"Scan findings: "<ScanCounts counts/></p> })}
+            {brief.map(|b| view! { <Brief b/> })}
             {gate_status.map(|g| view! { <GatePolicy g/> })}
             {gate.map(|choice| view! { <GateForm choice controls/> })}
             {deploy.map(|d| view! { <DeployFacts d/> })}
@@ -369,6 +409,77 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
         </li>
     }
     .into_any()
+}
+
+/// What a release manager decides on: the commits since the version live in the
+/// environment, and how its task definition changes. Shown while the gate waits, and kept
+/// after, as the record of what was decided on.
+#[component]
+fn Brief(b: GateBrief) -> impl IntoView {
+    let GateBrief { environment, live, commits, task_definition, scan, gathered_at } = b;
+    let scan_view = match scan {
+        Gathered::Found(counts) => view! { <p class="brief-line gate-scan">"Scan findings: "<ScanCounts counts/></p> }.into_any(),
+        Gathered::NotApplicable(why) => view! { <p class="brief-line gate-scan muted">{why}</p> }.into_any(),
+        Gathered::Failed(why) => view! { <p class="brief-line gate-scan brief-failed">{format!("The scan result could not be read: {why}")}</p> }.into_any(),
+    };
+    let commits_view = match commits {
+        Gathered::Found(list) => {
+            let more = (list.total > list.commits.len() as i64).then(|| format!("GitHub lists {} of {} commits.", list.commits.len(), list.total));
+            let count = list.total;
+            view! {
+                <p class="brief-line">
+                    {match count { 0 => "No new commits".to_owned(), 1 => "1 commit".to_owned(), n => format!("{n} commits") }}
+                    {live.as_ref().map(|l| format!(" since run #{} ({}), which runs in {environment} now", l.run_id, l.commit_sha.get(..7).unwrap_or(&l.commit_sha)))}
+                    " · "<a href=list.url rel="external">"compare on GitHub ↗"</a>
+                </p>
+                <ol class="brief-commits">
+                    {list.commits.into_iter().map(|c| view! {
+                        <li class="brief-commit">
+                            <a class="sha" href=c.url rel="external">{c.sha.get(..7).unwrap_or(&c.sha).to_owned()}</a>" "
+                            <span>{c.title}</span>" "<span class="muted small">{c.author}</span>
+                        </li>
+                    }).collect_view()}
+                </ol>
+                {more.map(|m| view! { <p class="muted small">{m}</p> })}
+            }
+            .into_any()
+        }
+        Gathered::NotApplicable(why) => view! { <p class="brief-line muted">{why}</p> }.into_any(),
+        Gathered::Failed(why) => view! { <p class="brief-line brief-failed">{format!("The commits could not be listed: {why}")}</p> }.into_any(),
+    };
+    let task_view = match task_definition {
+        Gathered::Found(diff) => view! {
+            <p class="brief-line">{format!("Against the live revision {}:", diff.live_revision)}</p>
+            <table class="table compact brief-diff">
+                <thead><tr><th>"Field"</th><th>"Live"</th><th>"After the deploy"</th></tr></thead>
+                <tbody>
+                    {diff.changes.into_iter().map(|c| view! {
+                        <tr class="brief-change">
+                            <td>{c.field}</td>
+                            <td><code>{c.live.unwrap_or_else(|| "—".into())}</code></td>
+                            <td><code>{c.candidate.unwrap_or_else(|| "—".into())}</code></td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(!diff.unchanged.is_empty()).then(|| view! {
+                <p class="muted small">"Unchanged: "{diff.unchanged.join("; ")}</p>
+            })}
+        }
+        .into_any(),
+        Gathered::NotApplicable(why) => view! { <p class="brief-line muted">{why}</p> }.into_any(),
+        Gathered::Failed(why) => view! { <p class="brief-line brief-failed">{format!("The task definitions could not be compared: {why}")}</p> }.into_any(),
+    };
+    view! {
+        <section class="brief" aria-label="What changes">
+            {scan_view}
+            <h3 class="events-title">"Commits"</h3>
+            {commits_view}
+            <h3 class="events-title">"Task definition"</h3>
+            {task_view}
+            <p class="muted small">{format!("Gathered {}.", format::timestamp(gathered_at))}</p>
+        </section>
+    }
 }
 
 /// The Build stage: what CI said, which image ECR holds, and what its scan found.

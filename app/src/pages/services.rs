@@ -2,9 +2,9 @@
 //! (task definition, image, task counts), beside the deploys Shipgate made to it. The page
 //! reads the store; the engine looks the services up in AWS on a timer and after deploys.
 
-use crate::data::list_services;
+use crate::data::{RollBack, list_services};
 use crate::format;
-use crate::widgets::{Digest, ImageRef, LoadError, Loading, Problem, StatusBadge, TaskCounts, TaskDefinition};
+use crate::widgets::{ActionError, Digest, last_error, ImageRef, LoadError, Loading, Problem, StatusBadge, TaskCounts, TaskDefinition};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use shipgate_pipeline::read::{ServiceDeploy, ServiceRecord};
@@ -12,6 +12,7 @@ use shipgate_pipeline::read::{ServiceDeploy, ServiceRecord};
 #[component]
 pub fn ServicesPage() -> impl IntoView {
     let services = Resource::new(|| (), |_| list_services());
+    let rollback = ServerAction::<RollBack>::new();
     view! {
         <Title text="Services"/>
         <div class="page-head">
@@ -46,7 +47,7 @@ pub fn ServicesPage() -> impl IntoView {
                                     "Pipeline "<a href=format!("/pipelines/{pipeline}")>{pipeline.clone()}</a>
                                     " "<a class="small" href=format!("/pipelines/{pipeline}/images")>"images →"</a>
                                 </h2>
-                                {members.into_iter().map(|s| view! { <ServiceCard s/> }).collect_view()}
+                                {members.into_iter().map(|s| view! { <ServiceCard s rollback/> }).collect_view()}
                             </section>
                         }).collect_view().into_any()
                     }
@@ -57,7 +58,7 @@ pub fn ServicesPage() -> impl IntoView {
 }
 
 #[component]
-fn ServiceCard(s: ServiceRecord) -> AnyView {
+fn ServiceCard(s: ServiceRecord, rollback: ServerAction<RollBack>) -> AnyView {
     let console = s.console_url();
     let promotion = s.promotion.as_str();
     let pipeline = s.pipeline.clone();
@@ -66,6 +67,7 @@ fn ServiceCard(s: ServiceRecord) -> AnyView {
     let container = s.container.clone();
     let live = s.live.clone();
     let observed = live.as_ref().and_then(|l| l.observed_at);
+    let live_td = live.as_ref().and_then(|l| l.task_definition.clone());
     view! {
         <article class="card service" data-environment=s.environment.clone()>
             <div class="service-head">
@@ -143,11 +145,12 @@ fn ServiceCard(s: ServiceRecord) -> AnyView {
             } else {
                 view! {
                     <table class="table compact service-deploys">
-                        <thead><tr><th>"Run"</th><th>"Outcome"</th><th>"Image"</th><th>"Task definition"</th><th>"Tasks"</th><th>"When"</th></tr></thead>
+                        <thead><tr><th>"Run"</th><th>"Outcome"</th><th>"Image"</th><th>"Task definition"</th><th>"Tasks"</th><th>"When"</th><th>"Roll back"</th></tr></thead>
                         <tbody>
-                            {s.recent.into_iter().map(|d| view! { <DeployRow d pipeline=pipeline.clone() environment=environment.clone()/> }).collect_view()}
+                            {s.recent.into_iter().map(|d| view! { <DeployRow d pipeline=pipeline.clone() environment=environment.clone() live_td=live_td.clone() rollback/> }).collect_view()}
                         </tbody>
                     </table>
+                    <ActionError error=Signal::derive(last_error(rollback.value()))/>
                 }.into_any()
             }}
         </article>
@@ -156,7 +159,7 @@ fn ServiceCard(s: ServiceRecord) -> AnyView {
 }
 
 #[component]
-fn DeployRow(d: ServiceDeploy, pipeline: String, environment: String) -> AnyView {
+fn DeployRow(d: ServiceDeploy, pipeline: String, environment: String, live_td: Option<String>, rollback: ServerAction<RollBack>) -> AnyView {
     let state = d.state().to_owned();
     let outcome_attr = state.clone();
     let when = match (d.finished_at, d.started_at) {
@@ -171,6 +174,20 @@ fn DeployRow(d: ServiceDeploy, pipeline: String, environment: String) -> AnyView
         _ => "—".to_owned(),
     };
     let sha = d.commit_sha.get(..7).unwrap_or(&d.commit_sha).to_owned();
+    // An earlier revision this environment ran successfully, and does not run now: it can
+    // be redeployed as it was, without a build, freeze or not.
+    let restorable = elsewhere.is_none() && state == "succeeded" && d.task_definition.is_some() && d.task_definition != live_td;
+    let rollback_form = restorable.then(|| {
+        let run_id = d.run_id;
+        view! {
+            <ActionForm action=rollback attr:class="rollback-form">
+                <input type="hidden" name="id" value=run_id.to_string()/>
+                <input type="hidden" name="environment" value=environment.clone()/>
+                <input type="text" name="reason" class="action-input" required=true maxlength="500" placeholder="Why (required)" aria-label=format!("Reason for rolling back to run #{run_id}")/>
+                <button type="submit" class="button button-danger">"Roll back"</button>
+            </ActionForm>
+        }
+    });
     view! {
         <tr class="service-deploy" data-run-id=d.run_id data-outcome=outcome_attr>
             <td class="nowrap">
@@ -188,6 +205,7 @@ fn DeployRow(d: ServiceDeploy, pipeline: String, environment: String) -> AnyView
             }}</td>
             <td class="nowrap">{counts}</td>
             <td class="nowrap">{when}</td>
+            <td>{rollback_form}</td>
         </tr>
     }
     .into_any()

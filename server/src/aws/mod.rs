@@ -19,6 +19,7 @@ use aws_sdk_ecs::types::{
 use shipgate_pipeline::inventory::RegistryImage;
 use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
 use shipgate_pipeline::{DeploySettings, DeployStrategy};
+use shipgate_pipeline::brief::{ContainerShape, TaskShape};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -288,6 +289,56 @@ impl Cloud {
             .into_iter()
             .filter_map(|c| Some((c.name?, c.image?)))
             .collect())
+    }
+
+    /// The parts of a task definition a release manager checks (cpu, memory, and each
+    /// container's image, cpu, memory, environment and ports).
+    pub async fn task_shape(&self, target: &ServiceTarget, task_definition: &str) -> Result<TaskShape, CloudError> {
+        let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
+        let described = ecs
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| cloud_error("ecs:DescribeTaskDefinition", e))?;
+        let td = described
+            .task_definition
+            .ok_or_else(|| CloudError::new("ClientException", format!("task definition {task_definition} was not described")))?;
+        let containers = td
+            .container_definitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| {
+                let mut environment: Vec<(String, String)> =
+                    c.environment.unwrap_or_default().into_iter().filter_map(|kv| Some((kv.name?, kv.value.unwrap_or_default()))).collect();
+                // Secrets are shown by where they come from, never by value (ECS never has it).
+                environment.extend(c.secrets.unwrap_or_default().into_iter().map(|s| (s.name, format!("secret from {}", s.value_from))));
+                environment.sort();
+                let ports = c
+                    .port_mappings
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| {
+                        let container = p.container_port?;
+                        let protocol = p.protocol.map_or_else(|| "tcp".to_owned(), |p| p.as_str().to_owned());
+                        Some(match p.host_port.filter(|h| *h != container && *h != 0) {
+                            Some(host) => format!("{container}→{host}/{protocol}"),
+                            None => format!("{container}/{protocol}"),
+                        })
+                    })
+                    .collect();
+                ContainerShape {
+                    name: c.name.unwrap_or_default(),
+                    image: c.image.unwrap_or_default(),
+                    cpu: (c.cpu != 0).then_some(i64::from(c.cpu)),
+                    memory: c.memory.map(i64::from),
+                    environment,
+                    ports,
+                }
+            })
+            .collect();
+        let arn = td.task_definition_arn.unwrap_or_else(|| task_definition.to_owned());
+        Ok(TaskShape { revision: shipgate_pipeline::rollout::short_task_definition(&arn).to_owned(), cpu: td.cpu, memory: td.memory, containers })
     }
 
     /// The newest `keep` images of an ECR repository (at most [`MAX_LISTED`] are read).

@@ -5,10 +5,11 @@
 use super::{Engine, EngineError, crash_point};
 use crate::aws::{CloudError, ServiceTarget, deployment_of};
 use crate::store::engine::{ASLEEP, DeployRow, step};
+use crate::store::rollback::RollbackPlan;
 use crate::store::{Arg, Stmt, now_ms};
 use shipgate_pipeline::read::RunDetail;
 use shipgate_pipeline::rollout::{Verdict, judge, short_task_definition};
-use shipgate_pipeline::{DeploySettings, PipelineSpec, RunEvent};
+use shipgate_pipeline::{DeploySettings, PipelineSpec, RunEvent, RunKind};
 use tracing::info;
 
 /// What one pass over a deploy led to.
@@ -110,6 +111,11 @@ impl Engine {
                         live
                     }
                 };
+                // A rollback brings its revision: there is nothing to register.
+                if let Some(revision) = row.task_definition.clone() {
+                    self.store.advance_deploy(row, step::REGISTERING, step::UPDATING, &[("task_definition", Arg::Text(revision))]).await?;
+                    return Ok(Next::Continue);
+                }
                 // A crash after a registration but before it was stored leaves a tagged
                 // revision behind: adopt it rather than registering a second one. Only a
                 // deploy that already sent a registration needs to look.
@@ -174,7 +180,16 @@ impl Engine {
                 };
                 info!(outcome, %detail, "deploy ended");
                 let error = (outcome != "succeeded").then_some(detail.as_str());
-                self.store.finish_deploy(row, event, outcome, &detail, error).await?;
+                // ECS left the failed revision in place: undo it now if the environment asks.
+                let undo = match event {
+                    RunEvent::DeployFailed(_) if settings.auto_rollback => self.auto_rollback_plan(row, &detail).await?,
+                    _ => None,
+                };
+                self.store.finish_deploy(row, event, outcome, &detail, error, undo.as_ref()).await?;
+                if let Some(plan) = &undo {
+                    info!(rollback = %plan.delivery, "rolling back automatically");
+                    self.handle.wake();
+                }
                 self.deploy_ended(row);
                 Ok(Next::WakeAt(now_ms()))
             }
@@ -191,9 +206,33 @@ impl Engine {
             self.store.note_deploy_error(row, &text).await?;
             return Ok(Next::WakeAt(now_ms() + self.settings.poll.as_millis()));
         }
-        self.store.finish_deploy(row, RunEvent::DeployFailed(env), "failed", &text, Some(&text)).await?;
+        self.store.finish_deploy(row, RunEvent::DeployFailed(env), "failed", &text, Some(&text), None).await?;
         self.deploy_ended(row);
         Ok(Next::WakeAt(now_ms()))
+    }
+}
+
+impl Engine {
+    /// The rollback that undoes a failed deploy: back to the revision that was live before
+    /// it, unless there was none, or it is the failed revision itself.
+    async fn auto_rollback_plan(&self, row: &DeployRow, why: &str) -> Result<Option<RollbackPlan>, EngineError> {
+        let (Some(previous), Some(failed)) = (row.previous_task_definition.as_deref(), row.task_definition.as_deref()) else { return Ok(None) };
+        if previous == failed {
+            return Ok(None);
+        }
+        let Some(run) = self.store.get_run(row.run_id).await? else { return Ok(None) };
+        if run.run.kind == RunKind::Rollback {
+            // A rollback that fails is not rolled back in turn: a person has to look.
+            return Ok(None);
+        }
+        let restored = self.store.deploy_of_revision(previous).await?;
+        let image = restored.as_ref().map_or_else(|| format!("the image of {}", short_task_definition(previous)), |d| d.image.clone());
+        let pipeline = self.store.get_pipeline(&run.run.pipeline).await?;
+        let environment = pipeline.as_ref().and_then(|p| p.spec.environments.iter().find(|e| e.name == row.environment));
+        let why = format!("automatic rollback of `{}` after run #{} failed: {why}; restoring {}", row.environment, row.run_id, short_task_definition(previous));
+        let delivery = format!("auto-rollback:{}:{}", row.run_id, row.position);
+        let commit_of = restored.as_ref().map_or(row.run_id, |d| d.run_id);
+        Ok(Some(RollbackPlan::new(&run.run.pipeline, delivery, commit_of, row, environment, previous, &image, why)))
     }
 }
 

@@ -8,20 +8,23 @@
 //! with the run, a deployment of that revision) before making it: so each run and
 //! environment gets at most one registration and one UpdateService.
 
+mod brief;
 mod build;
 mod deploy;
 mod inventory;
+mod tell;
 
 pub use inventory::InventoryReport;
 
 use crate::aws::Cloud;
+use crate::outbound::Outbound;
 use crate::store::engine::{ASLEEP, CiReport};
 use crate::store::{Store, StoreError, now_ms, runs_state};
 use futures::StreamExt;
 use shipgate_pipeline::freeze::active_freeze;
 use shipgate_pipeline::gate::{self, Waiting};
 use shipgate_pipeline::read::{RunDetail, gate_opened_at};
-use shipgate_pipeline::{Promotion, RunEvent, RunState, RunStatus, Span, StageStatus};
+use shipgate_pipeline::{Promotion, RunEvent, RunKind, RunState, RunStatus, Span, StageStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -46,6 +49,8 @@ pub struct EngineSettings {
     pub inventory: Span,
     /// This process's name in leases: unique per process.
     pub owner: String,
+    /// Where people reach Shipgate, for links in notifications and on GitHub.
+    pub public_url: String,
 }
 
 impl Default for EngineSettings {
@@ -56,6 +61,7 @@ impl Default for EngineSettings {
             lease: Span::seconds(30),
             inventory: Span::seconds(60),
             owner: format!("shipgate-{}-{}", std::process::id(), now_ms()),
+            public_url: "http://127.0.0.1:3000".to_owned(),
         }
     }
 }
@@ -64,17 +70,22 @@ impl Default for EngineSettings {
 #[derive(Clone, Default)]
 pub struct EngineHandle {
     notify: Arc<Notify>,
+    /// Wakes the loop that sends notifications.
+    told: Arc<Notify>,
 }
 
 impl EngineHandle {
     pub fn wake(&self) {
         self.notify.notify_one();
+        self.told.notify_one();
     }
 }
 
 pub struct Engine {
     store: Store,
     cloud: Arc<Cloud>,
+    /// Notifiers and GitHub.
+    outbound: Arc<Outbound>,
     settings: EngineSettings,
     handle: EngineHandle,
     /// Services whose deploy just ended, for the inventory loop to look at again soon.
@@ -95,13 +106,31 @@ fn crash_point(name: &str) {
 }
 
 impl Engine {
-    pub fn new(store: Store, cloud: Arc<Cloud>, settings: EngineSettings, handle: EngineHandle) -> Self {
-        Engine { store, cloud, settings, handle, recheck: Default::default(), inventory_wake: Notify::new() }
+    pub fn new(store: Store, cloud: Arc<Cloud>, outbound: Arc<Outbound>, settings: EngineSettings, handle: EngineHandle) -> Self {
+        Engine { store, cloud, outbound, settings, handle, recheck: Default::default(), inventory_wake: Notify::new() }
     }
 
-    /// Drives runs, and keeps the inventory fresh, until `stop` turns true.
+    /// Drives runs, keeps the inventory fresh, and sends notifications, until `stop` turns true.
     pub async fn run(self, stop: watch::Receiver<bool>) {
-        tokio::join!(self.run_loop(stop.clone()), self.inventory_loop(stop));
+        tokio::join!(self.run_loop(stop.clone()), self.inventory_loop(stop.clone()), self.tell_loop(stop));
+    }
+
+    /// Sends notifications and GitHub statuses, each poll interval (or sooner when the deploy
+    /// loop changed a run).
+    async fn tell_loop(&self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.tell_tick().instrument(info_span!("tell")).await {
+                warn!(error = %e, "sending notifications failed; retrying");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(self.settings.poll.as_millis().max(10) as u64)) => {}
+                () = self.handle.told.notified() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
     }
 
     /// Refreshes the inventory whenever it is due (by the shared chore row), and the service
@@ -140,8 +169,11 @@ impl Engine {
     /// Looks at every due run until `stop` turns true.
     async fn run_loop(&self, mut stop: watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.tick().await {
-                warn!(error = %e, "engine tick failed; retrying");
+            match self.tick().await {
+                Ok(0) => {}
+                // Runs moved: there may be something to tell.
+                Ok(_) => self.handle.told.notify_one(),
+                Err(e) => warn!(error = %e, "engine tick failed; retrying"),
             }
             let now = now_ms();
             let next = match self.store.next_wake().await {
@@ -226,7 +258,8 @@ impl Engine {
         if let Some(env) = state.ready_deploy() {
             // Auto-promotion waits out a freeze. (A manual environment's approval already
             // weighed the freeze: an approval during one is an admin's override.)
-            let target = pipeline.as_ref().and_then(|p| p.environments.get(env));
+            // A rollback is never held: it is how people get out of trouble during a freeze.
+            let target = pipeline.as_ref().and_then(|p| p.environments.get(env)).filter(|_| run.run.kind != RunKind::Rollback);
             if let Some(target) = target.filter(|t| t.promotion == Promotion::Auto) {
                 if let Some(freeze) = active_freeze(&target.deploy.freeze, now_ms()) {
                     info!(environment = %target.name, freeze = %freeze.name, until = freeze.until, "auto-promotion waits for a deploy freeze to end");
@@ -268,7 +301,10 @@ impl Engine {
             self.store.apply_event(id, RunEvent::Expired(position), Some(&detail)).await?;
             return Ok(ASLEEP);
         }
-        Ok(expires_at)
+        match self.brief_step(run, &pipeline.spec, position, environment).await? {
+            Some(retry_at) => Ok(retry_at.min(expires_at)),
+            None => Ok(expires_at),
+        }
     }
 
     /// Applies a CI result to every live run of its commit whose pipeline it concerns.

@@ -508,9 +508,10 @@ impl Store {
 
     /// Ends a deploy: the run's transition, the deploy's outcome and the service lock's
     /// release commit together.
-    pub async fn finish_deploy(&self, d: &DeployRow, event: RunEvent, outcome: &str, detail: &str, error: Option<&str>) -> StoreResult<RunState> {
+    /// With `undo`, the rollback run that undoes the deploy is written in the same transaction.
+    pub async fn finish_deploy(&self, d: &DeployRow, event: RunEvent, outcome: &str, detail: &str, error: Option<&str>, undo: Option<&super::rollback::RollbackPlan>) -> StoreResult<RunState> {
         let now = now_ms();
-        let also = [
+        let mut also = vec![
             Stmt::new(
                 "UPDATE deploys SET step = $1, outcome = $2, error = $3, finished_at = $4 WHERE run_id = $5 AND position = $6",
                 vec![
@@ -524,6 +525,7 @@ impl Store {
             ),
             release_lock(d),
         ];
+        also.extend(undo.iter().flat_map(|plan| plan.statements()));
         self.apply_event_with(d.run_id, event, Some(detail), &also).await
     }
 

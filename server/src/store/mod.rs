@@ -5,9 +5,12 @@
 //! which both drivers accept. So each query is written once and [`on_pool!`] expands it for
 //! both backends, each checked by the compiler against its own driver.
 
+mod briefs;
 mod deliveries;
 pub mod engine;
 pub mod inventory;
+pub mod outbound;
+pub mod rollback;
 pub mod pipelines;
 mod runs;
 pub mod sessions;
@@ -44,6 +47,8 @@ pub enum StoreError {
     GateRefused { run: i64, why: shipgate_pipeline::gate::GateRefusal },
     #[error("run {run} cannot be {action}: {why}")]
     RunRefused { run: i64, action: &'static str, why: Refusal },
+    #[error("cannot roll back: {0}")]
+    RollbackRefused(rollback::RollbackRefusal),
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("stored data is inconsistent: {0}")]

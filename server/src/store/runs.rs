@@ -6,7 +6,8 @@ use super::engine::step;
 use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, append_audit, audit_stmt, bind_all, now_ms, on_pool, parse_text};
 use shipgate_pipeline::freeze::active_freeze;
 use shipgate_pipeline::read::{BuildInfo, Commit, DEFAULT_PAGE, GateDecision, GateStatus, MAX_PAGE, Page, PendingGate, RunDetail, RunFilter, RunSummary, StageRecord, gate_opened_at};
-use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunState, RunStatus, StageKind, StageStatus, transition};
+use shipgate_pipeline::notice::happenings;
+use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunKind, RunState, RunStatus, StageKind, StageStatus, transition};
 
 /// Why a person's request to cancel or retry a run was refused. Each says what to do instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum Refusal {
     AlreadyRetried(i64),
     #[error("its pipeline `{0}` no longer exists")]
     PipelineGone(String),
+    #[error("it is a rollback; roll back again from the service page instead")]
+    IsRollback,
 }
 
 #[derive(sqlx::FromRow)]
@@ -39,6 +42,7 @@ struct RunRow {
     pipeline_name: String,
     delivery_id: String,
     status: String,
+    kind: String,
     repository: String,
     branch: String,
     commit_sha: String,
@@ -60,7 +64,7 @@ struct PendingRow {
     waiting_since: i64,
 }
 
-const RUN_COLUMNS: &str = "id, pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message, commit_author, \
+const RUN_COLUMNS: &str = "id, pipeline_name, delivery_id, status, kind, repository, branch, commit_sha, commit_message, commit_author, \
                            pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at";
 
 impl TryFrom<RunRow> for RunSummary {
@@ -69,6 +73,7 @@ impl TryFrom<RunRow> for RunSummary {
         Ok(RunSummary {
             id: r.id,
             status: parse_text("run status", &r.status)?,
+            kind: parse_text("run kind", &r.kind)?,
             pipeline: r.pipeline_name,
             repository: r.repository,
             branch: r.branch,
@@ -175,7 +180,9 @@ impl Store {
         let Some((run, stages)) = self.run_and_stages(id).await? else { return Ok(None) };
         let (build, deploys, decisions) = self.engine_details(id).await?;
         let gate = if run.status == RunStatus::AwaitingApproval { self.gate_status(&run, &stages, &decisions, build.as_ref()).await? } else { None };
-        Ok(Some(RunDetail { run, stages, build, deploys, decisions, gate }))
+        let messages = self.run_messages(id).await?;
+        let briefs = self.run_briefs(id).await?;
+        Ok(Some(RunDetail { run, stages, build, deploys, decisions, gate, messages, briefs }))
     }
 
     /// Every run waiting at a gate, longest-waiting first. (At most one gate per run waits.)
@@ -300,6 +307,9 @@ impl Store {
             // A cancellation's detail (who, and why) goes on the first stage it stopped.
             RunEvent::Cancelled => modelled.iter().find(|(_, was, now)| was != now).map(|m| m.0),
         };
+        // What the change tells people (notifiers, GitHub), recorded with it.
+        let told = happenings(&before, &after);
+        let deploy_stages: Vec<&StageRecord> = stages.iter().filter(|s| s.kind == StageKind::Deploy).collect();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             // A changed run is worth another look by the engine straight away (wake_at = 0).
@@ -339,6 +349,18 @@ impl Store {
             }
             for stmt in also {
                 bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
+            }
+            for notice in &told {
+                let stage = notice.environment.and_then(|env| deploy_stages.get(env));
+                sqlx::query("INSERT INTO run_events (run_id, happening, position, environment, detail, at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(id)
+                    .bind(notice.happening.as_str())
+                    .bind(notice.environment.map(|e| e as i64))
+                    .bind(stage.and_then(|s| s.environment.clone()))
+                    .bind(if stage.map(|s| s.position) == target || notice.environment.is_none() { detail.unwrap_or("") } else { "" })
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(after)
@@ -404,6 +426,9 @@ impl Store {
             let old: Option<RunRow> =
                 sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?;
             let old = RunSummary::try_from(old.ok_or(StoreError::RunNotFound(id))?)?;
+            if old.kind == RunKind::Rollback {
+                return Err(refuse(Refusal::IsRollback));
+            }
             match old.status {
                 RunStatus::Running | RunStatus::AwaitingApproval => return Err(refuse(Refusal::Live(old.status))),
                 RunStatus::Succeeded => return Err(refuse(Refusal::Succeeded)),
@@ -425,8 +450,8 @@ impl Store {
             let c = &old.commit;
             let inserted: Option<(i64,)> = sqlx::query_as(
                 "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
-                   commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, authors)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, (SELECT authors FROM runs WHERE id = $14))
+                   commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, authors, kind)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, (SELECT authors FROM runs WHERE id = $14), 'retry')
                  ON CONFLICT (pipeline_name, delivery_id) DO NOTHING RETURNING id",
             )
             .bind(old.pipeline.as_str())

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/cancel", post(cancel_run))
         .route("/runs/{id}/retry", post(retry_run))
+        .route("/runs/{id}/environments/{env}/rollback", post(roll_back))
         .route("/runs/{id}/environments/{env}/approve", post(approve_gate))
         .route("/runs/{id}/environments/{env}/reject", post(reject_gate))
         .route("/deliveries", get(list_deliveries))
@@ -199,6 +200,38 @@ async fn cancel_run(State(state): State<AppState>, caller: Caller, Path(id): Pat
 async fn retry_run(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let run = run_to_operate(&state, &caller, &id).await?;
     let new_id = state.store.retry_run(run.run.id, &caller.audit()).await?;
+    state.engine.wake();
+    let new_run = state.store.get_run(new_id).await?.ok_or_else(|| ApiError::Internal(format!("run {new_id} vanished after it was created")))?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, format!("/api/v1/runs/{new_id}"))], Json(new_run)).into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Redeploys what run `id` deployed to environment `env` (its task-definition revision, as
+/// it was), as a new run of kind `rollback`. A rollback changes what runs in an
+/// environment, so it needs the right to approve that environment when its promotion is
+/// manual, and the right to operate the pipeline's runs when it is automatic. Freezes do
+/// not hold it. The reply is the new run (201).
+async fn roll_back(State(state): State<AppState>, caller: Caller, Path((id, env)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a run id")))?;
+    caller.require(Action::View)?;
+    let run = state.store.get_run(id).await?.ok_or_else(|| ApiError::NotFound(format!("run {id} does not exist")))?;
+    let Some(deploy) = run.deploys.iter().find(|d| d.environment == env) else {
+        return Err(ApiError::NotFound(format!("run {id} did not deploy to environment `{env}`")));
+    };
+    let manual = run.stages.iter().any(|s| s.environment.as_deref() == Some(env.as_str()) && s.promotion == Some(shipgate_pipeline::Promotion::Manual));
+    if manual {
+        caller.require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &env })?;
+    } else {
+        caller.require(Action::OperateRun { pipeline: &run.run.pipeline })?;
+    }
+    let body: RollbackBody = if body.is_empty() { RollbackBody::default() } else { json_body(&headers, &body)? };
+    let new_id = state.store.roll_back(id, deploy.position, &body.reason, &caller.audit()).await?;
     state.engine.wake();
     let new_run = state.store.get_run(new_id).await?.ok_or_else(|| ApiError::Internal(format!("run {new_id} vanished after it was created")))?;
     Ok((StatusCode::CREATED, [(header::LOCATION, format!("/api/v1/runs/{new_id}"))], Json(new_run)).into_response())

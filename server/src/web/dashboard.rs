@@ -34,7 +34,8 @@ fn refused(e: StoreError) -> String {
         | StoreError::RunChanged(_)
         | StoreError::RunNotFound(_)
         | StoreError::Transition(_)
-        | StoreError::GateRefused { .. } => e.to_string(),
+        | StoreError::GateRefused { .. }
+        | StoreError::RollbackRefused(_) => e.to_string(),
         other => shown(other),
     }
 }
@@ -107,6 +108,17 @@ impl Dashboard for StoreDashboard {
     fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, String>> {
         async move {
             let new_id = self.store.retry_run(id, &actor(&by, ip)).await.map_err(refused)?;
+            self.engine.wake();
+            Ok(new_id)
+        }
+        .boxed()
+    }
+
+    fn roll_back(&self, id: i64, environment: String, reason: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, String>> {
+        async move {
+            let run = self.store.get_run(id).await.map_err(shown)?.ok_or_else(|| format!("run {id} does not exist"))?;
+            let deploy = run.deploys.iter().find(|d| d.environment == environment).ok_or_else(|| format!("run {id} did not deploy to `{environment}`"))?;
+            let new_id = self.store.roll_back(id, deploy.position, &reason, &actor(&by, ip)).await.map_err(refused)?;
             self.engine.wake();
             Ok(new_id)
         }

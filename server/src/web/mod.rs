@@ -77,6 +77,15 @@ impl From<StoreError> for ApiError {
             StoreError::PipelineExists(_) => ApiError::Conflict(e.to_string()),
             StoreError::PipelineNotFound(_) | StoreError::RunNotFound(_) => ApiError::NotFound(e.to_string()),
             StoreError::RunChanged(_) | StoreError::Transition(_) | StoreError::RunRefused { .. } => ApiError::Conflict(e.to_string()),
+            StoreError::RollbackRefused(why) => {
+                use crate::store::rollback::RollbackRefusal as R;
+                let message = why.to_string();
+                match why {
+                    R::ReasonRequired => ApiError::Unprocessable { message: format!("reason: {message}"), fields: vec![FieldError { field: "reason".into(), message }] },
+                    R::NoSuchDeploy { .. } => ApiError::NotFound(message),
+                    R::NotSucceeded { .. } | R::NoRevision { .. } => ApiError::Conflict(message),
+                }
+            }
             StoreError::GateRefused { why, .. } => {
                 use shipgate_pipeline::gate::GateRefusal as R;
                 let message = why.to_string();

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod oidc;
 pub mod process;
+pub mod receivers;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode};
@@ -63,6 +64,7 @@ pub fn settings() -> Settings {
         inventory_interval: shipgate_pipeline::Span::seconds(60),
         engine: false,
         public_url: None,
+        github: None,
         auth: shipgate::config::AuthSettings::default(),
     }
 }

@@ -1,0 +1,188 @@
+//! Rollback runs: a redeploy of a task-definition revision that ran before, as a run of
+//! its own (kind `rollback`) with no build and an automatic deploy. A person starts one
+//! from the services page; the engine starts one after a failed deploy in an environment
+//! that asks for it. Both write the whole run (run, stages, queued deploy) as statements
+//! keyed by the run's delivery id, so the automatic one can commit in the same transaction
+//! as the failure that caused it, and a second attempt finds the first.
+
+use super::engine::{DeployRow, step};
+use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, audit_stmt, bind_all, now_ms, on_pool};
+use shipgate_pipeline::rollout::short_task_definition;
+use shipgate_pipeline::{EnvironmentSpec, Promotion, RunStatus, StageStatus};
+
+/// Why a rollback was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RollbackRefusal {
+    #[error("run {run} has no deploy to environment position {position}")]
+    NoSuchDeploy { run: i64, position: i64 },
+    #[error("run {run}'s deploy to `{environment}` did not succeed, so there is nothing proven to roll back to")]
+    NotSucceeded { run: i64, environment: String },
+    #[error("run {run}'s deploy to `{environment}` recorded no task-definition revision")]
+    NoRevision { run: i64, environment: String },
+    #[error("a reason is required for a rollback")]
+    ReasonRequired,
+}
+
+/// Everything a rollback run is made from.
+#[derive(Debug, Clone)]
+pub struct RollbackPlan {
+    pub pipeline: String,
+    /// Unique per rollback: a second write with the same one writes nothing.
+    pub delivery: String,
+    /// The commit the restored revision was built from (or, when unknown, the failed one's).
+    pub commit_of_run: i64,
+    pub target: DeployRow,
+    /// What the stages say: why, and what is restored.
+    pub why: String,
+}
+
+impl RollbackPlan {
+    /// A rollback of a service to `task_definition` running `image`, copying the target and
+    /// its settings from `environment` as the pipeline defines it now (or from `like`, the
+    /// deploy being undone, when the environment is gone).
+    pub fn new(pipeline: &str, delivery: String, commit_of_run: i64, like: &DeployRow, environment: Option<&EnvironmentSpec>, task_definition: &str, image: &str, why: String) -> RollbackPlan {
+        let mut target = match environment {
+            Some(env) => DeployRow::queued(0, 0, env, image.to_owned(), now_ms()),
+            None => DeployRow { run_id: 0, position: 0, image: image.to_owned(), step: step::QUEUED.into(), queued_at: now_ms(), ..like.clone() },
+        };
+        target.task_definition = Some(task_definition.to_owned());
+        RollbackPlan { pipeline: pipeline.to_owned(), delivery, commit_of_run, target, why }
+    }
+
+    /// The statements that write the run: a run row copied from the commit's run, its three
+    /// stages, and its deploy, queued with the revision already chosen (so the engine
+    /// registers nothing). Each does nothing when the run already exists.
+    pub(crate) fn statements(&self) -> Vec<Stmt> {
+        let now = now_ms();
+        let t = &self.target;
+        let run_id = "(SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2)";
+        let revision = short_task_definition(t.task_definition.as_deref().unwrap_or_default()).to_owned();
+        let key = || vec![Arg::Text(self.pipeline.clone()), Arg::Text(self.delivery.clone())];
+        let stage = |position: i64, kind: &str, environment: Option<&str>, status: StageStatus, detail: String| {
+            let mut args = key();
+            args.extend([
+                Arg::Int(position),
+                Arg::Text(kind.into()),
+                Arg::MaybeText(environment.map(str::to_owned)),
+                Arg::MaybeText((kind == "deploy").then(|| Promotion::Auto.as_str().to_owned())),
+                Arg::Text(status.as_str().into()),
+                Arg::Int(now),
+                Arg::Text(detail),
+            ]);
+            Stmt::new(
+                format!(
+                    "INSERT INTO stage_runs (run_id, position, kind, environment, promotion, status, started_at, finished_at, detail)
+                     SELECT id, $3, $4, $5, $6, $7, CASE WHEN $7 = 'pending' THEN NULL ELSE $8 END, CASE WHEN $7 = 'pending' THEN NULL ELSE $8 END, $9
+                     FROM runs WHERE id = {run_id} ON CONFLICT (run_id, position) DO NOTHING"
+                ),
+                args,
+            )
+        };
+        let mut run_args = key();
+        run_args.extend([Arg::Text(RunStatus::Running.as_str().into()), Arg::Int(now), Arg::Int(self.commit_of_run)]);
+        let mut deploy_args = key();
+        deploy_args.extend([
+            Arg::Text(t.environment.clone()),
+            Arg::Text(t.region.clone()),
+            Arg::Text(t.cluster.clone()),
+            Arg::Text(t.service.clone()),
+            Arg::Text(t.container.clone()),
+            Arg::Text(t.settings.clone()),
+            Arg::Text(t.image.clone()),
+            Arg::Text(step::QUEUED.into()),
+            Arg::MaybeText(t.task_definition.clone()),
+            Arg::Int(now),
+        ]);
+        vec![
+            Stmt::new(
+                "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message, commit_author, pusher,
+                   compare_url, commit_url, commit_timestamp, created_at, updated_at, authors, kind)
+                 SELECT $1, $2, $3, repository, branch, commit_sha, commit_message, commit_author, pusher, compare_url, commit_url,
+                   commit_timestamp, $4, $4, authors, 'rollback'
+                 FROM runs WHERE id = $5 ON CONFLICT (pipeline_name, delivery_id) DO NOTHING",
+                run_args,
+            ),
+            stage(0, "source", None, StageStatus::Succeeded, self.why.clone()),
+            stage(1, "build", None, StageStatus::Succeeded, format!("no build: a rollback redeploys revision {revision}")),
+            stage(2, "deploy", Some(&t.environment), StageStatus::Pending, String::new()),
+            Stmt::new(
+                format!(
+                    "INSERT INTO deploys (run_id, position, environment, region, cluster, service, container, settings, image, step, task_definition, queued_at)
+                     SELECT id, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM runs WHERE id = {run_id} ON CONFLICT (run_id, position) DO NOTHING"
+                ),
+                deploy_args,
+            ),
+        ]
+    }
+}
+
+impl Store {
+    /// A deploy that can be rolled back to: it succeeded and recorded its revision.
+    pub async fn restorable_deploy(&self, run_id: i64, position: i64) -> StoreResult<Result<DeployRow, RollbackRefusal>> {
+        let Some(row) = self.get_deploys(run_id).await?.into_iter().find(|d| d.position == position) else {
+            return Ok(Err(RollbackRefusal::NoSuchDeploy { run: run_id, position }));
+        };
+        if row.outcome.as_deref() != Some("succeeded") {
+            return Ok(Err(RollbackRefusal::NotSucceeded { run: run_id, environment: row.environment }));
+        }
+        if row.task_definition.is_none() {
+            return Ok(Err(RollbackRefusal::NoRevision { run: run_id, environment: row.environment }));
+        }
+        Ok(Ok(row))
+    }
+
+    /// The latest successful deploy that registered `task_definition`, if Shipgate made it.
+    pub async fn deploy_of_revision(&self, task_definition: &str) -> StoreResult<Option<DeployRow>> {
+        let found: Option<(i64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT run_id, position FROM deploys WHERE task_definition = $1 AND outcome = 'succeeded' ORDER BY finished_at DESC LIMIT 1")
+                .bind(task_definition)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some((run_id, position)) = found else { return Ok(None) };
+        Ok(self.get_deploys(run_id).await?.into_iter().find(|d| d.position == position))
+    }
+
+    /// A person rolls an environment back to what run `run_id`'s deploy at `position` put
+    /// there. Returns the rollback run's id.
+    pub async fn roll_back(&self, run_id: i64, position: i64, reason: &str, actor: &AuditEntry) -> StoreResult<i64> {
+        let refuse = |why| StoreError::RollbackRefused(why);
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(refuse(RollbackRefusal::ReasonRequired));
+        }
+        let restored = self.restorable_deploy(run_id, position).await?.map_err(refuse)?;
+        let (run, _) = self.run_and_stages(run_id).await?.ok_or(StoreError::RunNotFound(run_id))?;
+        let pipeline = self.get_pipeline(&run.pipeline).await?;
+        let environment = pipeline.as_ref().and_then(|p| p.spec.environments.iter().find(|e| e.name == restored.environment));
+        let revision = restored.task_definition.clone().unwrap_or_default();
+        let why = format!(
+            "rollback of `{}` by {} to {}, as deployed by run #{run_id}: {reason}",
+            restored.environment,
+            actor.actor,
+            short_task_definition(&revision)
+        );
+        let delivery = format!("rollback:{run_id}:{position}:{}", now_ms());
+        let plan = RollbackPlan::new(&run.pipeline, delivery, run_id, &restored, environment, &revision, &restored.image, why);
+        self.start_rollback(&plan, actor).await
+    }
+
+    /// Writes a rollback run and its audit entry; returns the new run's id.
+    pub async fn start_rollback(&self, plan: &RollbackPlan, actor: &AuditEntry) -> StoreResult<i64> {
+        let mut statements = plan.statements();
+        statements.push(audit_stmt(&AuditEntry { action: "run.rollback".into(), target: format!("pipeline:{}", plan.pipeline), detail: plan.why.clone(), ..actor.clone() }));
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            for stmt in &statements {
+                bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
+            }
+            let (id,): (i64,) = sqlx::query_as("SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2")
+                .bind(plan.pipeline.as_str())
+                .bind(plan.delivery.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(id)
+        })
+    }
+}
