@@ -65,6 +65,8 @@ pub struct GateForm {
     /// The image the page showed; refused if another is waiting now.
     pub digest: Option<String>,
     pub override_freeze: bool,
+    /// The signed decision link from a notification that the page was opened with.
+    pub link: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -179,7 +181,8 @@ pub async fn roll_back(id: i64, environment: String, reason: String) -> Result<i
 
 /// Approves the gate of `environment` for the image `digest` that the page showed; needs the
 /// release-manager role there. `override_freeze` (a checkbox, so present or absent) is an
-/// admin's override of a deploy freeze, with `comment` saying why.
+/// admin's override of a deploy freeze, with `comment` saying why. `link` is the signed
+/// decision link from a notification, when the page was opened from one: it is spent.
 #[server]
 pub async fn approve_gate(
     id: i64,
@@ -187,16 +190,17 @@ pub async fn approve_gate(
     comment: String,
     digest: Option<String>,
     override_freeze: Option<String>,
+    link: Option<String>,
 ) -> Result<(), ServerFnError> {
-    let form = GateForm { environment, decision: Decision::Approve, comment, digest, override_freeze: override_freeze.is_some() };
+    let form = GateForm { environment, decision: Decision::Approve, comment, digest, override_freeze: override_freeze.is_some(), link };
     decide(id, form).await
 }
 
 /// Rejects the gate of `environment`, which ends the run; needs the release-manager role
 /// there, and a comment saying why.
 #[server]
-pub async fn reject_gate(id: i64, environment: String, comment: String, digest: Option<String>) -> Result<(), ServerFnError> {
-    decide(id, GateForm { environment, decision: Decision::Reject, comment, digest, override_freeze: false }).await
+pub async fn reject_gate(id: i64, environment: String, comment: String, digest: Option<String>, link: Option<String>) -> Result<(), ServerFnError> {
+    decide(id, GateForm { environment, decision: Decision::Reject, comment, digest, override_freeze: false, link }).await
 }
 
 #[cfg(feature = "ssr")]
@@ -205,6 +209,7 @@ async fn decide(id: i64, mut form: GateForm) -> Result<(), ServerFnError> {
     let by = require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &form.environment })?;
     form.comment = form.comment.trim().to_owned();
     form.digest = form.digest.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+    form.link = form.link.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
     if form.decision == Decision::Reject && form.comment.is_empty() {
         return Err(ServerFnError::new("comment: a rejection needs a reason"));
     }

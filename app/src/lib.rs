@@ -7,6 +7,7 @@ pub mod access;
 pub mod admin;
 pub mod data;
 mod format;
+mod live;
 mod pages;
 mod widgets;
 

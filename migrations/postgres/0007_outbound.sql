@@ -64,3 +64,19 @@ CREATE TABLE gate_briefs (
     gathered_at BIGINT NOT NULL,
     PRIMARY KEY (run_id, position)
 );
+
+-- Keys the server signs with, made at first use and shared by every replica: decision
+-- links in notifications are signed with the `gate-links` key.
+CREATE TABLE signing_keys (
+    name       TEXT    PRIMARY KEY,
+    secret     TEXT    NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+-- The nonces of decision links that were used: a link decides once.
+CREATE TABLE gate_links_used (
+    nonce   TEXT    PRIMARY KEY,
+    run_id  BIGINT NOT NULL,
+    actor   TEXT    NOT NULL,
+    used_at BIGINT NOT NULL
+);

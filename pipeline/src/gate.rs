@@ -159,6 +159,10 @@ pub enum GateRefusal {
     OverrideNeedsAdmin,
     #[error("overriding a deploy freeze needs a reason")]
     OverrideNeedsReason,
+    #[error("this decision link was already used; decide from the run page instead")]
+    LinkUsed,
+    #[error("this decision link cannot be used: {0}")]
+    LinkInvalid(String),
 }
 
 /// Decides whether `decision` counts at the gate holding `candidate`, given the approvals

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod forge;
 pub mod identity;
 pub mod intake;
+pub mod links;
 pub mod outbound;
 pub mod store;
 pub mod telemetry;
@@ -32,6 +33,8 @@ pub struct Server {
     pub listener: TcpListener,
     /// The deploy engine, to be run beside the HTTP server.
     pub engine: Engine,
+    /// Send `true` when shutting down: live-update streams end.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Server {
@@ -52,8 +55,9 @@ impl Server {
             EngineSettings { poll: settings.poll_interval, lease: settings.lease, inventory: settings.inventory_interval, public_url, ..EngineSettings::default() },
             state.engine.clone(),
         );
+        let closing = state.closing.clone();
         let router = web::router(state);
-        Ok(Server { store, router, listener, engine })
+        Ok(Server { store, router, listener, engine, closing })
     }
 }
 
@@ -74,6 +78,7 @@ pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr) -> a
         engine: EngineHandle::default(),
         auth: Arc::new(identity::Auth::new(&settings.auth, settings.public_url.as_deref())?),
         public_url: settings.public_url.as_deref().map(Arc::from),
+        closing: Arc::new(tokio::sync::watch::channel(false).0),
     })
 }
 

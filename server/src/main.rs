@@ -53,7 +53,14 @@ async fn main() -> ExitCode {
     if !settings.engine {
         info!("the deploy engine is off (--no-engine): this process deploys nothing");
     }
-    let served = axum::serve(server.listener, service).with_graceful_shutdown(shutdown_signal()).await;
+    let closing = server.closing.clone();
+    let served = axum::serve(server.listener, service)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Open pages' live-update streams end now, so the requests in flight can finish.
+            let _ = closing.send(true);
+        })
+        .await;
     // The engine finishes the step it is in (its state is in the database either way).
     let _ = stop.send(true);
     if let Some(engine) = engine {

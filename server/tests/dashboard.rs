@@ -412,3 +412,56 @@ on_both_backends! {
         }
     }
 }
+
+// ---- Live updates (server-sent events) ----
+
+/// The next server-sent event's text (`event: …` and `data: …` lines), skipping keep-alives.
+async fn next_event(body: &mut (impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin)) -> String {
+    use futures::StreamExt;
+    loop {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next()).await.expect("an event within 10 s").expect("the stream is open").unwrap();
+        let text = String::from_utf8_lossy(&chunk).into_owned();
+        if text.contains("event:") {
+            return text;
+        }
+    }
+}
+
+on_both_backends! {
+    async fn live_streams_say_when_a_run_or_the_list_changes_and_end_at_shutdown(store: Store) {
+        use axum::body::Body;
+        use axum::http::Request;
+        use futures::StreamExt;
+        use tower::ServiceExt;
+        let app = TestApp::new(store.clone()).await;
+        let id = push_run(&app, "live-1", &"b".repeat(40)).await;
+        let open = |path: String| {
+            let router = app.router.clone();
+            async move { router.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap() }
+        };
+
+        let run_stream = open(format!("/events/runs/{id}")).await;
+        assert_eq!(run_stream.status(), StatusCode::OK);
+        assert_eq!(run_stream.headers()["content-type"], "text/event-stream");
+        let mut run_events = run_stream.into_body().into_data_stream();
+        let mut list_events = open("/events/runs".into()).await.into_body().into_data_stream();
+        assert!(next_event(&mut run_events).await.starts_with("event: ready"));
+        assert!(next_event(&mut list_events).await.starts_with("event: ready"));
+
+        store.apply_event(id, RunEvent::BuildStarted, None).await.unwrap();
+        assert!(next_event(&mut run_events).await.starts_with("event: changed"), "the run moved");
+        assert!(next_event(&mut list_events).await.starts_with("event: changed"), "the list shows the run's status");
+        push_run(&app, "live-2", &"c".repeat(40)).await;
+        assert!(next_event(&mut list_events).await.starts_with("event: changed"), "a new run");
+
+        assert_eq!(open("/events/runs/999999".into()).await.status(), StatusCode::NOT_FOUND);
+
+        app.closing.send(true).unwrap();
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while run_events.next().await.is_some() {}
+            while list_events.next().await.is_some() {}
+        })
+        .await;
+        assert!(ended.is_ok(), "both streams end when the server shuts down");
+    }
+}

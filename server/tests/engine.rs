@@ -804,6 +804,14 @@ on_both_backends! {
         assert_eq!(bodies[1]["run_id"], id);
         assert_eq!(bodies[1]["commit_sha"], pushed_sha());
         assert_eq!(bodies[1]["run_url"], format!("http://shipgate.test/runs/{id}"));
+        // The approval request carries a signed one-time decision link to the run page.
+        let link = bodies[1]["decision_url"].as_str().expect("a decision link");
+        let token = link.strip_prefix(&format!("http://shipgate.test/runs/{id}?decide=")).expect("to the run page");
+        let key = w.store.signing_key(shipgate::links::KEY_NAME).await.unwrap();
+        let verified = shipgate::links::GateLink::verify(token, &key, shipgate::store::now_ms()).expect("genuine");
+        assert_eq!((verified.run_id, verified.position), (id, 1));
+        assert!(texts[1].contains(&format!("<{link}|Approve or reject>")), "{}", texts[1]);
+        assert!(bodies[0]["decision_url"].is_null(), "only an approval request carries one");
 
         let deployments = github.deployments();
         assert_eq!(deployments.len(), 2, "one GitHub deployment per environment: {deployments:#?}");

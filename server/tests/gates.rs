@@ -234,3 +234,73 @@ on_both_backends! {
         assert!(page.contains("Nothing waits for you") && !page.contains("data-run-id"), "nothing a staging release manager may decide");
     }
 }
+
+/// The `action` of the form whose submit button says `label`, from a server-rendered page.
+fn form_action(html: &str, label: &str) -> String {
+    let button = html.find(&format!(">{label}</button>")).unwrap_or_else(|| panic!("no `{label}` button in the page"));
+    let form = html[..button].rfind("<form").expect("the button's form");
+    html[form..].split("action=\"").nth(1).expect("a form action").split('"').next().unwrap().replace("&amp;", "&")
+}
+
+on_both_backends! {
+    async fn a_decision_link_from_a_notification_works_once_and_grants_nothing_by_itself(store: Store) {
+        use shipgate::links::{GateLink, KEY_NAME};
+        let app = app_with(&store, |d| d.approval.required_approvals = 2).await;
+        let run = at_gate(&app, &store, "link-1").await;
+        let key = store.signing_key(KEY_NAME).await.unwrap();
+        assert_eq!(key, store.signing_key(KEY_NAME).await.unwrap(), "one key, kept");
+        let link = GateLink::new(run, 1, shipgate::store::now_ms() + 3_600_000).sign(&key);
+        let (ana, ben, viewer) = (
+            token_for(&store, "ana@example.com", Role::ReleaseManager).await,
+            token_for(&store, "ben@example.com", Role::ReleaseManager).await,
+            token_for(&store, "vic@example.com", Role::Viewer).await,
+        );
+
+        // The link opens the run page with the decision forms, which carry it.
+        let page = format!("/runs/{run}?decide={link}");
+        let html = app.get_as(&page, &ana).await.text();
+        assert!(html.contains(&format!("name=\"link\" value=\"{link}\"")), "the forms carry the link");
+        assert!(html.contains("opened this decision from a notification"));
+        let approve_action = form_action(&html, "Approve production");
+        let fields = |link: &str| vec![("id".to_owned(), run.to_string()), ("environment".into(), "production".into()), ("comment".into(), String::new()), ("link".into(), link.to_owned())];
+        let post = |token: String, link: String| {
+            let (app, action, page) = (&app, approve_action.clone(), page.clone());
+            async move {
+                let owned = fields(&link);
+                let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let reply = app.post_form(&action, &pairs, &page, Some(&token)).await;
+                assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.text());
+                let back = reply.headers["location"].to_str().unwrap().trim_start_matches("http://localhost").to_owned();
+                app.get_as(&back, &token).await.text()
+            }
+        };
+
+        // A viewer holding the link cannot decide: the link grants no role.
+        let shown = post(viewer.clone(), link.clone()).await;
+        assert!(shown.contains("needs the release-manager role"), "the viewer is told why");
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
+
+        // Ana approves through the link: one of two.
+        post(ana.clone(), link.clone()).await;
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
+        let audit = store.list_audit(Some(&format!("run:{run}/production")), 10).await.unwrap();
+        let detail: Value = serde_json::from_str(&audit[0].detail).unwrap();
+        assert_eq!(detail["via_link"], true);
+
+        // The same link again, by someone else: spent.
+        let shown = post(ben.clone(), link.clone()).await;
+        assert!(shown.contains("this decision link was already used"), "the second use is refused by name");
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
+        // A link changed by hand, or for another gate, is refused too.
+        let forged = link.replacen(&format!("v1.{run}."), &format!("v1.{}.", run + 1), 1);
+        assert!(post(ben.clone(), forged).await.contains("signature does not match"));
+        let other_gate = GateLink::new(run + 1, 1, shipgate::store::now_ms() + 3_600_000).sign(&key);
+        assert!(post(ben.clone(), other_gate).await.contains("for another run or environment"));
+        assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
+
+        // Ben decides from the run page without a link.
+        let reply = approve(&app, run, &ben, json!({})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(status(&store, run).await, RunStatus::Running);
+    }
+}

@@ -4,10 +4,11 @@ use super::Missing;
 use crate::access::{Me, who_am_i};
 use crate::data::{ApproveGate, CancelRun, RejectGate, RetryRun, get_run};
 use crate::format;
+use crate::live::on_server_change;
 use crate::widgets::{ActionError, Digest, last_error, LoadError, Loading, Problem, ScanCounts, StatusBadge, TaskCounts, TaskDefinition};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use shipgate_pipeline::access::{self as rules, Principal, PrincipalKind};
 use shipgate_pipeline::brief::{GateBrief, Gathered};
 use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, GateStatus, MessageInfo, RunDetail, RunSummary, StageRecord};
@@ -27,6 +28,9 @@ struct Controls {
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.read().get("id").and_then(|id| id.parse::<i64>().ok()));
+    // A decision link from a notification (`?decide=<signed token>`), sent with the decision.
+    let query = use_query_map();
+    let link = Memo::new(move |_| query.read().get("decide").filter(|l| !l.is_empty()));
     let controls = Controls {
         cancel: ServerAction::new(),
         retry: ServerAction::new(),
@@ -35,7 +39,10 @@ pub fn RunPage() -> impl IntoView {
     };
     // Each finished change reloads the run. (A retry goes to the new run instead.)
     let changes = move || (controls.cancel.version().get(), controls.approve.version().get(), controls.reject.version().get());
-    let run = Resource::new(move || (id.get(), changes()), |(id, _)| async move {
+    // The server says when the run changes (stages, rollout, approvals, messages).
+    let live = RwSignal::new(0u32);
+    on_server_change(move || id.get().map(|id| format!("/events/runs/{id}")), move || live.update(|n| *n += 1));
+    let run = Resource::new(move || (id.get(), changes(), live.get()), |(id, _, _)| async move {
         match id {
             Some(id) => get_run(id).await,
             None => Ok(None),
@@ -43,7 +50,8 @@ pub fn RunPage() -> impl IntoView {
     });
     let me = Resource::new(|| (), |_| who_am_i());
     view! {
-        <Suspense fallback=Loading>
+        // A transition, not a suspense: a live reload keeps the page on screen.
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
                 match run.await {
@@ -51,10 +59,10 @@ pub fn RunPage() -> impl IntoView {
                     Ok(None) => view! {
                         <Missing title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
                     }.into_any(),
-                    Ok(Some(detail)) => view! { <RunView detail me controls/> }.into_any(),
+                    Ok(Some(detail)) => view! { <RunView detail me controls link=link.get_untracked()/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -152,17 +160,25 @@ fn GatePolicy(g: GateStatus) -> impl IntoView {
 /// Both send the digest the page showed, so a decision is never moved onto another image.
 #[component]
 fn GateForm(choice: GateChoice, controls: Controls) -> impl IntoView {
-    let GateChoice { run, environment, digest, may_override } = choice;
+    let GateChoice { run, environment, digest, may_override, link } = choice;
+    let reject_link = link.clone();
+    let from_link = link.is_some();
     let reject_error = last_error(controls.reject.value());
     let approve_label = format!("Approve {environment}");
     let reject_environment = environment.clone();
     let reject_digest = digest.clone();
     view! {
         <div class="gate-form">
+            {from_link.then(|| view! {
+                <p class="stage-detail gate-link-note" role="note">
+                    "You opened this decision from a notification’s link. The link works once; the decision is still checked against your role."
+                </p>
+            })}
             <ActionForm action=controls.approve>
                 <input type="hidden" name="id" value=run.to_string()/>
                 <input type="hidden" name="environment" value=environment/>
                 {digest.map(|d| view! { <input type="hidden" name="digest" value=d/> })}
+                {link.map(|l| view! { <input type="hidden" name="link" value=l/> })}
                 <label class="gate-label">
                     "Comment"
                     <textarea name="comment" rows="2" placeholder="Optional when approving"></textarea>
@@ -182,6 +198,7 @@ fn GateForm(choice: GateChoice, controls: Controls) -> impl IntoView {
                     <input type="hidden" name="id" value=run.to_string()/>
                     <input type="hidden" name="environment" value=reject_environment/>
                     {reject_digest.map(|d| view! { <input type="hidden" name="digest" value=d/> })}
+                    {reject_link.map(|l| view! { <input type="hidden" name="link" value=l/> })}
                     <label class="gate-label">
                         "Why (required)"
                         <textarea name="comment" rows="2" required=true></textarea>
@@ -195,7 +212,7 @@ fn GateForm(choice: GateChoice, controls: Controls) -> impl IntoView {
 }
 
 #[component]
-fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoView {
+fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls, link: Option<String>) -> impl IntoView {
     let RunDetail { run, stages, mut build, mut deploys, decisions, mut gate, messages, mut briefs } = detail;
     let admin = may(me.as_ref(), rules::Action::Administer);
     let operate = may(me.as_ref(), rules::Action::OperateRun { pipeline: &run.pipeline });
@@ -229,7 +246,7 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoVi
                         let decide = rules::Action::DecideGate { pipeline: &run.pipeline, environment: &environment };
                         if may(me.as_ref(), decide) {
                             let frozen = facts.gate_status.as_ref().is_some_and(|g| g.frozen.is_some());
-                            facts.gate = Some(GateChoice { run: run.id, environment, digest: built_digest.clone(), may_override: frozen && admin });
+                            facts.gate = Some(GateChoice { run: run.id, environment, digest: built_digest.clone(), may_override: frozen && admin, link: link.clone() });
                         }
                     }
                 }
@@ -287,7 +304,7 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls) -> impl IntoVi
 /// What Shipgate told the pipeline's notifiers and GitHub about this run, and whether each
 /// message got through: a receiver that is down shows here, not as a stuck deploy.
 #[component]
-fn Messages(messages: Vec<MessageInfo>) -> impl IntoView {
+fn Messages(messages: Vec<MessageInfo>) -> AnyView {
     (!messages.is_empty()).then(|| {
         let failing = messages.iter().filter(|m| m.state() != "delivered").count();
         view! {
@@ -331,6 +348,7 @@ fn Messages(messages: Vec<MessageInfo>) -> impl IntoView {
             </section>
         }
     })
+    .into_any()
 }
 
 /// What the engine recorded for one stage, beyond its status and times.
@@ -358,6 +376,8 @@ struct GateChoice {
     environment: String,
     digest: Option<String>,
     may_override: bool,
+    /// The signed decision link the page was opened with (`?decide=`), if any.
+    link: Option<String>,
 }
 
 #[component]
@@ -415,7 +435,7 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
 /// environment, and how its task definition changes. Shown while the gate waits, and kept
 /// after, as the record of what was decided on.
 #[component]
-fn Brief(b: GateBrief) -> impl IntoView {
+fn Brief(b: GateBrief) -> AnyView {
     let GateBrief { environment, live, commits, task_definition, scan, gathered_at } = b;
     let scan_view = match scan {
         Gathered::Found(counts) => view! { <p class="brief-line gate-scan">"Scan findings: "<ScanCounts counts/></p> }.into_any(),
@@ -480,6 +500,7 @@ fn Brief(b: GateBrief) -> impl IntoView {
             <p class="muted small">{format!("Gathered {}.", format::timestamp(gathered_at))}</p>
         </section>
     }
+    .into_any()
 }
 
 /// The Build stage: what CI said, which image ECR holds, and what its scan found.

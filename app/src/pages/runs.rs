@@ -2,6 +2,7 @@
 
 use crate::data::{list_pipelines, list_runs};
 use crate::format;
+use crate::live::on_server_change;
 use crate::widgets::{LoadError, Loading, Pager, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -36,19 +37,9 @@ pub fn RunsPage() -> impl IntoView {
     );
     let pipelines = Resource::new(|| (), |_| list_pipelines());
 
-    // The first page refreshes itself while open, so a new push shows up without a reload.
-    Effect::new(move |_| {
-        if let Ok(handle) = set_interval_with_handle(
-            move || {
-                if before.get_untracked().is_none() {
-                    runs.refetch();
-                }
-            },
-            std::time::Duration::from_secs(5),
-        ) {
-            on_cleanup(move || handle.clear());
-        }
-    });
+    // The first page follows the server's changes while open, so a new push or a run that
+    // moves shows up without a reload.
+    on_server_change(move || before.get().is_none().then(|| "/events/runs".to_owned()), move || runs.refetch());
 
     view! {
         <Title text="Runs"/>

@@ -4,7 +4,9 @@
 //! inside it, so a receiver that is down or slow cannot hold up a deploy.
 
 use super::{Engine, EngineError};
+use crate::links::GateLink;
 use crate::outbound::{DeploymentUpdate, Message, SendError};
+use shipgate_pipeline::PipelineSpec;
 use crate::store::now_ms;
 use crate::store::outbound::{OutboxRow, RunEventRow};
 use futures::StreamExt;
@@ -54,7 +56,7 @@ impl Engine {
             environment: event.environment.clone(),
             happening,
             detail: event.detail.clone(),
-            decision_url: None,
+            decision_url: self.decision_url(&event, happening, pipeline.as_ref(), &run_url).await?,
             run_url: run_url.clone(),
             at: event.at,
         };
@@ -85,6 +87,17 @@ impl Engine {
             out.push(("github".to_owned(), serde_json::to_string(&Message::GitHub(update)).unwrap_or_default()));
         }
         Ok(out)
+    }
+
+    /// For a gate that opened: the run page with a signed one-time decision link, valid
+    /// until the gate expires.
+    async fn decision_url(&self, event: &RunEventRow, happening: Happening, pipeline: Option<&PipelineSpec>, run_url: &str) -> Result<Option<String>, EngineError> {
+        let (Happening::ApprovalNeeded, Some(position)) = (happening, event.position) else { return Ok(None) };
+        let Some(environment) = pipeline.and_then(|p| p.environments.get(position as usize)) else { return Ok(None) };
+        let key = self.store.signing_key(crate::links::KEY_NAME).await?;
+        let expires_at = event.at + environment.deploy.approval.expires_after.as_millis();
+        let token = GateLink::new(event.run_id, position as usize, expires_at).sign(&key);
+        Ok(Some(format!("{run_url}?decide={token}")))
     }
 
     async fn send(&self, row: &OutboxRow) -> Result<(), EngineError> {

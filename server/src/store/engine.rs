@@ -6,7 +6,8 @@
 use super::runs::state_of;
 use super::{BeginWrite, Arg, AuditEntry, Stmt, Store, StoreError, StoreResult, audit_stmt, bind_all, now_ms, on_pool};
 use shipgate_pipeline::freeze::active_freeze;
-use shipgate_pipeline::gate::{self, Candidate, Decider, Decision as GateDecisionRequest, GateOutcome, GivenApproval, Verdict};
+use crate::links::GateLink;
+use shipgate_pipeline::gate::{self, Candidate, Decider, Decision as GateDecisionRequest, GateOutcome, GateRefusal, GivenApproval, Verdict};
 use shipgate_pipeline::read::gate_opened_at;
 use shipgate_pipeline::{Principal, transition};
 use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision};
@@ -205,6 +206,8 @@ pub struct GateRequest<'a> {
     pub digest: Option<&'a str>,
     /// An admin's explicit override of a deploy freeze.
     pub override_freeze: bool,
+    /// The signed decision link the person came from, if any: spent by this decision.
+    pub link: Option<&'a str>,
 }
 
 impl Store {
@@ -650,6 +653,10 @@ impl Store {
         };
         let outcome = gate::decide(&environment.deploy.approval, &candidate, &given, &Decider { principal: who, person: &person }, &decision, freeze.as_ref(), now)
             .map_err(|why| StoreError::GateRefused { run: run_id, why })?;
+        let link = match request.link {
+            None => None,
+            Some(token) => Some(self.spendable_link(run_id, request.position, token, now).await?),
+        };
 
         let word = match request.decision {
             Decision::Approve => "approved",
@@ -669,11 +676,12 @@ impl Store {
                 "approvals": approvals,
                 "required": required,
                 "freeze_overridden": overridden.map(|f| f.name.clone()),
+                "via_link": link.is_some(),
             })
             .to_string(),
             ..actor.clone()
         };
-        let also = [
+        let mut also = vec![
             Stmt::new(
                 "INSERT INTO gate_decisions (run_id, environment, decision, actor, comment, image_digest, at, person) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 vec![
@@ -689,6 +697,13 @@ impl Store {
             ),
             audit_stmt(&audit),
         ];
+        if let Some(link) = &link {
+            // Spent with the decision; a second use (even a racing one) meets the key.
+            also.push(Stmt::new(
+                "INSERT INTO gate_links_used (nonce, run_id, actor, used_at) VALUES ($1, $2, $3, $4)",
+                vec![Arg::Text(link.nonce.clone()), Arg::Int(run_id), Arg::Text(actor.actor.clone()), Arg::Int(now)],
+            ));
+        }
         let event = match outcome {
             GateOutcome::Waiting { approvals, required } => {
                 // Counted, not yet enough: the run stays at its gate, but its version moves, so
@@ -721,6 +736,36 @@ impl Store {
     }
 
     /// The other runs of `pipeline` waiting at the gate of `environment`.
+    /// A decision link for this gate that is genuine, current and not used yet.
+    async fn spendable_link(&self, run_id: i64, position: usize, token: &str, now: i64) -> StoreResult<GateLink> {
+        let key = self.signing_key(crate::links::KEY_NAME).await?;
+        let refuse = |why| StoreError::GateRefused { run: run_id, why };
+        let link = GateLink::verify(token, &key, now).and_then(|l| l.for_gate(run_id, position)).map_err(|e| refuse(GateRefusal::LinkInvalid(e.to_string())))?;
+        let used: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT nonce FROM gate_links_used WHERE nonce = $1").bind(link.nonce.as_str()).fetch_optional(pool).await?
+        });
+        if used.is_some() {
+            return Err(refuse(GateRefusal::LinkUsed));
+        }
+        Ok(link)
+    }
+
+    /// The named signing key, made (32 random bytes) the first time any replica asks.
+    pub async fn signing_key(&self, name: &str) -> StoreResult<Vec<u8>> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|e| StoreError::Corrupt(format!("no randomness for a signing key: {e}")))?;
+        let (secret,): (String,) = on_pool!(self, |pool| {
+            sqlx::query("INSERT INTO signing_keys (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(hex::encode(fresh))
+                .bind(now_ms())
+                .execute(pool)
+                .await?;
+            sqlx::query_as("SELECT secret FROM signing_keys WHERE name = $1").bind(name).fetch_one(pool).await?
+        });
+        hex::decode(secret).map_err(|e| StoreError::Corrupt(format!("signing key `{name}`: {e}")))
+    }
+
     pub async fn waiting_at_gate(&self, pipeline: &str, environment: &str) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64,)> = on_pool!(self, |pool| {
             sqlx::query_as(

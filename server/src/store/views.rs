@@ -296,3 +296,33 @@ impl Store {
         Ok(Some(PipelineImages { pipeline: spec.name, ecr_repository: spec.ecr_repository, listing, environments, images, more }))
     }
 }
+
+impl Store {
+    /// What a run page shows, in a few numbers: it changes whenever the page would.
+    /// `None` if there is no such run.
+    pub async fn run_fingerprint(&self, id: i64) -> StoreResult<Option<String>> {
+        let row: Option<(i64, i64, i64, i64, i64, i64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.version, r.updated_at,
+                    CAST((SELECT COUNT(*) + COALESCE(SUM(COALESCE(d.running_count, 0) + 1000 * COALESCE(d.pending_count, 0) + 1000000 * COALESCE(d.failed_tasks, 0) + LENGTH(d.events) + LENGTH(d.step)), 0) FROM deploys d WHERE d.run_id = r.id) AS BIGINT),
+                    CAST((SELECT COALESCE(MAX(b.checks), -1) FROM builds b WHERE b.run_id = r.id) AS BIGINT),
+                    CAST((SELECT COUNT(*) FROM gate_decisions g WHERE g.run_id = r.id) AS BIGINT),
+                    CAST((SELECT COALESCE(SUM(gb.attempts), 0) FROM gate_briefs gb WHERE gb.run_id = r.id) AS BIGINT),
+                    CAST((SELECT COUNT(*) + COALESCE(SUM(o.attempts), 0) FROM outbox o WHERE o.run_id = r.id) AS BIGINT)
+                 FROM runs r WHERE r.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(a, b, c, d, e, f, g)| format!("{a}.{b}.{c}.{d}.{e}.{f}.{g}")))
+    }
+
+    /// What the runs list shows: the newest run and the latest change to any run.
+    pub async fn runs_fingerprint(&self) -> StoreResult<String> {
+        let (newest, changed): (i64, i64) = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT COALESCE(MAX(id), 0), COALESCE(MAX(updated_at), 0) FROM runs").fetch_one(pool).await?
+        });
+        Ok(format!("{newest}.{changed}"))
+    }
+}

@@ -296,6 +296,7 @@ async fn decide(
         comment: body.comment.trim(),
         digest: body.digest.as_deref().map(str::trim),
         override_freeze: body.override_freeze,
+        link: None,
     };
     state.store.decide_gate(id, &request, &caller.principal, &caller.audit()).await.map_err(|e| match e {
         crate::store::StoreError::Transition(t) => ApiError::Conflict(format!("run {id}, environment `{env}`: {t}")),

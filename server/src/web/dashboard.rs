@@ -127,7 +127,7 @@ impl Dashboard for StoreDashboard {
 
     fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), String>> {
         async move {
-            let GateForm { environment, decision, comment, digest, override_freeze } = form;
+            let GateForm { environment, decision, comment, digest, override_freeze, link } = form;
             let run = self.store.get_run(id).await.map_err(shown)?.ok_or_else(|| format!("run {id} does not exist"))?;
             let position = run
                 .stages
@@ -139,7 +139,7 @@ impl Dashboard for StoreDashboard {
                 Decision::Approve => StoreDecision::Approve,
                 Decision::Reject => StoreDecision::Reject,
             };
-            let request = GateRequest { position, environment: &environment, decision, comment: comment.trim(), digest: digest.as_deref(), override_freeze };
+            let request = GateRequest { position, environment: &environment, decision, comment: comment.trim(), digest: digest.as_deref(), override_freeze, link: link.as_deref() };
             self.store.decide_gate(id, &request, &by, &actor(&by, ip)).await.map_err(|e| match e {
                 StoreError::Transition(t) => format!("run {id}, environment `{environment}`: {t}"),
                 other => refused(other),

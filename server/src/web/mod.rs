@@ -5,6 +5,7 @@ pub mod access;
 mod api;
 mod auth;
 mod dashboard;
+mod live;
 
 use crate::intake::{self, DeliveryWriter};
 use crate::store::{Store, StoreError};
@@ -38,6 +39,9 @@ pub struct AppState {
     pub auth: Arc<crate::identity::Auth>,
     /// Where people reach Shipgate (scheme and host), if configured.
     pub public_url: Option<Arc<str>>,
+    /// Turns true when the server begins to shut down: long-lived responses (live-update
+    /// streams) end then, so graceful shutdown does not wait for open pages.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -95,7 +99,8 @@ impl From<StoreError> for ApiError {
                         message: format!("comment: {message}"),
                         fields: vec![FieldError { field: "comment".into(), message }],
                     },
-                    R::WrongEnvironment { .. } | R::DigestMismatch { .. } | R::Expired | R::Frozen { .. } => ApiError::Conflict(message),
+                    R::WrongEnvironment { .. } | R::DigestMismatch { .. } | R::Expired | R::Frozen { .. } | R::LinkUsed => ApiError::Conflict(message),
+                    R::LinkInvalid(_) => ApiError::Forbidden(message),
                 }
             }
             other => ApiError::Internal(other.to_string()),
@@ -163,6 +168,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/webhooks/github", post(intake::receive))
         .merge(auth::routes())
+        .merge(live::routes())
         .nest("/api/v1", api::routes())
         .leptos_routes_with_context(
             &state,

@@ -93,6 +93,8 @@ pub fn pipeline_json(name: &str, repository: &str, branch: &str) -> PipelineSpec
 pub struct TestApp {
     pub store: Store,
     pub router: axum::Router,
+    /// What the binary sends at shutdown.
+    pub closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 pub struct Reply {
@@ -122,7 +124,8 @@ impl TestApp {
     pub async fn with_settings(store: Store, settings: Settings) -> TestApp {
         shipgate::load_config_pipelines(&store, &settings).await.expect("config pipelines load");
         let state = shipgate::state(store.clone(), &settings, settings.listen).expect("app state");
-        TestApp { store, router: shipgate::web::router(state) }
+        let closing = state.closing.clone();
+        TestApp { store, router: shipgate::web::router(state), closing }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -217,7 +220,7 @@ pub async fn decide(
     comment: &str,
     actor: &shipgate::store::AuditEntry,
 ) -> Result<shipgate_pipeline::gate::GateOutcome, shipgate::store::StoreError> {
-    let request = shipgate::store::engine::GateRequest { position, environment, decision, comment, digest: None, override_freeze: false };
+    let request = shipgate::store::engine::GateRequest { position, environment, decision, comment, digest: None, override_freeze: false, link: None };
     store.decide_gate(run, &request, &shipgate_pipeline::Principal::local(), actor).await
 }
 
