@@ -222,11 +222,22 @@ pub fn image_digest(image: &str) -> &str {
 pub struct GateDecision {
     pub environment: String,
     pub decision: String,
+    /// Who acted, as the audit log names them (`user:…`, `token:7`).
     pub actor: String,
+    /// The person behind the actor (a user's email, a personal token's owner), when known.
+    #[serde(default)]
+    pub person: Option<String>,
     pub comment: String,
     /// The digest the decision was about.
     pub image_digest: Option<String>,
     pub at: Millis,
+}
+
+impl GateDecision {
+    /// Who decided, as people recognise them: the person when known, else the actor.
+    pub fn who(&self) -> &str {
+        self.person.as_deref().filter(|p| !p.is_empty()).unwrap_or(&self.actor)
+    }
 }
 
 /// One deploy in an ECS service's history, with the run that made it.

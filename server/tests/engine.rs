@@ -740,6 +740,7 @@ on_both_backends! {
         w.engine.tick().await.unwrap();
         let run = w.store.get_run(id).await.unwrap().unwrap();
         assert_eq!(stage(&run, "staging").status, StageStatus::Pending, "staging is not started during the freeze");
+        assert_eq!(stage(&run, "staging").detail, "waits for the deploy freeze “all year” to end at 2100-01-01T00:00:00Z", "the stage says why it waits");
         assert!(w.store.get_deploys(id).await.unwrap().is_empty(), "no deploy was queued");
         let (wake_at,): (i64,) = match &w.store {
             Store::Sqlite(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {id}")).fetch_one(pool).await.unwrap(),

@@ -618,7 +618,7 @@ fn GateDecisions(decisions: Vec<GateDecision>) -> AnyView {
             <ul class="decision-list">
                 {decisions.into_iter().map(|g| view! {
                     <li class=format!("decision decision-{}", g.decision)>
-                        <StatusBadge status=g.decision.clone()/>" by "<strong class="actor">{g.actor.clone()}</strong>
+                        <StatusBadge status=g.decision.clone()/>" by "<strong class="actor" title=g.actor.clone()>{g.who().to_owned()}</strong>
                         <span class="muted">{format!(" · {}", format::timestamp(g.at))}</span>
                         {(!g.comment.is_empty()).then(|| view! { <q class="decision-comment">{g.comment.clone()}</q> })}
                         {g.image_digest.clone().map(|d| view! { <span class="decision-digest">"for "<Digest digest=d/></span> })}

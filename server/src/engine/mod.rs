@@ -24,7 +24,7 @@ use futures::StreamExt;
 use shipgate_pipeline::freeze::active_freeze;
 use shipgate_pipeline::gate::{self, Waiting};
 use shipgate_pipeline::read::{RunDetail, gate_opened_at};
-use shipgate_pipeline::{Promotion, RunEvent, RunKind, RunState, RunStatus, Span, StageStatus};
+use shipgate_pipeline::{Promotion, RunEvent, RunKind, RunState, RunStatus, Span, StageKind, StageStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -263,6 +263,15 @@ impl Engine {
             if let Some(target) = target.filter(|t| t.promotion == Promotion::Auto) {
                 if let Some(freeze) = active_freeze(&target.deploy.freeze, now_ms()) {
                     info!(environment = %target.name, freeze = %freeze.name, until = freeze.until, "auto-promotion waits for a deploy freeze to end");
+                    // Say so on the stage, which would otherwise just look stuck.
+                    let until = time::OffsetDateTime::from_unix_timestamp(freeze.until / 1000)
+                        .ok()
+                        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                        .unwrap_or_default();
+                    let note = format!("waits for the deploy freeze “{}” to end at {until}", freeze.name);
+                    if let Some(stage) = run.stages.iter().filter(|s| s.kind == StageKind::Deploy).nth(env).filter(|s| s.detail != note) {
+                        self.store.note_stage(run.run.id, stage.position, &note).await?;
+                    }
                     return Ok(freeze.until);
                 }
             }

@@ -176,6 +176,7 @@ struct DecisionRow {
     environment: String,
     decision: String,
     actor: String,
+    person: Option<String>,
     comment: String,
     image_digest: Option<String>,
     at: i64,
@@ -750,6 +751,14 @@ impl Store {
         Ok(link)
     }
 
+    /// Writes a stage's detail without changing its status: what a waiting stage waits for.
+    pub async fn note_stage(&self, run_id: i64, position: i64, detail: &str) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE stage_runs SET detail = $1 WHERE run_id = $2 AND position = $3").bind(detail).bind(run_id).bind(position).execute(pool).await?;
+        });
+        Ok(())
+    }
+
     /// The named signing key, made (32 random bytes) the first time any replica asks.
     pub async fn signing_key(&self, name: &str) -> StoreResult<Vec<u8>> {
         let mut fresh = [0u8; 32];
@@ -800,14 +809,14 @@ impl Store {
         let build = self.get_build(run_id).await?.map(BuildInfo::from);
         let deploys = self.get_deploys(run_id).await?.into_iter().map(DeployInfo::from).collect();
         let decisions: Vec<DecisionRow> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT environment, decision, actor, comment, image_digest, at FROM gate_decisions WHERE run_id = $1 ORDER BY id")
+            sqlx::query_as("SELECT environment, decision, actor, person, comment, image_digest, at FROM gate_decisions WHERE run_id = $1 ORDER BY id")
                 .bind(run_id)
                 .fetch_all(pool)
                 .await?
         });
         let decisions = decisions
             .into_iter()
-            .map(|d| GateDecision { environment: d.environment, decision: d.decision, actor: d.actor, comment: d.comment, image_digest: d.image_digest, at: d.at })
+            .map(|d| GateDecision { environment: d.environment, decision: d.decision, actor: d.actor, person: d.person, comment: d.comment, image_digest: d.image_digest, at: d.at })
             .collect();
         Ok((build, deploys, decisions))
     }

@@ -216,7 +216,7 @@ impl Store {
             approved_by: decisions
                 .iter()
                 .filter(|d| d.environment == environment.name && d.decision == "approved" && d.image_digest.as_deref() == digest)
-                .map(|d| d.actor.clone())
+                .map(|d| d.who().to_owned())
                 .collect(),
             required_approvals: policy.required_approvals,
             expires_at: policy.expires_at(gate_opened_at(stages, position, run.created_at)),
