@@ -233,8 +233,10 @@ test('the next commit\'s gate lists GitHub\'s commits, the image change and the 
     return run.status === 'awaiting_approval' && run.briefs?.[0]?.commits.state === 'found' && run;
   }, 60_000);
   const compared = github.received.filter((r) => r.path.includes('/compare/'));
-  assert.deepEqual(compared.map((r) => r.path), [`/repos/${REPO}/compare/${FIRST}...${SECOND}`], 'compared with the version live in production');
-  assert.equal(compared[0].authorization, `Bearer ${GITHUB_TOKEN}`);
+  // (Asked again only if a part of the brief failed; always the same question.)
+  assert.ok(compared.length >= 1);
+  assert.deepEqual([...new Set(compared.map((r) => r.path))], [`/repos/${REPO}/compare/${FIRST}...${SECOND}`], 'compared with the version live in production');
+  assert.ok(compared.every((r) => r.authorization === `Bearer ${GITHUB_TOKEN}`), 'with the configured token');
   const candidate = `${waiting.build.image_uri}@${digests[SECOND]}`;
   const liveImage = deployOf(first, 'production').image;
   assert.notEqual(liveImage, candidate);
@@ -257,7 +259,7 @@ test('the next commit\'s gate lists GitHub\'s commits, the image change and the 
     const change = brief.locator('tr.brief-change');
     assert.equal(await change.count(), 1);
     assert.deepEqual(await change.locator('td').allTextContents(), ['app image', liveImage, candidate]);
-    assert.match(await brief.locator('.gate-scan').innerText(), /Scan findings: 0 critical 2 high 5 medium 0 low/);
+    assert.equal((await brief.locator('.gate-scan').innerText()).replace(/\s+/g, ' ').trim(), 'Scan findings: 0 critical 2 high 5 medium 0 low');
     await page.screenshot({ path: `${shots}/release-brief-nojs.png`, fullPage: true });
 
     // Approve with a comment: a plain form post that comes back to the run.
@@ -414,7 +416,6 @@ test('production is rolled back from the services page to the first commit\'s re
     await page.reload();
     await page.waitForSelector('html[data-hydrated="true"]', { state: 'attached', timeout: 20_000 });
     assert.equal(await page.locator('h1 .badge').textContent(), 'succeeded');
-    assert.match(await page.locator('main').innerText(), /the request id logging doubles the log bill/);
     await page.screenshot({ path: `${shots}/release-rolled-back-js.png`, fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
@@ -424,6 +425,7 @@ test('production is rolled back from the services page to the first commit\'s re
   const rollback = await getRun(rollbackRun);
   assert.equal(rollback.kind, 'rollback');
   assert.equal(rollback.commit.sha, FIRST);
+  assert.match(rollback.stages[0].detail, /the request id logging doubles the log bill/);
   assert.equal(rollback.deploys.length, 1);
   assert.equal(rollback.deploys[0].environment, 'production');
   assert.equal(rollback.deploys[0].task_definition, firstRevision, 'the first deploy\'s revision, not a new one');
@@ -439,7 +441,11 @@ test('GitHub heard each production deployment\'s statuses', async () => {
   const states = (sha, env, run = runs[sha]) => github.statuses().filter((s) => s.run === run && s.environment === env).map((s) => s.state);
   await until('GitHub to hear the rollback succeed', async () => states(FIRST, 'production', rollbackRun).at(-1) === 'success');
   const created = github.received.filter((r) => r.method === 'POST' && r.path === `/repos/${REPO}/deployments`);
+  assert.equal(created.length, github.deployments.length);
+  assert.equal(created.length, 9, 'staging and production for four commits, and production for the rollback');
   assert.ok(created.every((r) => r.authorization === `Bearer ${GITHUB_TOKEN}`));
+  // The newer run's gate compared with what production ran then (the second commit).
+  assert.ok(github.received.some((r) => r.path === `/repos/${REPO}/compare/${SECOND}...${FOURTH}`));
   const production = github.deployments.filter((d) => d.environment === 'production');
   const second = production.find((d) => d.payload.shipgate_run === runs[SECOND]);
   assert.equal(second.sha, SECOND);
