@@ -173,6 +173,22 @@ async fn page_latency(addr: SocketAddr, path: &str, rounds: usize) -> (f64, usiz
     (times[times.len() / 2].as_secs_f64() * 1000.0, items)
 }
 
+/// The median time of `look` over `n` calls, in microseconds.
+async fn median_us<F, T, E>(look: impl Fn() -> F, n: usize) -> f64
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Debug,
+{
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        look().await.expect("the store answers");
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    times[n / 2]
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -276,6 +292,20 @@ async fn main() -> anyhow::Result<()> {
         }
         let (deep_p50, _) = page_latency(addr, &format!("/api/v1/runs?before={deep}"), 200).await;
         println!("deep/first page latency ratio: {:.2}", deep_p50 / first_p50);
+
+        // Live pages: each open page's stream reads a fingerprint once a second; without
+        // it the page would have to fetch its data again to notice a change.
+        let one = last_before_seed;
+        let filter = shipgate_pipeline::read::RunFilter::default();
+        let (fp_run, full_run) = (median_us(|| store.run_fingerprint(one), 500).await, median_us(|| store.get_run(one), 500).await);
+        let (fp_list, full_list) = (median_us(|| store.runs_fingerprint(), 500).await, median_us(|| store.list_runs(&filter), 500).await);
+        println!("\n| live-update look (in process, SQLite)         | p50 µs  |");
+        println!("|----------------------------------------------|---------|");
+        println!("| run page: fingerprint                        | {fp_run:>7.1} |");
+        println!("| run page: the run's data (what a reload reads) | {full_run:>7.1} |");
+        println!("| runs list: fingerprint                       | {fp_list:>7.1} |");
+        println!("| runs list: first page's data                 | {full_list:>7.1} |");
+        println!("fingerprint/data ratio: run page {:.2}, runs list {:.2}", fp_run / full_run, fp_list / full_list);
     }
 
     let rss = peak_rss_kib(pid);

@@ -922,6 +922,8 @@ on_both_backends! {
         let run = w.until_status(rollback, RunStatus::Succeeded).await;
         assert_eq!(run.deploys[0].task_definition.as_deref(), Some(first_revision.as_str()));
         assert!(run.stages[0].detail.contains("the second build breaks logins"), "{}", run.stages[0].detail);
+        let page = w.app.get(&format!("/runs/{rollback}")).await.text();
+        assert!(page.contains("the second build breaks logins") && page.contains("Rollback: no approval or freeze holds it"), "the rollback's page says why and how it deploys");
         assert_eq!(w.moto.calls("RegisterTaskDefinition").await.len(), registrations, "nothing was registered: the earlier revision is reused");
         let updates = w.moto.calls("UpdateService").await;
         assert_eq!(updates.last().unwrap()["body"]["taskDefinition"], json!(first_revision));

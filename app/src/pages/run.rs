@@ -229,7 +229,7 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls, link: Option<S
     let cards = stages
         .into_iter()
         .map(|stage| {
-            let mut facts = StageFacts::default();
+            let mut facts = StageFacts { rollback: run.kind == RunKind::Rollback, ..StageFacts::default() };
             match stage.kind {
                 StageKind::Build => facts.build = build.take(),
                 StageKind::Deploy => {
@@ -256,6 +256,8 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls, link: Option<S
         })
         .collect::<Vec<_>>();
     let gate_shown = cards.iter().any(|(_, facts)| facts.gate.is_some());
+    // A rollback says why, and what it restores, on its Source stage.
+    let rollback_why = (run.kind == RunKind::Rollback).then(|| cards.first().map(|(s, _)| s.detail.clone())).flatten().filter(|d| !d.is_empty());
     let title = format!("Run #{} · {}", run.id, run.pipeline);
     let commit = run.commit.clone();
     view! {
@@ -275,6 +277,7 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls, link: Option<S
             </p>
             <RunActions run=run.clone() deploying allowed=operate gate_shown controls/>
         </div>
+        {rollback_why.map(|why| view! { <p class="card rollback-why" role="note">{why}</p> })}
         <section class="card commit">
             <h2 class="commit-message">{commit.title().to_owned()}</h2>
             <dl class="facts">
@@ -362,6 +365,8 @@ struct StageFacts {
     gate_scan: Option<std::collections::BTreeMap<String, i64>>,
     /// What the engine gathered for the gate's decision, once the run reached it.
     brief: Option<GateBrief>,
+    /// The stage belongs to a rollback, which deploys without a gate.
+    rollback: bool,
     /// For a gate still waiting: where it stands with its policy.
     gate_status: Option<GateStatus>,
     /// For a gate still waiting, if the viewer may decide it: what the forms send.
@@ -393,7 +398,7 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
     };
     let status = stage.status.as_str();
     let duration = stage.duration_ms().map(format::duration);
-    let StageFacts { build, deploy, decisions, gate_digest, gate_scan, brief, gate_status, gate } = facts;
+    let StageFacts { build, deploy, decisions, gate_digest, gate_scan, brief, gate_status, gate, rollback } = facts;
     // A failed deploy's stage detail is its error, which the deploy's facts already show.
     let repeats = deploy.as_ref().and_then(|d| d.error.as_ref()) == Some(&stage.detail);
     let show_detail = !stage.detail.is_empty() && stage.kind != StageKind::Source && !repeats;
@@ -407,7 +412,11 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
                 <p class="stage-detail"><a class="sha" href=commit_url.clone() rel="external">{sha.clone()}</a></p>
             })}
             {stage.promotion.map(|p| view! {
-                <p class="stage-detail muted">{if p.as_str() == "manual" { "Manual approval" } else { "Automatic promotion" }}</p>
+                <p class="stage-detail muted">{match (rollback, p.as_str()) {
+                    (true, _) => "Rollback: no approval or freeze holds it",
+                    (false, "manual") => "Manual approval",
+                    (false, _) => "Automatic promotion",
+                }}</p>
             })}
             <dl class="stage-times">
                 <dt>"Started"</dt><dd>{stage.started_at.map(format::timestamp).unwrap_or_else(|| "—".into())}</dd>

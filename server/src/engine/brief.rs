@@ -92,7 +92,7 @@ impl Engine {
                 self.store.record_scan(run.run.id, "complete", Some(&serde_json::to_string(&counts).unwrap_or_default())).await?;
                 Gathered::Found(counts)
             }
-            Ok(ScanResult::Pending) => Gathered::Failed("the ECR scan has not finished yet".into()),
+            Ok(ScanResult::Pending) => Gathered::Failed("ECR has no scan result for this image yet (still scanning, or scan on push is off for the repository)".into()),
             Ok(ScanResult::Failed(why)) => Gathered::NotApplicable(format!("ECR has no scan result for this image: {why}")),
             Err(e) => Gathered::Failed(e.to_string()),
         })
