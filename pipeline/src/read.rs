@@ -374,6 +374,14 @@ pub struct PipelineRecord {
     pub updated_at: Millis,
 }
 
+impl PipelineRecord {
+    /// [`PipelineSpec::redacted`] unless `admin`: only admins, who may change a pipeline,
+    /// read its notifier URLs whole.
+    pub fn for_reader(self, admin: bool) -> PipelineRecord {
+        if admin { self } else { PipelineRecord { spec: self.spec.redacted(), ..self } }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryOutcome {

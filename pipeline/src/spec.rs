@@ -396,6 +396,15 @@ impl From<&PipelineSpec> for PipelineDraft {
 }
 
 impl PipelineSpec {
+    /// The definition as people other than admins see it: notifier URLs (credentials: anyone
+    /// holding one can post to the channel) shortened to their host.
+    pub fn redacted(mut self) -> PipelineSpec {
+        for notifier in &mut self.build.notify {
+            notifier.url = notifier.shown_url();
+        }
+        self
+    }
+
     /// The region of the ECR repository the build is looked for in.
     pub fn ecr_region(&self) -> &str {
         self.build.ecr_region.as_deref().or_else(|| self.environments.first().map(|e| e.region.as_str())).unwrap_or("us-east-1")

@@ -304,3 +304,20 @@ on_both_backends! {
         assert_eq!(status(&store, run).await, RunStatus::Running);
     }
 }
+
+on_both_backends! {
+    async fn only_admins_read_a_notifiers_url_whole(store: Store) {
+        use shipgate_pipeline::notice::{Notifier, NotifierKind};
+        let mut settings = settings();
+        let url = "https://hooks.slack.com/services/T000/B000/very-secret";
+        settings.pipelines[0].build.notify = vec![Notifier { name: "releases".into(), kind: NotifierKind::Slack, url: url.into(), events: vec![] }];
+        let app = TestApp::with_settings(store.clone(), settings).await;
+        let viewer = token_for(&store, "vic@example.com", Role::Viewer).await;
+        for path in ["/api/v1/pipelines/hello", "/api/v1/pipelines"] {
+            let as_viewer = app.api(Method::GET, path, None, Some(&viewer)).await.text();
+            assert!(!as_viewer.contains("very-secret") && as_viewer.contains("https://hooks.slack.com/…"), "{path} as a viewer: {as_viewer}");
+            let as_admin = app.api(Method::GET, path, None, Some(ADMIN_TOKEN)).await.text();
+            assert!(as_admin.contains(url), "{path} as an admin shows the URL, so a GET-edit-PUT keeps it");
+        }
+    }
+}

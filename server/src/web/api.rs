@@ -63,13 +63,15 @@ fn validate(draft: &PipelineDraft) -> Result<shipgate_pipeline::PipelineSpec, Ap
 
 async fn list_pipelines(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
-    Ok(Json(serde_json::json!({ "items": state.store.list_pipelines().await? })).into_response())
+    let admin = caller.principal.may(&Action::Administer);
+    let items: Vec<_> = state.store.list_pipelines().await?.into_iter().map(|p| p.for_reader(admin)).collect();
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
 }
 
 async fn get_pipeline(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
     match state.store.get_pipeline(&name).await? {
-        Some(p) => Ok(Json(p).into_response()),
+        Some(p) => Ok(Json(p.for_reader(caller.principal.may(&Action::Administer))).into_response()),
         None => Err(ApiError::NotFound(format!("pipeline `{name}` does not exist"))),
     }
 }
