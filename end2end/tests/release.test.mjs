@@ -7,7 +7,8 @@
 // reach the gate: the older is superseded and links the newer; the pusher may not approve
 // their own change (JavaScript on and off); a release manager approves the newer one
 // (JavaScript on). Then production is rolled back from the services page to the first
-// commit's task-definition revision, and GitHub heard each deployment's statuses.
+// commit's task-definition revision, and GitHub heard each deployment's statuses. Last, the
+// runs list and a run page follow the server's changes without a reload.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -460,4 +461,31 @@ test('GitHub heard each production deployment\'s statuses', async () => {
   // One deployment per run and environment, never two.
   const keys = github.deployments.map((d) => `${d.payload.shipgate_run}/${d.environment}`);
   assert.equal(new Set(keys).size, keys.length, JSON.stringify(keys));
+});
+
+test('the runs list and a run page follow the server without a reload (JavaScript on)', async () => {
+  const { context, page, errors } = await signedIn(true, 'alice@example.com', '/');
+  try {
+    // A push arrives while the list is open: its run appears.
+    const sha = 'c0ffee1234567890c0ffee1234567890c0ffee12';
+    const pushed = await deliver(server.base, 'push', 'e2e-release-live-push', branchPush(sha));
+    const id = pushed.run_ids[0];
+    const link = page.locator(`a[href="/runs/${id}"]`).first();
+    await link.waitFor({ timeout: 15_000 });
+    await link.click();
+    await page.waitForURL(`${server.base}/runs/${id}`);
+    await page.locator('h1 .badge-running').waitFor({ timeout: 15_000 });
+    // CI fails while the run page is open: the page says so by itself.
+    const ci = structuredClone(examples('workflow_run').find((e) => e.workflow_run.status === 'completed'));
+    ci.repository = branchPush(sha).repository;
+    Object.assign(ci.workflow_run, { head_sha: sha, head_branch: 'master', status: 'completed', conclusion: 'failure' });
+    ci.action = 'completed';
+    assert.equal((await deliver(server.base, 'workflow_run', 'e2e-release-live-ci', ci)).outcome, 'ci_recorded');
+    await page.locator('h1 .badge-failed').waitFor({ timeout: 20_000 });
+    assert.equal(page.url(), `${server.base}/runs/${id}`, 'no navigation happened');
+    assert.match(await page.locator('li.stage[data-stage="build"]').innerText(), /concluded failure/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
 });

@@ -5,6 +5,9 @@
 -- of an earlier revision, by a person or automatically after a failed deploy).
 ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'push';
 
+-- Live pages ask "did any run change?" once a second; this answers it without a scan.
+CREATE INDEX runs_by_updated ON runs (updated_at);
+
 -- Everything the state machine changed that someone may want to hear about, written in the
 -- same transaction as the change: so nothing is told that did not happen, and nothing that
 -- happened goes untold after a crash.

@@ -54,7 +54,8 @@ impl Engine {
         let sha = &run.run.commit.sha;
         let commits = match &live {
             _ if !self.outbound.has_github() => Gathered::NotApplicable("no GitHub token is configured (github_token), so the commits cannot be listed".into()),
-            None => Gathered::NotApplicable(format!("nothing Shipgate deployed runs in {} now, so there is no version to compare with", environment.name)),
+            None if view.is_err() => Gathered::NotApplicable(format!("what runs in {} now is unknown (ECS did not answer), so there is no version to compare with", environment.name)),
+            None => Gathered::NotApplicable(format!("what runs in {} now was not deployed by Shipgate, so there is no commit to compare with", environment.name)),
             Some(l) if l.commit_sha == *sha => Gathered::NotApplicable(format!("{} already runs this commit: the deploy changes no code", environment.name)),
             Some(l) => match self.outbound.compare(&run.run.repository, &l.commit_sha, sha).await {
                 Ok(found) => Gathered::Found(CommitList {

@@ -321,7 +321,9 @@ impl Store {
     /// What the runs list shows: the newest run and the latest change to any run.
     pub async fn runs_fingerprint(&self) -> StoreResult<String> {
         let (newest, changed): (i64, i64) = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT COALESCE(MAX(id), 0), COALESCE(MAX(updated_at), 0) FROM runs").fetch_one(pool).await?
+            // One aggregate per subquery: SQLite answers a lone MAX from an index (the primary
+            // key, `runs_by_updated`), but scans the table for two in one SELECT.
+            sqlx::query_as("SELECT COALESCE((SELECT MAX(id) FROM runs), 0), COALESCE((SELECT MAX(updated_at) FROM runs), 0)").fetch_one(pool).await?
         });
         Ok(format!("{newest}.{changed}"))
     }
