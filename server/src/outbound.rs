@@ -13,7 +13,19 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+pub(crate) type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// An HTTP/1 client for https and http URLs that trusts the system's root certificates.
+pub(crate) fn https_client() -> anyhow::Result<HyperClient<Https, Full<Bytes>>> {
+    use anyhow::Context;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .context("cannot load the system's root certificates")?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(HyperClient::builder(TokioExecutor::new()).build(connector))
+}
 
 /// One message in the outbox, as stored (JSON) and sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,12 +82,6 @@ pub struct Outbound {
 impl Outbound {
     pub fn new(github: Option<&GitHubApi>) -> anyhow::Result<Outbound> {
         use anyhow::Context;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .context("cannot load the system's root certificates")?
-            .https_or_http()
-            .enable_http1()
-            .build();
         let github = match github {
             None => None,
             Some(api) => Some(
@@ -89,7 +95,7 @@ impl Outbound {
                     .context("cannot build the GitHub client")?,
             ),
         };
-        Ok(Outbound { http: HyperClient::builder(TokioExecutor::new()).build(connector), github })
+        Ok(Outbound { http: https_client()?, github })
     }
 
     /// Whether GitHub is configured: without it, nothing is sent there.
@@ -108,7 +114,7 @@ impl Outbound {
         let response = tokio::time::timeout(TIMEOUT, self.http.request(request))
             .await
             .map_err(|_| SendError::Retry(format!("no answer within {}s", TIMEOUT.as_secs())))?
-            .map_err(|e| SendError::Retry(format!("cannot reach the receiver: {}", error_chain(&e))))?;
+            .map_err(|e| SendError::Retry(format!("cannot reach the receiver: {}", crate::error_chain(&e))))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -248,17 +254,6 @@ pub struct CommitLine {
 fn github_error(e: octocrab::Error) -> SendError {
     match e {
         octocrab::Error::GitHub { source, .. } => SendError::from_status(source.status_code.as_u16(), format!("GitHub answered {}: {}", source.status_code, source.message)),
-        other => SendError::Retry(format!("cannot reach GitHub: {}", error_chain(&other))),
+        other => SendError::Retry(format!("cannot reach GitHub: {}", crate::error_chain(&other))),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

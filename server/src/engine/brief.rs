@@ -46,9 +46,9 @@ impl Engine {
         let mut live = None;
         if let Ok(view) = &view
             && let Some(deploy) = self.store.deploy_of_revision(&view.task_definition).await?
-            && let Some(deployed) = self.store.get_run(deploy.run_id).await?
+            && let Some((deployed, _)) = self.store.run_and_stages(deploy.run_id).await?
         {
-            live = Some(LiveVersion { run_id: deploy.run_id, commit_sha: deployed.run.commit.sha, image: deploy.image, task_definition: deploy.task_definition });
+            live = Some(LiveVersion { run_id: deploy.run_id, commit_sha: deployed.commit.sha, image: deploy.image, task_definition: deploy.task_definition });
         }
 
         let sha = &run.run.commit.sha;

@@ -43,16 +43,17 @@ impl Engine {
     /// GitHub for deploy happenings when a token is configured.
     async fn messages_for(&self, event: &RunEventRow) -> Result<Vec<(String, String)>, EngineError> {
         let Some(happening) = Happening::parse(&event.happening) else { return Ok(Vec::new()) };
-        let Some(run) = self.store.get_run(event.run_id).await? else { return Ok(Vec::new()) };
-        let pipeline = self.store.get_pipeline(&run.run.pipeline).await?.map(|p| p.spec);
-        let run_url = format!("{}/runs/{}", self.settings.public_url, run.run.id);
+        // The run's own row is all a message needs (not its stages, deploys or messages).
+        let Some((run, _)) = self.store.run_and_stages(event.run_id).await? else { return Ok(Vec::new()) };
+        let pipeline = self.store.get_pipeline(&run.pipeline).await?.map(|p| p.spec);
+        let run_url = format!("{}/runs/{}", self.settings.public_url, run.id);
         let facts = NoticeFacts {
-            run_id: run.run.id,
-            pipeline: run.run.pipeline.clone(),
-            repository: run.run.repository.clone(),
-            commit_sha: run.run.commit.sha.clone(),
-            commit_title: run.run.commit.title().to_owned(),
-            author: run.run.commit.author.clone(),
+            run_id: run.id,
+            pipeline: run.pipeline.clone(),
+            repository: run.repository.clone(),
+            commit_sha: run.commit.sha.clone(),
+            commit_title: run.commit.title().to_owned(),
+            author: run.commit.author.clone(),
             environment: event.environment.clone(),
             happening,
             detail: event.detail.clone(),
@@ -76,8 +77,8 @@ impl Engine {
         if let (true, Some((state, description)), Some(environment)) = (self.outbound.has_github(), happening.github_state(), event.environment.clone()) {
             let production = pipeline.as_ref().and_then(|p| p.environments.last()).is_some_and(|last| last.name == environment);
             let update = DeploymentUpdate {
-                repository: run.run.repository.clone(),
-                sha: run.run.commit.sha.clone(),
+                repository: run.repository.clone(),
+                sha: run.commit.sha.clone(),
                 environment,
                 production,
                 state: state.to_owned(),

@@ -8,7 +8,6 @@ use crate::store::now_ms;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
@@ -94,7 +93,7 @@ pub struct Verified {
     pub grants: Vec<Grant>,
 }
 
-type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+use crate::outbound::Https;
 
 pub struct Provider {
     issuer: IssuerUrl,
@@ -121,12 +120,6 @@ pub struct HttpError(String);
 impl Provider {
     pub fn new(settings: &OidcSettings, redirect: &str) -> anyhow::Result<Provider> {
         use anyhow::Context;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .context("cannot load the system's root certificates")?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Provider {
             issuer: IssuerUrl::new(settings.issuer.clone()).context("auth.issuer is not a URL")?,
             client_id: ClientId::new(settings.client_id.clone()),
@@ -135,7 +128,7 @@ impl Provider {
             scopes: settings.scopes.clone(),
             groups_claim: settings.groups_claim.clone(),
             rules: settings.rules.clone(),
-            http: HyperClient::builder(TokioExecutor::new()).build(connector),
+            http: crate::outbound::https_client()?,
             discovered: RwLock::new(None),
         })
     }
@@ -154,7 +147,7 @@ impl Provider {
         let http = self.http();
         let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &http)
             .await
-            .map_err(|e| SignInError::Unreachable(format!("discovery at {}: {}", self.issuer.as_str(), error_chain(&e))))?;
+            .map_err(|e| SignInError::Unreachable(format!("discovery at {}: {}", self.issuer.as_str(), crate::error_chain(&e))))?;
         let client = DiscoveredClient::from_provider_metadata(metadata, self.client_id.clone(), Some(self.client_secret.clone()))
             .set_redirect_uri(self.redirect.clone());
         *self.discovered.write().await = Some((client.clone(), now_ms()));
@@ -195,7 +188,7 @@ impl Provider {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
             .request_async(&http)
             .await
-            .map_err(|e| SignInError::Refused(format!("token exchange: {}", error_chain(&e))))?;
+            .map_err(|e| SignInError::Refused(format!("token exchange: {}", crate::error_chain(&e))))?;
         let id_token = tokens.id_token().ok_or_else(|| SignInError::Unverified("the token response has no ID token".into()))?;
         let nonce = Nonce::new(pending.nonce.clone());
         let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
@@ -203,9 +196,9 @@ impl Provider {
             // The provider may have rotated its keys since discovery: look again, once.
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
                 let fresh = self.client(true).await?;
-                id_token.claims(&fresh.id_token_verifier(), &nonce).map_err(|e| SignInError::Unverified(error_chain(&e)))?.clone()
+                id_token.claims(&fresh.id_token_verifier(), &nonce).map_err(|e| SignInError::Unverified(crate::error_chain(&e)))?.clone()
             }
-            Err(e) => return Err(SignInError::Unverified(error_chain(&e))),
+            Err(e) => return Err(SignInError::Unverified(crate::error_chain(&e))),
         };
         let email = claims.email().map(|e| e.as_str().to_owned());
         let identity = Identity {
@@ -257,15 +250,4 @@ fn groups(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> Ve
         Some(serde_json::Value::String(one)) => vec![one.clone()],
         _ => Vec::new(),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
