@@ -273,8 +273,7 @@ impl Cloud {
         Ok(service_view(service))
     }
 
-    /// Each container's image in a task definition, by container name.
-    pub async fn container_images(&self, target: &ServiceTarget, task_definition: &str) -> Result<BTreeMap<String, String>, CloudError> {
+    async fn describe_task_definition(&self, target: &ServiceTarget, task_definition: &str) -> Result<Option<aws_sdk_ecs::types::TaskDefinition>, CloudError> {
         let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
         let described = ecs
             .describe_task_definition()
@@ -282,8 +281,14 @@ impl Cloud {
             .send()
             .await
             .map_err(|e| cloud_error("ecs:DescribeTaskDefinition", e))?;
-        Ok(described
-            .task_definition
+        Ok(described.task_definition)
+    }
+
+    /// Each container's image in a task definition, by container name.
+    pub async fn container_images(&self, target: &ServiceTarget, task_definition: &str) -> Result<BTreeMap<String, String>, CloudError> {
+        Ok(self
+            .describe_task_definition(target, task_definition)
+            .await?
             .and_then(|t| t.container_definitions)
             .unwrap_or_default()
             .into_iter()
@@ -294,15 +299,9 @@ impl Cloud {
     /// The parts of a task definition a release manager checks (cpu, memory, and each
     /// container's image, cpu, memory, environment and ports).
     pub async fn task_shape(&self, target: &ServiceTarget, task_definition: &str) -> Result<TaskShape, CloudError> {
-        let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
-        let described = ecs
-            .describe_task_definition()
-            .task_definition(task_definition)
-            .send()
-            .await
-            .map_err(|e| cloud_error("ecs:DescribeTaskDefinition", e))?;
-        let td = described
-            .task_definition
+        let td = self
+            .describe_task_definition(target, task_definition)
+            .await?
             .ok_or_else(|| CloudError::new("ClientException", format!("task definition {task_definition} was not described")))?;
         let containers = td
             .container_definitions
