@@ -23,10 +23,7 @@ before(async () => {
   // The run's image, and one pushed by hand that no run built.
   digests = await moto.seed(SHA, 'hotfix');
   server = await startShipgate({
-    AWS_ENDPOINT_URL: moto.url,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
+    ...moto.env,
     SHIPGATE_POLL_INTERVAL: '200ms',
     SHIPGATE_INVENTORY_INTERVAL: '1s',
   });

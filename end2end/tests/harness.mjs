@@ -58,6 +58,8 @@ export async function startMoto() {
   });
   return {
     url,
+    // What a Shipgate process needs to reach this moto through the AWS SDK's standard chain.
+    env: { AWS_ENDPOINT_URL: url, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' },
     // Creates what the `hello` pipeline points at and pushes `tags`; returns their digests.
     async seed(...tags) {
       const out = await new Promise((resolve, reject) => {

@@ -25,10 +25,7 @@ before(async () => {
   moto = await startMoto();
   await moto.seed(GATED);
   server = await startShipgate({
-    AWS_ENDPOINT_URL: moto.url,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
+    ...moto.env,
     SHIPGATE_POLL_INTERVAL: '200ms',
   });
   browser = await launchBrowser();

@@ -184,10 +184,7 @@ group = "release-managers"
 role = "release-manager"
 `;
   server = await startShipgate({
-    AWS_ENDPOINT_URL: moto.url,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
+    ...moto.env,
     SHIPGATE_POLL_INTERVAL: '200ms',
     SHIPGATE_INVENTORY_INTERVAL: '1s',
     SHIPGATE_OIDC_CLIENT_SECRET: OIDC_CLIENT.secret,

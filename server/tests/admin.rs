@@ -359,12 +359,6 @@ impl TestApp {
     }
 }
 
-/// The `action` of the form whose submit button says `label`, from a server-rendered page.
-fn form_action(html: &str, label: &str) -> String {
-    let button = html.find(&format!(">{label}</button>")).unwrap_or_else(|| panic!("no `{label}` button in the page"));
-    let form = html[..button].rfind("<form").expect("the button's form");
-    html[form..].split("action=\"").nth(1).expect("a form action").split('"').next().unwrap().replace("&amp;", "&")
-}
 
 fn set_cookies(reply: &Reply) -> Vec<String> {
     reply.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()

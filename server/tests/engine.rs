@@ -99,9 +99,14 @@ impl World {
     }
 
     async fn ci_named(&self, delivery: &str, workflow: &str, status: &str, conclusion: Option<&str>) {
+        self.ci_about(delivery, &pushed_sha(), workflow, status, conclusion).await;
+    }
+
+    /// GitHub's `workflow_run` example, about commit `sha`.
+    async fn ci_about(&self, delivery: &str, sha: &str, workflow: &str, status: &str, conclusion: Option<&str>) {
         let mut payload = examples("workflow_run").into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a completed workflow_run");
         payload["repository"] = branch_push()["repository"].clone();
-        payload["workflow_run"]["head_sha"] = json!(pushed_sha());
+        payload["workflow_run"]["head_sha"] = json!(sha);
         payload["workflow_run"]["head_branch"] = json!("master");
         payload["workflow_run"]["name"] = json!(workflow);
         payload["workflow_run"]["status"] = json!(status);
@@ -971,15 +976,7 @@ impl World {
 
     /// A successful CI run for commit `sha`.
     async fn ci_passed(&self, delivery: &str, sha: &str) {
-        let mut payload = examples("workflow_run").into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a completed workflow_run");
-        payload["repository"] = branch_push()["repository"].clone();
-        payload["workflow_run"]["head_sha"] = json!(sha);
-        payload["workflow_run"]["head_branch"] = json!("master");
-        payload["workflow_run"]["name"] = json!("build");
-        payload["workflow_run"]["conclusion"] = json!("success");
-        payload["action"] = json!("completed");
-        let reply = self.app.deliver("workflow_run", delivery, &payload).await;
-        assert_eq!(reply.json()["outcome"], "ci_recorded", "{}", reply.text());
+        self.ci_about(delivery, sha, "build", "completed", Some("success")).await;
     }
 }
 

@@ -235,12 +235,6 @@ on_both_backends! {
     }
 }
 
-/// The `action` of the form whose submit button says `label`, from a server-rendered page.
-fn form_action(html: &str, label: &str) -> String {
-    let button = html.find(&format!(">{label}</button>")).unwrap_or_else(|| panic!("no `{label}` button in the page"));
-    let form = html[..button].rfind("<form").expect("the button's form");
-    html[form..].split("action=\"").nth(1).expect("a form action").split('"').next().unwrap().replace("&amp;", "&")
-}
 
 on_both_backends! {
     async fn a_decision_link_from_a_notification_works_once_and_grants_nothing_by_itself(store: Store) {

@@ -337,13 +337,6 @@ on_both_backends! {
 
 // ---- The dashboard ----
 
-/// The `action` of the form whose submit button says `label`, from a server-rendered page.
-fn form_action(html: &str, label: &str) -> String {
-    let button = html.find(&format!(">{label}</button>")).unwrap_or_else(|| panic!("no `{label}` button in the page"));
-    let form = html[..button].rfind("<form").expect("the button's form");
-    let action = html[form..].split("action=\"").nth(1).expect("a form action").split('"').next().unwrap();
-    action.replace("&amp;", "&")
-}
 
 
 on_both_backends! {

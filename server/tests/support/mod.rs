@@ -258,3 +258,10 @@ impl TestApp {
         self.send(request.body(Body::from(body)).unwrap()).await
     }
 }
+
+/// The `action` of the form whose submit button says `label`, from a server-rendered page.
+pub fn form_action(html: &str, label: &str) -> String {
+    let button = html.find(&format!(">{label}</button>")).unwrap_or_else(|| panic!("no `{label}` button in the page"));
+    let form = html[..button].rfind("<form").expect("the button's form");
+    html[form..].split("action=\"").nth(1).expect("a form action").split('"').next().unwrap().replace("&amp;", "&")
+}
