@@ -170,12 +170,7 @@ pub async fn retry_run(id: i64) -> Result<i64, ServerFnError> {
 #[server]
 pub async fn roll_back(id: i64, environment: String, reason: String) -> Result<i64, ServerFnError> {
     let run = run_to_change(id).await?;
-    let manual = run.stages.iter().any(|s| s.environment.as_deref() == Some(environment.as_str()) && s.promotion == Some(shipgate_pipeline::Promotion::Manual));
-    let by = if manual {
-        require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &environment })?
-    } else {
-        require(Action::OperateRun { pipeline: &run.run.pipeline })?
-    };
+    let by = require(run.rollback_action(&environment))?;
     let new_id = dashboard()?.roll_back(id, environment, reason, by, client_ip()).await.map_err(ServerFnError::new)?;
     leptos_axum::redirect(&format!("/runs/{new_id}"));
     Ok(new_id)

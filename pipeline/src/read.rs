@@ -97,6 +97,20 @@ pub struct RunDetail {
     pub briefs: Vec<crate::brief::GateBrief>,
 }
 
+impl RunDetail {
+    /// What rolling `environment` back to this run's deploy there needs. A rollback changes
+    /// what runs in the environment, so: the right to approve it when its promotion is
+    /// manual, the right to operate the pipeline's runs when it is automatic.
+    pub fn rollback_action<'a>(&'a self, environment: &'a str) -> crate::access::Action<'a> {
+        let manual = self.stages.iter().any(|s| s.environment.as_deref() == Some(environment) && s.promotion == Some(Promotion::Manual));
+        if manual {
+            crate::access::Action::DecideGate { pipeline: &self.run.pipeline, environment }
+        } else {
+            crate::access::Action::OperateRun { pipeline: &self.run.pipeline }
+        }
+    }
+}
+
 /// One message about a run to a notifier or to GitHub.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageInfo {

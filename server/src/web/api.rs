@@ -226,12 +226,7 @@ async fn roll_back(State(state): State<AppState>, caller: Caller, Path((id, env)
     let Some(deploy) = run.deploys.iter().find(|d| d.environment == env) else {
         return Err(ApiError::NotFound(format!("run {id} did not deploy to environment `{env}`")));
     };
-    let manual = run.stages.iter().any(|s| s.environment.as_deref() == Some(env.as_str()) && s.promotion == Some(shipgate_pipeline::Promotion::Manual));
-    if manual {
-        caller.require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &env })?;
-    } else {
-        caller.require(Action::OperateRun { pipeline: &run.run.pipeline })?;
-    }
+    caller.require(run.rollback_action(&env))?;
     let body: RollbackBody = if body.is_empty() { RollbackBody::default() } else { json_body(&headers, &body)? };
     let new_id = state.store.roll_back(id, deploy.position, &body.reason, &caller.audit()).await?;
     state.engine.wake();
