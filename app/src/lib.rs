@@ -23,6 +23,8 @@ pub use data::Dashboard;
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    send_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -37,6 +39,30 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The content security policy of a dashboard page. Scripts run only from this site or
+/// inline with this response's nonce (the hydration script and the resources Leptos streams
+/// carry it), so an injected `<script>` or `onclick` does nothing; `'wasm-unsafe-eval'` lets
+/// the hydration bundle compile. No inline styles, no frames around the page, no `<base>`,
+/// and forms post only here.
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Sends [`page_policy`] with the nonce Leptos made for this response. Without a nonce (a
+/// render outside a request), nothing is set and the server's strict default, which runs no
+/// script at all, applies: a missing nonce fails closed.
+#[cfg(feature = "ssr")]
+fn send_content_security_policy() {
+    let Some(nonce) = leptos::nonce::use_nonce() else { return };
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else { return };
+    if let Ok(value) = http::HeaderValue::from_str(&page_policy(&nonce)) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -104,7 +130,7 @@ fn AdminLinks(me: WhoAmI) -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 let admin = me.await.ok().flatten().is_some_and(|me| {
-                    let principal = Principal { id: String::new(), name: me.name, kind: PrincipalKind::User, grants: me.grants };
+                    let principal = Principal { id: String::new(), name: me.name, kind: PrincipalKind::User, grants: me.grants, via: None };
                     principal.may(&Action::Administer)
                 });
                 admin.then(|| view! {

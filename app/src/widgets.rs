@@ -117,11 +117,13 @@ pub fn TaskCounts(running: Option<i64>, desired: Option<i64>, pending: Option<i6
     let failing = failed.is_some_and(|f| f > 0);
     view! {
         <div class=if failing { "tasks tasks-failing" } else { "tasks" }>
-            <div class="tasks-bar" role="progressbar" aria-label="Running tasks" aria-valuemin="0"
-                aria-valuemax=want.to_string() aria-valuenow=run.min(want).to_string()>
-                <span class="tasks-running" style=format!("width: {running_pct}%")></span>
-                <span class="tasks-pending" style=format!("width: {pending_pct}%")></span>
-            </div>
+            // SVG geometry, not inline styles: the content security policy allows no `style`
+            // attribute, and a rectangle's width is an attribute, not a style.
+            <svg class="tasks-bar" viewBox="0 0 100 8" preserveAspectRatio="none" role="progressbar" aria-label="Running tasks"
+                aria-valuemin="0" aria-valuemax=want.to_string() aria-valuenow=run.min(want).to_string()>
+                <rect class="tasks-running" x="0" y="0" height="8" width=running_pct.to_string()></rect>
+                <rect class="tasks-pending" x=running_pct.to_string() y="0" height="8" width=pending_pct.to_string()></rect>
+            </svg>
             <span class="tasks-text">{words}</span>
         </div>
     }

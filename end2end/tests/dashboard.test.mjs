@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { startShipgate, deliver, branchPush, launchBrowser } from './harness.mjs';
+import { startShipgate, deliver, branchPush, launchBrowser, until } from './harness.mjs';
 
 let server;
 let browser;
@@ -53,6 +53,33 @@ test('with JavaScript on, a pushed run appears, hydrates, and opens its timeline
   assert.equal(await commitLink.getAttribute('href'), `https://github.com/Codertocat/Hello-World/commit/${'1'.repeat(40)}`);
   await page.screenshot({ path: `${shots}/run-js.png`, fullPage: true });
   assert.deepEqual(errors, [], 'no script errors on the page');
+  await context.close();
+});
+
+test('pages hydrate under a content security policy that refuses inline scripts, and a refused script fails the test', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: true });
+  const page = await context.newPage();
+  const response = await page.goto(`${server.base}/pipelines`);
+  const headers = response.headers();
+  assert.match(headers['content-security-policy'], /script-src 'self' 'nonce-[A-Za-z0-9_-]{22,}' 'wasm-unsafe-eval';/);
+  assert.doesNotMatch(headers['content-security-policy'], /unsafe-inline/);
+  assert.match(headers['content-security-policy'], /frame-ancestors 'none'/);
+  assert.equal(headers['x-frame-options'], 'DENY');
+  assert.equal(headers['referrer-policy'], 'no-referrer');
+  assert.equal(headers['cache-control'], 'no-store');
+  await page.waitForSelector('html[data-hydrated="true"]', { state: 'attached', timeout: 20_000 });
+
+  // A script injected as cross-site scripting would inject it is refused, and the harness
+  // records the refusal (which fails the test at context.close unless it was meant, as here).
+  await page.evaluate(() => {
+    const script = document.createElement('script');
+    script.textContent = 'window.injected = true';
+    document.body.append(script);
+  });
+  await until('the refusal to be reported', () => browser.cspViolations.length > 0, 5_000);
+  assert.equal(await page.evaluate(() => window.injected), undefined, 'the injected script did not run');
+  assert.match(browser.cspViolations[0], /Refused to execute inline script/);
+  browser.cspViolations.splice(0);
   await context.close();
 });
 

@@ -155,13 +155,41 @@ export async function deliver(base, event, id, payload) {
   return json;
 }
 
-// Debian's Chromium, headless, as every browser test drives it.
-export function launchBrowser() {
-  return chromium.launch({
+// Chromium's words when a page breaks its content security policy (a blocked script, style,
+// frame or connection).
+const CSP_VIOLATION = /Content Security Policy/i;
+
+// Debian's Chromium, headless, as every browser test drives it. Every page of every context
+// is watched for content security policy violations: a context's close, and the browser's,
+// fail the test that caused one. `browser.cspViolations` lists them.
+export async function launchBrowser() {
+  const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  const violations = [];
+  browser.cspViolations = violations;
+  const assertNone = () => assert.deepEqual(violations.splice(0), [], 'a page broke the content security policy');
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (...args) => {
+    const context = await newContext(...args);
+    context.on('page', (page) => page.on('console', (msg) => {
+      if (CSP_VIOLATION.test(msg.text())) violations.push(`${page.url()}: ${msg.text()}`);
+    }));
+    const closeContext = context.close.bind(context);
+    context.close = async (...closeArgs) => {
+      await closeContext(...closeArgs);
+      assertNone();
+    };
+    return context;
+  };
+  const close = browser.close.bind(browser);
+  browser.close = async () => {
+    await close();
+    assertNone();
+  };
+  return browser;
 }
 
 // A run's status, through the REST API (local mode needs no token).

@@ -136,6 +136,24 @@ pub struct Principal {
     pub name: String,
     pub kind: PrincipalKind,
     pub grants: Vec<Grant>,
+    /// The API token the request came with, if it did. The audit log names the person (a
+    /// personal token's owner) as the actor and this as how they acted, so an owner's own
+    /// actions and their automation's are found under one name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<TokenRef>,
+}
+
+/// An API token, as the audit log names it: its id (to revoke it) and its name (to read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRef {
+    pub id: i64,
+    pub name: String,
+}
+
+impl fmt::Display for TokenRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token {}", self.name)
+    }
 }
 
 /// Something a caller may or may not do.
@@ -166,7 +184,7 @@ impl Action<'_> {
 impl Principal {
     /// The local single user of a Shipgate with no identity provider.
     pub fn local() -> Principal {
-        Principal { id: "local".into(), name: "local user".into(), kind: PrincipalKind::Local, grants: vec![Grant::everywhere(Role::Admin)] }
+        Principal { id: "local".into(), name: "local user".into(), kind: PrincipalKind::Local, grants: vec![Grant::everywhere(Role::Admin)], via: None }
     }
 
     pub fn may(&self, action: &Action<'_>) -> bool {
@@ -464,7 +482,7 @@ mod tests {
     }
 
     fn principal(grants: Vec<Grant>) -> Principal {
-        Principal { id: "user:t".into(), name: "t".into(), kind: PrincipalKind::User, grants }
+        Principal { id: "user:t".into(), name: "t".into(), kind: PrincipalKind::User, grants, via: None }
     }
 
     #[test]

@@ -261,7 +261,7 @@ mod tests {
 
     fn principal(role: Role, environments: &[&str]) -> Principal {
         let scope = Scope { pipelines: vec![], environments: environments.iter().map(|e| e.to_string()).collect() };
-        Principal { id: "user:x".into(), name: "x".into(), kind: PrincipalKind::User, grants: vec![Grant { role, scope }] }
+        Principal { id: "user:x".into(), name: "x".into(), kind: PrincipalKind::User, grants: vec![Grant { role, scope }], via: None }
     }
 
     fn candidate() -> Candidate {

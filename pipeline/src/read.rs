@@ -482,6 +482,29 @@ pub struct AuditRecord {
     pub target: String,
     pub ip: Option<String>,
     pub detail: String,
+    /// The API token the actor acted through, if any.
+    pub via: Option<crate::access::TokenRef>,
+    /// The actor for people to read: `alice@example.com via token ci-deployer`.
+    pub actor_name: String,
+}
+
+/// An audit actor for people to read. A person is their email, a token its name, and a
+/// personal token's action is its owner's, through the token.
+pub fn actor_name(actor: &str, via: Option<&crate::access::TokenRef>) -> String {
+    let who = match actor {
+        "local" => "local user".to_owned(),
+        "bootstrap-admin" => "bootstrap admin".to_owned(),
+        "token:config" => "admin token from the configuration".to_owned(),
+        other if other.starts_with("token:") => match via {
+            Some(token) => return token.to_string(),
+            None => other.to_owned(),
+        },
+        other => other.strip_prefix("user:").unwrap_or(other).to_owned(),
+    };
+    match via {
+        Some(token) => format!("{who} via {token}"),
+        None => who,
+    }
 }
 
 /// What the audit log is searched by. Every filter is optional; `actor` and `target` match
@@ -518,14 +541,16 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    /// Who the token acts as. A personal token is labelled with its owner, so the audit log
-    /// says whose automation acted.
+    /// Who the token acts as. A personal token acts as its owner, so the audit log puts the
+    /// owner's own actions and those of their automation under one actor, and names the
+    /// token beside it; a service token acts as itself.
     pub fn principal(&self) -> crate::access::Principal {
-        let name = match &self.owner {
-            Some(owner) if self.kind == "personal" => format!("{owner} (token {})", self.name),
-            _ => format!("token {}", self.name),
+        let via = crate::access::TokenRef { id: self.id, name: self.name.clone() };
+        let (id, name) = match &self.owner {
+            Some(owner) if self.kind == "personal" => (format!("user:{}", owner.to_lowercase()), format!("{owner} via {via}")),
+            _ => (format!("token:{}", self.id), via.to_string()),
         };
-        crate::access::Principal { id: format!("token:{}", self.id), name, kind: crate::access::PrincipalKind::Token, grants: vec![self.grant.clone()] }
+        crate::access::Principal { id, name, kind: crate::access::PrincipalKind::Token, grants: vec![self.grant.clone()], via: Some(via) }
     }
 
     /// Whether the token still opens the door at `now`.
@@ -544,6 +569,50 @@ pub struct CreatedToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_actors_read_as_people_and_tokens() {
+        let token = crate::access::TokenRef { id: 3, name: "ci-deployer".into() };
+        let cases = [
+            ("user:alice@example.com", None, "alice@example.com"),
+            ("user:alice@example.com", Some(&token), "alice@example.com via token ci-deployer"),
+            ("token:3", Some(&token), "token ci-deployer"),
+            ("token:3", None, "token:3"),
+            ("token:config", None, "admin token from the configuration"),
+            ("local", None, "local user"),
+            ("bootstrap-admin", None, "bootstrap admin"),
+            ("config:shipgate.toml", None, "config:shipgate.toml"),
+        ];
+        for (actor, via, want) in cases {
+            assert_eq!(actor_name(actor, via), want, "{actor} {via:?}");
+        }
+    }
+
+    #[test]
+    fn a_personal_token_acts_as_its_owner_and_a_service_token_as_itself() {
+        let mut token = TokenRecord {
+            id: 3,
+            name: "ci-deployer".into(),
+            kind: "personal".into(),
+            owner: Some("Alice@Example.com".into()),
+            grant: crate::access::Grant::everywhere(crate::access::Role::Deployer),
+            prefix: "sgp_abcdef".into(),
+            created_by: "local".into(),
+            created_at: 0,
+            expires_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            last_used_at: None,
+        };
+        let personal = token.principal();
+        assert_eq!((personal.id.as_str(), personal.name.as_str()), ("user:alice@example.com", "Alice@Example.com via token ci-deployer"));
+        assert_eq!(personal.via, Some(crate::access::TokenRef { id: 3, name: "ci-deployer".into() }));
+        token.kind = "service".into();
+        token.owner = None;
+        let service = token.principal();
+        assert_eq!((service.id.as_str(), service.name.as_str()), ("token:3", "token ci-deployer"));
+        assert_eq!(service.via.map(|t| t.id), Some(3));
+    }
 
     #[test]
     fn digests_come_from_pinned_references() {

@@ -90,7 +90,7 @@ async fn fire(addr: SocketAddr, count: usize, concurrency: usize, body: Bytes, p
                         break;
                     }
                     let req = Request::post("/webhooks/github")
-                        .header("host", "bench")
+                        .header("host", addr.to_string())
                         .header("content-type", "application/json")
                         .header("x-github-event", "push")
                         .header("x-github-delivery", format!("{prefix}-{i}"))
@@ -160,7 +160,7 @@ async fn page_latency(addr: SocketAddr, path: &str, rounds: usize) -> (f64, usiz
     for _ in 0..rounds {
         sender.ready().await.unwrap();
         let t = Instant::now();
-        let resp = sender.send_request(Request::get(path).header("host", "bench").body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+        let resp = sender.send_request(Request::get(path).header("host", addr.to_string()).body(Full::new(Bytes::new())).unwrap()).await.unwrap();
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         times.push(t.elapsed());

@@ -26,6 +26,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check the configuration and exit, printing the pipelines it declares.
     CheckConfig(ServeArgs),
+    /// Make a new bootstrap admin password, print it, and end every session (for a
+    /// Shipgate without an identity provider whose first-start password was lost or seen).
+    ResetBootstrapPassword(ServeArgs),
+    /// Copy the SQLite database to FILE while Shipgate runs (PostgreSQL: use pg_dump).
+    Backup(BackupArgs),
+}
+
+/// `shipgate backup FILE`: the database is found as `serve` finds it.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy; it must not exist yet, and its directory must
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -84,7 +98,11 @@ pub struct ServeArgs {
     /// OpenID Connect client secret
     #[arg(long, env = "SHIPGATE_OIDC_CLIENT_SECRET", hide_env_values = true)]
     pub oidc_client_secret: Option<SecretString>,
-    /// Allow local single-user mode (no sign-in) even with an https public URL
+    /// Without an identity provider, make EVERYONE who can reach Shipgate its admin, with no
+    /// sign-in and no password, even on a non-loopback address or behind a proxy: anyone who
+    /// reaches the port can repoint pipelines, approve production and make admin tokens. Off
+    /// by default: without a provider, Shipgate then serves loopback only, or asks for the
+    /// bootstrap admin password
     #[arg(long, env = "SHIPGATE_ALLOW_LOCAL_MODE")]
     pub allow_local_mode: bool,
     /// A GitHub token that may create deployments and their statuses (fine-grained:
@@ -161,8 +179,28 @@ pub struct GitHubApi {
 #[derive(Debug)]
 pub enum AuthMode {
     /// No identity provider: one implicit user with every power, for a laptop or a trial.
-    Local,
+    /// With `loopback_only`, only requests addressed to this machine by a loopback name, and
+    /// not forwarded by a proxy, get that user (see [`without_provider`]); without it (the
+    /// explicit `allow_local_mode`), everyone who reaches the port does.
+    Local { loopback_only: bool },
+    /// No identity provider, but reachable by others: one admin, who signs in with the
+    /// password Shipgate made at its first start and showed once in its log.
+    Bootstrap,
     Oidc(OidcSettings),
+}
+
+/// How a Shipgate without an identity provider lets people in. Local mode (no sign-in) is
+/// only for a loopback listen address that no https `public_url` says faces other people;
+/// any other address asks for the bootstrap admin password, so no configuration hands out a
+/// role without a credential. The decision reads the configuration, never the peer address:
+/// behind a reverse proxy on the same host, every peer is 127.0.0.1.
+pub fn without_provider(listen: SocketAddr, public_url: Option<&str>, allow_local_mode: bool) -> AuthMode {
+    let faces_people = public_url.is_some_and(|u| u.starts_with("https://"));
+    match (allow_local_mode, listen.ip().is_loopback() && !faces_people) {
+        (true, _) => AuthMode::Local { loopback_only: false },
+        (false, true) => AuthMode::Local { loopback_only: true },
+        (false, false) => AuthMode::Bootstrap,
+    }
 }
 
 #[derive(Debug)]
@@ -187,7 +225,7 @@ pub struct AuthSettings {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        AuthSettings { mode: AuthMode::Local, idle_timeout: Span::seconds(8 * 3600), absolute_timeout: Span::seconds(24 * 3600) }
+        AuthSettings { mode: AuthMode::Local { loopback_only: true }, idle_timeout: Span::seconds(8 * 3600), absolute_timeout: Span::seconds(24 * 3600) }
     }
 }
 
@@ -319,7 +357,7 @@ impl Settings {
             1,
         )?;
         let auth = auth_settings(
-            AuthArgs { issuer: args.oidc_issuer, client_id: args.oidc_client_id, allow_local_mode: args.allow_local_mode },
+            AuthArgs { issuer: args.oidc_issuer, client_id: args.oidc_client_id, allow_local_mode: args.allow_local_mode, listen },
             oidc_secret,
             file.auth,
             public_url.as_deref(),
@@ -362,6 +400,7 @@ struct AuthArgs {
     issuer: Option<String>,
     client_id: Option<String>,
     allow_local_mode: bool,
+    listen: SocketAddr,
 }
 
 type SpanReader<'a> = dyn Fn(&str, Option<String>, &str, Option<String>, Span) -> Result<Span, ConfigError> + 'a;
@@ -394,14 +433,7 @@ fn auth_settings(
         if client_id.is_some() || client_secret.is_some() {
             return Err(invalid("auth.issuer", "a client id or secret is set but no issuer: set auth.issuer (--oidc-issuer / SHIPGATE_OIDC_ISSUER)"));
         }
-        if public_url.is_some_and(|u| u.starts_with("https://")) && !allow_local_mode {
-            return Err(invalid(
-                "auth.issuer",
-                "no identity provider is configured and public_url is https, so anyone who reaches this Shipgate would be its admin; \
-                 configure OpenID Connect ([auth] issuer, client_id, client_secret) or set auth.allow_local_mode = true (--allow-local-mode)",
-            ));
-        }
-        return Ok(AuthSettings { mode: AuthMode::Local, idle_timeout, absolute_timeout });
+        return Ok(AuthSettings { mode: without_provider(args.listen, public_url, allow_local_mode), idle_timeout, absolute_timeout });
     };
     let issuer = issuer.trim_end_matches('/').to_owned();
     if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
@@ -507,6 +539,13 @@ fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim().to_owned() })
 }
 
+/// Parses a TOML text as the config file, with no flags set; for tests and tools. Errors read
+/// as they would for a file named `shipgate.toml`.
+pub fn settings_from_toml(text: &str) -> Result<Settings, ConfigError> {
+    let path = Path::new("shipgate.toml");
+    Settings::merge(ServeArgs::default(), parse_file(path, text)?, Some(path.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,8 +640,7 @@ environments = ["production"]
 
     #[test]
     fn sign_in_settings_that_cannot_work_are_refused_by_key() {
-        let cases: [(&str, &str); 9] = [
-            (r#"public_url = "https://shipgate.example.com""#, "auth.issuer"),
+        let cases: [(&str, &str); 8] = [
             (r#"public_url = "https://shipgate.example.com/app""#, "public_url"),
             (r#"public_url = "ftp://x""#, "public_url"),
             ("[auth]\nclient_id = \"x\"", "auth.issuer"),
@@ -622,16 +660,49 @@ environments = ["production"]
         assert!(from_toml(&scoped_admin).unwrap_err().to_string().starts_with("auth.grant[2].pipelines"));
     }
 
+    /// The configurations the README and the Dockerfile show, and their neighbours: none
+    /// without a provider gives a role without a credential unless `allow_local_mode` says so.
     #[test]
-    fn local_mode_refuses_an_https_public_url_unless_allowed() {
-        let err = from_toml(r#"public_url = "https://shipgate.example.com""#).unwrap_err().to_string();
-        assert!(err.contains("anyone who reaches this Shipgate would be its admin"), "{err}");
+    fn without_a_provider_only_loopback_skips_the_password() {
+        use AuthMode::{Bootstrap, Local};
+        let cases: [(&str, Option<&str>, bool, &str); 10] = [
+            ("127.0.0.1:3000", None, false, "local, loopback only"),
+            ("[::1]:3000", None, false, "local, loopback only"),
+            ("127.0.0.1:3000", Some("http://127.0.0.1:3000"), false, "local, loopback only"),
+            // The Dockerfile's address.
+            ("0.0.0.0:3000", None, false, "bootstrap"),
+            ("[::]:3000", None, false, "bootstrap"),
+            ("192.0.2.10:3000", None, false, "bootstrap"),
+            // A TLS proxy in front of a loopback listener: the portal faces people.
+            ("127.0.0.1:3000", Some("https://shipgate.example.com"), false, "bootstrap"),
+            ("0.0.0.0:3000", Some("https://shipgate.example.com"), false, "bootstrap"),
+            // The explicit opt-out.
+            ("0.0.0.0:3000", None, true, "local, open"),
+            ("127.0.0.1:3000", Some("https://shipgate.example.com"), true, "local, open"),
+        ];
+        for (listen, public_url, allow, want) in cases {
+            let got = match without_provider(listen.parse().unwrap(), public_url, allow) {
+                Local { loopback_only: true } => "local, loopback only",
+                Local { loopback_only: false } => "local, open",
+                Bootstrap => "bootstrap",
+                AuthMode::Oidc(_) => "oidc",
+            };
+            assert_eq!(got, want, "{listen} {public_url:?} allow_local_mode={allow}");
+        }
+    }
+
+    #[test]
+    fn the_listen_address_and_public_url_choose_the_mode_through_every_source() {
+        let s = from_toml(r#"public_url = "https://shipgate.example.com""#).unwrap();
+        assert!(matches!(s.auth.mode, AuthMode::Bootstrap), "an https public URL faces people: {:?}", s.auth.mode);
         let s = from_toml("public_url = \"https://shipgate.example.com\"\n[auth]\nallow_local_mode = true").unwrap();
-        assert!(matches!(s.auth.mode, AuthMode::Local));
+        assert!(matches!(s.auth.mode, AuthMode::Local { loopback_only: false }));
+        let s = from_toml("listen = \"0.0.0.0:3000\"").unwrap();
+        assert!(matches!(s.auth.mode, AuthMode::Bootstrap), "{:?}", s.auth.mode);
         let s = from_toml(r#"public_url = "http://127.0.0.1:3000""#).unwrap();
-        assert!(matches!(s.auth.mode, AuthMode::Local), "plain http on a laptop is fine");
-        let args = ServeArgs { public_url: Some("https://ship.example.com".into()), allow_local_mode: true, ..Default::default() };
-        assert!(Settings::merge(args, FileConfig::default(), None).is_ok());
+        assert!(matches!(s.auth.mode, AuthMode::Local { loopback_only: true }), "plain http on a laptop is fine");
+        let args = ServeArgs { listen: Some("0.0.0.0:3000".into()), allow_local_mode: true, ..Default::default() };
+        assert!(matches!(Settings::merge(args, FileConfig::default(), None).unwrap().auth.mode, AuthMode::Local { loopback_only: false }));
     }
 
     #[test]

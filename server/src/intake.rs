@@ -27,7 +27,26 @@ const MAX_BATCH: usize = 256;
 
 struct Job {
     delivery: NewDelivery,
-    reply: oneshot::Sender<Result<Recorded, String>>,
+    reply: oneshot::Sender<Result<Recorded, RecordError>>,
+}
+
+/// Why a delivery was not recorded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RecordError {
+    /// The database could not be reached (stopped, restarting, out of connections), so the
+    /// delivery was not stored: delivered again later, it is recorded then. (Should the
+    /// connection have broken during the commit itself, it may have been stored after all;
+    /// the redelivery is then recognised by its delivery id, as any redelivery is.)
+    #[error("the database is not reachable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<StoreError> for RecordError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() { RecordError::Unavailable(e.to_string()) } else { RecordError::Failed(e.to_string()) }
+    }
 }
 
 /// A handle to the single task that writes deliveries.
@@ -45,10 +64,11 @@ impl DeliveryWriter {
         DeliveryWriter { jobs }
     }
 
-    pub async fn record(&self, delivery: NewDelivery) -> Result<Recorded, String> {
+    pub async fn record(&self, delivery: NewDelivery) -> Result<Recorded, RecordError> {
+        let stopped = || RecordError::Failed("the delivery writer has stopped".to_owned());
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { delivery, reply }).await.map_err(|_| "the delivery writer has stopped".to_owned())?;
-        answer.await.map_err(|_| "the delivery writer has stopped".to_owned())?
+        self.jobs.send(Job { delivery, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -62,6 +82,15 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Job>) {
                     let _ = reply.send(Ok(result));
                 }
             }
+            // With the database out of reach, each delivery on its own would only wait out the
+            // pool's timeout once more (and the sender's patience with it): refuse them all now.
+            Err(batch_error) if batch_error.is_unavailable() => {
+                warn!(error = %batch_error, size = deliveries.len(), "the database is not reachable; these deliveries were not recorded");
+                let why = RecordError::from(batch_error);
+                for reply in replies {
+                    let _ = reply.send(Err(why.clone()));
+                }
+            }
             // One bad delivery must not fail its neighbours: retry each on its own.
             Err(batch_error) => {
                 warn!(error = %batch_error, size = deliveries.len(), "batch of deliveries failed; recording them one by one");
@@ -70,7 +99,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Job>) {
                         .record_deliveries(std::slice::from_ref(delivery))
                         .await
                         .map(|mut r| r.remove(0))
-                        .map_err(|e: StoreError| e.to_string());
+                        .map_err(RecordError::from);
                     let _ = reply.send(result);
                 }
             }
@@ -114,6 +143,13 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     }
 }
 
+/// The JSON of a form-encoded delivery: GitHub sends it percent-encoded in the form's
+/// `payload` field (the first one, if a form repeats it). `None` when there is none. Public
+/// so that the property tests (`tests/hostile_input.rs`) drive the decoding the handler uses.
+pub fn form_payload(body: &[u8]) -> Option<Vec<u8>> {
+    form_urlencoded::parse(body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned().into_bytes())
+}
+
 fn too_large() -> ApiError {
     ApiError::PayloadTooLarge(format!("the payload is larger than GitHub's 25 MB limit ({MAX_PAYLOAD_BYTES} bytes)"))
 }
@@ -121,10 +157,10 @@ fn too_large() -> ApiError {
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let received = Instant::now();
     let received_at = now_ms();
-    if let Some(len) = header_str(&headers, header::CONTENT_LENGTH.as_str())?.and_then(|v| v.parse::<u64>().ok()) {
-        if len > MAX_PAYLOAD_BYTES as u64 {
-            return Err(too_large());
-        }
+    if let Some(len) = header_str(&headers, header::CONTENT_LENGTH.as_str())?.and_then(|v| v.parse::<u64>().ok())
+        && len > MAX_PAYLOAD_BYTES as u64
+    {
+        return Err(too_large());
     }
     let encoding = encoding(&headers)?;
     let event = required_header(&headers, "x-github-event")?.to_owned();
@@ -161,10 +197,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
 
         let json: std::borrow::Cow<'_, [u8]> = match encoding {
             Encoding::Json => std::borrow::Cow::Borrowed(&body),
-            Encoding::Form => form_urlencoded::parse(&body)
-                .find(|(k, _)| k == "payload")
-                .map(|(_, v)| std::borrow::Cow::Owned(v.into_owned().into_bytes()))
-                .ok_or_else(|| ApiError::BadRequest("the form body has no `payload` field".into()))?,
+            Encoding::Form => std::borrow::Cow::Owned(
+                form_payload(&body).ok_or_else(|| ApiError::BadRequest("the form body has no `payload` field".into()))?,
+            ),
         };
         let classified = github::classify(&event, &json).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let delivery = NewDelivery {
@@ -178,7 +213,15 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
             received_at,
             received,
         };
-        let recorded = state.deliveries.record(delivery).await.map_err(ApiError::Internal)?;
+        let recorded = state.deliveries.record(delivery).await.map_err(|e| match e {
+            // A 503 that says so, not a 500: the sender (GitHub's "Redeliver", a retrying
+            // proxy) should try again, and this one will be recorded then. The write loop
+            // has logged the cause once for the whole batch.
+            RecordError::Unavailable(_) => {
+                ApiError::Unavailable("the database is not reachable, so the delivery was not recorded; deliver it again once the database is back".into())
+            }
+            RecordError::Failed(detail) => ApiError::Internal(detail),
+        })?;
         info!(outcome = recorded.outcome.as_str(), runs = ?recorded.run_ids, duplicate = recorded.duplicate, "delivery recorded");
         if !recorded.duplicate && matches!(recorded.outcome, DeliveryOutcome::RunCreated | DeliveryOutcome::CiRecorded) {
             state.engine.wake();

@@ -5,6 +5,7 @@
 //! (pipelines, statuses, the run state machine) lives in the `shipgate-pipeline` crate.
 
 pub mod aws;
+pub mod backup;
 pub mod config;
 pub mod engine;
 pub mod forge;
@@ -44,6 +45,9 @@ impl Server {
             .await
             .with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
         load_config_pipelines(&store, settings).await?;
+        if matches!(settings.auth.mode, config::AuthMode::Bootstrap) {
+            show_new_bootstrap_password(&store, settings).await?;
+        }
         let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
         let state = state(store.clone(), settings, listener.local_addr()?)?;
         let outbound = outbound::Outbound::new(settings.github.as_ref())?;
@@ -82,6 +86,34 @@ pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr) -> a
     })
 }
 
+/// Makes the bootstrap admin password if there is none yet, and shows it, once, in the log:
+/// the replica that made it is the only one that ever held it.
+async fn show_new_bootstrap_password(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let password = identity::bootstrap::new_password()?;
+    if store.ensure_bootstrap_password(&identity::bootstrap::password_hash(&password)).await? {
+        let at = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+        tracing::warn!(
+            "no identity provider is configured and Shipgate is reachable beyond this machine, so one bootstrap admin signs in with a password. \
+             It is shown this once: {password}  Sign in at {at}/auth/sign-in, then configure OpenID Connect (docs/access.md). \
+             `shipgate reset-bootstrap-password` makes a new one."
+        );
+    } else {
+        info!("bootstrap admin: sign in with the password shown in the log at first start (`shipgate reset-bootstrap-password` makes a new one)");
+    }
+    Ok(())
+}
+
+/// Replaces the bootstrap admin password and ends every session; returns the new password.
+pub async fn reset_bootstrap_password(settings: &Settings) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let store = Store::connect(&settings.database_url).await.with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
+    let password = identity::bootstrap::new_password()?;
+    let actor = AuditEntry { actor: "cli:reset-bootstrap-password".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
+    store.reset_bootstrap_password(&identity::bootstrap::password_hash(&password), &actor).await?;
+    store.close().await;
+    Ok(password)
+}
+
 /// Writes the config file's pipelines; unchanged ones are left alone, so restarts are quiet.
 pub async fn load_config_pipelines(store: &Store, settings: &Settings) -> anyhow::Result<()> {
     let actor = AuditEntry {
@@ -90,6 +122,7 @@ pub async fn load_config_pipelines(store: &Store, settings: &Settings) -> anyhow
         target: String::new(),
         ip: None,
         detail: String::new(),
+        via: None,
     };
     for spec in &settings.pipelines {
         let (saved, _) = store.put_pipeline(spec, "config", &actor).await?;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use shipgate::config::{Cli, Command, Settings};
+use shipgate::config::{AuthMode, BackupArgs, Cli, Command, ServeArgs, Settings};
 use shipgate::{Server, telemetry};
 use std::process::ExitCode;
 use tracing::{error, info};
@@ -11,6 +11,8 @@ async fn main() -> ExitCode {
         None => (cli.serve, false),
         Some(Command::Serve(args)) => (args, false),
         Some(Command::CheckConfig(args)) => (args, true),
+        Some(Command::Backup(args)) => return backup(args).await,
+        Some(Command::ResetBootstrapPassword(args)) => return reset_bootstrap_password(args).await,
     };
     let settings = match Settings::load(args) {
         Ok(s) => s,
@@ -32,11 +34,18 @@ async fn main() -> ExitCode {
         tracing::warn!("no webhook secret is configured: /webhooks/github refuses every delivery until GITHUB_WEBHOOK_SECRET is set");
     }
     match &settings.auth.mode {
-        shipgate::config::AuthMode::Local => tracing::warn!(
-            "local mode: no identity provider is configured, so whoever can reach this address is an admin; \
-             configure [auth] (docs/access.md) before sharing it"
+        AuthMode::Local { loopback_only: true } => tracing::warn!(
+            "local mode: no identity provider is configured, so whoever uses this machine's {} is an admin, with no sign-in; \
+             requests through a proxy or to another host name are refused; configure [auth] (docs/access.md) before sharing it",
+            settings.listen
         ),
-        shipgate::config::AuthMode::Oidc(oidc) => info!(issuer = %oidc.issuer, rules = oidc.rules.len(), "sign-in through OpenID Connect"),
+        AuthMode::Local { loopback_only: false } => tracing::warn!(
+            "local mode opened to the network (allow_local_mode): EVERYONE who can reach {} is an admin, with no sign-in or password: \
+             they can change pipelines, approve production and make admin tokens; configure [auth] (docs/access.md) instead",
+            settings.listen
+        ),
+        AuthMode::Bootstrap => info!("bootstrap mode: no identity provider is configured, so one admin signs in with the bootstrap password"),
+        AuthMode::Oidc(oidc) => info!(issuer = %oidc.issuer, rules = oidc.rules.len(), "sign-in through OpenID Connect"),
     }
     let server = match Server::build(&settings).await {
         Ok(s) => s,
@@ -75,6 +84,58 @@ async fn main() -> ExitCode {
         }
         Err(e) => {
             error!("server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shipgate backup FILE`: prints what it wrote and exits 0, or says why not and exits 1
+/// (2 for a configuration error, as `serve` does).
+async fn backup(args: BackupArgs) -> ExitCode {
+    let settings = match Settings::load(args.serve) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("shipgate: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match shipgate::backup::run(&settings.database_url, &args.file).await {
+        Ok(written) => {
+            println!("{written}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shipgate: backup failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shipgate reset-bootstrap-password`: prints the new password, or says why not and exits 1.
+async fn reset_bootstrap_password(args: ServeArgs) -> ExitCode {
+    let settings = match Settings::load(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("shipgate: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match shipgate::reset_bootstrap_password(&settings).await {
+        Ok(password) => {
+            println!("new bootstrap admin password: {password}");
+            println!("every session has ended; sign in again at /auth/sign-in");
+            let other = match settings.auth.mode {
+                AuthMode::Bootstrap => None,
+                AuthMode::Local { .. } => Some("local mode, with no sign-in"),
+                AuthMode::Oidc(_) => Some("OpenID Connect"),
+            };
+            if let Some(used) = other {
+                println!("note: this configuration does not sign people in with it; it uses {used}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shipgate: cannot reset the bootstrap password: {e:#}");
             ExitCode::FAILURE
         }
     }

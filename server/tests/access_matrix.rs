@@ -235,12 +235,12 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
         Fresh::Pipeline => {
             let name = format!("spare-{}", unique());
             let draft: shipgate_pipeline::PipelineDraft = serde_json::from_str(&pipeline_json(&name)).unwrap();
-            let audit = shipgate::store::AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() };
+            let audit = shipgate::store::AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
             store.create_pipeline(&draft.validate().unwrap(), "api", &audit).await.unwrap();
             name
         }
         Fresh::Token => {
-            let audit = shipgate::store::AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() };
+            let audit = shipgate::store::AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
             let new = NewToken { name: format!("spare-{}", unique()), kind: "service".into(), owner: None, grant: Grant::everywhere(Role::Viewer), expires_at: None };
             store.create_token(&new, &audit).await.unwrap().1.id.to_string()
         }

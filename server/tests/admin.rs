@@ -14,7 +14,7 @@ use shipgate_pipeline::access::{Grant, PrincipalKind, Role, Scope};
 use support::*;
 
 fn admin() -> AuditEntry {
-    AuditEntry { actor: "user:root@example.com".into(), action: String::new(), target: String::new(), ip: Some("192.0.2.1".into()), detail: String::new() }
+    AuditEntry { actor: "user:root@example.com".into(), action: String::new(), target: String::new(), ip: Some("192.0.2.1".into()), detail: String::new(), via: None }
 }
 
 fn new_token(name: &str, role: Role, expires_at: Option<i64>) -> NewToken {
@@ -61,8 +61,10 @@ on_both_backends! {
             TokenCheck::Valid(p) => p,
             other => panic!("a fresh token is valid, not {other:?}"),
         };
-        assert_eq!((principal.id, principal.kind), (format!("token:{}", record.id), PrincipalKind::Token));
-        assert_eq!(principal.name, "alice@example.com (token alice's scripts)");
+        // A personal token acts as its owner, and says through which token.
+        assert_eq!((principal.id, principal.kind), ("user:alice@example.com".to_owned(), PrincipalKind::Token));
+        assert_eq!(principal.name, "alice@example.com via token alice's scripts");
+        assert_eq!(principal.via.as_ref().map(|t| (t.id, t.name.as_str())), Some((record.id, "alice's scripts")));
         assert_eq!(principal.grants, vec![new.grant.clone()]);
         assert!(store.get_token(record.id).await.unwrap().unwrap().last_used_at.is_some(), "use is recorded");
 
@@ -100,7 +102,7 @@ on_both_backends! {
 /// Appends entries as (actor, action, target), oldest first; returns their ids.
 async fn append(store: &Store, entries: &[(&str, &str, &str)]) -> Vec<i64> {
     for (actor, action, target) in entries {
-        let entry = AuditEntry { actor: (*actor).into(), action: (*action).into(), target: (*target).into(), ip: None, detail: String::new() };
+        let entry = AuditEntry { actor: (*actor).into(), action: (*action).into(), target: (*target).into(), ip: None, detail: String::new(), via: None };
         store.append_audit(&entry).await.unwrap();
     }
     let mut ids: Vec<i64> = store.list_audit(None, 1000).await.unwrap().into_iter().map(|a| a.id).collect();
@@ -312,16 +314,32 @@ on_both_backends! {
         }
         assert_eq!(store.list_tokens().await.unwrap().len(), 3, "no refused call made or revoked a token");
 
-        // An admin token made through the API administers, and is named in the audit log.
+        // An admin token made through the API administers. A personal token's action is its
+        // owner's, and the audit log names the token beside them.
         let (_, made) = api_token(&app, json!({"name": "made-by-ops", "role": "viewer"})).await;
         let by_ops = app.api(Method::POST, "/api/v1/tokens", Some(json!({"name": "also-by-ops", "role": "viewer"})), Some(&admin)).await;
         assert_eq!(by_ops.status, StatusCode::CREATED, "{}", by_ops.text());
-        let ops = format!("token:{}", admin_record["id"]);
-        assert_eq!(by_ops.json()["token_record"]["created_by"], ops.as_str());
-        let audit = app.api(Method::GET, &format!("/api/v1/audit?actor={ops}"), None, Some(&admin)).await.json();
-        assert_eq!(audit["items"].as_array().unwrap().len(), 1);
-        assert_eq!(audit["items"][0]["action"], "token.create");
-        assert_ne!(made["created_by"], ops.as_str());
+        assert_eq!(by_ops.json()["token_record"]["created_by"], "user:root@example.com");
+        let audit = app.api(Method::GET, "/api/v1/audit?actor=user:root@example.com", None, Some(&admin)).await.json();
+        assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+        let entry = &audit["items"][0];
+        assert_eq!((entry["action"].as_str(), entry["actor_name"].as_str()), (Some("token.create"), Some("root@example.com via token ops")));
+        assert_eq!(entry["via"], json!({"id": admin_record["id"], "name": "ops"}));
+        assert_ne!(made["created_by"], "user:root@example.com");
+
+        // A service token is named as the token.
+        let (service, service_record) = api_token(&app, json!({"name": "ci-admin", "role": "admin"})).await;
+        let by_service = app.api(Method::POST, "/api/v1/tokens", Some(json!({"name": "by-ci", "role": "viewer"})), Some(&service)).await;
+        assert_eq!(by_service.status, StatusCode::CREATED, "{}", by_service.text());
+        let actor = format!("token:{}", service_record["id"]);
+        let audit = app.api(Method::GET, &format!("/api/v1/audit?actor={actor}"), None, Some(&admin)).await.json();
+        assert_eq!(audit["items"][0]["actor_name"], "token ci-admin", "{audit}");
+
+        // The audit page shows the same names.
+        let page = app.get_as("/admin/audit", &admin).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let html = page.text();
+        assert!(html.contains("root@example.com via token ops") && html.contains("token ci-admin"), "{html}");
     }
 }
 

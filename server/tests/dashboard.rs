@@ -179,7 +179,7 @@ fn seen(row: &DeployRow, running: i32, desired: i32, pending: i32, failed: i32, 
 }
 
 fn alice() -> AuditEntry {
-    AuditEntry { actor: "alice@example.com".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() }
+    AuditEntry { actor: "alice@example.com".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None }
 }
 
 /// The stretch of `html` from the first `start` to the next `end` after it.

@@ -19,7 +19,7 @@ const PUSHER: &str = "21031067+codertocat@users.noreply.github.com";
 /// A personal API token acting for `owner` with `role` everywhere.
 async fn token_for(store: &Store, owner: &str, role: Role) -> String {
     let new = NewToken { name: format!("{owner}'s"), kind: "personal".into(), owner: Some(owner.into()), grant: Grant::everywhere(role), expires_at: None };
-    let actor = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() };
+    let actor = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
     store.create_token(&new, &actor).await.unwrap().0
 }
 
@@ -164,7 +164,7 @@ on_both_backends! {
         let app = TestApp::new(store.clone()).await;
         let first = at_gate(&app, &store, "owners-1").await;
         store.apply_event(first, RunEvent::Rejected(1), Some("no")).await.unwrap();
-        let admin = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() };
+        let admin = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
         let retry = store.retry_run(first, &admin).await.unwrap();
         image_built(&store, retry).await;
         for event in [RunEvent::BuildSucceeded, RunEvent::DeployStarted(0), RunEvent::DeploySucceeded(0)] {
@@ -215,7 +215,7 @@ on_both_backends! {
         settings.pipelines[0].build.pending_runs = shipgate_pipeline::gate::PendingRuns::Queue;
         let app = TestApp::with_settings(store.clone(), settings).await;
         let (first, second) = (at_gate(&app, &store, "pending-1").await, at_gate(&app, &store, "pending-2").await);
-        let actor = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new() };
+        let actor = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
         let scoped = |environments: &[&str]| NewToken {
             name: format!("rm {environments:?}"),
             kind: "service".into(),

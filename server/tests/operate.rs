@@ -14,7 +14,7 @@ use shipgate_pipeline::{RunEvent, RunStatus, StageStatus};
 use support::*;
 
 fn person() -> AuditEntry {
-    AuditEntry { actor: "user:dana@example.com".into(), action: String::new(), target: String::new(), ip: Some("192.0.2.7".into()), detail: String::new() }
+    AuditEntry { actor: "user:dana@example.com".into(), action: String::new(), target: String::new(), ip: Some("192.0.2.7".into()), detail: String::new(), via: None }
 }
 
 /// A run of `hello` started by GitHub's push example (as delivery `delivery`).

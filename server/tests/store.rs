@@ -9,7 +9,7 @@ use shipgate_pipeline::{RunEvent, RunStatus, StageStatus, TransitionError};
 use support::*;
 
 fn actor() -> AuditEntry {
-    AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: Some("127.0.0.1".into()), detail: String::new() }
+    AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: Some("127.0.0.1".into()), detail: String::new(), via: None }
 }
 
 on_both_backends! {

@@ -102,7 +102,11 @@ fn AuditRow(entry: AuditRecord) -> impl IntoView {
     view! {
         <tr class="audit-row" data-audit-id=entry.id>
             <td class="nowrap">{format::timestamp(entry.at)}</td>
-            <td><code>{entry.actor}</code></td>
+            // The name people read; the id below it is what the Actor filter takes.
+            <td>
+                <span class="actor-name">{entry.actor_name.clone()}</span>
+                {(entry.actor_name != entry.actor).then(|| view! { <br/><code class="muted">{entry.actor}</code> })}
+            </td>
             <td><code class="audit-action">{entry.action}</code></td>
             <td><code>{entry.target}</code></td>
             <td>{entry.ip.unwrap_or_default()}</td>

@@ -70,7 +70,7 @@ pub fn RunPage() -> impl IntoView {
 /// draw. The server checks again on every change.
 fn may(me: Option<&Me>, action: rules::Action<'_>) -> bool {
     me.is_some_and(|me| {
-        Principal { id: String::new(), name: me.name.clone(), kind: PrincipalKind::User, grants: me.grants.clone() }.may(&action)
+        Principal { id: String::new(), name: me.name.clone(), kind: PrincipalKind::User, grants: me.grants.clone(), via: None }.may(&action)
     })
 }
 

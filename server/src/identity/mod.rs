@@ -1,6 +1,7 @@
 //! Identity: how Shipgate learns who someone is (an OpenID Connect provider, or nobody in
 //! local mode) and how it remembers them between requests (a session).
 
+pub mod bootstrap;
 pub mod oidc;
 
 use crate::config::{AuthMode, AuthSettings};
@@ -42,9 +43,18 @@ pub struct PendingSignIn {
     pub created_at: i64,
 }
 
+/// How this Shipgate lets people in: the configured [`AuthMode`], made ready.
+pub enum SignIn {
+    /// No sign-in: everyone who may reach it is the local admin (see [`AuthMode::Local`]).
+    Local { loopback_only: bool },
+    /// The bootstrap admin password (see [`bootstrap`]).
+    Bootstrap,
+    Oidc(oidc::Provider),
+}
+
 /// The sign-in setup the web layer works with.
 pub struct Auth {
-    pub provider: Option<oidc::Provider>,
+    pub sign_in: SignIn,
     pub idle_timeout_ms: i64,
     pub absolute_timeout_ms: i64,
     /// Cookies get `Secure` when people reach Shipgate over https.
@@ -53,24 +63,33 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(settings: &AuthSettings, public_url: Option<&str>) -> anyhow::Result<Auth> {
-        let provider = match &settings.mode {
-            AuthMode::Local => None,
+        let sign_in = match &settings.mode {
+            AuthMode::Local { loopback_only } => SignIn::Local { loopback_only: *loopback_only },
+            AuthMode::Bootstrap => SignIn::Bootstrap,
             AuthMode::Oidc(oidc) => {
                 let public_url = public_url.ok_or_else(|| anyhow::anyhow!("public_url is required with OpenID Connect"))?;
-                Some(oidc::Provider::new(oidc, &format!("{public_url}/auth/callback"))?)
+                SignIn::Oidc(oidc::Provider::new(oidc, &format!("{public_url}/auth/callback"))?)
             }
         };
         Ok(Auth {
-            provider,
+            sign_in,
             idle_timeout_ms: settings.idle_timeout.as_millis() as i64,
             absolute_timeout_ms: settings.absolute_timeout.as_millis() as i64,
             secure_cookies: public_url.is_some_and(|u| u.starts_with("https://")),
         })
     }
 
-    /// Local single-user mode: no provider, so no one signs in and everyone is the admin.
+    /// Local single-user mode: no one signs in, and whoever may reach it is the admin.
     pub fn is_local(&self) -> bool {
-        self.provider.is_none()
+        matches!(self.sign_in, SignIn::Local { .. })
+    }
+
+    /// The OpenID provider people sign in with, if there is one.
+    pub fn provider(&self) -> Option<&oidc::Provider> {
+        match &self.sign_in {
+            SignIn::Oidc(provider) => Some(provider),
+            SignIn::Local { .. } | SignIn::Bootstrap => None,
+        }
     }
 }
 
@@ -78,6 +97,12 @@ impl Auth {
 /// absolute timeout is ended here, however recently it was used.
 pub async fn signed_in(session: &Session, auth: &Auth) -> Result<Option<SignedIn>, tower_sessions::session::Error> {
     let Some(mut who) = session.get::<SignedIn>(SIGNED_IN).await? else { return Ok(None) };
+    // A bootstrap admin's session is good only while the bootstrap password is how people
+    // sign in: once an identity provider is configured, the provider decides who is admin.
+    if (who.subject == bootstrap::SUBJECT) != matches!(auth.sign_in, SignIn::Bootstrap) {
+        session.flush().await?;
+        return Ok(None);
+    }
     let now = now_ms();
     if now - who.signed_in_at >= auth.absolute_timeout_ms {
         session.flush().await?;

@@ -156,6 +156,47 @@ impl Store {
         self.get_token(id).await
     }
 
+    /// Stores `hash` as the bootstrap admin password unless one exists. Returns whether this
+    /// call made it, so only the replica that did shows the password (once).
+    pub async fn ensure_bootstrap_password(&self, hash: &str) -> StoreResult<bool> {
+        let made = on_pool!(self, |pool| {
+            sqlx::query("INSERT INTO bootstrap_admin (id, password_sha256, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
+                .bind(hash)
+                .bind(now_ms())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(made == 1)
+    }
+
+    /// The bootstrap admin password's hash, if one was made.
+    pub async fn bootstrap_password_hash(&self) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = on_pool!(self, |pool| sqlx::query_as("SELECT password_sha256 FROM bootstrap_admin WHERE id = 1").fetch_optional(pool).await?);
+        Ok(row.map(|(hash,)| hash))
+    }
+
+    /// Replaces the bootstrap admin password and ends every session in the same
+    /// transaction: whoever signed in with the old password is signed out.
+    pub async fn reset_bootstrap_password(&self, hash: &str, actor: &AuditEntry) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO bootstrap_admin (id, password_sha256, created_at) VALUES (1, $1, $2)
+                 ON CONFLICT (id) DO UPDATE SET password_sha256 = excluded.password_sha256, created_at = excluded.created_at",
+            )
+            .bind(hash)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            let ended = sqlx::query("DELETE FROM sessions").execute(&mut *tx).await?.rows_affected();
+            let entry = AuditEntry { action: "bootstrap.reset".into(), target: "shipgate".into(), detail: format!("{ended} session(s) ended"), ..actor.clone() };
+            append_audit!(&mut *tx, &entry)?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Looks a presented token up by its hash and says what it is worth now.
     pub async fn check_token(&self, presented: &str) -> StoreResult<TokenCheck> {
         if !presented.starts_with(TOKEN_PREFIX) {

@@ -639,7 +639,7 @@ impl Store {
             authors: serde_json::from_str(&authors).map_err(|e| StoreError::Corrupt(format!("authors of run {run_id}: {e}")))?,
             opened_at,
         };
-        let person = self.person_of(&actor.actor).await?;
+        let person = person_of(&actor.actor);
         let now = now_ms();
         let freeze = active_freeze(&environment.deploy.freeze, now);
         let decision = GateDecisionRequest {
@@ -801,20 +801,6 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// The person behind an actor: a signed-in person's email, a personal token's owner, or
-    /// else the actor itself (a service token, local mode).
-    async fn person_of(&self, actor: &str) -> StoreResult<String> {
-        if let Some(email) = actor.strip_prefix("user:") {
-            return Ok(email.to_lowercase());
-        }
-        if let Some(id) = actor.strip_prefix("token:").and_then(|id| id.parse::<i64>().ok()) {
-            if let Some(owner) = self.get_token(id).await?.and_then(|t| t.owner) {
-                return Ok(owner.to_lowercase());
-            }
-        }
-        Ok(actor.to_owned())
-    }
-
     pub(crate) async fn engine_details(&self, run_id: i64) -> StoreResult<(Option<BuildInfo>, Vec<DeployInfo>, Vec<GateDecision>)> {
         let build = self.get_build(run_id).await?.map(BuildInfo::from);
         let deploys = self.get_deploys(run_id).await?.into_iter().map(DeployInfo::from).collect();
@@ -830,6 +816,12 @@ impl Store {
             .collect();
         Ok((build, deploys, decisions))
     }
+}
+
+/// The person behind an actor: a signed-in person's email (a personal token acts as its
+/// owner, `user:<owner>`), or else the actor itself (a service token, local mode).
+fn person_of(actor: &str) -> String {
+    actor.strip_prefix("user:").map_or_else(|| actor.to_owned(), str::to_lowercase)
 }
 
 fn release_lock(d: &DeployRow) -> Stmt {

@@ -23,6 +23,7 @@ pub use runs::{Refusal, runs_state};
 pub use shipgate_pipeline::read::{AuditFilter, AuditRecord};
 
 use shipgate_pipeline::TransitionError;
+use shipgate_pipeline::access::TokenRef;
 use shipgate_pipeline::read::{DEFAULT_PAGE, MAX_PAGE, Page};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -33,6 +34,9 @@ use std::time::Duration;
 pub enum StoreError {
     #[error("the database URL must start with `sqlite:` or `postgres://`")]
     UnsupportedUrl,
+    /// A SQLite-only operation (a file copy, an integrity check) asked of PostgreSQL.
+    #[error("{0} works on SQLite only, and this database is PostgreSQL")]
+    SqliteOnly(&'static str),
     #[error("pipeline `{0}` already exists")]
     PipelineExists(String),
     #[error("pipeline `{0}` does not exist")]
@@ -57,6 +61,24 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached or could not take work just now (stopped,
+    /// restarting, out of connections), rather than refusing this operation: nothing was
+    /// written, and the same operation may succeed once the database is back.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL's connection exceptions (08…), its shutdown and start-up refusals
+            // (57P01–57P03) and too_many_connections (53300).
+            sqlx::Error::Database(db) => {
+                db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() && db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300")
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -107,6 +129,7 @@ pub(crate) enum Arg {
     Text(String),
     Int(i64),
     MaybeText(Option<String>),
+    MaybeInt(Option<i64>),
 }
 
 /// One statement with its arguments, to run inside another operation's transaction.
@@ -131,6 +154,7 @@ macro_rules! bind_all {
                 $crate::store::Arg::Text(s) => q.bind(s.clone()),
                 $crate::store::Arg::Int(i) => q.bind(*i),
                 $crate::store::Arg::MaybeText(s) => q.bind(s.clone()),
+                $crate::store::Arg::MaybeInt(i) => q.bind(*i),
             };
         }
         q
@@ -141,7 +165,7 @@ pub(crate) use bind_all;
 impl Store {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> StoreResult<Store> {
-        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = if is_postgres_url(url) {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
@@ -167,6 +191,47 @@ impl Store {
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The file a `sqlite:` URL names, as [`Store::connect`] reads it; `None` for an
+    /// in-memory database or a URL of another backend.
+    pub fn sqlite_file(url: &str) -> StoreResult<Option<std::path::PathBuf>> {
+        if !url.starts_with("sqlite:") {
+            return Ok(None);
+        }
+        let database = url["sqlite:".len()..].trim_start_matches("//");
+        if database.split('?').next() == Some(":memory:") || url.contains("mode=memory") {
+            return Ok(None);
+        }
+        Ok(Some(SqliteConnectOptions::from_str(url)?.get_filename().to_path_buf()))
+    }
+
+    /// Opens an existing SQLite file as it is, for `shipgate backup` (the live database, and
+    /// the copy to check it): no file is created (a mistyped path must not be copied as a new,
+    /// empty database) and no migration runs (a backup must not change the database it
+    /// copies, which a Shipgate of another version may be serving from).
+    pub async fn open_sqlite_file(path: &std::path::Path) -> StoreResult<Store> {
+        let options = SqliteConnectOptions::new().filename(path).create_if_missing(false).busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
+        Ok(Store::Sqlite(pool))
+    }
+
+    /// Writes a consistent copy of the whole database to `path`, which must not exist, with
+    /// SQLite's `VACUUM INTO`. The copy is one read transaction: writers (intake, the engine)
+    /// go on committing meanwhile, and the copy holds exactly what was committed when it
+    /// began. PostgreSQL has `pg_dump` for this.
+    pub async fn backup_into(&self, path: &std::path::Path) -> StoreResult<()> {
+        let Store::Sqlite(pool) = self else { return Err(StoreError::SqliteOnly("a backup with VACUUM INTO")) };
+        let path = path.to_str().ok_or_else(|| sqlx::Error::Configuration(format!("the path {} is not valid UTF-8", path.display()).into()))?;
+        sqlx::query("VACUUM INTO $1").bind(path).execute(pool).await?;
+        Ok(())
+    }
+
+    /// SQLite's `PRAGMA integrity_check`: `["ok"]` for a sound database, else what is wrong.
+    pub async fn integrity_check(&self) -> StoreResult<Vec<String>> {
+        let Store::Sqlite(pool) = self else { return Err(StoreError::SqliteOnly("PRAGMA integrity_check")) };
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check").fetch_all(pool).await?;
+        Ok(rows.into_iter().map(|(line,)| line).collect())
     }
 
     /// Wraps an existing pool (tests hand in per-test databases) and migrates it.
@@ -281,12 +346,18 @@ impl Store {
     }
 }
 
-const AUDIT_COLUMNS: &str = "id, at, actor, action, target, ip, detail";
+const AUDIT_COLUMNS: &str = "id, at, actor, action, target, ip, detail, via_token, via_token_name";
 
-type AuditRow = (i64, i64, String, String, String, Option<String>, String);
+/// The one way an audit entry is written, by [`append_audit!`] and [`audit_stmt`].
+pub(crate) const INSERT_AUDIT: &str =
+    "INSERT INTO audit_log (at, actor, action, target, ip, detail, via_token, via_token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-fn audit_record((id, at, actor, action, target, ip, detail): AuditRow) -> AuditRecord {
-    AuditRecord { id, at, actor, action, target, ip, detail }
+type AuditRow = (i64, i64, String, String, String, Option<String>, String, Option<i64>, Option<String>);
+
+fn audit_record((id, at, actor, action, target, ip, detail, via_token, via_name): AuditRow) -> AuditRecord {
+    let via = via_token.zip(via_name).map(|(id, name)| TokenRef { id, name });
+    let actor_name = shipgate_pipeline::read::actor_name(&actor, via.as_ref());
+    AuditRecord { id, at, actor, action, target, ip, detail, via, actor_name }
 }
 
 /// Who did what to which object, and from where.
@@ -297,6 +368,8 @@ pub struct AuditEntry {
     pub target: String,
     pub ip: Option<String>,
     pub detail: String,
+    /// The API token the actor acted through, if any.
+    pub via: Option<TokenRef>,
 }
 
 /// Appends an audit entry on `$conn` (a connection or transaction of either backend), so the
@@ -304,13 +377,15 @@ pub struct AuditEntry {
 macro_rules! append_audit {
     ($conn:expr, $entry:expr) => {{
         let entry: &$crate::store::AuditEntry = $entry;
-        sqlx::query("INSERT INTO audit_log (at, actor, action, target, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query($crate::store::INSERT_AUDIT)
             .bind($crate::store::now_ms())
             .bind(entry.actor.as_str())
             .bind(entry.action.as_str())
             .bind(entry.target.as_str())
             .bind(entry.ip.as_deref())
             .bind(entry.detail.as_str())
+            .bind(entry.via.as_ref().map(|t| t.id))
+            .bind(entry.via.as_ref().map(|t| t.name.as_str()))
             .execute($conn)
             .await
     }};
@@ -321,7 +396,7 @@ pub(crate) use append_audit;
 /// operation's transaction (see [`Store::apply_event_with`]).
 pub(crate) fn audit_stmt(entry: &AuditEntry) -> Stmt {
     Stmt::new(
-        "INSERT INTO audit_log (at, actor, action, target, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        INSERT_AUDIT,
         vec![
             Arg::Int(now_ms()),
             Arg::Text(entry.actor.clone()),
@@ -329,8 +404,15 @@ pub(crate) fn audit_stmt(entry: &AuditEntry) -> Stmt {
             Arg::Text(entry.target.clone()),
             Arg::MaybeText(entry.ip.clone()),
             Arg::Text(entry.detail.clone()),
+            Arg::MaybeInt(entry.via.as_ref().map(|t| t.id)),
+            Arg::MaybeText(entry.via.as_ref().map(|t| t.name.clone())),
         ],
     )
+}
+
+/// Whether a database URL selects PostgreSQL.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 pub fn now_ms() -> i64 {

@@ -8,7 +8,7 @@
 //! decides for itself, so that each handler states the action it needs.
 
 use super::{ApiError, AppState};
-use crate::identity::{self, SignedIn};
+use crate::identity::{self, SignIn, SignedIn};
 use crate::store::AuditEntry;
 use crate::store::access::TokenCheck;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -55,7 +55,7 @@ impl Caller {
 
     /// An audit entry with the caller as actor; the caller fills in action and target.
     pub fn audit(&self) -> AuditEntry {
-        AuditEntry { actor: self.principal.id.clone(), action: String::new(), target: String::new(), ip: self.ip.clone(), detail: String::new() }
+        AuditEntry { actor: self.principal.id.clone(), action: String::new(), target: String::new(), ip: self.ip.clone(), detail: String::new(), via: self.principal.via.clone() }
     }
 }
 
@@ -88,12 +88,18 @@ pub async fn authenticate(State(state): State<AppState>, session: Session, mut r
             Ok(principal) => Some(principal),
             Err(e) => return e.into_response(),
         },
-        None if state.auth.is_local() => Some(Principal::local()),
-        // Static files and the sign-in flow need no caller: no session read for them.
-        None if is_open(&path) => None,
-        None => match identity::signed_in(&session, &state.auth).await {
-            Ok(found) => found.map(|s: SignedIn| s.principal),
-            Err(e) => return ApiError::Internal(format!("session: {e}")).into_response(),
+        None => match &state.auth.sign_in {
+            SignIn::Local { loopback_only } => match loopback_only.then(|| not_addressed_locally(request.headers())).flatten() {
+                None => Some(Principal::local()),
+                Some(_) if is_open(&path) => None,
+                Some(why) => return local_mode_refused(&why, is_api(&path)),
+            },
+            // Static files and the sign-in flow need no caller: no session read for them.
+            _ if is_open(&path) => None,
+            SignIn::Bootstrap | SignIn::Oidc(_) => match identity::signed_in(&session, &state.auth).await {
+                Ok(found) => found.map(|s: SignedIn| s.principal),
+                Err(e) => return ApiError::Internal(format!("session: {e}")).into_response(),
+            },
         },
     };
     match principal {
@@ -108,6 +114,48 @@ pub async fn authenticate(State(state): State<AppState>, session: Session, mut r
     }
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await
+}
+
+/// Why a request may not have local mode's admin, if it may not: it was forwarded by a proxy,
+/// or addressed to a name other than this machine's loopback ones. A proxy on the same host
+/// makes every peer 127.0.0.1, and a web page can point a name it owns at 127.0.0.1 (DNS
+/// rebinding), so neither the peer address nor a browser's reach says who is asking; only
+/// a request a person sent to `localhost` from this machine does. A request without a
+/// `Host` (HTTP/1.0, in-process calls) names no other host.
+pub fn not_addressed_locally(headers: &HeaderMap) -> Option<String> {
+    if let Some(name) = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip"].into_iter().find(|h| headers.contains_key(*h)) {
+        return Some(format!("it came through a proxy (it carries `{name}`)"));
+    }
+    let host = headers.get(header::HOST)?;
+    let text = host.to_str().unwrap_or_default();
+    if is_loopback_host(text) { None } else { Some(format!("it was sent to `{}`, not to localhost", text.escape_debug())) }
+}
+
+/// `localhost`, `*.localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(name, _)| name),
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A 403 that says why local mode does not let this request in, and what to do instead.
+fn local_mode_refused(why: &str, api: bool) -> Response {
+    let message = format!(
+        "Local mode (no sign-in) serves only requests made on this machine to localhost, and {why}: \
+         configure sign-in (docs/access.md), or start Shipgate with --allow-local-mode if everyone who reaches it may be its admin."
+    );
+    // Once per process at warn (a proxy in front of local mode refuses every request), then
+    // quietly: the page says the same to whoever is refused.
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::debug!(%why, "local mode refused a request that was not addressed to localhost");
+    } else {
+        tracing::warn!(%why, "local mode refused a request that was not addressed to localhost (logged once; more at debug level)");
+    }
+    if api { ApiError::Forbidden(message).into_response() } else { super::auth::notice(StatusCode::FORBIDDEN, "Not available here", &message) }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<Result<&str, &'static str>> {
@@ -128,6 +176,7 @@ async fn token_principal(state: &AppState, token: &str) -> Result<Principal, Api
             name: "admin token from the configuration".into(),
             kind: PrincipalKind::Token,
             grants: vec![Grant::everywhere(Role::Admin)],
+            via: None,
         });
     }
     match state.store.check_token(token).await? {
@@ -198,6 +247,31 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn local_mode_answers_only_requests_addressed_to_localhost_and_not_forwarded() {
+        let cases: [(&[(&'static str, &'static str)], bool); 14] = [
+            (&[], true),
+            (&[("host", "127.0.0.1:3000")], true),
+            (&[("host", "127.1.2.3")], true),
+            (&[("host", "localhost:3000")], true),
+            (&[("host", "LOCALHOST")], true),
+            (&[("host", "shipgate.localhost:3000")], true),
+            (&[("host", "[::1]:3000")], true),
+            (&[("host", "shipgate.example.com")], false),
+            (&[("host", "192.0.2.10:3000")], false),
+            (&[("host", "localhost.evil.test")], false),
+            (&[("host", "127.0.0.1.nip.io")], false),
+            (&[("host", "127.0.0.1:3000"), ("x-forwarded-for", "203.0.113.9")], false),
+            (&[("host", "localhost"), ("forwarded", "for=203.0.113.9")], false),
+            (&[("host", "127.0.0.1:3000"), ("x-real-ip", "203.0.113.9")], false),
+        ];
+        for (pairs, local) in cases {
+            assert_eq!(not_addressed_locally(&headers(pairs)).is_none(), local, "{pairs:?}");
+        }
+        let why = not_addressed_locally(&headers(&[("host", "shipgate.example.com")])).unwrap();
+        assert_eq!(why, "it was sent to `shipgate.example.com`, not to localhost");
     }
 
     #[test]

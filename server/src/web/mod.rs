@@ -5,6 +5,7 @@ pub mod access;
 mod api;
 mod auth;
 mod dashboard;
+pub mod headers;
 mod live;
 
 use crate::intake::{self, DeliveryWriter};
@@ -180,11 +181,13 @@ pub fn router(state: AppState) -> Router {
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        // Outermost first: a session for the request, then the cross-site check, then who
-        // is calling. All three run before any handler.
+        // Outermost first: the browser protections (on every reply, refusals included), a
+        // session for the request, then the cross-site check, then who is calling. All of
+        // them run before any handler.
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::refuse_cross_site))
         .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::protect))
         .with_state(state)
 }
 

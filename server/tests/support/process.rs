@@ -19,9 +19,16 @@ pub fn free_port() -> u16 {
 
 /// A minimal HTTP/1.1 exchange; returns the status code and body.
 pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<(u16, String)> {
+    http_reply(port, method, path, headers, body).map(|(status, _, body)| (status, body))
+}
+
+/// [`http`], with the reply's header lines too (e.g. to keep a `Set-Cookie`).
+pub fn http_reply(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<(u16, String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    // The address it connected to, as a real client names it: local mode answers only
+    // requests addressed to localhost.
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -31,8 +38,8 @@ pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], bod
     let mut reply = String::new();
     stream.read_to_string(&mut reply)?;
     let status = reply.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = reply.split_once("\r\n\r\n").map(|(h, b)| (h.to_owned(), b.to_owned())).unwrap_or_default();
+    Ok((status, head, body))
 }
 
 /// `shipgate serve` on `port` with the hello pipeline and the test webhook secret, plus `env`.
