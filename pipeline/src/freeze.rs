@@ -159,8 +159,8 @@ impl From<FreezeWindow> for FreezeDraft {
         let mut draft = FreezeDraft { name: Some(w.name), time_zone: Some(w.time_zone.name().to_owned()), ..FreezeDraft::default() };
         match w.when {
             FreezeWhen::Dates { from, until } => {
-                draft.from = Some(from.format("%Y-%m-%d %H:%M").to_string());
-                draft.until = Some(until.format("%Y-%m-%d %H:%M").to_string());
+                draft.from = Some(local_text(&from));
+                draft.until = Some(local_text(&until));
             }
             FreezeWhen::Recurring { cron, lasts } => {
                 draft.cron = Some(cron.to_string());
@@ -174,10 +174,19 @@ impl From<FreezeWindow> for FreezeDraft {
 impl fmt::Display for FreezeWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.when {
-            FreezeWhen::Dates { from, until } => write!(f, "{}: {} to {} ({})", self.name, from.format("%Y-%m-%d %H:%M"), until.format("%Y-%m-%d %H:%M"), self.time_zone),
+            FreezeWhen::Dates { from, until } => write!(f, "{}: {} to {} ({})", self.name, local_text(from), local_text(until), self.time_zone),
             FreezeWhen::Recurring { cron, lasts } => write!(f, "{}: from `{cron}` for {lasts} ({})", self.name, self.time_zone),
         }
     }
+}
+
+/// A local date and time as it is stored and shown: to the minute, as people write it, or to
+/// the second when it has seconds, so that a window stored and read back is the same window
+/// (`2026-12-20 18:00:30` written to the minute would start 30 seconds early, and a range
+/// shorter than a minute would read back as empty, and be refused).
+fn local_text(t: &NaiveDateTime) -> String {
+    let format = if t.second() == 0 && t.nanosecond() == 0 { "%Y-%m-%d %H:%M" } else { "%Y-%m-%d %H:%M:%S" };
+    t.format(format).to_string()
 }
 
 fn parse_local(text: &str) -> Option<NaiveDateTime> {
@@ -282,10 +291,9 @@ fn cron_field(text: &str, what: &str, low: u32, high: u32, names: &[&str], names
         if start < low || end > high || start > end {
             return Err(format!("`{part}` is out of range for the {what} field ({low}-{high})"));
         }
-        let mut v = start;
-        while v <= end {
+        // `step_by`, not `v += step`: a step as large as `u32::MAX` must not overflow.
+        for v in (start..=end).step_by(step as usize) {
             bits |= 1 << v;
-            v += step;
         }
     }
     Ok(bits)

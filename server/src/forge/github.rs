@@ -37,12 +37,71 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// A payload that is not JSON of the shape its event promises.
+/// A payload that is not JSON of the shape its event promises. The message is one short
+/// sentence that names the field by its path and quotes nothing from the payload: serde's
+/// own messages quote the offending value whole, in Rust's escaping (a 40 kB string, or
+/// `"\u{202e}"`), and GitHub shows the answer in the webhook's delivery log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the {event} payload is not valid: {message}")]
 pub struct PayloadError {
     pub event: String,
     pub message: String,
+}
+
+/// Reads a payload as `T`, or says in words what is wrong with it.
+fn read<T: serde::de::DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, PayloadError> {
+    serde_json::from_slice(body).map_err(|e| PayloadError { event: event.to_owned(), message: describe::<T>(body, &e) })
+}
+
+/// Where a payload is wrong (the field's path, read again with `serde_path_to_error`: only a
+/// refused payload pays for that) and what was expected there.
+fn describe<T: serde::de::DeserializeOwned>(body: &[u8], error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    if !matches!(error.classify(), Category::Data) {
+        // Syntax errors say what was expected and where, never what was found.
+        return format!("it is not JSON ({error})");
+    }
+    let path = match serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_slice(body)) {
+        Err(e) => e.path().to_string(),
+        Ok(_) => ".".to_owned(),
+    };
+    let within = |field: &str| if path == "." { field.to_owned() } else { format!("{path}.{field}") };
+    let text = error.to_string();
+    let quoted = |prefix: &str| text.strip_prefix(prefix).and_then(|rest| rest.split('`').next());
+    if let Some(field) = quoted("missing field `") {
+        return format!("`{}` is missing", within(field));
+    }
+    if let Some(field) = quoted("duplicate field `") {
+        return format!("`{}` is given twice", within(field));
+    }
+    let subject = if path == "." { "the payload".to_owned() } else { format!("`{path}`") };
+    // serde says "invalid type: <what was found> <its value>, expected <what was wanted> at
+    // line L column C"; only the two kinds are kept.
+    let expected = text.rsplit_once(", expected ").map(|(_, rest)| rest.rsplit_once(" at line ").map_or(rest, |(e, _)| e));
+    // "invalid length" is serde reading a record from an array, by position.
+    let found = if text.starts_with("invalid length ") { Some("sequence") } else { text.strip_prefix("invalid type: ").and_then(|rest| rest.split([' ', ',']).next()) };
+    let expected = expected.map(|e| match e {
+        e if e.starts_with("struct ") => "an object",
+        "a sequence" => "an array",
+        "a string" | "a borrowed string" => "a string",
+        "a boolean" => "true or false",
+        e if e.len() <= 4 && e.starts_with(['u', 'i']) => "a whole number",
+        _ => "of another kind",
+    });
+    let found = found.and_then(|f| match f {
+        "string" => Some("a string"),
+        "integer" | "floating" => Some("a number"),
+        "boolean" => Some("true or false"),
+        "null" | "unit" => Some("null"),
+        "sequence" => Some("an array"),
+        "map" => Some("an object"),
+        _ => None,
+    });
+    match (expected, found) {
+        (Some(want), Some(got)) => format!("{subject} must be {want}, not {got}"),
+        (Some(want), None) => format!("{subject} must be {want}"),
+        (None, _) => format!("{subject} has a value of the wrong kind"),
+    }
 }
 
 /// The facts of a delivery that are stored with it, plus what it asks of Shipgate.
@@ -169,10 +228,43 @@ fn change_owners(push: &PushPayload) -> Vec<String> {
 
 /// Decides what a delivery asks for, from its event name and JSON body.
 pub fn classify(event: &str, body: &[u8]) -> Result<Classified, PayloadError> {
-    let invalid = |e: serde_json::Error| PayloadError { event: event.to_owned(), message: e.to_string() };
+    classify_json(event, body).map(Classified::without_nul)
+}
+
+impl Classified {
+    /// JSON can carry U+0000 (`"\u0000"`) and PostgreSQL's text cannot: a delivery with one in
+    /// a fact Shipgate stores failed its transaction there (a 500, the delivery lost) and
+    /// was stored on SQLite. Git allows no NUL in names, refs or messages, so only a broken
+    /// or forged payload has one; it is kept as U+FFFD, the same on either database.
+    fn without_nul(mut self) -> Classified {
+        fn clean(s: &mut String) {
+            if s.contains('\0') {
+                *s = s.replace('\0', "\u{FFFD}");
+            }
+        }
+        let Classified { action, repository, git_ref, intent } = &mut self;
+        action.iter_mut().chain(repository.iter_mut()).chain(git_ref.iter_mut()).for_each(clean);
+        match intent {
+            DeliveryIntent::Ping => {}
+            DeliveryIntent::Ignore(reason) => clean(reason),
+            DeliveryIntent::Push(PushIntent { repository, branch, commit, authors }) => {
+                let Commit { sha, message, author, pusher, compare_url, url, timestamp } = commit;
+                [repository, branch, sha, message, author, pusher, compare_url, url, timestamp].into_iter().for_each(clean);
+                authors.iter_mut().for_each(clean);
+            }
+            DeliveryIntent::Ci(CiIntent { repository, head_sha, head_branch, name, status, conclusion, url }) => {
+                [repository, head_sha, name, status, url].into_iter().for_each(clean);
+                head_branch.iter_mut().chain(conclusion.iter_mut()).for_each(clean);
+            }
+        }
+        self
+    }
+}
+
+fn classify_json(event: &str, body: &[u8]) -> Result<Classified, PayloadError> {
     match event {
         "ping" => {
-            let envelope: Envelope = serde_json::from_slice(body).map_err(invalid)?;
+            let envelope: Envelope = read(event, body)?;
             Ok(Classified {
                 action: None,
                 repository: envelope.repository.map(|r| r.full_name),
@@ -181,25 +273,25 @@ pub fn classify(event: &str, body: &[u8]) -> Result<Classified, PayloadError> {
             })
         }
         "push" => {
-            let push: PushPayload = serde_json::from_slice(body).map_err(invalid)?;
+            let push: PushPayload = read(event, body)?;
             let repository = push.repository.full_name.clone();
             let intent = push_intent(&push);
             Ok(Classified { action: None, repository: Some(repository), git_ref: Some(push.git_ref), intent })
         }
         "workflow_run" => {
-            let p: WorkflowRunPayload = serde_json::from_slice(body).map_err(invalid)?;
+            let p: WorkflowRunPayload = read(event, body)?;
             let git_ref = p.workflow_run.head_branch.as_ref().map(|b| format!("refs/heads/{b}"));
             let intent = DeliveryIntent::Ci(ci_intent("workflow", p.workflow_run, &p.repository));
             Ok(Classified { action: p.action, repository: Some(p.repository.full_name), git_ref, intent })
         }
         "check_suite" => {
-            let p: CheckSuitePayload = serde_json::from_slice(body).map_err(invalid)?;
+            let p: CheckSuitePayload = read(event, body)?;
             let git_ref = p.check_suite.head_branch.as_ref().map(|b| format!("refs/heads/{b}"));
             let intent = DeliveryIntent::Ci(ci_intent("check suite", p.check_suite, &p.repository));
             Ok(Classified { action: p.action, repository: Some(p.repository.full_name), git_ref, intent })
         }
         other => {
-            let envelope: Envelope = serde_json::from_slice(body).map_err(invalid)?;
+            let envelope: Envelope = read(event, body)?;
             Ok(Classified {
                 action: envelope.action,
                 repository: envelope.repository.map(|r| r.full_name),
@@ -244,7 +336,7 @@ fn push_intent(push: &PushPayload) -> DeliveryIntent {
             timestamp: String::new(),
         },
     };
-    let authors = change_owners(&push);
+    let authors = change_owners(push);
     DeliveryIntent::Push(PushIntent { repository: push.repository.full_name.clone(), branch: branch.to_owned(), commit, authors })
 }
 
