@@ -93,9 +93,14 @@ test('a form on another site cannot act with the signed-in person\'s cookie', as
     // A page from elsewhere posts a form at Shipgate; the browser attaches the session
     // cookie (SameSite=Lax allows top-level POST navigations only from the same site, but
     // Shipgate does not rely on that alone).
-    // Another site: the same server under the name `localhost` is another origin and site.
-    await page.goto(server.base.replace('127.0.0.1', 'localhost') + '/healthz');
-    await page.setContent(`<form id="f" method="post" action="${server.base}/auth/sign-out"><button>win a prize</button></form>`);
+    // Another site, served by the test itself: an attacker's page carries none of
+    // Shipgate's headers (Shipgate's own pages would refuse to post the form at all, by
+    // their `form-action 'self'`), so only Shipgate's cross-site check stands in the way.
+    await page.route('http://evil.test/', (route) => route.fulfill({
+      contentType: 'text/html',
+      body: `<form id="f" method="post" action="${server.base}/auth/sign-out"><button>win a prize</button></form>`,
+    }));
+    await page.goto('http://evil.test/');
     const [response] = await Promise.all([page.waitForNavigation(), page.click('#f button')]);
     assert.equal(response.status(), 403);
     assert.match(await page.textContent('body'), /cross-site request refused/);

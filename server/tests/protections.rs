@@ -209,7 +209,7 @@ async fn every_response_carries_the_browser_protections() {
     for (what, reply) in [("a page", &page), ("the API", &api), ("a refusal", &refused), ("a health check", &app.get("/healthz").await)] {
         assert_eq!(header(reply, "x-frame-options"), "DENY", "{what}");
         assert_eq!(header(reply, "x-content-type-options"), "nosniff", "{what}");
-        assert_eq!(header(reply, "referrer-policy"), "no-referrer", "{what}: decision tokens must not leave in a Referer");
+        assert_eq!(header(reply, "referrer-policy"), "same-origin", "{what}: decision tokens must not leave in a Referer");
         assert_eq!(header(reply, "cache-control"), "no-store", "{what}");
         assert!(header(reply, "strict-transport-security").is_empty(), "{what}: no HSTS over plain http");
         assert!(directives(&header(reply, "content-security-policy")).get("frame-ancestors").is_some_and(|v| v == "'none'"), "{what}");

@@ -1,6 +1,6 @@
 //! Browser protections on every response: a content security policy, no framing, no MIME
-//! sniffing, no `Referer` (decision links carry a one-time token in their URL, and pages link
-//! to GitHub), HSTS behind https, and no caching of anything but the static files.
+//! sniffing, no `Referer` to other sites (decision links carry a one-time token in their URL,
+//! and pages link to GitHub), HSTS behind https, and no caching of anything but static files.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -30,7 +30,10 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(STRICT_POLICY));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `same-origin`: a `Referer` only on requests to Shipgate itself, never to GitHub or any
+    // other site. Not `no-referrer`: a form posted without JavaScript comes back to the page
+    // it was posted from by its `Referer`.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if state.public_url.as_deref().is_some_and(|u| u.starts_with("https://")) {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }
