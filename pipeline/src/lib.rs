@@ -5,6 +5,7 @@ pub mod access;
 pub mod brief;
 pub mod freeze;
 pub mod gate;
+pub mod ids;
 pub mod inventory;
 pub mod machine;
 pub mod notice;
@@ -14,6 +15,7 @@ pub mod settings;
 pub mod spec;
 pub mod status;
 
+pub use ids::{Actor, BadActor, BadRunId, RunId};
 pub use access::{Action, Grant, Principal, PrincipalKind, Role, Scope};
 pub use machine::{DeployState, RunEvent, RunState, TransitionError, transition};
 pub use settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span};
