@@ -40,7 +40,7 @@ pub struct Me {
 /// to show beside it, and a 401/403 status would replace the redirect with a bare error body.
 /// Page renders (GET) and calls from code (which ask for data, not HTML) keep their status.
 #[cfg(feature = "ssr")]
-fn set_status(status: http::StatusCode) {
+pub(crate) fn set_status(status: http::StatusCode) {
     let plain_form_post = use_context::<http::request::Parts>().is_some_and(|parts| {
         parts.method == http::Method::POST
             && parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))

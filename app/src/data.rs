@@ -26,25 +26,48 @@ pub trait Dashboard: Send + Sync + 'static {
     /// if the pipeline does not exist (or there are no pipelines).
     fn images(&self, pipeline: Option<String>) -> futures::future::BoxFuture<'_, Result<Option<PipelineImages>, String>>;
 
-    // Changes. The server function has already checked that `by` may make the change; the
-    // implementation records it (audited as `by`, from `ip`) and wakes the engine. An `Err`
-    // is a message for the person who asked (why it was refused, or that it failed).
+    // Changes. Each is one use-case on the server, which checks that `by` may make it,
+    // records it (audited as `by`, from `ip`) and wakes the engine. The server function only
+    // finds out who is calling and passes the request on.
 
     /// Cancels a live run.
-    fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), String>>;
+    fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
     /// Starts a new run of the run's commit; returns the new run's id.
-    fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, String>>;
+    fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, Refused>>;
     /// Redeploys what run `id` deployed to `environment`, as a new run of kind `rollback`;
     /// returns the new run's id.
-    fn roll_back(&self, id: i64, environment: String, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, String>>;
+    fn roll_back(&self, id: i64, environment: String, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, Refused>>;
     /// Every run waiting at a gate, longest-waiting first.
     fn pending_gates(&self) -> futures::future::BoxFuture<'_, Result<Vec<PendingGate>, String>>;
     /// Approves or rejects a gate, as the form asked.
-    fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), String>>;
+    fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
     /// Makes an API token. The result is the only time anyone sees its secret.
     fn create_token(&self, spec: TokenSpec, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<CreatedToken, String>>;
     /// Revokes a token at once; revoking a revoked token changes nothing.
     fn revoke_token(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<TokenRecord, String>>;
+}
+
+/// Why the server did not make a change: a sentence for the person who asked.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The caller lacks the role, or the policy refuses them (answered 403).
+    Forbidden(String),
+    /// Anything else: what does not exist, what the run's state does not allow, what to fix
+    /// in the form, or that it failed on the server's side.
+    Other(String),
+}
+
+/// The refusal as a server function's error, with its status.
+#[cfg(feature = "ssr")]
+fn refused(why: Refused) -> ServerFnError {
+    match why {
+        Refused::Forbidden(message) => {
+            crate::access::set_status(http::StatusCode::FORBIDDEN);
+            ServerFnError::new(format!("forbidden: {message}"))
+        }
+        Refused::Other(message) => ServerFnError::new(message),
+    }
 }
 
 /// A release manager's answer at a gate.
@@ -70,7 +93,7 @@ pub struct GateForm {
 }
 
 #[cfg(feature = "ssr")]
-use crate::access::{client_ip, require};
+use crate::access::{caller, client_ip, require};
 #[cfg(feature = "ssr")]
 use shipgate_pipeline::access::{Action, Principal};
 
@@ -136,28 +159,17 @@ pub async fn get_images(pipeline: Option<String>) -> Result<Option<PipelineImage
     dashboard()?.images(pipeline.filter(|p| !p.is_empty())).await.map_err(ServerFnError::new)
 }
 
-/// Run `id`, for a change to it: the caller must at least see runs.
-#[cfg(feature = "ssr")]
-async fn run_to_change(id: i64) -> Result<RunDetail, ServerFnError> {
-    require(Action::View)?;
-    dashboard()?.run(id).await.map_err(ServerFnError::new)?.ok_or_else(|| ServerFnError::new(format!("run {id} does not exist")))
-}
-
 /// Cancels a live run; needs the deployer role for its pipeline.
 #[server]
 pub async fn cancel_run(id: i64, reason: String) -> Result<(), ServerFnError> {
-    let run = run_to_change(id).await?;
-    let by = require(Action::OperateRun { pipeline: &run.run.pipeline })?;
-    dashboard()?.cancel_run(id, reason, by, client_ip()).await.map_err(ServerFnError::new)
+    dashboard()?.cancel_run(id, reason, caller()?, client_ip()).await.map_err(refused)
 }
 
 /// Starts a new run of a run that ended unsuccessfully, and goes to it; needs the deployer
 /// role for its pipeline.
 #[server]
 pub async fn retry_run(id: i64) -> Result<i64, ServerFnError> {
-    let run = run_to_change(id).await?;
-    let by = require(Action::OperateRun { pipeline: &run.run.pipeline })?;
-    let new_id = dashboard()?.retry_run(id, by, client_ip()).await.map_err(ServerFnError::new)?;
+    let new_id = dashboard()?.retry_run(id, caller()?, client_ip()).await.map_err(refused)?;
     // A form posted without JavaScript gets a 302; the hydrated page navigates.
     leptos_axum::redirect(&format!("/runs/{new_id}"));
     Ok(new_id)
@@ -169,9 +181,7 @@ pub async fn retry_run(id: i64) -> Result<i64, ServerFnError> {
 /// promotion is manual, and the deployer role for the pipeline when it is automatic.
 #[server]
 pub async fn roll_back(id: i64, environment: String, reason: String) -> Result<i64, ServerFnError> {
-    let run = run_to_change(id).await?;
-    let by = require(run.rollback_action(&environment))?;
-    let new_id = dashboard()?.roll_back(id, environment, reason, by, client_ip()).await.map_err(ServerFnError::new)?;
+    let new_id = dashboard()?.roll_back(id, environment, reason, caller()?, client_ip()).await.map_err(refused)?;
     leptos_axum::redirect(&format!("/runs/{new_id}"));
     Ok(new_id)
 }
@@ -202,13 +212,7 @@ pub async fn reject_gate(id: i64, environment: String, comment: String, digest: 
 
 #[cfg(feature = "ssr")]
 async fn decide(id: i64, mut form: GateForm) -> Result<(), ServerFnError> {
-    let run = run_to_change(id).await?;
-    let by = require(Action::DecideGate { pipeline: &run.run.pipeline, environment: &form.environment })?;
-    form.comment = form.comment.trim().to_owned();
     form.digest = form.digest.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
     form.link = form.link.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
-    if form.decision == Decision::Reject && form.comment.is_empty() {
-        return Err(ServerFnError::new("comment: a rejection needs a reason"));
-    }
-    dashboard()?.decide_gate(id, form, by, client_ip()).await.map_err(ServerFnError::new)
+    dashboard()?.decide_gate(id, form, caller()?, client_ip()).await.map_err(refused)
 }

@@ -6,9 +6,32 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A run's number, as its page and the API name it (`/runs/42`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct RunId(i64);
+
+/// A number in JSON, text in a URL path: either way a run's number, or an error that says so.
+impl<'de> Deserialize<'de> for RunId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RunId, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RunId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a run number")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RunId, E> {
+                text.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RunId, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RunId, E> {
+                self.visit_str(&n.to_string())
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
 
 impl RunId {
     pub const fn new(id: i64) -> RunId {
@@ -167,6 +190,16 @@ mod tests {
             assert!(text.parse::<RunId>().is_err(), "{text:?} should not parse");
         }
         assert_eq!("x".parse::<RunId>().unwrap_err().to_string(), "`x` is not a run number: runs are numbered 1, 2, 3, …");
+    }
+
+    #[test]
+    fn run_numbers_read_from_json_numbers_and_url_text_alike() {
+        assert_eq!(serde_json::from_str::<RunId>("42").unwrap(), RunId::new(42));
+        assert_eq!(serde_json::from_str::<RunId>("\"42\"").unwrap(), RunId::new(42));
+        for bad in ["0", "-3", "\"abc\"", "1.5", "null"] {
+            assert!(serde_json::from_str::<RunId>(bad).is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&RunId::new(7)).unwrap(), "7");
     }
 
     #[test]

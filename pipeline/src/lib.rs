@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod brief;
+pub mod delivery;
 pub mod freeze;
 pub mod gate;
 pub mod ids;
@@ -11,6 +12,7 @@ pub mod machine;
 pub mod notice;
 pub mod read;
 pub mod rollout;
+pub mod run_rules;
 pub mod settings;
 pub mod spec;
 pub mod status;

@@ -1,24 +1,13 @@
-//! GitHub webhook intake: `POST /webhooks/github`.
-//!
-//! The handler checks the request (size, content type, headers, signature, payload) and
-//! hands the delivery to the [`DeliveryWriter`]. The writer records deliveries in batches:
+//! GitHub webhook intake: the writer that records deliveries. The HTTP door
+//! (`web::webhook`) checks each request and hands the delivery, through
+//! `ops::Ops::record_delivery`, to the [`DeliveryWriter`]. The writer records deliveries in batches:
 //! whatever arrived while the previous commit was on its way to disk goes into the next
 //! transaction, so under load many deliveries share one fsync while each one is still
 //! durable before its 2xx is sent.
 
-use crate::forge::github::{self, SignatureError};
-use crate::store::{NewDelivery, Recorded, Store, StoreError, now_ms};
-use shipgate_pipeline::read::DeliveryOutcome;
-use crate::web::{ApiError, AppState};
-use axum::body::{Body, to_bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use secrecy::ExposeSecret;
-use std::time::Instant;
+use crate::store::{NewDelivery, Recorded, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{Instrument, info, info_span, warn};
+use tracing::warn;
 
 /// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
 pub const MAX_PAYLOAD_BYTES: usize = 25 * 1024 * 1024;
@@ -107,127 +96,9 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(v) => v.to_str().map(Some).map_err(|_| ApiError::BadRequest(format!("the {name} header is not valid text"))),
-    }
-}
-
-fn required_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
-    match header_str(headers, name)? {
-        Some(v) if !v.trim().is_empty() => Ok(v.trim()),
-        _ => Err(ApiError::BadRequest(format!("the {name} header is missing"))),
-    }
-}
-
-/// GitHub sends either JSON, or a form whose `payload` field holds the JSON.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Json,
-    Form,
-}
-
-fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
-    let content_type = header_str(headers, header::CONTENT_TYPE.as_str())?.unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match essence.as_str() {
-        "application/json" => Ok(Encoding::Json),
-        "application/x-www-form-urlencoded" => Ok(Encoding::Form),
-        "" => Err(ApiError::UnsupportedMediaType(
-            "the Content-Type header is missing; expected application/json or application/x-www-form-urlencoded".into(),
-        )),
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Type `{other}` is not accepted; expected application/json or application/x-www-form-urlencoded"
-        ))),
-    }
-}
-
 /// The JSON of a form-encoded delivery: GitHub sends it percent-encoded in the form's
 /// `payload` field (the first one, if a form repeats it). `None` when there is none. Public
-/// so that the property tests (`tests/hostile_input.rs`) drive the decoding the handler uses.
+/// so that the property tests (`tests/hostile_input.rs`) drive the decoding the door uses.
 pub fn form_payload(body: &[u8]) -> Option<Vec<u8>> {
     form_urlencoded::parse(body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned().into_bytes())
-}
-
-fn too_large() -> ApiError {
-    ApiError::PayloadTooLarge(format!("the payload is larger than GitHub's 25 MB limit ({MAX_PAYLOAD_BYTES} bytes)"))
-}
-
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let received = Instant::now();
-    let received_at = now_ms();
-    if let Some(len) = header_str(&headers, header::CONTENT_LENGTH.as_str())?.and_then(|v| v.parse::<u64>().ok())
-        && len > MAX_PAYLOAD_BYTES as u64
-    {
-        return Err(too_large());
-    }
-    let encoding = encoding(&headers)?;
-    let event = required_header(&headers, "x-github-event")?.to_owned();
-    let delivery_id = required_header(&headers, "x-github-delivery")?.to_owned();
-    if delivery_id.len() > 128 || !delivery_id.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::BadRequest("the X-GitHub-Delivery header must be at most 128 printable characters".into()));
-    }
-    if event.len() > 64 || !event.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-        return Err(ApiError::BadRequest(format!("the X-GitHub-Event header `{event}` is not an event name")));
-    }
-    let span = info_span!("delivery", delivery = %delivery_id, event = %event);
-    async move {
-        let body = to_bytes(body, MAX_PAYLOAD_BYTES).await.map_err(|e| {
-            if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-                too_large()
-            } else {
-                ApiError::BadRequest(format!("the request body could not be read: {e}"))
-            }
-        })?;
-
-        let Some(secret) = &state.webhook_secret else {
-            return Err(ApiError::Unavailable(
-                "webhook intake is disabled: no webhook secret is configured (--github-webhook-secret / GITHUB_WEBHOOK_SECRET)".into(),
-            ));
-        };
-        let signature = header_str(&headers, "x-hub-signature-256")?;
-        if let Err(e) = github::verify_signature(secret.expose_secret().as_bytes(), &body, signature) {
-            warn!(reason = %e, "rejected a delivery with a bad signature");
-            return Err(ApiError::Unauthorized(match e {
-                SignatureError::Missing => e.to_string(),
-                _ => "the X-Hub-Signature-256 signature is not valid for this payload and secret".into(),
-            }));
-        }
-
-        let json: std::borrow::Cow<'_, [u8]> = match encoding {
-            Encoding::Json => std::borrow::Cow::Borrowed(&body),
-            Encoding::Form => std::borrow::Cow::Owned(
-                form_payload(&body).ok_or_else(|| ApiError::BadRequest("the form body has no `payload` field".into()))?,
-            ),
-        };
-        let classified = github::classify(&event, &json).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let delivery = NewDelivery {
-            delivery_id,
-            event,
-            action: classified.action,
-            repository: classified.repository,
-            git_ref: classified.git_ref,
-            intent: classified.intent,
-            payload: body,
-            received_at,
-            received,
-        };
-        let recorded = state.deliveries.record(delivery).await.map_err(|e| match e {
-            // A 503 that says so, not a 500: the sender (GitHub's "Redeliver", a retrying
-            // proxy) should try again, and this one will be recorded then. The write loop
-            // has logged the cause once for the whole batch.
-            RecordError::Unavailable(_) => {
-                ApiError::Unavailable("the database is not reachable, so the delivery was not recorded; deliver it again once the database is back".into())
-            }
-            RecordError::Failed(detail) => ApiError::Internal(detail),
-        })?;
-        info!(outcome = recorded.outcome.as_str(), runs = ?recorded.run_ids, duplicate = recorded.duplicate, "delivery recorded");
-        if !recorded.duplicate && matches!(recorded.outcome, DeliveryOutcome::RunCreated | DeliveryOutcome::CiRecorded) {
-            state.engine.wake();
-        }
-        Ok((StatusCode::OK, Json(recorded)).into_response())
-    }
-    .instrument(span)
-    .await
 }

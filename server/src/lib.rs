@@ -12,6 +12,7 @@ pub mod forge;
 pub mod identity;
 pub mod intake;
 pub mod links;
+pub mod ops;
 pub mod outbound;
 pub mod store;
 pub mod telemetry;

@@ -74,7 +74,8 @@ on_both_backends! {
 // ---- The deploy engine's records, as the run, services and images pages show them ----
 
 use shipgate::store::{AuditEntry, Store};
-use shipgate::store::engine::{CiReport, Decision, DeployRow};
+use shipgate::store::engine::{CiReport, DeployRow};
+use shipgate_pipeline::gate::Verdict as Decision;
 use shipgate_pipeline::RunEvent;
 use shipgate_pipeline::inventory::{LiveService, RegistryImage, RegistryListing};
 use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
@@ -179,7 +180,7 @@ fn seen(row: &DeployRow, running: i32, desired: i32, pending: i32, failed: i32, 
 }
 
 fn alice() -> AuditEntry {
-    AuditEntry { actor: "alice@example.com".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None }
+    AuditEntry { actor: "user:alice@example.com".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None }
 }
 
 /// The stretch of `html` from the first `start` to the next `end` after it.
@@ -213,7 +214,7 @@ on_both_backends! {
         let waiting = app.get(&format!("/runs/{run}")).await.text();
         assert!(stage_card(&waiting, "Deploy · production").contains("An approval deploys"), "the gate names the digest");
 
-        decide(&store, run, 1, "production", Decision::Approve, "ship it", &alice()).await.unwrap();
+        decide(&store, run, "production", Decision::Approve, "ship it", &alice()).await.unwrap();
         let production = deploying(&store, run, 1, DIGEST_A, T0 + 20_000, ("hello:3", "hello:4"), "ecs-svc/9876543210987654321").await;
         let failure = "deployment ecs-svc/9876543210987654321 failed: tasks failed to start. ECS rolled back to hello:3";
         store
@@ -286,7 +287,7 @@ on_both_backends! {
         let staging_a = deploying(&store, a, 0, DIGEST_A, T0 + 1_000, ("hello:6", "hello:7"), "ecs-svc/1111").await;
         store.record_rollout(&staging_a, &seen(&staging_a, 2, 2, 0, 0, &[]), None).await.unwrap();
         store.finish_deploy(&staging_a, RunEvent::DeploySucceeded(0), "succeeded", "ok", None, None).await.unwrap();
-        decide(&store, a, 1, "production", Decision::Approve, "", &alice()).await.unwrap();
+        decide(&store, a, "production", Decision::Approve, "", &alice()).await.unwrap();
         let production_a = deploying(&store, a, 1, DIGEST_A, T0 + 3_000, ("hello:3", "hello:4"), "ecs-svc/2222").await;
         store.record_rollout(&production_a, &seen(&production_a, 1, 4, 3, 0, &[]), None).await.unwrap();
 

@@ -7,7 +7,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 use shipgate::store::access::NewToken;
-use shipgate::store::engine::{Decision, DeployRow};
+use shipgate::store::engine::DeployRow;
+use shipgate_pipeline::gate::Verdict as Decision;
 use shipgate::store::{AuditEntry, Refusal, Store, StoreError};
 use shipgate_pipeline::access::{Grant, Role, Scope};
 use shipgate_pipeline::{RunEvent, RunStatus, StageStatus};
@@ -219,9 +220,9 @@ on_both_backends! {
         }
         let (_, runs_before) = app.counts().await;
         for err in [
-            store.cancel_run(at_gate, "", &person()).await.map(|_| ()).unwrap_err(),
-            store.retry_run(failed, &person()).await.map(|_| ()).unwrap_err(),
-            decide(&store, at_gate, 1, "production", Decision::Approve, "", &person()).await.map(|_| ()).unwrap_err(),
+            store.cancel_run(at_gate, "", &person()).await.map(|_| ()).unwrap_err().to_string(),
+            store.retry_run(failed, &person()).await.map(|_| ()).unwrap_err().to_string(),
+            decide(&store, at_gate, "production", Decision::Approve, "", &person()).await.map(|_| ()).unwrap_err().to_string(),
         ] {
             assert!(err.to_string().contains("audit refused"), "{err}");
         }

@@ -1,6 +1,6 @@
 //! GitHub webhook deliveries: signature verification and payload classification.
 
-use crate::store::{CiIntent, DeliveryIntent, PushIntent};
+use shipgate_pipeline::delivery::{CiIntent, DeliveryIntent, PushIntent};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;

@@ -2,44 +2,12 @@
 //! transaction, so a delivery is never acknowledged without its runs, nor twice with two.
 
 use super::{BeginWrite, Arg, Store, StoreResult, bind_all, now_ms, on_pool};
-use shipgate_pipeline::read::{Commit, DeliveryOutcome, DeliveryRecord, Page};
+use shipgate_pipeline::read::{DeliveryOutcome, DeliveryRecord, Page};
 use shipgate_pipeline::{Promotion, RunState, StageKind, StageStatus};
 use std::collections::HashMap;
 use std::time::Instant;
 
-/// A push to a branch, reduced to what a run records about its Source stage.
-#[derive(Debug, Clone)]
-pub struct PushIntent {
-    pub repository: String,
-    pub branch: String,
-    pub commit: Commit,
-    /// Emails and logins of the pusher and the commits' authors (see the self-approval rule).
-    pub authors: Vec<String>,
-}
-
-/// How CI did on a commit, from a `workflow_run` or `check_suite` delivery.
-#[derive(Debug, Clone)]
-pub struct CiIntent {
-    pub repository: String,
-    pub head_sha: String,
-    pub head_branch: Option<String>,
-    /// The workflow's name (or the check suite's app).
-    pub name: String,
-    pub status: String,
-    pub conclusion: Option<String>,
-    pub url: String,
-}
-
-/// What a delivery asks of Shipgate, decided from the event and payload alone.
-#[derive(Debug, Clone)]
-pub enum DeliveryIntent {
-    Ping,
-    /// A branch push; whether it starts runs depends on the pipelines at the time it is stored.
-    Push(PushIntent),
-    /// A CI result, stored for the engine to apply to the commit's runs.
-    Ci(CiIntent),
-    Ignore(String),
-}
+pub use shipgate_pipeline::delivery::{CiIntent, DeliveryIntent, PushIntent};
 
 #[derive(Debug, Clone)]
 pub struct NewDelivery {

@@ -8,8 +8,6 @@ use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision};
 use shipgate_pipeline::rollout::ServiceView;
 use shipgate_pipeline::{EnvironmentSpec, RunEvent, RunState};
 
-pub use super::gates::{Decision, GateRequest};
-
 /// A run's wake time when nothing but a person or a webhook can move it.
 pub const ASLEEP: i64 = i64::MAX / 2;
 

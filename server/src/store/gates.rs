@@ -1,73 +1,80 @@
-//! A person's decision at a gate, as it is checked and committed: the approval policy and
-//! the digest waiting there are read and checked in the same version-guarded write.
+//! Gate decisions as the store keeps them: what a decision is checked against, read in one
+//! go, and the decision committed with its audit entry (and, when it completes the gate, the
+//! run's transition) in one version-guarded write. Whether a decision counts is decided by
+//! the pure gate policy, in `ops::decide_gate`; nothing here judges it.
 
 use super::runs::state_of;
-use super::{AuditEntry, Arg, BeginWrite, Stmt, Store, StoreError, StoreResult, audit_stmt, bind_all, now_ms, on_pool};
-use crate::links::GateLink;
-use shipgate_pipeline::freeze::active_freeze;
-use shipgate_pipeline::gate::{self, Candidate, Decider, Decision as GateDecisionRequest, GateOutcome, GateRefusal, GivenApproval, Verdict};
-use shipgate_pipeline::read::gate_opened_at;
-use shipgate_pipeline::{Principal, RunEvent, transition};
+use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, audit_stmt, bind_all, now_ms, on_pool};
+use shipgate_pipeline::gate::{Candidate, GivenApproval, Verdict};
+use shipgate_pipeline::read::{RunSummary, gate_opened_at};
+use shipgate_pipeline::{EnvironmentSpec, RunEvent, RunState};
 
-/// Whether a gate was approved or rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Approve,
-    Reject,
+/// Everything a decision at one gate is checked against, as of one version of the run.
+#[derive(Debug, Clone)]
+pub struct GateContext {
+    /// The run's version when this was read: the decision commits only if it is unchanged.
+    pub version: i64,
+    pub run: RunSummary,
+    pub state: RunState,
+    /// The environment at the gate, as the pipeline defines it now.
+    pub environment: EnvironmentSpec,
+    /// The run as the gate policy sees it: the digest waiting, who made the change, when
+    /// the gate opened.
+    pub candidate: Candidate,
+    /// The approvals already given at this gate.
+    pub given: Vec<GivenApproval>,
 }
 
-/// A decision as a person asked for it at one gate of a run.
-#[derive(Debug, Clone, Copy)]
-pub struct GateRequest<'a> {
-    /// The environment's position in the pipeline, and its name (which must agree).
-    pub position: usize,
+/// A decision that the gate policy accepted, to be recorded.
+#[derive(Debug, Clone)]
+pub struct GateRecord<'a> {
+    pub run_id: i64,
+    /// The version the decision was checked against.
+    pub version: i64,
     pub environment: &'a str,
-    pub decision: Decision,
+    pub verdict: Verdict,
+    /// The actor as the audit log names them, and the person behind them.
+    pub actor: &'a str,
+    pub person: &'a str,
     pub comment: &'a str,
-    /// The digest the person was shown; the one waiting when they were not shown one.
-    pub digest: Option<&'a str>,
-    /// An admin's explicit override of a deploy freeze.
-    pub override_freeze: bool,
-    /// The signed decision link the person came from, if any: spent by this decision.
-    pub link: Option<&'a str>,
+    pub digest: &'a str,
+    /// The decision link's nonce, spent by this decision.
+    pub link_nonce: Option<&'a str>,
+    pub audit: &'a AuditEntry,
+    /// The run's transition when the decision completes the gate; `None` while more
+    /// approvals are needed.
+    pub event: Option<(RunEvent, String)>,
+}
+
+/// The word a decision is stored and audited under.
+pub fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Approve => "approved",
+        Verdict::Reject => "rejected",
+    }
 }
 
 impl Store {
-    /// A decision at the gate of environment `request.position`, checked against the
-    /// environment's approval policy as it stands and against the exact digest waiting there.
-    /// The decision, its audit entry and (when it completes the gate) the run's transition
-    /// commit together, before the caller is answered. Two people deciding at once are
-    /// serialised by the run's version: the later one is re-checked against the first.
-    pub async fn decide_gate(&self, run_id: i64, request: &GateRequest<'_>, who: &Principal, actor: &AuditEntry) -> StoreResult<GateOutcome> {
-        for _ in 0..5 {
-            match self.try_decide_gate(run_id, request, who, actor).await {
-                Err(StoreError::RunChanged(_)) => continue,
-                other => return other,
-            }
-        }
-        Err(StoreError::RunChanged(run_id))
-    }
-
-    async fn try_decide_gate(&self, run_id: i64, request: &GateRequest<'_>, who: &Principal, actor: &AuditEntry) -> StoreResult<GateOutcome> {
+    /// What a decision at the gate at `position` of run `run_id` is checked against.
+    pub async fn gate_context(&self, run_id: i64, position: usize) -> StoreResult<GateContext> {
         let (version, authors): (i64, String) = on_pool!(self, |pool| {
             sqlx::query_as("SELECT version, authors FROM runs WHERE id = $1").bind(run_id).fetch_optional(pool).await?
         })
         .ok_or(StoreError::RunNotFound(run_id))?;
         let (run, stages) = self.run_and_stages(run_id).await?.ok_or(StoreError::RunNotFound(run_id))?;
-        // The state machine says whether this run is at that gate at all, and if not, why.
-        transition(&state_of(run.status.as_str(), &stages)?, RunEvent::Approved(request.position))?;
+        let state = state_of(run.status.as_str(), &stages)?;
         let pipeline = self.get_pipeline(&run.pipeline).await?.ok_or_else(|| StoreError::PipelineNotFound(run.pipeline.clone()))?;
         let environment = pipeline
             .spec
             .environments
-            .get(request.position)
-            .ok_or_else(|| StoreError::Corrupt(format!("run {run_id} waits at environment {} that pipeline `{}` no longer has", request.position, run.pipeline)))?;
+            .get(position)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("run {run_id} waits at environment {} that pipeline `{}` no longer has", position, run.pipeline)))?;
         let digest = self
             .get_build(run_id)
             .await?
             .and_then(|b| b.image_digest)
             .ok_or_else(|| StoreError::Corrupt(format!("run {run_id} is at a gate without an image digest")))?;
-        let opened_at = gate_opened_at(&stages, request.position, run.created_at);
         let given: Vec<(String, Option<String>)> = on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT COALESCE(person, actor), image_digest FROM gate_decisions
@@ -78,129 +85,76 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        let given: Vec<GivenApproval> = given.into_iter().map(|(person, digest)| GivenApproval { person, digest: digest.unwrap_or_default() }).collect();
+        let given = given.into_iter().map(|(person, digest)| GivenApproval { person, digest: digest.unwrap_or_default() }).collect();
         let candidate = Candidate {
             pipeline: run.pipeline.clone(),
             environment: environment.name.clone(),
-            digest: digest.clone(),
+            digest,
             authors: serde_json::from_str(&authors).map_err(|e| StoreError::Corrupt(format!("authors of run {run_id}: {e}")))?,
-            opened_at,
+            opened_at: gate_opened_at(&stages, position, run.created_at),
         };
-        let person = person_of(&actor.actor);
-        let now = now_ms();
-        let freeze = active_freeze(&environment.deploy.freeze, now);
-        let decision = GateDecisionRequest {
-            verdict: match request.decision {
-                Decision::Approve => Verdict::Approve,
-                Decision::Reject => Verdict::Reject,
-            },
-            comment: request.comment,
-            digest: request.digest.unwrap_or(&digest),
-            environment: request.environment,
-            override_freeze: request.override_freeze,
-        };
-        let outcome = gate::decide(&environment.deploy.approval, &candidate, &given, &Decider { principal: who, person: &person }, &decision, freeze.as_ref(), now)
-            .map_err(|why| StoreError::GateRefused { run: run_id, why })?;
-        let link = match request.link {
-            None => None,
-            Some(token) => Some(self.spendable_link(run_id, request.position, token, now).await?),
-        };
+        Ok(GateContext { version, run, state, environment, candidate, given })
+    }
 
-        let word = match request.decision {
-            Decision::Approve => "approved",
-            Decision::Reject => "rejected",
-        };
-        let overridden = freeze.as_ref().filter(|_| request.override_freeze && request.decision == Decision::Approve);
-        let (approvals, required) = match outcome {
-            GateOutcome::Waiting { approvals, required } => (approvals, required),
-            _ => (given.len() + 1, usize::from(environment.deploy.approval.required_approvals)),
-        };
-        let audit = AuditEntry {
-            action: format!("gate.{word}"),
-            target: format!("run:{run_id}/{}", environment.name),
-            detail: serde_json::json!({
-                "comment": request.comment,
-                "image_digest": digest,
-                "approvals": approvals,
-                "required": required,
-                "freeze_overridden": overridden.map(|f| f.name.clone()),
-                "via_link": link.is_some(),
-            })
-            .to_string(),
-            ..actor.clone()
-        };
+    /// Whether the decision link with this nonce was used already.
+    pub async fn link_spent(&self, nonce: &str) -> StoreResult<bool> {
+        let used: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT nonce FROM gate_links_used WHERE nonce = $1").bind(nonce).fetch_optional(pool).await?
+        });
+        Ok(used.is_some())
+    }
+
+    /// Records a decision the policy accepted: the decision row, its audit entry, the link
+    /// spent, and the run's transition or (while more approvals are needed) a bump of its
+    /// version, so that a concurrent decision is re-checked with this one in view. Fails
+    /// with [`StoreError::RunChanged`] if the run moved since `record.version`.
+    pub async fn record_gate_decision(&self, record: &GateRecord<'_>) -> StoreResult<()> {
+        let now = now_ms();
+        let run_id = record.run_id;
         let mut also = vec![
             Stmt::new(
                 "INSERT INTO gate_decisions (run_id, environment, decision, actor, comment, image_digest, at, person) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 vec![
                     Arg::Int(run_id),
-                    Arg::Text(environment.name.clone()),
-                    Arg::Text(word.into()),
-                    Arg::Text(actor.actor.clone()),
-                    Arg::Text(request.comment.into()),
-                    Arg::Text(digest.clone()),
+                    Arg::Text(record.environment.to_owned()),
+                    Arg::Text(verdict_word(record.verdict).into()),
+                    Arg::Text(record.actor.to_owned()),
+                    Arg::Text(record.comment.to_owned()),
+                    Arg::Text(record.digest.to_owned()),
                     Arg::Int(now),
-                    Arg::Text(person.clone()),
+                    Arg::Text(record.person.to_owned()),
                 ],
             ),
-            audit_stmt(&audit),
+            audit_stmt(record.audit),
         ];
-        if let Some(link) = &link {
+        if let Some(nonce) = record.link_nonce {
             // Spent with the decision; a second use (even a racing one) meets the key.
             also.push(Stmt::new(
                 "INSERT INTO gate_links_used (nonce, run_id, actor, used_at) VALUES ($1, $2, $3, $4)",
-                vec![Arg::Text(link.nonce.clone()), Arg::Int(run_id), Arg::Text(actor.actor.clone()), Arg::Int(now)],
+                vec![Arg::Text(nonce.to_owned()), Arg::Int(run_id), Arg::Text(record.actor.to_owned()), Arg::Int(now)],
             ));
         }
-        let event = match outcome {
-            GateOutcome::Waiting { approvals, required } => {
-                // Counted, not yet enough: the run stays at its gate, but its version moves, so
-                // a concurrent decision is re-checked with this one in view.
-                on_pool!(self, |pool| {
-                    let mut tx = pool.begin_write().await?;
-                    let bumped = sqlx::query("UPDATE runs SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3")
-                        .bind(now)
-                        .bind(run_id)
-                        .bind(version)
-                        .execute(&mut *tx)
-                        .await?;
-                    if bumped.rows_affected() != 1 {
-                        return Err(StoreError::RunChanged(run_id));
-                    }
-                    for stmt in &also {
-                        bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                });
-                return Ok(GateOutcome::Waiting { approvals, required });
+        match &record.event {
+            Some((event, detail)) => {
+                self.apply_event_if(run_id, *event, Some(detail), &also, |_, _| Ok(()), Some(record.version)).await?;
             }
-            GateOutcome::Approved => RunEvent::Approved(request.position),
-            GateOutcome::Rejected => RunEvent::Rejected(request.position),
-        };
-        let detail = format!("{word} by {}{}", actor.actor, if request.comment.is_empty() { String::new() } else { format!(": {}", request.comment) });
-        // Only if nobody decided in between: otherwise the decision is made again, in view of theirs.
-        self.apply_event_if(run_id, event, Some(&detail), &also, |_, _| Ok(()), Some(version)).await?;
-        Ok(outcome)
-    }
-
-    /// A decision link for this gate that is genuine, current and not used yet.
-    async fn spendable_link(&self, run_id: i64, position: usize, token: &str, now: i64) -> StoreResult<GateLink> {
-        let key = self.signing_key(crate::links::KEY_NAME).await?;
-        let refuse = |why| StoreError::GateRefused { run: run_id, why };
-        let link = GateLink::verify(token, &key, now).and_then(|l| l.for_gate(run_id, position)).map_err(|e| refuse(GateRefusal::LinkInvalid(e.to_string())))?;
-        let used: Option<(String,)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT nonce FROM gate_links_used WHERE nonce = $1").bind(link.nonce.as_str()).fetch_optional(pool).await?
-        });
-        if used.is_some() {
-            return Err(refuse(GateRefusal::LinkUsed));
+            None => on_pool!(self, |pool| {
+                let mut tx = pool.begin_write().await?;
+                let bumped = sqlx::query("UPDATE runs SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3")
+                    .bind(now)
+                    .bind(run_id)
+                    .bind(record.version)
+                    .execute(&mut *tx)
+                    .await?;
+                if bumped.rows_affected() != 1 {
+                    return Err(StoreError::RunChanged(run_id));
+                }
+                for stmt in &also {
+                    bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }),
         }
-        Ok(link)
+        Ok(())
     }
 }
-
-/// The person behind an actor: a signed-in person's email (a personal token acts as its
-/// owner, `user:<owner>`), or else the actor itself (a service token, local mode).
-fn person_of(actor: &str) -> String {
-    actor.strip_prefix("user:").map_or_else(|| actor.to_owned(), str::to_lowercase)
-}
-

@@ -8,7 +8,7 @@
 mod briefs;
 mod deliveries;
 pub mod engine;
-mod gates;
+pub mod gates;
 pub mod inventory;
 pub mod outbound;
 pub mod rollback;

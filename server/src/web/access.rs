@@ -53,6 +53,11 @@ impl Caller {
         }
     }
 
+    /// The caller, as the use-cases take them.
+    pub fn acting(&self) -> crate::ops::Acting {
+        crate::ops::Acting::new(self.principal.clone(), self.ip.clone())
+    }
+
     /// An audit entry with the caller as actor; the caller fills in action and target.
     pub fn audit(&self) -> AuditEntry {
         AuditEntry { actor: self.principal.id.clone(), action: String::new(), target: String::new(), ip: self.ip.clone(), detail: String::new(), via: self.principal.via.clone() }

@@ -1,18 +1,19 @@
 //! The store, seen through the dashboard's [`Dashboard`] trait.
 
 use crate::engine::EngineHandle;
-use crate::store::engine::{Decision as StoreDecision, GateRequest};
-use crate::store::{AuditEntry, Store, StoreError};
+use crate::ops::{Acting, DecideGate, OpError, Ops};
+use crate::store::{AuditEntry, Store};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use shipgate_app::Dashboard;
-use shipgate_app::data::{Decision, GateForm};
+use shipgate_app::data::{Decision, GateForm, Refused};
+use shipgate_pipeline::RunId;
+use shipgate_pipeline::gate::Verdict;
 use crate::store::access::NewToken;
 use shipgate_pipeline::access::{Principal, TokenSpec};
 use shipgate_pipeline::read::{
     AuditFilter, AuditRecord, CreatedToken, DeliveryRecord, Page, PendingGate, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord, TokenRecord,
 };
-use shipgate_pipeline::StageKind;
 
 /// The dashboard's reads and changes, over the store; changes wake the engine, as the REST
 /// API's do.
@@ -27,22 +28,30 @@ fn shown(e: crate::store::StoreError) -> String {
     "the database query failed; the server log has the details".to_owned()
 }
 
-/// Why a change was refused is for the person who asked; anything else is a failure on our side.
-fn refused(e: StoreError) -> String {
+/// A use-case's refusal, for the person who asked; a failure on our side is logged in full
+/// and shown as one sentence.
+fn refused(e: OpError) -> Refused {
     match e {
-        StoreError::RunRefused { .. }
-        | StoreError::RunChanged(_)
-        | StoreError::RunNotFound(_)
-        | StoreError::Transition(_)
-        | StoreError::GateRefused { .. }
-        | StoreError::RollbackRefused(_) => e.to_string(),
-        other => shown(other),
+        OpError::Forbidden(_) | OpError::Denied(_) => Refused::Forbidden(e.to_string()),
+        OpError::NotFound(m) | OpError::Conflict(m) | OpError::Invalid { message: m, .. } => Refused::Other(m),
+        OpError::Unavailable(m) => Refused::Other(m),
+        OpError::Failed(detail) => {
+            tracing::error!(error = %detail, "dashboard change failed");
+            Refused::Other("the change failed on the server; the server log has the details".to_owned())
+        }
+        OpError::Store(e) => Refused::Other(shown(e)),
     }
 }
 
 /// An audit entry with the caller as actor; the store fills in what was done.
 fn actor(by: &Principal, ip: Option<String>) -> AuditEntry {
     AuditEntry { actor: by.id.clone(), action: String::new(), target: String::new(), ip, detail: String::new(), via: by.via.clone() }
+}
+
+impl StoreDashboard {
+    fn ops(&self) -> Ops {
+        Ops::new(self.store.clone(), self.engine.clone())
+    }
 }
 
 impl Dashboard for StoreDashboard {
@@ -96,55 +105,31 @@ impl Dashboard for StoreDashboard {
         .boxed()
     }
 
-    fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), Refused>> {
         async move {
-            self.store.cancel_run(id, &reason, &actor(&by, ip)).await.map_err(refused)?;
-            self.engine.wake();
+            self.ops().cancel_run(&Acting::new(by, ip), RunId::new(id), &reason).await.map_err(refused)?;
             Ok(())
         }
         .boxed()
     }
 
-    fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, String>> {
-        async move {
-            let new_id = self.store.retry_run(id, &actor(&by, ip)).await.map_err(refused)?;
-            self.engine.wake();
-            Ok(new_id)
-        }
-        .boxed()
+    fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, Refused>> {
+        async move { Ok(self.ops().retry_run(&Acting::new(by, ip), RunId::new(id)).await.map_err(refused)?.get()) }.boxed()
     }
 
-    fn roll_back(&self, id: i64, environment: String, reason: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, String>> {
-        async move {
-            let run = self.store.get_run(id).await.map_err(shown)?.ok_or_else(|| format!("run {id} does not exist"))?;
-            let deploy = run.deploys.iter().find(|d| d.environment == environment).ok_or_else(|| format!("run {id} did not deploy to `{environment}`"))?;
-            let new_id = self.store.roll_back(id, deploy.position, &reason, &actor(&by, ip)).await.map_err(refused)?;
-            self.engine.wake();
-            Ok(new_id)
-        }
-        .boxed()
+    fn roll_back(&self, id: i64, environment: String, reason: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, Refused>> {
+        async move { Ok(self.ops().roll_back(&Acting::new(by, ip), RunId::new(id), &environment, &reason).await.map_err(refused)?.get()) }.boxed()
     }
 
-    fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), Refused>> {
         async move {
             let GateForm { environment, decision, comment, digest, override_freeze, link } = form;
-            let run = self.store.get_run(id).await.map_err(shown)?.ok_or_else(|| format!("run {id} does not exist"))?;
-            let position = run
-                .stages
-                .iter()
-                .filter(|s| s.kind == StageKind::Deploy)
-                .position(|s| s.environment.as_deref() == Some(environment.as_str()))
-                .ok_or_else(|| format!("run {id} has no environment `{environment}`"))?;
-            let decision = match decision {
-                Decision::Approve => StoreDecision::Approve,
-                Decision::Reject => StoreDecision::Reject,
+            let verdict = match decision {
+                Decision::Approve => Verdict::Approve,
+                Decision::Reject => Verdict::Reject,
             };
-            let request = GateRequest { position, environment: &environment, decision, comment: comment.trim(), digest: digest.as_deref(), override_freeze, link: link.as_deref() };
-            self.store.decide_gate(id, &request, &by, &actor(&by, ip)).await.map_err(|e| match e {
-                StoreError::Transition(t) => format!("run {id}, environment `{environment}`: {t}"),
-                other => refused(other),
-            })?;
-            self.engine.wake();
+            let request = DecideGate { run: RunId::new(id), environment, verdict, comment, digest, override_freeze, link };
+            self.ops().decide_gate(&Acting::new(by, ip), request).await.map_err(refused)?;
             Ok(())
         }
         .boxed()

@@ -5,10 +5,12 @@ pub mod access;
 mod api;
 mod auth;
 mod dashboard;
+mod extract;
 pub mod headers;
 mod live;
+mod webhook;
 
-use crate::intake::{self, DeliveryWriter};
+use crate::intake::DeliveryWriter;
 use crate::store::{Store, StoreError};
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -45,6 +47,13 @@ pub struct AppState {
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
+impl AppState {
+    /// The use-cases, over this state's store and engine.
+    pub fn ops(&self) -> crate::ops::Ops {
+        crate::ops::Ops::new(self.store.clone(), self.engine.clone())
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos.clone()
@@ -78,33 +87,22 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        crate::ops::OpError::from(e).into()
+    }
+}
+
+impl From<crate::ops::OpError> for ApiError {
+    fn from(e: crate::ops::OpError) -> Self {
+        use crate::ops::OpError;
         match e {
-            StoreError::PipelineExists(_) => ApiError::Conflict(e.to_string()),
-            StoreError::PipelineNotFound(_) | StoreError::RunNotFound(_) => ApiError::NotFound(e.to_string()),
-            StoreError::RunChanged(_) | StoreError::Transition(_) | StoreError::RunRefused { .. } => ApiError::Conflict(e.to_string()),
-            StoreError::RollbackRefused(why) => {
-                use crate::store::rollback::RollbackRefusal as R;
-                let message = why.to_string();
-                match why {
-                    R::ReasonRequired => ApiError::Unprocessable { message: format!("reason: {message}"), fields: vec![FieldError { field: "reason".into(), message }] },
-                    R::NoSuchDeploy { .. } => ApiError::NotFound(message),
-                    R::NotSucceeded { .. } | R::NoRevision { .. } => ApiError::Conflict(message),
-                }
-            }
-            StoreError::GateRefused { why, .. } => {
-                use shipgate_pipeline::gate::GateRefusal as R;
-                let message = why.to_string();
-                match why {
-                    R::SelfApproval | R::NotAnApprover { .. } | R::NotPermitted { .. } | R::OverrideNeedsAdmin | R::AlreadyApproved => ApiError::Forbidden(message),
-                    R::ReasonRequired | R::OverrideNeedsReason => ApiError::Unprocessable {
-                        message: format!("comment: {message}"),
-                        fields: vec![FieldError { field: "comment".into(), message }],
-                    },
-                    R::WrongEnvironment { .. } | R::DigestMismatch { .. } | R::Expired | R::Frozen { .. } | R::LinkUsed => ApiError::Conflict(message),
-                    R::LinkInvalid(_) => ApiError::Forbidden(message),
-                }
-            }
-            other => ApiError::Internal(other.to_string()),
+            OpError::Forbidden(_) | OpError::Denied(_) => ApiError::Forbidden(e.to_string()),
+            OpError::NotFound(message) => ApiError::NotFound(message),
+            OpError::Invalid { message, fields } => ApiError::Unprocessable { message, fields },
+            OpError::Conflict(message) => ApiError::Conflict(message),
+            OpError::Unavailable(message) => ApiError::Unavailable(message),
+            OpError::Failed(detail) => ApiError::Internal(detail),
+            OpError::Store(e) if e.is_unavailable() => ApiError::Unavailable("the database is unavailable; try again shortly".into()),
+            OpError::Store(e) => ApiError::Internal(crate::error_chain(&e)),
         }
     }
 }
@@ -167,7 +165,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/webhooks/github", post(intake::receive))
+        .route("/webhooks/github", post(webhook::receive))
         .merge(auth::routes())
         .merge(live::routes())
         .nest("/api/v1", api::routes())

@@ -214,14 +214,24 @@ pub fn branch_push() -> Value {
 pub async fn decide(
     store: &Store,
     run: i64,
-    position: usize,
     environment: &str,
-    decision: shipgate::store::engine::Decision,
+    verdict: shipgate_pipeline::gate::Verdict,
     comment: &str,
     actor: &shipgate::store::AuditEntry,
-) -> Result<shipgate_pipeline::gate::GateOutcome, shipgate::store::StoreError> {
-    let request = shipgate::store::engine::GateRequest { position, environment, decision, comment, digest: None, override_freeze: false, link: None };
-    store.decide_gate(run, &request, &shipgate_pipeline::Principal::local(), actor).await
+) -> Result<shipgate_pipeline::gate::GateOutcome, shipgate::ops::OpError> {
+    // An admin everywhere, audited under the actor's name.
+    let principal = shipgate_pipeline::Principal { id: actor.actor.clone(), via: actor.via.clone(), ..shipgate_pipeline::Principal::local() };
+    let request = shipgate::ops::DecideGate {
+        run: shipgate_pipeline::RunId::new(run),
+        environment: environment.to_owned(),
+        verdict,
+        comment: comment.to_owned(),
+        digest: None,
+        override_freeze: false,
+        link: None,
+    };
+    let engine = shipgate::engine::EngineHandle::default();
+    shipgate::ops::Ops::new(store.clone(), engine).decide_gate(&shipgate::ops::Acting::new(principal, actor.ip.clone()), request).await
 }
 
 /// The digest [`image_built`] records.
