@@ -95,9 +95,8 @@ async fn measure(o: &Options, moto: &Moto, webhook: bool) -> anyhow::Result<Meas
 
 /// Sends `o.runs` runs through one server; returns each run's latency in milliseconds.
 async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> anyhow::Result<Vec<f64>> {
-    let path = examples_path();
-    let push = branch_push(&path);
-    let workflow = examples(&path, "workflow_run").into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a workflow_run example");
+    let push = branch_push(&examples_path("push"));
+    let workflow = examples(&examples_path("workflow_run")).into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a workflow_run example");
     let mode = if webhook { "webhook" } else { "poll" };
     let mut latencies = Vec::with_capacity(o.runs);
     for i in 0..o.runs {

@@ -3,6 +3,7 @@
 //! run; then runs-list page latency, first page against a deep page, over 100k runs.
 //!
 //! Options (after `--`): [--requests N] [--concurrency C] [--shipgate PATH] [--payload FILE] [--seed-runs N]
+//! (`--payload`: a JSON array of push examples, by default `tests/fixtures/webhooks/push.json`.)
 
 mod common;
 
@@ -36,7 +37,7 @@ fn options() -> Options {
         requests: 20_000,
         concurrency: 64,
         shipgate: PathBuf::from(env!("CARGO_BIN_EXE_shipgate")),
-        payload: examples_path(),
+        payload: examples_path("push"),
         seed_runs: 100_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -243,6 +243,16 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.to_owned(), message: message.into() }
 }
 
+/// A setting from the command line (flag or env var, named `flag`), else from the file
+/// (named `key`), with the name of where it came from, so an error names what to fix.
+fn pick<'a, T>(flag: &'a str, arg: Option<T>, key: &'a str, file: Option<T>) -> Option<(&'a str, T)> {
+    match (arg, file) {
+        (Some(v), _) => Some((flag, v)),
+        (None, Some(v)) => Some((key, v)),
+        (None, None) => None,
+    }
+}
+
 /// Everything the server needs, checked.
 #[derive(Debug)]
 pub struct Settings {
@@ -283,20 +293,14 @@ impl Settings {
     }
 
     fn merge(args: ServeArgs, file: FileConfig, config_path: Option<PathBuf>) -> Result<Settings, ConfigError> {
-        let (listen_key, listen) = match (args.listen, file.listen) {
-            (Some(v), _) => ("--listen / SHIPGATE_LISTEN", v),
-            (None, Some(v)) => ("listen", v),
-            (None, None) => ("listen", "127.0.0.1:3000".to_owned()),
-        };
+        let (listen_key, listen) =
+            pick("--listen / SHIPGATE_LISTEN", args.listen, "listen", file.listen).unwrap_or_else(|| ("listen", "127.0.0.1:3000".to_owned()));
         let listen: SocketAddr = listen
             .parse()
             .map_err(|_| invalid(listen_key, format!("`{listen}` is not an address such as 127.0.0.1:3000")))?;
 
-        let (db_key, database_url) = match (args.database_url, file.database_url) {
-            (Some(v), _) => ("--database-url / DATABASE_URL", v),
-            (None, Some(v)) => ("database_url", v),
-            (None, None) => ("database_url", "sqlite:shipgate.db".to_owned()),
-        };
+        let (db_key, database_url) = pick("--database-url / DATABASE_URL", args.database_url, "database_url", file.database_url)
+            .unwrap_or_else(|| ("database_url", "sqlite:shipgate.db".to_owned()));
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(invalid(db_key, "must start with `sqlite:` or `postgres://`"));
         }
@@ -317,11 +321,7 @@ impl Settings {
         )?;
 
         let span = |flag: &str, arg: Option<String>, key: &str, file: Option<String>, default: Span| -> Result<Span, ConfigError> {
-            let (name, text) = match (arg, file) {
-                (Some(v), _) => (flag, v),
-                (None, Some(v)) => (key, v),
-                (None, None) => return Ok(default),
-            };
+            let Some((name, text)) = pick(flag, arg, key, file) else { return Ok(default) };
             match text.parse::<Span>() {
                 Ok(s) if s.as_millis() >= 10 => Ok(s),
                 Ok(_) => Err(invalid(name, format!("`{text}` is too short; use at least 10ms"))),
@@ -338,16 +338,13 @@ impl Settings {
             Span::seconds(60),
         )?;
 
-        let public_url = match (args.public_url, file.public_url) {
-            (Some(v), _) => Some(public_url("--public-url / SHIPGATE_PUBLIC_URL", &v)?),
-            (None, Some(v)) => Some(public_url("public_url", &v)?),
-            (None, None) => None,
-        };
+        let public_url = pick("--public-url / SHIPGATE_PUBLIC_URL", args.public_url, "public_url", file.public_url)
+            .map(|(name, v)| public_url(name, &v))
+            .transpose()?;
         let github_token = secret("--github-token / SHIPGATE_GITHUB_TOKEN", args.github_token, "github_token", file.github_token, 1)?;
-        let github_api_url = match (args.github_api_url, file.github_api_url) {
-            (Some(v), _) => api_url("--github-api-url / SHIPGATE_GITHUB_API_URL", &v)?,
-            (None, Some(v)) => api_url("github_api_url", &v)?,
-            (None, None) => "https://api.github.com".to_owned(),
+        let github_api_url = match pick("--github-api-url / SHIPGATE_GITHUB_API_URL", args.github_api_url, "github_api_url", file.github_api_url) {
+            Some((name, v)) => api_url(name, &v)?,
+            None => "https://api.github.com".to_owned(),
         };
         let oidc_secret = secret(
             "--oidc-client-secret / SHIPGATE_OIDC_CLIENT_SECRET",
@@ -515,11 +512,7 @@ fn secret(
     from_file: Option<String>,
     min_len: usize,
 ) -> Result<Option<SecretString>, ConfigError> {
-    let (name, value) = match (from_args, from_file) {
-        (Some(v), _) => (flag, v),
-        (None, Some(v)) => (key, SecretString::from(v)),
-        (None, None) => return Ok(None),
-    };
+    let Some((name, value)) = pick(flag, from_args, key, from_file.map(SecretString::from)) else { return Ok(None) };
     let len = value.expose_secret().chars().count();
     if len == 0 {
         return Err(invalid(name, "must not be empty"));
@@ -553,6 +546,18 @@ mod tests {
     fn from_toml(text: &str) -> Result<Settings, ConfigError> {
         let path = Path::new("test.toml");
         Settings::merge(ServeArgs::default(), parse_file(path, text)?, Some(path.to_owned()))
+    }
+
+    #[test]
+    fn a_flag_or_env_var_beats_the_file_and_the_pick_names_where_it_came_from() {
+        for (arg, file, picked) in [
+            (Some("a"), Some("f"), Some(("--x / X", "a"))),
+            (Some("a"), None, Some(("--x / X", "a"))),
+            (None, Some("f"), Some(("x", "f"))),
+            (None, None, None),
+        ] {
+            assert_eq!(pick("--x / X", arg, "x", file), picked, "arg {arg:?}, file {file:?}");
+        }
     }
 
     const PIPELINE: &str = r#"

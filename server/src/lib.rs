@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod backup;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod forge;
@@ -50,7 +51,7 @@ impl Server {
             show_new_bootstrap_password(&store, settings).await?;
         }
         let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = state(store.clone(), settings, listener.local_addr()?)?;
+        let state = state(store.clone(), settings, listener.local_addr()?, clock::Clock::system())?;
         let outbound = outbound::Outbound::new(settings.github.as_ref())?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", listener.local_addr().map_or(settings.listen, |a| a)));
         let engine = Engine::new(
@@ -66,8 +67,9 @@ impl Server {
     }
 }
 
-/// The shared state for a store and settings; tests build routers from it directly.
-pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr) -> anyhow::Result<web::AppState> {
+/// The shared state for a store and settings; tests build routers from it directly, some
+/// with a manual `clock`.
+pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr, clock: clock::Clock) -> anyhow::Result<web::AppState> {
     let leptos = LeptosOptions::builder()
         .output_name("shipgate")
         .site_root(settings.site_root.to_string_lossy().into_owned())
@@ -81,9 +83,10 @@ pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr) -> a
         admin_token: settings.admin_token.clone().map(Arc::new),
         leptos,
         engine: EngineHandle::default(),
-        auth: Arc::new(identity::Auth::new(&settings.auth, settings.public_url.as_deref())?),
+        auth: Arc::new(identity::Auth::new(&settings.auth, settings.public_url.as_deref(), clock.clone())?),
         public_url: settings.public_url.as_deref().map(Arc::from),
         closing: Arc::new(tokio::sync::watch::channel(false).0),
+        clock,
     })
 }
 

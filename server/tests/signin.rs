@@ -7,9 +7,11 @@ mod support;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use serde_json::json;
+use shipgate::clock::Clock;
 use shipgate::config::AuthSettings;
-use shipgate::store::Store;
+use shipgate::store::{Store, now_ms};
 use shipgate_pipeline::Span;
+use std::time::Duration;
 use support::TestApp;
 use support::oidc::{BROWSER_ADDR, Browser, Callback, PASSWORD, Provider};
 
@@ -254,29 +256,31 @@ on_both_backends! {
             settings.auth = AuthSettings { idle_timeout: Span::millis(idle), absolute_timeout: Span::millis(absolute), ..settings.auth };
             settings
         };
+        // Time passes on the app's manual clock, not in the test: sessions are judged on it.
+        let wait = |app: &TestApp, ms: u64| app.clock.advance(Duration::from_millis(ms));
         // Idle: unused for longer than the idle timeout.
-        let app = TestApp::with_settings(store.clone(), with_timeouts(2500, 60_000)).await;
+        let app = TestApp::with_clock(store.clone(), with_timeouts(2500, 60_000), Clock::manual(now_ms())).await;
         let mut browser = Browser::default();
         assert_eq!(browser.sign_in(&app, &provider, "vera@example.com").await.status, 303);
         assert_eq!(browser.get(&app, "/api/v1/runs").await.status, 200);
         // Use within the idle timeout keeps it alive, past the first timeout…
         for _ in 0..2 {
-            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            wait(&app, 1500);
             assert_eq!(browser.get(&app, "/api/v1/runs").await.status, 200);
         }
         // …and then nothing for longer than it ends it.
-        tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+        wait(&app, 3000);
         assert_eq!(browser.get(&app, "/api/v1/runs").await.status, 401, "idle too long");
 
         // Absolute: busy all along, but older than the absolute timeout.
-        let app = TestApp::with_settings(store.clone(), with_timeouts(60_000, 2500)).await;
+        let app = TestApp::with_clock(store.clone(), with_timeouts(60_000, 2500), Clock::manual(now_ms())).await;
         let mut browser = Browser::default();
         assert_eq!(browser.sign_in(&app, &provider, "vera@example.com").await.status, 303);
         for _ in 0..3 {
-            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            wait(&app, 400);
             assert_eq!(browser.get(&app, "/api/v1/runs").await.status, 200);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        wait(&app, 1500);
         assert_eq!(browser.get(&app, "/api/v1/runs").await.status, 401, "too old, however busy");
     }
 }

@@ -13,20 +13,21 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::process::Child;
 
-pub fn examples_path() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../end2end/node_modules/@octokit/webhooks-examples/api.github.com/index.json"))
+/// The vendored file of GitHub's example payloads for `event` (npm `@octokit/webhooks-examples`;
+/// see `tests/fixtures/webhooks/README.md`).
+pub fn examples_path(event: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhooks")).join(format!("{event}.json"))
 }
 
-/// GitHub's example payloads for `event`, from npm `@octokit/webhooks-examples`.
-pub fn examples(path: &Path, event: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e} (run npm ci in end2end/)", path.display()));
-    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
-    all.into_iter().find(|e| e["name"] == event).and_then(|e| e["examples"].as_array().cloned()).unwrap_or_default()
+/// The example payloads in `path`, a JSON array such as [`examples_path`] names.
+pub fn examples(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The branch push among the push examples (to `master` of Codertocat/Hello-World).
+/// The branch push among the push examples in `path` (to `master` of Codertocat/Hello-World).
 pub fn branch_push(path: &Path) -> Value {
-    examples(path, "push").into_iter().find(|p| p["ref"] == "refs/heads/master" && p["deleted"] == false).expect("a branch push example")
+    examples(path).into_iter().find(|p| p["ref"] == "refs/heads/master" && p["deleted"] == false).expect("a branch push example")
 }
 
 pub fn free_port() -> u16 {

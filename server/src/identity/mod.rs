@@ -3,12 +3,15 @@
 
 pub mod bootstrap;
 pub mod oidc;
+mod secret;
 
 use crate::config::{AuthMode, AuthSettings};
-use crate::store::now_ms;
+use crate::clock::Clock;
 use serde::{Deserialize, Serialize};
 use shipgate_pipeline::Principal;
 use tower_sessions::Session;
+
+pub use secret::same_secret;
 
 /// Session key of the signed-in person.
 pub const SIGNED_IN: &str = "signed_in";
@@ -59,16 +62,18 @@ pub struct Auth {
     pub absolute_timeout_ms: i64,
     /// Cookies get `Secure` when people reach Shipgate over https.
     pub secure_cookies: bool,
+    /// What sessions' ages and pending sign-ins are measured on (the app's clock).
+    pub clock: Clock,
 }
 
 impl Auth {
-    pub fn new(settings: &AuthSettings, public_url: Option<&str>) -> anyhow::Result<Auth> {
+    pub fn new(settings: &AuthSettings, public_url: Option<&str>, clock: Clock) -> anyhow::Result<Auth> {
         let sign_in = match &settings.mode {
             AuthMode::Local { loopback_only } => SignIn::Local { loopback_only: *loopback_only },
             AuthMode::Bootstrap => SignIn::Bootstrap,
             AuthMode::Oidc(oidc) => {
                 let public_url = public_url.ok_or_else(|| anyhow::anyhow!("public_url is required with OpenID Connect"))?;
-                SignIn::Oidc(oidc::Provider::new(oidc, &format!("{public_url}/auth/callback"))?)
+                SignIn::Oidc(oidc::Provider::new(oidc, &format!("{public_url}/auth/callback"), clock.clone())?)
             }
         };
         Ok(Auth {
@@ -76,6 +81,7 @@ impl Auth {
             idle_timeout_ms: settings.idle_timeout.as_millis() as i64,
             absolute_timeout_ms: settings.absolute_timeout.as_millis() as i64,
             secure_cookies: public_url.is_some_and(|u| u.starts_with("https://")),
+            clock,
         })
     }
 
@@ -103,7 +109,7 @@ pub async fn signed_in(session: &Session, auth: &Auth) -> Result<Option<SignedIn
         session.flush().await?;
         return Ok(None);
     }
-    let now = now_ms();
+    let now = auth.clock.now_ms();
     if now - who.signed_in_at >= auth.absolute_timeout_ms {
         session.flush().await?;
         return Ok(None);

@@ -4,7 +4,8 @@
 
 use super::{PENDING_FOR_MS, PendingSignIn};
 use crate::config::OidcSettings;
-use crate::store::now_ms;
+use crate::outbound::Https;
+use crate::clock::Clock;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client as HyperClient;
@@ -93,8 +94,6 @@ pub struct Verified {
     pub grants: Vec<Grant>,
 }
 
-use crate::outbound::Https;
-
 pub struct Provider {
     issuer: IssuerUrl,
     client_id: ClientId,
@@ -106,6 +105,8 @@ pub struct Provider {
     http: HyperClient<Https, Full<Bytes>>,
     /// Discovery, done at the first sign-in and again when keys may have rotated.
     discovered: RwLock<Option<(DiscoveredClient, i64)>>,
+    /// What pending sign-ins and the discovery's age are measured on.
+    clock: Clock,
 }
 
 /// Provider metadata (and with it the signing keys) is refreshed this often.
@@ -118,7 +119,7 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 pub struct HttpError(String);
 
 impl Provider {
-    pub fn new(settings: &OidcSettings, redirect: &str) -> anyhow::Result<Provider> {
+    pub fn new(settings: &OidcSettings, redirect: &str, clock: Clock) -> anyhow::Result<Provider> {
         use anyhow::Context;
         Ok(Provider {
             issuer: IssuerUrl::new(settings.issuer.clone()).context("auth.issuer is not a URL")?,
@@ -130,6 +131,7 @@ impl Provider {
             rules: settings.rules.clone(),
             http: crate::outbound::https_client()?,
             discovered: RwLock::new(None),
+            clock,
         })
     }
 
@@ -140,7 +142,7 @@ impl Provider {
     async fn client(&self, refresh: bool) -> Result<DiscoveredClient, SignInError> {
         if !refresh
             && let Some((client, at)) = self.discovered.read().await.as_ref()
-            && now_ms() - at < REDISCOVER_AFTER_MS
+            && self.clock.now_ms() - at < REDISCOVER_AFTER_MS
         {
             return Ok(client.clone());
         }
@@ -150,7 +152,7 @@ impl Provider {
             .map_err(|e| SignInError::Unreachable(format!("discovery at {}: {}", self.issuer.as_str(), crate::error_chain(&e))))?;
         let client = DiscoveredClient::from_provider_metadata(metadata, self.client_id.clone(), Some(self.client_secret.clone()))
             .set_redirect_uri(self.redirect.clone());
-        *self.discovered.write().await = Some((client.clone(), now_ms()));
+        *self.discovered.write().await = Some((client.clone(), self.clock.now_ms()));
         Ok(client)
     }
 
@@ -168,7 +170,7 @@ impl Provider {
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
             next,
-            created_at: now_ms(),
+            created_at: self.clock.now_ms(),
         };
         Ok((url.to_string(), pending))
     }
@@ -176,8 +178,8 @@ impl Provider {
     /// Completes a sign-in from the provider's redirect. `pending` is what this browser's
     /// session held (already removed from it, so a replayed response finds nothing).
     pub async fn finish(&self, pending: Option<PendingSignIn>, state: &str, code: &str) -> Result<Verified, SignInError> {
-        let pending = pending.filter(|p| now_ms() - p.created_at < PENDING_FOR_MS).ok_or(SignInError::NoPendingSignIn)?;
-        if !crate::web::access::same_secret(state, &pending.state) {
+        let pending = pending.filter(|p| self.clock.now_ms() - p.created_at < PENDING_FOR_MS).ok_or(SignInError::NoPendingSignIn)?;
+        if !super::same_secret(state, &pending.state) {
             return Err(SignInError::StateMismatch);
         }
         let client = self.client(false).await?;

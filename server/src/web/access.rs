@@ -8,7 +8,7 @@
 //! decides for itself, so that each handler states the action it needs.
 
 use super::{ApiError, AppState};
-use crate::identity::{self, SignIn, SignedIn};
+use crate::identity::{self, SignIn, SignedIn, same_secret};
 use crate::store::AuditEntry;
 use crate::store::access::TokenCheck;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 use shipgate_pipeline::access::{Action, Grant, Principal, PrincipalKind, Role};
 use std::net::SocketAddr;
 use shipgate_app::access::ClientIp;
@@ -190,12 +189,6 @@ async fn token_principal(state: &AppState, token: &str) -> Result<Principal, Api
         TokenCheck::Revoked => Err(ApiError::Unauthorized("the API token was revoked".into())),
         TokenCheck::Unknown => Err(ApiError::Unauthorized("the bearer token is not valid".into())),
     }
-}
-
-/// Compares digests, so the time taken says nothing about how much of the token matched.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Refuses state-changing requests that a browser sent from another site.

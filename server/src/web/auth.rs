@@ -4,8 +4,8 @@
 use super::AppState;
 use super::access::client_ip;
 use crate::identity::oidc::SignInError;
-use crate::identity::{PENDING, PendingSignIn, SIGNED_IN, SignIn, SignedIn, bootstrap, safe_next};
-use crate::store::{AuditEntry, now_ms};
+use crate::identity::{PENDING, PendingSignIn, SIGNED_IN, SignIn, SignedIn, bootstrap, safe_next, same_secret};
+use crate::store::AuditEntry;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -149,7 +149,7 @@ async fn callback(State(state): State<AppState>, session: Session, parts: Parts,
             return page(failure_status(&e), "Sign-in failed", &message, &next);
         }
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let actor = verified.email.as_ref().map_or_else(|| format!("user:{}", verified.subject), |e| format!("user:{e}"));
     let principal = shipgate_pipeline::Principal {
         id: actor.clone(),
@@ -216,12 +216,12 @@ async fn bootstrap_sign_in(State(state): State<AppState>, session: Session, part
             return page(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", "The database could not be read; the server log has the details.", &next);
         }
     };
-    if !super::access::same_secret(&bootstrap::password_hash(&form.password), &stored) {
+    if !same_secret(&bootstrap::password_hash(&form.password), &stored) {
         warn!("bootstrap sign-in failed: wrong password");
         audit_attempt(&state, &parts, "anonymous", "sign-in.failed", "wrong bootstrap admin password").await;
         return password_form(StatusCode::UNAUTHORIZED, &format!("That is not the bootstrap admin password. {BOOTSTRAP_HINT}"), &next);
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let who = SignedIn { principal: bootstrap::principal(), subject: bootstrap::SUBJECT.into(), signed_in_at: now, touched_at: now };
     let stored = async {
         session.cycle_id().await?;

@@ -45,6 +45,8 @@ pub struct AppState {
     /// Turns true when the server begins to shut down: long-lived responses (live-update
     /// streams) end then, so graceful shutdown does not wait for open pages.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The time sign-in and sessions go by (the system clock, or a test's manual one).
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -154,7 +156,7 @@ pub fn router(state: AppState) -> Router {
     let routes = page_routes();
     let dashboard: Arc<dyn shipgate_app::Dashboard> = Arc::new(dashboard::StoreDashboard { store: state.store.clone(), engine: state.engine.clone() });
     let leptos_options = state.leptos.clone();
-    let sessions = SessionManagerLayer::new(SessionRecords(state.store.clone()))
+    let sessions = SessionManagerLayer::new(SessionRecords { store: state.store.clone(), clock: state.clock.clone() })
         .with_name("shipgate_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

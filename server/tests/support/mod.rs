@@ -1,6 +1,7 @@
 //! The test harness: a whole Shipgate app (router, store, delivery writer) on a fresh
 //! database, driven in-process through `tower::ServiceExt::oneshot`, plus GitHub's own
-//! example payloads from npm `@octokit/webhooks-examples`, signed as GitHub signs them.
+//! example payloads (npm `@octokit/webhooks-examples`, vendored in `tests/fixtures/webhooks`),
+//! signed as GitHub signs them.
 #![allow(dead_code)]
 
 pub mod aws;
@@ -12,6 +13,7 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
+use shipgate::clock::Clock;
 use shipgate::config::{LogFormat, Settings};
 use shipgate::forge::github::sign;
 use shipgate::store::Store;
@@ -95,6 +97,8 @@ pub struct TestApp {
     pub router: axum::Router,
     /// What the binary sends at shutdown.
     pub closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// The app's clock: the system's, unless made [`TestApp::with_clock`].
+    pub clock: Clock,
 }
 
 pub struct Reply {
@@ -122,10 +126,16 @@ impl TestApp {
     }
 
     pub async fn with_settings(store: Store, settings: Settings) -> TestApp {
+        Self::with_clock(store, settings, Clock::system()).await
+    }
+
+    /// An app whose sign-in and sessions go by `clock`: with [`Clock::manual`], a test moves
+    /// time on instead of sleeping through timeouts.
+    pub async fn with_clock(store: Store, settings: Settings, clock: Clock) -> TestApp {
         shipgate::load_config_pipelines(&store, &settings).await.expect("config pipelines load");
-        let state = shipgate::state(store.clone(), &settings, settings.listen).expect("app state");
+        let state = shipgate::state(store.clone(), &settings, settings.listen, clock.clone()).expect("app state");
         let closing = state.closing.clone();
-        TestApp { store, router: shipgate::web::router(state), closing }
+        TestApp { store, router: shipgate::web::router(state), closing, clock }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -185,18 +195,13 @@ impl TestApp {
     }
 }
 
-/// GitHub's example payloads for one event, from npm `@octokit/webhooks-examples`
-/// (installed into `end2end/node_modules` by the test command).
+/// GitHub's example payloads for one event: npm `@octokit/webhooks-examples`, vendored in
+/// `tests/fixtures/webhooks/<event>.json` (see its README) so `cargo test` needs no npm.
 pub fn examples(event: &str) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks").join(format!("{event}.json"));
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `npm ci` in end2end/ (the test command does)", path.display()));
-    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
-    let examples: Vec<Value> = all
-        .into_iter()
-        .find(|e| e["name"] == event)
-        .and_then(|e| e["examples"].as_array().cloned())
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{}: {e}; vendor `{event}` with scripts/check-fixtures.sh --write", path.display()));
+    let examples: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert!(!examples.is_empty(), "no `{event}` examples in {}", path.display());
     examples
 }
