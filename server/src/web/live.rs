@@ -7,12 +7,14 @@
 use super::AppState;
 use super::access::Caller;
 use super::ApiError;
-use axum::extract::{Path, State};
+use super::extract::ApiPath;
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures::Stream;
+use shipgate_pipeline::RunId;
 use shipgate_pipeline::access::Action;
 use std::time::Duration;
 
@@ -28,13 +30,12 @@ async fn runs_list(State(state): State<AppState>, caller: Caller) -> Result<Resp
     Ok(stream(state, None).into_response())
 }
 
-async fn one_run(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn one_run(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<RunId>) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
-    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a run id")))?;
-    if state.store.run_fingerprint(id).await?.is_none() {
+    if state.store.run_fingerprint(id.get()).await?.is_none() {
         return Err(ApiError::NotFound(format!("run {id} does not exist")));
     }
-    Ok(stream(state, Some(id)).into_response())
+    Ok(stream(state, Some(id.get())).into_response())
 }
 
 /// `ready` with the fingerprint first, then `changed` each time it moves. Ends when the
