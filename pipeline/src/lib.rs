@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod brief;
+pub mod field;
 pub mod freeze;
 pub mod gate;
 pub mod ids;
@@ -14,6 +15,7 @@ pub mod rollout;
 pub mod settings;
 pub mod spec;
 pub mod status;
+pub mod time;
 
 pub use ids::{Actor, BadActor, BadRunId, RunId};
 pub use access::{Action, Grant, Principal, PrincipalKind, Role, Scope};
