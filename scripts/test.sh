@@ -6,6 +6,13 @@ source "$(dirname "$0")/lib.sh"
 ensure_build_tools
 ensure_test_tools
 
+say "hygiene: rustfmt, clippy (server and browser builds), no module cycles, vendored webhook fixtures"
+cargo fmt --all --check
+cargo clippy --locked -p shipgate -p shipgate-app -p shipgate-pipeline --all-targets -- -D warnings
+cargo clippy --locked -p shipgate-frontend --target wasm32-unknown-unknown --all-targets -- -D warnings
+python3 scripts/module-graph.py server/src pipeline/src
+scripts/check-fixtures.sh
+
 say "AWS stand-in: moto with ECS rollouts (tests/peers), checked against boto3"
 python3 -m unittest server/tests/peers/test_moto_ecs.py
 

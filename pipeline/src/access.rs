@@ -6,7 +6,7 @@
 //! *powers* (operating runs, deciding gates) to some pipelines and environments, which is
 //! how a release manager can be trusted with `production` of `payments` and nothing else.
 
-use crate::spec::{FieldError, InvalidSpec};
+use crate::field::{FieldError, InvalidSpec};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -397,7 +397,7 @@ impl TokenDraft {
         for (field, given, list) in [("pipelines", &self.pipelines, &mut scope.pipelines), ("environments", &self.environments, &mut scope.environments)] {
             for (i, item) in given.iter().enumerate() {
                 let item = item.trim();
-                if let Err(message) = crate::spec::check_slug(item) {
+                if let Err(message) = crate::field::check_slug(item) {
                     fail(&format!("{field}[{i}]"), message);
                 } else if !list.iter().any(|known| known == item) {
                     list.push(item.to_owned());

@@ -4,7 +4,7 @@
 //! Each part that could not be gathered says why instead, so a GitHub outage shows as
 //! such rather than as "no commits".
 
-use crate::read::Millis;
+use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

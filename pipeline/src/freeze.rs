@@ -6,8 +6,7 @@
 //! and shown in the text form people wrote ([`FreezeDraft`]).
 
 use crate::gate::ActiveFreeze;
-use crate::read::Millis;
-use crate::settings::Span;
+use crate::time::{Millis, Span};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};

@@ -5,8 +5,7 @@
 //! before it gets here too; this is the one place that decides whether an approval counts.
 
 use crate::access::{Action, Principal};
-use crate::read::Millis;
-use crate::settings::Span;
+use crate::time::{Millis, Span};
 use serde::{Deserialize, Serialize};
 
 /// Who must approve a manual environment, and for how long a run may wait for them.

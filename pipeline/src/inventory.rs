@@ -3,7 +3,7 @@
 //! is the only part of Shipgate that talks to AWS) and the pages read them from the store,
 //! so a page load never waits on AWS and never depends on its rate limits.
 
-use crate::read::{Millis, image_digest};
+use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -76,6 +76,12 @@ pub fn runs_image(reference: &str, repository_uri: Option<&str>, digest: &str, t
 fn split_tag(reference: &str) -> Option<(&str, &str)> {
     let (repository, tag) = reference.rsplit_once(':')?;
     (!tag.contains('/')).then_some((repository, tag))
+}
+
+/// `sha256:…` from a pinned image reference (`repository@sha256:…`); the whole text if it
+/// is not pinned.
+pub fn image_digest(image: &str) -> &str {
+    image.rsplit_once('@').map_or(image, |(_, digest)| digest)
 }
 
 #[cfg(test)]

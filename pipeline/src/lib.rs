@@ -4,6 +4,7 @@
 pub mod access;
 pub mod brief;
 pub mod delivery;
+pub mod field;
 pub mod freeze;
 pub mod gate;
 pub mod ids;
@@ -16,6 +17,7 @@ pub mod run_rules;
 pub mod settings;
 pub mod spec;
 pub mod status;
+pub mod time;
 
 pub use ids::{Actor, BadActor, BadRunId, RunId};
 pub use access::{Action, Grant, Principal, PrincipalKind, Role, Scope};

@@ -6,7 +6,7 @@
 //! The Source stage is not modelled: a run exists only once its commit is known, so Source
 //! has always succeeded.
 
-use crate::spec::Promotion;
+use crate::status::Promotion;
 use crate::status::{RunStatus, StageStatus};
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,7 @@
 //! nothing that calls the machine has to remember to notify.
 
 use crate::machine::RunState;
-use crate::spec::check_slug;
+use crate::field::check_slug;
 use crate::status::StageStatus;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,12 +1,12 @@
 //! Read models: what the store hands to the REST API and to the dashboard. They are plain
 //! data so that the JSON API and the pages show the same facts the same way.
 
-use crate::spec::{PipelineSpec, Promotion};
-use crate::status::{RunKind, RunStatus, StageKind, StageStatus};
+use crate::spec::PipelineSpec;
+use crate::status::{Promotion, RunKind, RunStatus, StageKind, StageStatus};
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the Unix epoch, UTC. One integer type serves both databases.
-pub type Millis = i64;
+pub use crate::inventory::image_digest;
+pub use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commit {
@@ -223,12 +223,6 @@ pub fn ecs_console_url(region: &str, cluster: &str, service: &str) -> String {
     let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
     let service = service.rsplit('/').next().unwrap_or(service);
     format!("https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}")
-}
-
-/// `sha256:…` from a pinned image reference (`repository@sha256:…`); the whole text if it
-/// is not pinned.
-pub fn image_digest(image: &str) -> &str {
-    image.rsplit_once('@').map_or(image, |(_, digest)| digest)
 }
 
 /// A release manager's decision at an approval gate.

@@ -6,43 +6,13 @@
 use crate::freeze::FreezeDraft;
 use crate::gate::{ApprovalPolicy, MAX_REQUIRED_APPROVALS, PendingRuns};
 use crate::notice::{NotifierDraft, validate_notifiers};
-use crate::settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span, check_image_tag};
+use crate::settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, check_image_tag};
+use crate::time::Span;
+use crate::field::check_slug;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-/// How a successful deploy to the previous environment (or the build, for the first one)
-/// leads into this environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Promotion {
-    /// Continuous deployment: start as soon as the previous step succeeds.
-    Auto,
-    /// Continuous delivery: wait for a release manager's approval.
-    Manual,
-}
-
-impl Promotion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Promotion::Auto => "auto",
-            Promotion::Manual => "manual",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "auto" => Some(Promotion::Auto),
-            "manual" => Some(Promotion::Manual),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Promotion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::field::{FieldError, InvalidSpec};
+pub use crate::status::Promotion;
 
 /// A validated pipeline: one GitHub branch shipped to an ordered list of ECS environments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,34 +83,6 @@ pub struct EnvironmentDraft {
     pub approval_expiry: Option<String>,
     pub freeze: Option<Vec<FreezeDraft>>,
     pub auto_rollback: Option<bool>,
-}
-
-/// One problem with one field, e.g. `environments[1].promotion`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-/// Every problem found in a draft, in field order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{}", self.summary())]
-pub struct InvalidSpec {
-    pub errors: Vec<FieldError>,
-}
-
-impl InvalidSpec {
-    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
-        InvalidSpec { errors: vec![FieldError { field: field.into(), message: message.into() }] }
-    }
-
-    fn summary(&self) -> String {
-        self.errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
 }
 
 /// The most environments one pipeline may have; more is a configuration mistake.
@@ -414,18 +356,6 @@ impl PipelineSpec {
     /// owner and repository names case-insensitively; branch names are case-sensitive.
     pub fn tracks(&self, repository: &str, branch: &str) -> bool {
         self.repository.eq_ignore_ascii_case(repository) && self.branch == branch
-    }
-}
-
-/// Pipeline and environment names appear in URLs, so they stay plain.
-pub(crate) fn check_slug(s: &str) -> Result<(), String> {
-    let ok = s.len() <= 64
-        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{s}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"))
     }
 }
 

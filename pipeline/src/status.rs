@@ -106,6 +106,40 @@ impl StageStatus {
     }
 }
 
+/// How a successful deploy to the previous environment (or the build, for the first one)
+/// leads into this environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Promotion {
+    /// Continuous deployment: start as soon as the previous step succeeds.
+    Auto,
+    /// Continuous delivery: wait for a release manager's approval.
+    Manual,
+}
+
+impl Promotion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Promotion::Auto => "auto",
+            Promotion::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Promotion::Auto),
+            "manual" => Some(Promotion::Manual),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Promotion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

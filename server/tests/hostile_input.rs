@@ -2,8 +2,8 @@
 //! GitHub's webhook bodies (JSON and form-encoded) and the TOML configuration file.
 //!
 //! Table tests show the mistakes someone thought of; these generate thousands nobody did:
-//! GitHub's own example payloads (npm `@octokit/webhooks-examples`, which the test command
-//! installs) with fields removed, given other types, replaced by random unicode, very long
+//! GitHub's own example payloads (npm `@octokit/webhooks-examples`, vendored in
+//! `tests/fixtures/webhooks`) with fields removed, given other types, replaced by random unicode, very long
 //! strings or nested nulls; arbitrary bytes and JSON; configuration files with keys given
 //! wrong types and bad values. Each property says what must hold for *every* input: no
 //! panic, and either a result whose facts are right or an error that names what to fix.
