@@ -2,7 +2,9 @@
 //! dashboard (compiled to wasm) and the engine (on the server) can share it.
 
 pub mod access;
+pub mod backoff;
 pub mod brief;
+pub mod deploy_step;
 pub mod freeze;
 pub mod gate;
 pub mod ids;

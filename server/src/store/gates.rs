@@ -1,8 +1,10 @@
 //! A person's decision at a gate, as it is checked and committed: the approval policy and
 //! the digest waiting there are read and checked in the same version-guarded write.
 
-use super::runs::state_of;
-use super::{AuditEntry, Arg, BeginWrite, Stmt, Store, StoreError, StoreResult, audit_stmt, bind_all, now_ms, on_pool};
+use super::decisions::{self, NewDecision};
+use super::runs::{bump_version_if, state_of};
+use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, now_ms, on_pool};
+use futures::FutureExt;
 use crate::links::GateLink;
 use shipgate_pipeline::freeze::active_freeze;
 use shipgate_pipeline::gate::{self, Candidate, Decider, Decision as GateDecisionRequest, GateOutcome, GateRefusal, GivenApproval, Verdict};
@@ -129,49 +131,26 @@ impl Store {
             .to_string(),
             ..actor.clone()
         };
-        let mut also = vec![
-            Stmt::new(
-                "INSERT INTO gate_decisions (run_id, environment, decision, actor, comment, image_digest, at, person) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                vec![
-                    Arg::Int(run_id),
-                    Arg::Text(environment.name.clone()),
-                    Arg::Text(word.into()),
-                    Arg::Text(actor.actor.clone()),
-                    Arg::Text(request.comment.into()),
-                    Arg::Text(digest.clone()),
-                    Arg::Int(now),
-                    Arg::Text(person.clone()),
-                ],
-            ),
-            audit_stmt(&audit),
-        ];
-        if let Some(link) = &link {
-            // Spent with the decision; a second use (even a racing one) meets the key.
-            also.push(Stmt::new(
-                "INSERT INTO gate_links_used (nonce, run_id, actor, used_at) VALUES ($1, $2, $3, $4)",
-                vec![Arg::Text(link.nonce.clone()), Arg::Int(run_id), Arg::Text(actor.actor.clone()), Arg::Int(now)],
-            ));
-        }
+        let decided = NewDecision { run_id, environment: &environment.name, decision: word, actor: &actor.actor, person: &person, comment: request.comment, image_digest: &digest, at: now };
+        let (audit, link) = (&audit, &link);
+        let also = move |mut tx: Tx| {
+            async move {
+                decisions::insert(&mut tx, &decided).await?;
+                audit::append(&mut tx, audit).await?;
+                if let Some(link) = link {
+                    decisions::mark_link_used(&mut tx, &link.nonce, run_id, &actor.actor, now).await?;
+                }
+                Ok::<_, StoreError>(tx)
+            }
+            .boxed()
+        };
         let event = match outcome {
             GateOutcome::Waiting { approvals, required } => {
                 // Counted, not yet enough: the run stays at its gate, but its version moves, so
                 // a concurrent decision is re-checked with this one in view.
-                on_pool!(self, |pool| {
-                    let mut tx = pool.begin_write().await?;
-                    let bumped = sqlx::query("UPDATE runs SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3")
-                        .bind(now)
-                        .bind(run_id)
-                        .bind(version)
-                        .execute(&mut *tx)
-                        .await?;
-                    if bumped.rows_affected() != 1 {
-                        return Err(StoreError::RunChanged(run_id));
-                    }
-                    for stmt in &also {
-                        bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                });
+                let mut tx = self.begin_write().await?;
+                bump_version_if(&mut tx, run_id, version, now).await?;
+                also(tx).await?.commit().await?;
                 return Ok(GateOutcome::Waiting { approvals, required });
             }
             GateOutcome::Approved => RunEvent::Approved(request.position),
@@ -179,7 +158,7 @@ impl Store {
         };
         let detail = format!("{word} by {}{}", actor.actor, if request.comment.is_empty() { String::new() } else { format!(": {}", request.comment) });
         // Only if nobody decided in between: otherwise the decision is made again, in view of theirs.
-        self.apply_event_if(run_id, event, Some(&detail), &also, |_, _| Ok(()), Some(version)).await?;
+        self.apply_event_if(run_id, event, Some(&detail), also, |_, _| Ok(()), Some(version)).await?;
         Ok(outcome)
     }
 
