@@ -2,8 +2,10 @@
 //! dashboard (compiled to wasm) and the engine (on the server) can share it.
 
 pub mod access;
+pub mod backoff;
 pub mod brief;
 pub mod delivery;
+pub mod deploy_step;
 pub mod field;
 pub mod freeze;
 pub mod gate;

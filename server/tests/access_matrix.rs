@@ -227,7 +227,7 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
                 shipgate::store::Store::Sqlite(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
                 shipgate::store::Store::Postgres(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
             }
-            (row.step, row.task_definition) = ("following".into(), Some(revision.into()));
+            (row.step, row.task_definition) = (shipgate::store::engine::DeployStep::Following, Some(revision.into()));
             store.apply_event(id, RunEvent::DeployStarted(1), None).await.unwrap();
             store.finish_deploy(&row, RunEvent::DeploySucceeded(1), "succeeded", "matrix", None, None).await.unwrap();
             id.to_string()

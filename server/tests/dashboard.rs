@@ -147,7 +147,7 @@ async fn deploying(store: &Store, run: i64, position: i64, digest: &str, queued_
     )
     .await;
     store.apply_event(run, RunEvent::DeployStarted(position as usize), Some("deploying")).await.unwrap();
-    row.step = "following".into();
+    row.step = shipgate::store::engine::DeployStep::Following;
     row.previous_task_definition = Some(td(old_td));
     row.task_definition = Some(td(new_td));
     row.deployment_id = Some(deployment.into());

@@ -19,6 +19,7 @@ use aws_sdk_ecs::types::{
 use shipgate_pipeline::inventory::RegistryImage;
 use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
 use shipgate_pipeline::{DeploySettings, DeployStrategy};
+use shipgate_pipeline::deploy_step::deployment_of;
 use shipgate_pipeline::brief::{ContainerShape, TaskShape};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -465,13 +466,6 @@ impl Cloud {
         deployment_of(&view, task_definition)
             .ok_or_else(|| CloudError::new("InvalidResponse", format!("UpdateService started no deployment of {task_definition}")))
     }
-}
-
-/// The id of the deployment that runs `task_definition`, newest (primary) first.
-pub fn deployment_of(view: &ServiceView, task_definition: &str) -> Option<String> {
-    let mut matching: Vec<&DeploymentView> = view.deployments.iter().filter(|d| d.task_definition == task_definition).collect();
-    matching.sort_by_key(|d| d.status != "PRIMARY");
-    matching.first().map(|d| d.id.clone())
 }
 
 fn deployment_configuration(settings: &DeploySettings) -> DeploymentConfiguration {

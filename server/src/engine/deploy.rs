@@ -3,13 +3,16 @@
 //! ECS says how it ended.
 
 use super::{Engine, EngineError, crash_point};
-use crate::aws::{CloudError, ServiceTarget, deployment_of};
-use crate::store::engine::{ASLEEP, DeployRow, step};
+use crate::aws::{CloudError, ServiceTarget};
+use crate::store::deploys::{self, DeployChange, DeployRow};
+use crate::store::leases::ASLEEP;
 use crate::store::rollback::RollbackPlan;
-use crate::store::{Arg, Stmt, now_ms};
+use crate::store::{StoreError, Tx, now_ms};
+use futures::FutureExt;
+use shipgate_pipeline::deploy_step::{DeployFacts, DeployOutcome, DeployStep, StepAction, next_step};
 use shipgate_pipeline::read::RunDetail;
-use shipgate_pipeline::rollout::{Verdict, judge, short_task_definition};
-use shipgate_pipeline::{DeploySettings, PipelineSpec, RunEvent, RunKind};
+use shipgate_pipeline::rollout::short_task_definition;
+use shipgate_pipeline::{PipelineSpec, RunEvent, RunKind};
 use tracing::info;
 
 /// What one pass over a deploy led to.
@@ -53,22 +56,19 @@ impl Engine {
             info!(environment = %row.environment, ?holder, "service busy; deploy waits its turn");
             return Ok(now_ms() + self.settings.poll.as_millis());
         }
-        let settings: DeploySettings = serde_json::from_str(&row.settings).unwrap_or_default();
         let now = now_ms();
+        let deadline = now + row.settings.deploy_timeout.as_millis();
         // The stage starts and the deploy leaves the queue in one transaction.
-        let start = Stmt::new(
-            "UPDATE deploys SET step = $1, started_at = $2, deadline_at = $3 WHERE run_id = $4 AND position = $5 AND step = $6",
-            vec![
-                Arg::Text(step::REGISTERING.into()),
-                Arg::Int(now),
-                Arg::Int(now + settings.deploy_timeout.as_millis()),
-                Arg::Int(id),
-                Arg::Int(row.position),
-                Arg::Text(step::QUEUED.into()),
-            ],
-        );
+        let row = &row;
+        let start = move |mut tx: Tx| {
+            async move {
+                deploys::start(&mut tx, row, now, deadline).await?;
+                Ok::<_, StoreError>(tx)
+            }
+            .boxed()
+        };
         let detail = format!("deploying {} to {}/{} ({})", row.image, row.cluster, row.service, row.region);
-        self.store.apply_event_with(id, RunEvent::DeployStarted(env), Some(&detail), &[start]).await?;
+        self.store.apply_event_with(id, RunEvent::DeployStarted(env), Some(&detail), start).await?;
         crash_point("after_deploy_started");
         self.deploy_step(id, env).await
     }
@@ -93,108 +93,102 @@ impl Engine {
     }
 
     async fn deploy_once(&self, row: &DeployRow, env: usize) -> Result<Next, EngineError> {
-        let settings: DeploySettings = serde_json::from_str(&row.settings).unwrap_or_default();
-        let target = target_of(row, &settings);
-        let now = now_ms();
+        let target = target_of(row);
         let deadline = row.deadline_at.unwrap_or(i64::MAX);
         let view = match self.cloud.describe_service(&target).await {
             Ok(view) => view,
             Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
         };
-        match row.step.as_str() {
-            step::REGISTERING => {
-                let previous = match &row.previous_task_definition {
-                    Some(p) => p.clone(),
-                    None => {
-                        let live = view.task_definition.clone();
-                        self.store.advance_deploy(row, step::REGISTERING, step::REGISTERING, &[("previous_task_definition", Arg::Text(live.clone()))]).await?;
-                        live
-                    }
-                };
-                // A rollback brings its revision: there is nothing to register.
-                if let Some(revision) = row.task_definition.clone() {
-                    self.store.advance_deploy(row, step::REGISTERING, step::UPDATING, &[("task_definition", Arg::Text(revision))]).await?;
-                    return Ok(Next::Continue);
+        let mut row = row.clone();
+        loop {
+            let action = next_step(&facts(&row), &view, now_ms(), self.settings.poll.as_millis());
+            let (from, to, change) = match action {
+                StepAction::Park => return Ok(Next::WakeAt(ASLEEP)),
+                StepAction::RecordPrevious { live } => {
+                    // Recorded, then the same look goes on with it.
+                    self.store.advance_deploy(&row, DeployStep::Registering, DeployStep::Registering, DeployChange::PreviousTaskDefinition(live.clone())).await?;
+                    row.previous_task_definition = Some(live);
+                    continue;
                 }
-                // A crash after a registration but before it was stored leaves a tagged
-                // revision behind: adopt it rather than registering a second one. Only a
-                // deploy that already sent a registration needs to look.
-                let found = match row.register_attempted_at {
-                    None => None,
-                    Some(_) => match self.cloud.find_registered_revision(&target, family_of(&previous), row.run_id, &row.environment).await {
-                        Ok(found) => found,
-                        Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
-                    },
-                };
-                let arn = match found {
-                    Some(arn) => {
-                        info!(%arn, "adopting the revision registered before a restart");
-                        arn
-                    }
-                    None => {
-                        self.store.advance_deploy(row, step::REGISTERING, step::REGISTERING, &[("register_attempted_at", Arg::Int(now_ms()))]).await?;
-                        crash_point("before_register");
-                        match self.cloud.register_revision(&target, &previous, &row.container, &row.image, row.run_id, &row.environment).await {
-                            Ok(arn) => arn,
-                            Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
+                StepAction::UseRevision { revision } => (DeployStep::Registering, DeployStep::Updating, DeployChange::TaskDefinition(revision)),
+                StepAction::FindRegistered { previous } => {
+                    // A crash after a registration but before it was stored leaves a tagged
+                    // revision behind: adopt it rather than registering a second one.
+                    match self.cloud.find_registered_revision(&target, family_of(&previous), row.run_id, &row.environment).await {
+                        Ok(Some(arn)) => {
+                            info!(%arn, "adopting the revision registered before a restart");
+                            crash_point("after_register");
+                            (DeployStep::Registering, DeployStep::Updating, DeployChange::TaskDefinition(arn))
                         }
+                        Ok(None) => match self.register(&row, &target, &previous).await? {
+                            Ok(arn) => (DeployStep::Registering, DeployStep::Updating, DeployChange::TaskDefinition(arn)),
+                            Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
+                        },
+                        Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
                     }
-                };
-                crash_point("after_register");
-                self.store.advance_deploy(row, step::REGISTERING, step::UPDATING, &[("task_definition", Arg::Text(arn))]).await?;
-                Ok(Next::Continue)
-            }
-            step::UPDATING => {
-                let td = row.task_definition.clone().unwrap_or_default();
-                // Likewise: if the service already has a deployment of our revision, the
-                // UpdateService went through before a crash.
-                let id = match deployment_of(&view, &td) {
-                    Some(id) => id,
-                    None => match self.cloud.update_service(&target, &td, &settings).await {
-                        Ok(id) => id,
-                        Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
-                    },
-                };
-                crash_point("after_update");
-                info!(deployment = %id, task_definition = %td, "service updated");
-                self.store.advance_deploy(row, step::UPDATING, step::FOLLOWING, &[("deployment_id", Arg::Text(id))]).await?;
-                Ok(Next::Continue)
-            }
-            step::FOLLOWING => {
-                let td = row.task_definition.clone().unwrap_or_default();
-                let deployment = row.deployment_id.clone().unwrap_or_default();
-                self.store.record_rollout(row, &view, None).await?;
-                let (event, outcome, detail) = match judge(&view, &deployment, &td) {
-                    Verdict::Succeeded => {
-                        let ours = view.deployments.iter().find(|d| d.id == deployment);
-                        let (running, desired) = ours.map_or((view.running, view.desired), |d| (d.running, d.desired));
-                        (RunEvent::DeploySucceeded(env), "succeeded", format!("{} running {running}/{desired} on {}/{}", short_task_definition(&td), row.cluster, row.service))
-                    }
-                    Verdict::Failed(why) => (RunEvent::DeployFailed(env), "failed", why),
-                    Verdict::RolledBack(why) => (RunEvent::DeployRolledBack(env), "rolled_back", why),
-                    Verdict::InProgress if now >= deadline => {
-                        let why = format!("the deployment did not finish within {} (running {}/{})", settings.deploy_timeout, view.running, view.desired);
-                        (RunEvent::DeployFailed(env), "timed_out", why)
-                    }
-                    Verdict::InProgress => return Ok(Next::WakeAt(now + self.settings.poll.as_millis())),
-                };
-                info!(outcome, %detail, "deploy ended");
-                let error = (outcome != "succeeded").then_some(detail.as_str());
-                // ECS left the failed revision in place: undo it now if the environment asks.
-                let undo = match event {
-                    RunEvent::DeployFailed(_) if settings.auto_rollback => self.auto_rollback_plan(row, &detail).await?,
-                    _ => None,
-                };
-                self.store.finish_deploy(row, event, outcome, &detail, error, undo.as_ref()).await?;
-                if let Some(plan) = &undo {
-                    info!(rollback = %plan.delivery, "rolling back automatically");
-                    self.handle.wake();
                 }
-                self.deploy_ended(row);
-                Ok(Next::WakeAt(now_ms()))
-            }
-            _ => Ok(Next::WakeAt(ASLEEP)),
+                StepAction::Register { previous } => match self.register(&row, &target, &previous).await? {
+                    Ok(arn) => (DeployStep::Registering, DeployStep::Updating, DeployChange::TaskDefinition(arn)),
+                    Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
+                },
+                StepAction::RecordDeployment { id } => {
+                    // The UpdateService went through before a crash.
+                    crash_point("after_update");
+                    info!(deployment = %id, task_definition = %row.task_definition.as_deref().unwrap_or_default(), "service updated");
+                    (DeployStep::Updating, DeployStep::Following, DeployChange::DeploymentId(id))
+                }
+                StepAction::UpdateService { revision } => match self.cloud.update_service(&target, &revision, &row.settings).await {
+                    Ok(id) => {
+                        crash_point("after_update");
+                        info!(deployment = %id, task_definition = %revision, "service updated");
+                        (DeployStep::Updating, DeployStep::Following, DeployChange::DeploymentId(id))
+                    }
+                    Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
+                },
+                StepAction::WaitUntil(at) => {
+                    self.store.record_rollout(&row, &view, None).await?;
+                    return Ok(Next::WakeAt(at));
+                }
+                StepAction::Finish { outcome, detail } => {
+                    self.store.record_rollout(&row, &view, None).await?;
+                    return self.finish(&row, env, outcome, detail).await;
+                }
+            };
+            self.store.advance_deploy(&row, from, to, change).await?;
+            return Ok(Next::Continue);
         }
+    }
+
+    /// Registers the new revision, noting the attempt first: a crash after the call but
+    /// before its answer is stored is then found by the next look ([`StepAction::FindRegistered`]).
+    async fn register(&self, row: &DeployRow, target: &ServiceTarget, previous: &str) -> Result<Result<String, CloudError>, EngineError> {
+        self.store.advance_deploy(row, DeployStep::Registering, DeployStep::Registering, DeployChange::RegisterAttempted(now_ms())).await?;
+        crash_point("before_register");
+        let registered = self.cloud.register_revision(target, previous, &row.container, &row.image, row.run_id, &row.environment).await;
+        if registered.is_ok() {
+            crash_point("after_register");
+        }
+        Ok(registered)
+    }
+
+    /// The rollout ended: the run moves on, and a failed deploy is undone if its environment
+    /// asks for that (ECS left the failed revision in place).
+    async fn finish(&self, row: &DeployRow, env: usize, outcome: DeployOutcome, detail: String) -> Result<Next, EngineError> {
+        let event = outcome.event(env);
+        let outcome = outcome.as_str();
+        info!(outcome, %detail, "deploy ended");
+        let error = (outcome != "succeeded").then_some(detail.as_str());
+        let undo = match event {
+            RunEvent::DeployFailed(_) if row.settings.auto_rollback => self.auto_rollback_plan(row, &detail).await?,
+            _ => None,
+        };
+        self.store.finish_deploy(row, event, outcome, &detail, error, undo.as_ref()).await?;
+        if let Some(plan) = &undo {
+            info!(rollback = %plan.delivery, "rolling back automatically");
+            self.handle.wake();
+        }
+        self.deploy_ended(row);
+        Ok(Next::WakeAt(now_ms()))
     }
 
     /// An AWS call failed. Throttling and outages are retried until the deploy's deadline;
@@ -237,8 +231,23 @@ impl Engine {
 }
 
 /// The ECS service a deploy acts on, and as whom.
-pub(super) fn target_of(row: &DeployRow, settings: &DeploySettings) -> ServiceTarget {
-    ServiceTarget { region: row.region.clone(), role_arn: settings.role_arn.clone(), cluster: row.cluster.clone(), service: row.service.clone() }
+pub(super) fn target_of(row: &DeployRow) -> ServiceTarget {
+    ServiceTarget { region: row.region.clone(), role_arn: row.settings.role_arn.clone(), cluster: row.cluster.clone(), service: row.service.clone() }
+}
+
+/// What [`next_step`] needs to know of a deploy row.
+fn facts(row: &DeployRow) -> DeployFacts<'_> {
+    DeployFacts {
+        step: row.step,
+        previous_task_definition: row.previous_task_definition.as_deref(),
+        task_definition: row.task_definition.as_deref(),
+        register_attempted: row.register_attempted_at.is_some(),
+        deployment_id: row.deployment_id.as_deref(),
+        deadline_at: row.deadline_at.unwrap_or(i64::MAX),
+        deploy_timeout: row.settings.deploy_timeout,
+        cluster: &row.cluster,
+        service: &row.service,
+    }
 }
 
 /// The family of a task definition ARN (`…:task-definition/api:5` → `api`).

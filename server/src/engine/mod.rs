@@ -19,6 +19,8 @@ pub use inventory::InventoryReport;
 use crate::aws::Cloud;
 use crate::outbound::Outbound;
 use crate::store::engine::{ASLEEP, CiReport};
+use shipgate_pipeline::backoff::Backoff;
+use shipgate_pipeline::deploy_step::DeployStep;
 use crate::store::{Store, StoreError, now_ms, runs_state};
 use futures::StreamExt;
 use shipgate_pipeline::freeze::active_freeze;
@@ -159,10 +161,9 @@ impl Engine {
 
     /// A deploy ended: its service is looked up again now rather than at the next full
     /// refresh. Only that service: the repositories and other services did not change.
-    fn deploy_ended(&self, row: &crate::store::engine::DeployRow) {
-        let settings = serde_json::from_str(&row.settings).unwrap_or_default();
+    fn deploy_ended(&self, row: &crate::store::deploys::DeployRow) {
         let key = (row.region.clone(), row.cluster.clone(), row.service.clone());
-        self.recheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, deploy::target_of(row, &settings));
+        self.recheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, deploy::target_of(row));
         self.inventory_wake.notify_one();
     }
 
@@ -236,9 +237,9 @@ impl Engine {
         // Deploys left open by a run that ended (or by a crash just after it ended) are closed.
         // `get_run` already read the deploys; their rows are fetched only when one is stale.
         let stage_of = |position: i64| state.deploys.get(position as usize).map(|s| s.status);
-        let stale = |position: i64, step: &str| step != crate::store::engine::step::DONE && stage_of(position).is_none_or(StageStatus::is_terminal);
+        let stale = |position: i64, step: &str| step != DeployStep::Done.as_str() && stage_of(position).is_none_or(StageStatus::is_terminal);
         if run.deploys.iter().any(|d| stale(d.position, &d.step)) {
-            for d in self.store.get_deploys(id).await?.into_iter().filter(|d| stale(d.position, &d.step)) {
+            for d in self.store.get_deploys(id).await?.into_iter().filter(|d| stale(d.position, d.step.as_str())) {
                 self.store.close_deploy(&d, stage_of(d.position).map_or("cancelled", StageStatus::as_str)).await?;
             }
         }
@@ -355,8 +356,6 @@ impl Engine {
 
     /// The interval before the `checks`-th poll: doubling from `poll`, at most `max_poll`.
     fn backoff(&self, checks: i64) -> i64 {
-        let base = self.settings.poll.as_millis();
-        let factor = 1i64 << checks.clamp(0, 10);
-        base.saturating_mul(factor).min(self.settings.max_poll.as_millis())
+        Backoff { base: self.settings.poll.as_millis(), max_doublings: 10, cap: self.settings.max_poll.as_millis() }.wait(checks)
     }
 }

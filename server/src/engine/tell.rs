@@ -3,6 +3,7 @@
 //! receiver's answer kept for the run page. This runs beside the deploy loop and never
 //! inside it, so a receiver that is down or slow cannot hold up a deploy.
 
+use shipgate_pipeline::backoff::Backoff;
 use super::{Engine, EngineError};
 use crate::links::GateLink;
 use crate::outbound::{DeploymentUpdate, Message, SendError};
@@ -146,7 +147,6 @@ impl Engine {
 
     /// The wait before attempt `attempts + 1`: doubling from the poll interval.
     fn tell_backoff(&self, attempts: i64) -> i64 {
-        let base = self.settings.poll.as_millis().max(1);
-        base.saturating_mul(1i64 << attempts.clamp(0, 20)).min(MAX_BACKOFF_MS)
+        Backoff { base: self.settings.poll.as_millis().max(1), max_doublings: 20, cap: MAX_BACKOFF_MS }.wait(attempts)
     }
 }

@@ -4,7 +4,10 @@
 //! the pure gate policy, in `ops::decide_gate`; nothing here judges it.
 
 use super::runs::state_of;
-use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, audit_stmt, bind_all, now_ms, on_pool};
+use super::decisions::{self, NewDecision};
+use super::runs::bump_version_if;
+use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, now_ms, on_pool};
+use futures::FutureExt;
 use shipgate_pipeline::gate::{Candidate, GivenApproval, Verdict};
 use shipgate_pipeline::read::{RunSummary, gate_opened_at};
 use shipgate_pipeline::{EnvironmentSpec, RunEvent, RunState};
@@ -111,49 +114,39 @@ impl Store {
     pub async fn record_gate_decision(&self, record: &GateRecord<'_>) -> StoreResult<()> {
         let now = now_ms();
         let run_id = record.run_id;
-        let mut also = vec![
-            Stmt::new(
-                "INSERT INTO gate_decisions (run_id, environment, decision, actor, comment, image_digest, at, person) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                vec![
-                    Arg::Int(run_id),
-                    Arg::Text(record.environment.to_owned()),
-                    Arg::Text(verdict_word(record.verdict).into()),
-                    Arg::Text(record.actor.to_owned()),
-                    Arg::Text(record.comment.to_owned()),
-                    Arg::Text(record.digest.to_owned()),
-                    Arg::Int(now),
-                    Arg::Text(record.person.to_owned()),
-                ],
-            ),
-            audit_stmt(record.audit),
-        ];
-        if let Some(nonce) = record.link_nonce {
-            // Spent with the decision; a second use (even a racing one) meets the key.
-            also.push(Stmt::new(
-                "INSERT INTO gate_links_used (nonce, run_id, actor, used_at) VALUES ($1, $2, $3, $4)",
-                vec![Arg::Text(nonce.to_owned()), Arg::Int(run_id), Arg::Text(record.actor.to_owned()), Arg::Int(now)],
-            ));
-        }
-        match &record.event {
-            Some((event, detail)) => {
-                self.apply_event_if(run_id, *event, Some(detail), &also, |_, _| Ok(()), Some(record.version)).await?;
+        let decided = NewDecision {
+            run_id,
+            environment: record.environment,
+            decision: verdict_word(record.verdict),
+            actor: record.actor,
+            person: record.person,
+            comment: record.comment,
+            image_digest: record.digest,
+            at: now,
+        };
+        let also = move |mut tx: Tx| {
+            async move {
+                decisions::insert(&mut tx, &decided).await?;
+                audit::append(&mut tx, record.audit).await?;
+                if let Some(nonce) = record.link_nonce {
+                    decisions::mark_link_used(&mut tx, nonce, run_id, record.actor, now).await?;
+                }
+                Ok::<_, StoreError>(tx)
             }
-            None => on_pool!(self, |pool| {
-                let mut tx = pool.begin_write().await?;
-                let bumped = sqlx::query("UPDATE runs SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3")
-                    .bind(now)
-                    .bind(run_id)
-                    .bind(record.version)
-                    .execute(&mut *tx)
-                    .await?;
-                if bumped.rows_affected() != 1 {
-                    return Err(StoreError::RunChanged(run_id));
-                }
-                for stmt in &also {
-                    bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            }),
+            .boxed()
+        };
+        match &record.event {
+            // Only if nobody decided in between: otherwise the decision is made again, in view of theirs.
+            Some((event, detail)) => {
+                self.apply_event_if(run_id, *event, Some(detail), also, |_, _| Ok(()), Some(record.version)).await?;
+            }
+            // Counted, not yet enough: the run stays at its gate, but its version moves, so a
+            // concurrent decision is re-checked with this one in view.
+            None => {
+                let mut tx = self.begin_write().await?;
+                bump_version_if(&mut tx, run_id, record.version, now).await?;
+                also(tx).await?.commit().await?;
+            }
         }
         Ok(())
     }

@@ -5,10 +5,17 @@
 //! which both drivers accept. So each query is written once and [`on_pool!`] expands it for
 //! both backends, each checked by the compiler against its own driver.
 
+pub(crate) mod audit;
 mod briefs;
+pub mod builds;
+pub mod ci;
+pub(crate) mod decisions;
 mod deliveries;
+pub mod deploys;
 pub mod engine;
 pub mod gates;
+pub(crate) mod keys;
+pub mod leases;
 pub mod inventory;
 pub mod outbound;
 pub mod rollback;
@@ -124,26 +131,58 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// A bind value for queries whose text is assembled at run time (optional filters).
+/// A write transaction on either backend, for store functions that must commit together
+/// (a run's transition and the deploy, lock, rollback or audit rows that go with it). Each
+/// such function takes `&mut Tx`, so the caller chooses what joins its transaction, and
+/// nothing is deferred as SQL text. Dropped without [`Tx::commit`], it rolls back.
+pub(crate) enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the connection of whichever backend `$tx` (a
+/// `&mut Tx`) is on. Pass it to each query as `&mut *$conn`.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+/// Store functions that join a run's transition (see [`Store::apply_event_with`]): given the
+/// transaction, they write and hand it back. Taking the transaction by value (rather than
+/// `&mut Tx` under a higher-ranked lifetime) lets the future borrow the caller's data.
+pub(crate) type BoxedWrite<'a> = futures::future::BoxFuture<'a, StoreResult<Tx>>;
+
+/// Writes nothing more: for a transition that needs no other rows.
+pub(crate) fn nothing_else<'a>(tx: Tx) -> BoxedWrite<'a> {
+    Box::pin(async move { Ok(tx) })
+}
+
+/// A bind value for the queries whose text is assembled at run time (optional filters).
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     Text(String),
     Int(i64),
-    MaybeText(Option<String>),
-    MaybeInt(Option<i64>),
-}
-
-/// One statement with its arguments, to run inside another operation's transaction.
-#[derive(Debug, Clone)]
-pub(crate) struct Stmt {
-    pub sql: String,
-    pub args: Vec<Arg>,
-}
-
-impl Stmt {
-    pub fn new(sql: impl Into<String>, args: Vec<Arg>) -> Self {
-        Stmt { sql: sql.into(), args }
-    }
 }
 
 /// Binds `$args` in order to the query `$q`.
@@ -154,8 +193,6 @@ macro_rules! bind_all {
             q = match arg {
                 $crate::store::Arg::Text(s) => q.bind(s.clone()),
                 $crate::store::Arg::Int(i) => q.bind(*i),
-                $crate::store::Arg::MaybeText(s) => q.bind(s.clone()),
-                $crate::store::Arg::MaybeInt(i) => q.bind(*i),
             };
         }
         q
@@ -257,6 +294,14 @@ impl Store {
         Ok(())
     }
 
+    /// Starts a write transaction ([`BeginWrite`]: `BEGIN IMMEDIATE` on SQLite).
+    pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin_write().await?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin_write().await?),
+        })
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",
@@ -349,7 +394,7 @@ impl Store {
 
 const AUDIT_COLUMNS: &str = "id, at, actor, action, target, ip, detail, via_token, via_token_name";
 
-/// The one way an audit entry is written, by [`append_audit!`] and [`audit_stmt`].
+/// The one way an audit entry is written, by [`append_audit!`] and [`audit::append`].
 pub(crate) const INSERT_AUDIT: &str =
     "INSERT INTO audit_log (at, actor, action, target, ip, detail, via_token, via_token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
@@ -373,8 +418,9 @@ pub struct AuditEntry {
     pub via: Option<TokenRef>,
 }
 
-/// Appends an audit entry on `$conn` (a connection or transaction of either backend), so the
-/// entry commits or rolls back with the change it records.
+/// Appends an audit entry on `$conn` (a connection or transaction of one backend), so the
+/// entry commits or rolls back with the change it records. [`audit::append`] is the same
+/// on a [`Tx`].
 macro_rules! append_audit {
     ($conn:expr, $entry:expr) => {{
         let entry: &$crate::store::AuditEntry = $entry;
@@ -392,24 +438,6 @@ macro_rules! append_audit {
     }};
 }
 pub(crate) use append_audit;
-
-/// [`append_audit!`] as a statement, for operations that pass extra statements to another
-/// operation's transaction (see [`Store::apply_event_with`]).
-pub(crate) fn audit_stmt(entry: &AuditEntry) -> Stmt {
-    Stmt::new(
-        INSERT_AUDIT,
-        vec![
-            Arg::Int(now_ms()),
-            Arg::Text(entry.actor.clone()),
-            Arg::Text(entry.action.clone()),
-            Arg::Text(entry.target.clone()),
-            Arg::MaybeText(entry.ip.clone()),
-            Arg::Text(entry.detail.clone()),
-            Arg::MaybeInt(entry.via.as_ref().map(|t| t.id)),
-            Arg::MaybeText(entry.via.as_ref().map(|t| t.name.clone())),
-        ],
-    )
-}
 
 /// Whether a database URL selects PostgreSQL.
 pub fn is_postgres_url(url: &str) -> bool {

@@ -1,12 +1,15 @@
 //! Rollback runs: a redeploy of a task-definition revision that ran before, as a run of
 //! its own (kind `rollback`) with no build and an automatic deploy. A person starts one
 //! from the services page; the engine starts one after a failed deploy in an environment
-//! that asks for it. Both write the whole run (run, stages, queued deploy) as statements
-//! keyed by the run's delivery id, so the automatic one can commit in the same transaction
-//! as the failure that caused it, and a second attempt finds the first.
+//! that asks for it. Both write the whole run (run, stages, queued deploy) with
+//! [`RollbackPlan::write`], keyed by the run's delivery id, so the automatic one can
+//! commit in the same transaction as the failure that caused it, and a second attempt finds the first.
 
-use super::engine::{DeployRow, step};
-use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, audit_stmt, bind_all, now_ms, on_pool};
+use super::deploys::{self, DeployRow};
+use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, now_ms, on_pool, on_tx};
+use futures::FutureExt;
+use shipgate_pipeline::deploy_step::DeployStep;
+use shipgate_pipeline::{RunEvent, RunState};
 use shipgate_pipeline::rollout::short_task_definition;
 use shipgate_pipeline::{EnvironmentSpec, Promotion, RunStatus, StageStatus};
 
@@ -43,76 +46,82 @@ impl RollbackPlan {
     pub fn new(pipeline: &str, delivery: String, commit_of_run: i64, like: &DeployRow, environment: Option<&EnvironmentSpec>, task_definition: &str, image: &str, why: String) -> RollbackPlan {
         let mut target = match environment {
             Some(env) => DeployRow::queued(0, 0, env, image.to_owned(), now_ms()),
-            None => DeployRow { run_id: 0, position: 0, image: image.to_owned(), step: step::QUEUED.into(), queued_at: now_ms(), ..like.clone() },
+            None => DeployRow { run_id: 0, position: 0, image: image.to_owned(), step: DeployStep::Queued, queued_at: now_ms(), ..like.clone() },
         };
         target.task_definition = Some(task_definition.to_owned());
         RollbackPlan { pipeline: pipeline.to_owned(), delivery, commit_of_run, target, why }
     }
 
-    /// The statements that write the run: a run row copied from the commit's run, its three
-    /// stages, and its deploy, queued with the revision already chosen (so the engine
-    /// registers nothing). Each does nothing when the run already exists.
-    pub(crate) fn statements(&self) -> Vec<Stmt> {
+    /// Writes the run in `tx`: a run row copied from the commit's run, its three stages, and
+    /// its deploy, queued with the revision already chosen (so the engine registers
+    /// nothing). Each write does nothing when the run already exists. Returns the run's id.
+    /// `None` (and nothing written) if the commit's run is gone.
+    pub(crate) async fn write(&self, tx: &mut Tx) -> StoreResult<Option<i64>> {
         let now = now_ms();
         let t = &self.target;
-        let run_id = "(SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2)";
         let revision = short_task_definition(t.task_definition.as_deref().unwrap_or_default()).to_owned();
-        let key = || vec![Arg::Text(self.pipeline.clone()), Arg::Text(self.delivery.clone())];
-        let stage = |position: i64, kind: &str, environment: Option<&str>, status: StageStatus, detail: String| {
-            let mut args = key();
-            args.extend([
-                Arg::Int(position),
-                Arg::Text(kind.into()),
-                Arg::MaybeText(environment.map(str::to_owned)),
-                Arg::MaybeText((kind == "deploy").then(|| Promotion::Auto.as_str().to_owned())),
-                Arg::Text(status.as_str().into()),
-                Arg::Int(now),
-                Arg::Text(detail),
-            ]);
-            Stmt::new(
-                format!(
-                    "INSERT INTO stage_runs (run_id, position, kind, environment, promotion, status, started_at, finished_at, detail)
-                     SELECT id, $3, $4, $5, $6, $7, CASE WHEN $7 = 'pending' THEN NULL ELSE $8 END, CASE WHEN $7 = 'pending' THEN NULL ELSE $8 END, $9
-                     FROM runs WHERE id = {run_id} ON CONFLICT (run_id, position) DO NOTHING"
-                ),
-                args,
-            )
-        };
-        let mut run_args = key();
-        run_args.extend([Arg::Text(RunStatus::Running.as_str().into()), Arg::Int(now), Arg::Int(self.commit_of_run)]);
-        let mut deploy_args = key();
-        deploy_args.extend([
-            Arg::Text(t.environment.clone()),
-            Arg::Text(t.region.clone()),
-            Arg::Text(t.cluster.clone()),
-            Arg::Text(t.service.clone()),
-            Arg::Text(t.container.clone()),
-            Arg::Text(t.settings.clone()),
-            Arg::Text(t.image.clone()),
-            Arg::Text(step::QUEUED.into()),
-            Arg::MaybeText(t.task_definition.clone()),
-            Arg::Int(now),
-        ]);
-        vec![
-            Stmt::new(
+        let stages = [
+            (0, "source", None, StageStatus::Succeeded, self.why.clone()),
+            (1, "build", None, StageStatus::Succeeded, format!("no build: a rollback redeploys revision {revision}")),
+            (2, "deploy", Some(t.environment.as_str()), StageStatus::Pending, String::new()),
+        ];
+        on_tx!(tx, |conn| {
+            sqlx::query(
                 "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message, commit_author, pusher,
                    compare_url, commit_url, commit_timestamp, created_at, updated_at, authors, kind)
                  SELECT $1, $2, $3, repository, branch, commit_sha, commit_message, commit_author, pusher, compare_url, commit_url,
                    commit_timestamp, $4, $4, authors, 'rollback'
                  FROM runs WHERE id = $5 ON CONFLICT (pipeline_name, delivery_id) DO NOTHING",
-                run_args,
-            ),
-            stage(0, "source", None, StageStatus::Succeeded, self.why.clone()),
-            stage(1, "build", None, StageStatus::Succeeded, format!("no build: a rollback redeploys revision {revision}")),
-            stage(2, "deploy", Some(&t.environment), StageStatus::Pending, String::new()),
-            Stmt::new(
-                format!(
-                    "INSERT INTO deploys (run_id, position, environment, region, cluster, service, container, settings, image, step, task_definition, queued_at)
-                     SELECT id, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM runs WHERE id = {run_id} ON CONFLICT (run_id, position) DO NOTHING"
-                ),
-                deploy_args,
-            ),
-        ]
+            )
+            .bind(self.pipeline.as_str())
+            .bind(self.delivery.as_str())
+            .bind(RunStatus::Running.as_str())
+            .bind(now)
+            .bind(self.commit_of_run)
+            .execute(&mut *conn)
+            .await?;
+            let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2")
+                .bind(self.pipeline.as_str())
+                .bind(self.delivery.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+            let Some((run_id,)) = found else { return Ok(None) };
+            for (position, kind, environment, status, detail) in &stages {
+                let at = (*status != StageStatus::Pending).then_some(now);
+                sqlx::query(
+                    "INSERT INTO stage_runs (run_id, position, kind, environment, promotion, status, started_at, finished_at, detail)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT (run_id, position) DO NOTHING",
+                )
+                .bind(run_id)
+                .bind(*position as i64)
+                .bind(*kind)
+                .bind(*environment)
+                .bind((*kind == "deploy").then(|| Promotion::Auto.as_str()))
+                .bind(status.as_str())
+                .bind(at)
+                .bind(detail.as_str())
+                .execute(&mut *conn)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO deploys (run_id, position, environment, region, cluster, service, container, settings, image, step, task_definition, queued_at)
+                 VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (run_id, position) DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(t.environment.as_str())
+            .bind(t.region.as_str())
+            .bind(t.cluster.as_str())
+            .bind(t.service.as_str())
+            .bind(t.container.as_str())
+            .bind(t.settings_text())
+            .bind(t.image.as_str())
+            .bind(DeployStep::Queued.as_str())
+            .bind(t.task_definition.as_deref())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Some(run_id))
+        })
     }
 }
 
@@ -169,20 +178,29 @@ impl Store {
 
     /// Writes a rollback run and its audit entry; returns the new run's id.
     pub async fn start_rollback(&self, plan: &RollbackPlan, actor: &AuditEntry) -> StoreResult<i64> {
-        let mut statements = plan.statements();
-        statements.push(audit_stmt(&AuditEntry { action: "run.rollback".into(), target: format!("pipeline:{}", plan.pipeline), detail: plan.why.clone(), ..actor.clone() }));
-        on_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            for stmt in &statements {
-                bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
+        let mut tx = self.begin_write().await?;
+        let id = plan.write(&mut tx).await?.ok_or(sqlx::Error::RowNotFound)?;
+        audit::append(&mut tx, &AuditEntry { action: "run.rollback".into(), target: format!("pipeline:{}", plan.pipeline), detail: plan.why.clone(), ..actor.clone() }).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Ends a deploy: the run's transition, the deploy's outcome and the service lock's
+    /// release commit together.
+    /// With `undo`, the rollback run that undoes the deploy is written in the same transaction.
+    pub async fn finish_deploy(&self, d: &DeployRow, event: RunEvent, outcome: &str, detail: &str, error: Option<&str>, undo: Option<&RollbackPlan>) -> StoreResult<RunState> {
+        let now = now_ms();
+        let also = move |mut tx: Tx| {
+            async move {
+                deploys::finish(&mut tx, d, outcome, error, now).await?;
+                deploys::release_lock(&mut tx, d).await?;
+                if let Some(plan) = undo {
+                    plan.write(&mut tx).await?;
+                }
+                Ok::<_, StoreError>(tx)
             }
-            let (id,): (i64,) = sqlx::query_as("SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2")
-                .bind(plan.pipeline.as_str())
-                .bind(plan.delivery.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(id)
-        })
+            .boxed()
+        };
+        self.apply_event_with(d.run_id, event, Some(detail), also).await
     }
 }

@@ -2,8 +2,8 @@
 //! the engine uses to move a run, which goes through the pure state machine.
 
 use super::deliveries::{group_tracking, initial_stages, placeholders};
-use super::engine::step;
-use super::{Arg, AuditEntry, BeginWrite, Stmt, Store, StoreError, StoreResult, append_audit, audit_stmt, bind_all, now_ms, on_pool, parse_text};
+use super::{Arg, AuditEntry, BeginWrite, BoxedWrite, Store, StoreError, StoreResult, Tx, append_audit, audit, bind_all, deploys, nothing_else, now_ms, on_pool, on_tx, parse_text};
+use futures::FutureExt;
 use shipgate_pipeline::freeze::active_freeze;
 use shipgate_pipeline::read::{BuildInfo, Commit, DEFAULT_PAGE, GateDecision, GateStatus, MAX_PAGE, Page, PendingGate, RunDetail, RunFilter, RunSummary, StageRecord, gate_opened_at};
 use shipgate_pipeline::notice::happenings;
@@ -246,12 +246,13 @@ impl Store {
     /// Two writers racing on the same run cannot both succeed: the update is conditional
     /// on the version read, and the loser gets [`StoreError::RunChanged`].
     pub async fn apply_event(&self, id: i64, event: RunEvent, detail: Option<&str>) -> StoreResult<RunState> {
-        self.apply_event_with(id, event, detail, &[]).await
+        self.apply_event_with(id, event, detail, nothing_else).await
     }
 
-    /// [`Store::apply_event`], plus `also`: statements that commit or fail together with the
-    /// transition (a deploy row reaching its end, a service lock released, a gate decision).
-    pub(crate) async fn apply_event_with(&self, id: i64, event: RunEvent, detail: Option<&str>, also: &[Stmt]) -> StoreResult<RunState> {
+    /// [`Store::apply_event`], plus `also`: store functions that write in the transition's
+    /// transaction, so they commit or fail together with it (a deploy row reaching its end, a
+    /// service lock released, a gate decision). `also` gets the transaction and hands it back.
+    pub(crate) async fn apply_event_with<'a>(&self, id: i64, event: RunEvent, detail: Option<&str>, also: impl FnOnce(Tx) -> BoxedWrite<'a> + Send) -> StoreResult<RunState> {
         self.apply_event_if(id, event, detail, also, |_, _| Ok(()), None).await
     }
 
@@ -260,12 +261,12 @@ impl Store {
     /// outdated by a writer in between: that writer bumps the version, and this write fails.
     /// With `expected_version`, the run must still be at that version (the caller's checks
     /// were made against it).
-    pub(crate) async fn apply_event_if(
+    pub(crate) async fn apply_event_if<'a>(
         &self,
         id: i64,
         event: RunEvent,
         detail: Option<&str>,
-        also: &[Stmt],
+        also: impl FnOnce(Tx) -> BoxedWrite<'a> + Send,
         allow: impl FnOnce(&RunState, &[StageRecord]) -> StoreResult<()> + Send,
         expected_version: Option<i64>,
     ) -> StoreResult<RunState> {
@@ -310,15 +311,15 @@ impl Store {
         // What the change tells people (notifiers, GitHub), recorded with it.
         let told = happenings(&before, &after);
         let deploy_stages: Vec<&StageRecord> = stages.iter().filter(|s| s.kind == StageKind::Deploy).collect();
-        on_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| {
             // A changed run is worth another look by the engine straight away (wake_at = 0).
             let updated = sqlx::query("UPDATE runs SET status = $1, version = version + 1, updated_at = $2, wake_at = 0 WHERE id = $3 AND version = $4")
                 .bind(after.status.as_str())
                 .bind(now)
                 .bind(id)
                 .bind(version)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
             if updated.rows_affected() != 1 {
                 return Err(StoreError::RunChanged(id));
@@ -344,12 +345,12 @@ impl Store {
                 .bind(detail.to_owned())
                 .bind(id)
                 .bind(*position)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
             }
-            for stmt in also {
-                bind_all!(sqlx::query(&stmt.sql), &stmt.args).execute(&mut *tx).await?;
-            }
+        });
+        let mut tx = also(tx).await?;
+        on_tx!(&mut tx, |conn| {
             for notice in &told {
                 let stage = notice.environment.and_then(|env| deploy_stages.get(env));
                 sqlx::query("INSERT INTO run_events (run_id, happening, position, environment, detail, at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -359,12 +360,12 @@ impl Store {
                     .bind(stage.and_then(|s| s.environment.clone()))
                     .bind(if stage.map(|s| s.position) == target || notice.environment.is_none() { detail.unwrap_or("") } else { "" })
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
             }
-            tx.commit().await?;
-            Ok(after)
-        })
+        });
+        tx.commit().await?;
+        Ok(after)
     }
 }
 
@@ -380,24 +381,20 @@ impl Store {
         let reason = reason.trim();
         let refuse = |why| StoreError::RunRefused { run: id, action: "cancelled", why };
         let audit = AuditEntry { action: "run.cancel".into(), target: format!("run:{id}"), detail: reason.to_owned(), ..actor.clone() };
-        let also = [
-            Stmt::new(
-                "UPDATE deploys SET step = $1, outcome = $2, finished_at = $3 WHERE run_id = $4 AND step = $5",
-                vec![
-                    Arg::Text(step::DONE.into()),
-                    Arg::Text(StageStatus::Cancelled.as_str().into()),
-                    Arg::Int(now_ms()),
-                    Arg::Int(id),
-                    Arg::Text(step::QUEUED.into()),
-                ],
-            ),
-            // No deploy of this run is under way (checked below, on the state this write
-            // is conditional on), so a lock it holds is one taken for a deploy not started.
-            Stmt::new("DELETE FROM service_locks WHERE run_id = $1", vec![Arg::Int(id)]),
-            audit_stmt(&audit),
-        ];
+        let now = now_ms();
+        let audit = &audit;
+        // No deploy of this run is under way (checked below, on the state this write is
+        // conditional on), so a lock it holds is one taken for a deploy not started.
+        let also = move |mut tx: Tx| {
+            async move {
+                deploys::abandon_queued(&mut tx, id, StageStatus::Cancelled.as_str(), now).await?;
+                audit::append(&mut tx, audit).await?;
+                Ok::<_, StoreError>(tx)
+            }
+            .boxed()
+        };
         let detail = if reason.is_empty() { format!("cancelled by {}", actor.actor) } else { format!("cancelled by {}: {reason}", actor.actor) };
-        self.apply_event_if(id, RunEvent::Cancelled, Some(&detail), &also, |state, stages| {
+        self.apply_event_if(id, RunEvent::Cancelled, Some(&detail), also, |state, stages| {
             if state.status.is_terminal() {
                 return Err(refuse(Refusal::Ended(state.status)));
             }
@@ -508,6 +505,25 @@ impl Store {
             Ok(new_id)
         })
     }
+}
+
+/// Moves run `run_id`'s version on without a transition, if it is still `version`: a
+/// write that others deciding about the run must see (a gate approval that is not yet
+/// enough). [`StoreError::RunChanged`] if someone moved the run in between.
+pub(crate) async fn bump_version_if(tx: &mut Tx, run_id: i64, version: i64, now: i64) -> StoreResult<()> {
+    let bumped = on_tx!(tx, |conn| {
+        sqlx::query("UPDATE runs SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3")
+            .bind(now)
+            .bind(run_id)
+            .bind(version)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    if bumped != 1 {
+        return Err(StoreError::RunChanged(run_id));
+    }
+    Ok(())
 }
 
 /// The state machine's view of a run read from the store.
