@@ -10,7 +10,8 @@ say "hygiene: rustfmt, clippy (server and browser builds), no module cycles, ven
 cargo fmt --all --check
 cargo clippy --locked -p shipgate -p shipgate-app -p shipgate-pipeline --all-targets -- -D warnings
 cargo clippy --locked -p shipgate-frontend --target wasm32-unknown-unknown --all-targets -- -D warnings
-python3 scripts/module-graph.py server/src pipeline/src
+python3 scripts/module-graph.py server/src --quiet
+python3 scripts/module-graph.py pipeline/src --quiet
 scripts/check-fixtures.sh
 
 say "AWS stand-in: moto with ECS rollouts (tests/peers), checked against boto3"

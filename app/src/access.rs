@@ -21,7 +21,12 @@ pub struct ClientIp(pub Option<String>);
 /// The caller's address, as the server recorded it.
 #[cfg(feature = "ssr")]
 pub fn client_ip() -> Option<String> {
-    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<ClientIp>().and_then(|ip| ip.0.clone()))
+    use_context::<http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<ClientIp>()
+            .and_then(|ip| ip.0.clone())
+    })
 }
 
 /// The signed-in person, for the header and for choosing which controls to offer.
@@ -43,7 +48,11 @@ pub struct Me {
 pub(crate) fn set_status(status: http::StatusCode) {
     let plain_form_post = use_context::<http::request::Parts>().is_some_and(|parts| {
         parts.method == http::Method::POST
-            && parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+            && parts
+                .headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
     });
     if plain_form_post {
         return;
@@ -56,7 +65,8 @@ pub(crate) fn set_status(status: http::StatusCode) {
 /// Who is calling, if anyone.
 #[cfg(feature = "ssr")]
 fn current() -> Option<Principal> {
-    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Principal>().cloned())
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>().cloned())
 }
 
 /// Who is calling, or a 401.
@@ -76,14 +86,24 @@ pub fn require(action: Action<'_>) -> Result<Principal, ServerFnError> {
         Ok(principal)
     } else {
         set_status(http::StatusCode::FORBIDDEN);
-        Err(ServerFnError::new(format!("forbidden: this needs the {} role", action.least_role())))
+        Err(ServerFnError::new(format!(
+            "forbidden: this needs the {} role",
+            action.least_role()
+        )))
     }
 }
 
 /// Who is signed in (`None` before sign-in).
 #[server]
 pub async fn who_am_i() -> Result<Option<Me>, ServerFnError> {
-    let Some(principal) = current() else { return Ok(None) };
+    let Some(principal) = current() else {
+        return Ok(None);
+    };
     let local = use_context::<AuthMode>().is_some_and(|m| m.local);
-    Ok(Some(Me { name: principal.name.clone(), access: shipgate_pipeline::access::describe(&principal.grants), grants: principal.grants, local }))
+    Ok(Some(Me {
+        name: principal.name.clone(),
+        access: shipgate_pipeline::access::describe(&principal.grants),
+        grants: principal.grants,
+        local,
+    }))
 }

@@ -1,15 +1,15 @@
 //! Server functions for administration: API tokens and the audit log. Each one needs the
 //! admin role; the pages are only linked for admins, but these checks are what protects them.
 
-use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-use shipgate_pipeline::read::{AuditRecord, CreatedToken, Millis, Page, TokenRecord};
 #[cfg(feature = "ssr")]
 use crate::access::{client_ip, require};
 #[cfg(feature = "ssr")]
 use crate::data::dashboard;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use shipgate_pipeline::access::{Action, TokenForm};
+use shipgate_pipeline::read::{AuditRecord, CreatedToken, Millis, Page, TokenRecord};
 
 /// The tokens, with the server's clock, so that the server's render and the browser's
 /// hydration agree on which tokens have expired.
@@ -23,7 +23,9 @@ pub struct TokenList {
 pub async fn list_tokens() -> Result<TokenList, ServerFnError> {
     require(Action::Administer)?;
     let tokens = dashboard()?.tokens().await.map_err(ServerFnError::new)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     Ok(TokenList { tokens, now })
 }
 
@@ -40,9 +42,22 @@ pub async fn create_token(
     expires_in_days: String,
 ) -> Result<CreatedToken, ServerFnError> {
     let by = require(Action::Administer)?;
-    let form = TokenForm { name, kind, owner, role, pipelines, environments, expires_in_days };
-    let spec = form.validate().map_err(|e| ServerFnError::new(e.to_string()))?;
-    let created = dashboard()?.create_token(spec, by, client_ip()).await.map_err(ServerFnError::new)?;
+    let form = TokenForm {
+        name,
+        kind,
+        owner,
+        role,
+        pipelines,
+        environments,
+        expires_in_days,
+    };
+    let spec = form
+        .validate()
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let created = dashboard()?
+        .create_token(spec, by, client_ip())
+        .await
+        .map_err(ServerFnError::new)?;
     flash::keep(&created);
     Ok(created)
 }
@@ -50,7 +65,10 @@ pub async fn create_token(
 #[server]
 pub async fn revoke_token(id: i64) -> Result<TokenRecord, ServerFnError> {
     let by = require(Action::Administer)?;
-    dashboard()?.revoke_token(id, by, client_ip()).await.map_err(ServerFnError::new)
+    dashboard()?
+        .revoke_token(id, by, client_ip())
+        .await
+        .map_err(ServerFnError::new)
 }
 
 /// The token the previous request created, once: how a browser without JavaScript gets to
@@ -58,21 +76,40 @@ pub async fn revoke_token(id: i64) -> Result<TokenRecord, ServerFnError> {
 #[server]
 pub async fn take_created_token() -> Result<Option<CreatedToken>, ServerFnError> {
     require(Action::Administer)?;
-    let Some((id, token)) = flash::take() else { return Ok(None) };
+    let Some((id, token)) = flash::take() else {
+        return Ok(None);
+    };
     let tokens = dashboard()?.tokens().await.map_err(ServerFnError::new)?;
     // Only a token that is what it claims to be: a cookie is the browser's to change.
-    Ok(tokens.into_iter().find(|t| t.id == id && token.starts_with(&t.prefix) && t.revoked_at.is_none()).map(|token_record| {
-        flash::no_store();
-        CreatedToken { token, token_record }
-    }))
+    Ok(tokens
+        .into_iter()
+        .find(|t| t.id == id && token.starts_with(&t.prefix) && t.revoked_at.is_none())
+        .map(|token_record| {
+            flash::no_store();
+            CreatedToken {
+                token,
+                token_record,
+            }
+        }))
 }
 
 /// The audit log, newest first; `action` ending in `.` matches a prefix.
 #[server]
-pub async fn list_audit(actor: Option<String>, action: Option<String>, target: Option<String>, before: Option<i64>) -> Result<Page<AuditRecord>, ServerFnError> {
+pub async fn list_audit(
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    before: Option<i64>,
+) -> Result<Page<AuditRecord>, ServerFnError> {
     require(Action::Administer)?;
     let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let filter = shipgate_pipeline::read::AuditFilter { actor: text(actor), action: text(action), target: text(target), before, limit: None };
+    let filter = shipgate_pipeline::read::AuditFilter {
+        actor: text(actor),
+        action: text(action),
+        target: text(target),
+        before,
+        limit: None,
+    };
     dashboard()?.audit(filter).await.map_err(ServerFnError::new)
 }
 
@@ -84,8 +121,8 @@ pub async fn list_audit(actor: Option<String>, action: Option<String>, target: O
 /// page only: HttpOnly, SameSite=Strict, five minutes at most, cleared when shown.
 #[cfg(feature = "ssr")]
 mod flash {
-    use http::header::{CACHE_CONTROL, COOKIE, REFERER, SET_COOKIE};
     use http::HeaderValue;
+    use http::header::{CACHE_CONTROL, COOKIE, REFERER, SET_COOKIE};
     use leptos::prelude::use_context;
     use shipgate_pipeline::read::CreatedToken;
 
@@ -97,7 +134,10 @@ mod flash {
     }
 
     fn set_cookie(value: &str) {
-        if let (Some(response), Ok(value)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(value)) {
+        if let (Some(response), Ok(value)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            HeaderValue::from_str(value),
+        ) {
             response.append_header(SET_COOKIE, value);
         }
     }
@@ -106,13 +146,23 @@ mod flash {
     /// (the browser asks for a page back, not data).
     pub fn keep(created: &CreatedToken) {
         let Some(parts) = request() else { return };
-        let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).unwrap_or("");
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .unwrap_or("")
+        };
         if !header(http::header::ACCEPT).contains("text/html") {
             return;
         }
         // Secure when the form was on an HTTPS page, so the cookie never crosses plain HTTP
         // (and still works on a local, plain-HTTP Shipgate).
-        let secure = if header(REFERER).starts_with("https://") { "; Secure" } else { "" };
+        let secure = if header(REFERER).starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
         set_cookie(&format!(
             "{COOKIE_NAME}={}.{}; Path={PATH}; Max-Age=300; HttpOnly; SameSite=Strict{secure}",
             created.token_record.id, created.token
@@ -128,8 +178,15 @@ mod flash {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
-            .find_map(|pair| pair.trim().strip_prefix(COOKIE_NAME)?.strip_prefix('=').map(str::to_owned))?;
-        set_cookie(&format!("{COOKIE_NAME}=; Path={PATH}; Max-Age=0; HttpOnly; SameSite=Strict"));
+            .find_map(|pair| {
+                pair.trim()
+                    .strip_prefix(COOKIE_NAME)?
+                    .strip_prefix('=')
+                    .map(str::to_owned)
+            })?;
+        set_cookie(&format!(
+            "{COOKIE_NAME}=; Path={PATH}; Max-Age=0; HttpOnly; SameSite=Strict"
+        ));
         let (id, token) = value.split_once('.')?;
         Some((id.parse().ok()?, token.to_owned()))
     }

@@ -1,50 +1,102 @@
 //! Server functions: thin readers that ask the server's [`Dashboard`] for data.
 
 use leptos::prelude::*;
-use shipgate_pipeline::read::{DeliveryRecord, Page, PendingGate, PipelineImages, PipelineRecord, RunDetail, RunSummary, ServiceRecord};
 #[cfg(feature = "ssr")]
 use shipgate_pipeline::access::TokenSpec;
 #[cfg(feature = "ssr")]
 use shipgate_pipeline::read::{AuditFilter, AuditRecord, CreatedToken, RunFilter, TokenRecord};
+use shipgate_pipeline::read::{
+    DeliveryRecord, Page, PendingGate, PipelineImages, PipelineRecord, RunDetail, RunSummary,
+    ServiceRecord,
+};
 
 /// What the dashboard needs from the server. The server implements it over its store and
 /// provides it as `Arc<dyn Dashboard>` in the Leptos context.
 #[cfg(feature = "ssr")]
 pub trait Dashboard: Send + Sync + 'static {
-    fn runs(&self, filter: RunFilter) -> futures::future::BoxFuture<'_, Result<Page<RunSummary>, String>>;
+    fn runs(
+        &self,
+        filter: RunFilter,
+    ) -> futures::future::BoxFuture<'_, Result<Page<RunSummary>, String>>;
     fn run(&self, id: i64) -> futures::future::BoxFuture<'_, Result<Option<RunDetail>, String>>;
     fn pipelines(&self) -> futures::future::BoxFuture<'_, Result<Vec<PipelineRecord>, String>>;
-    fn pipeline(&self, name: String) -> futures::future::BoxFuture<'_, Result<Option<PipelineRecord>, String>>;
+    fn pipeline(
+        &self,
+        name: String,
+    ) -> futures::future::BoxFuture<'_, Result<Option<PipelineRecord>, String>>;
     /// The audit log, filtered (actor, action or `prefix.`, target), newest first.
-    fn audit(&self, filter: AuditFilter) -> futures::future::BoxFuture<'_, Result<Page<AuditRecord>, String>>;
+    fn audit(
+        &self,
+        filter: AuditFilter,
+    ) -> futures::future::BoxFuture<'_, Result<Page<AuditRecord>, String>>;
     /// Every API token, newest first, revoked ones included; never a secret.
     fn tokens(&self) -> futures::future::BoxFuture<'_, Result<Vec<TokenRecord>, String>>;
-    fn deliveries(&self, before: Option<i64>) -> futures::future::BoxFuture<'_, Result<Page<DeliveryRecord>, String>>;
+    fn deliveries(
+        &self,
+        before: Option<i64>,
+    ) -> futures::future::BoxFuture<'_, Result<Page<DeliveryRecord>, String>>;
     /// Every pipeline environment's ECS service, from Shipgate's deploy records (no AWS calls).
     fn services(&self) -> futures::future::BoxFuture<'_, Result<Vec<ServiceRecord>, String>>;
     /// The images a pipeline's builds found; `None` picks the first pipeline. `Ok(None)`
     /// if the pipeline does not exist (or there are no pipelines).
-    fn images(&self, pipeline: Option<String>) -> futures::future::BoxFuture<'_, Result<Option<PipelineImages>, String>>;
+    fn images(
+        &self,
+        pipeline: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<Option<PipelineImages>, String>>;
 
     // Changes. Each is one use-case on the server, which checks that `by` may make it,
     // records it (audited as `by`, from `ip`) and wakes the engine. The server function only
     // finds out who is calling and passes the request on.
 
     /// Cancels a live run.
-    fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
+    fn cancel_run(
+        &self,
+        id: i64,
+        reason: String,
+        by: Principal,
+        ip: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
     /// Starts a new run of the run's commit; returns the new run's id.
-    fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, Refused>>;
+    fn retry_run(
+        &self,
+        id: i64,
+        by: Principal,
+        ip: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<i64, Refused>>;
     /// Redeploys what run `id` deployed to `environment`, as a new run of kind `rollback`;
     /// returns the new run's id.
-    fn roll_back(&self, id: i64, environment: String, reason: String, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<i64, Refused>>;
+    fn roll_back(
+        &self,
+        id: i64,
+        environment: String,
+        reason: String,
+        by: Principal,
+        ip: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<i64, Refused>>;
     /// Every run waiting at a gate, longest-waiting first.
     fn pending_gates(&self) -> futures::future::BoxFuture<'_, Result<Vec<PendingGate>, String>>;
     /// Approves or rejects a gate, as the form asked.
-    fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
+    fn decide_gate(
+        &self,
+        id: i64,
+        form: GateForm,
+        by: Principal,
+        ip: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
     /// Makes an API token. The result is the only time anyone sees its secret.
-    fn create_token(&self, spec: TokenSpec, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<CreatedToken, String>>;
+    fn create_token(
+        &self,
+        spec: TokenSpec,
+        by: Principal,
+        ip: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<CreatedToken, String>>;
     /// Revokes a token at once; revoking a revoked token changes nothing.
-    fn revoke_token(&self, id: i64, by: Principal, ip: Option<String>) -> futures::future::BoxFuture<'_, Result<TokenRecord, String>>;
+    fn revoke_token(
+        &self,
+        id: i64,
+        by: Principal,
+        ip: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<TokenRecord, String>>;
 }
 
 /// Why the server did not make a change: a sentence for the person who asked.
@@ -99,17 +151,30 @@ use shipgate_pipeline::access::{Action, Principal};
 
 #[cfg(feature = "ssr")]
 pub(crate) fn dashboard() -> Result<std::sync::Arc<dyn Dashboard>, ServerFnError> {
-    use_context::<std::sync::Arc<dyn Dashboard>>().ok_or_else(|| ServerFnError::new("the dashboard is not available"))
+    use_context::<std::sync::Arc<dyn Dashboard>>()
+        .ok_or_else(|| ServerFnError::new("the dashboard is not available"))
 }
 
 #[server]
-pub async fn list_runs(pipeline: Option<String>, status: Option<String>, before: Option<i64>) -> Result<Page<RunSummary>, ServerFnError> {
+pub async fn list_runs(
+    pipeline: Option<String>,
+    status: Option<String>,
+    before: Option<i64>,
+) -> Result<Page<RunSummary>, ServerFnError> {
     require(Action::View)?;
     let status = match status.filter(|s| !s.is_empty()) {
-        Some(s) => Some(s.parse().map_err(|e: shipgate_pipeline::UnknownStatus| ServerFnError::new(e.to_string()))?),
+        Some(s) => Some(
+            s.parse()
+                .map_err(|e: shipgate_pipeline::UnknownStatus| ServerFnError::new(e.to_string()))?,
+        ),
         None => None,
     };
-    let filter = RunFilter { pipeline: pipeline.filter(|p| !p.is_empty()), status, before, limit: None };
+    let filter = RunFilter {
+        pipeline: pipeline.filter(|p| !p.is_empty()),
+        status,
+        before,
+        limit: None,
+    };
     dashboard()?.runs(filter).await.map_err(ServerFnError::new)
 }
 
@@ -123,28 +188,52 @@ pub async fn get_run(id: i64) -> Result<Option<RunDetail>, ServerFnError> {
 pub async fn list_pipelines() -> Result<Vec<PipelineRecord>, ServerFnError> {
     let me = require(Action::View)?;
     let admin = me.may(&Action::Administer);
-    Ok(dashboard()?.pipelines().await.map_err(ServerFnError::new)?.into_iter().map(|p| p.for_reader(admin)).collect())
+    Ok(dashboard()?
+        .pipelines()
+        .await
+        .map_err(ServerFnError::new)?
+        .into_iter()
+        .map(|p| p.for_reader(admin))
+        .collect())
 }
 
 #[server]
 pub async fn get_pipeline(name: String) -> Result<Option<PipelineRecord>, ServerFnError> {
     let me = require(Action::View)?;
     let admin = me.may(&Action::Administer);
-    Ok(dashboard()?.pipeline(name).await.map_err(ServerFnError::new)?.map(|p| p.for_reader(admin)))
+    Ok(dashboard()?
+        .pipeline(name)
+        .await
+        .map_err(ServerFnError::new)?
+        .map(|p| p.for_reader(admin)))
 }
 
 /// The gates waiting for a decision that the caller may make, longest-waiting first.
 #[server]
 pub async fn list_my_gates() -> Result<Vec<PendingGate>, ServerFnError> {
     let me = require(Action::View)?;
-    let all = dashboard()?.pending_gates().await.map_err(ServerFnError::new)?;
-    Ok(all.into_iter().filter(|g| me.may(&Action::DecideGate { pipeline: &g.run.pipeline, environment: &g.environment })).collect())
+    let all = dashboard()?
+        .pending_gates()
+        .await
+        .map_err(ServerFnError::new)?;
+    Ok(all
+        .into_iter()
+        .filter(|g| {
+            me.may(&Action::DecideGate {
+                pipeline: &g.run.pipeline,
+                environment: &g.environment,
+            })
+        })
+        .collect())
 }
 
 #[server]
 pub async fn list_deliveries(before: Option<i64>) -> Result<Page<DeliveryRecord>, ServerFnError> {
     require(Action::View)?;
-    dashboard()?.deliveries(before).await.map_err(ServerFnError::new)
+    dashboard()?
+        .deliveries(before)
+        .await
+        .map_err(ServerFnError::new)
 }
 
 #[server]
@@ -156,20 +245,29 @@ pub async fn list_services() -> Result<Vec<ServiceRecord>, ServerFnError> {
 #[server]
 pub async fn get_images(pipeline: Option<String>) -> Result<Option<PipelineImages>, ServerFnError> {
     require(Action::View)?;
-    dashboard()?.images(pipeline.filter(|p| !p.is_empty())).await.map_err(ServerFnError::new)
+    dashboard()?
+        .images(pipeline.filter(|p| !p.is_empty()))
+        .await
+        .map_err(ServerFnError::new)
 }
 
 /// Cancels a live run; needs the deployer role for its pipeline.
 #[server]
 pub async fn cancel_run(id: i64, reason: String) -> Result<(), ServerFnError> {
-    dashboard()?.cancel_run(id, reason, caller()?, client_ip()).await.map_err(refused)
+    dashboard()?
+        .cancel_run(id, reason, caller()?, client_ip())
+        .await
+        .map_err(refused)
 }
 
 /// Starts a new run of a run that ended unsuccessfully, and goes to it; needs the deployer
 /// role for its pipeline.
 #[server]
 pub async fn retry_run(id: i64) -> Result<i64, ServerFnError> {
-    let new_id = dashboard()?.retry_run(id, caller()?, client_ip()).await.map_err(refused)?;
+    let new_id = dashboard()?
+        .retry_run(id, caller()?, client_ip())
+        .await
+        .map_err(refused)?;
     // A form posted without JavaScript gets a 302; the hydrated page navigates.
     leptos_axum::redirect(&format!("/runs/{new_id}"));
     Ok(new_id)
@@ -181,7 +279,10 @@ pub async fn retry_run(id: i64) -> Result<i64, ServerFnError> {
 /// promotion is manual, and the deployer role for the pipeline when it is automatic.
 #[server]
 pub async fn roll_back(id: i64, environment: String, reason: String) -> Result<i64, ServerFnError> {
-    let new_id = dashboard()?.roll_back(id, environment, reason, caller()?, client_ip()).await.map_err(refused)?;
+    let new_id = dashboard()?
+        .roll_back(id, environment, reason, caller()?, client_ip())
+        .await
+        .map_err(refused)?;
     leptos_axum::redirect(&format!("/runs/{new_id}"));
     Ok(new_id)
 }
@@ -199,20 +300,53 @@ pub async fn approve_gate(
     override_freeze: Option<String>,
     link: Option<String>,
 ) -> Result<(), ServerFnError> {
-    let form = GateForm { environment, decision: Decision::Approve, comment, digest, override_freeze: override_freeze.is_some(), link };
+    let form = GateForm {
+        environment,
+        decision: Decision::Approve,
+        comment,
+        digest,
+        override_freeze: override_freeze.is_some(),
+        link,
+    };
     decide(id, form).await
 }
 
 /// Rejects the gate of `environment`, which ends the run; needs the release-manager role
 /// there, and a comment saying why.
 #[server]
-pub async fn reject_gate(id: i64, environment: String, comment: String, digest: Option<String>, link: Option<String>) -> Result<(), ServerFnError> {
-    decide(id, GateForm { environment, decision: Decision::Reject, comment, digest, override_freeze: false, link }).await
+pub async fn reject_gate(
+    id: i64,
+    environment: String,
+    comment: String,
+    digest: Option<String>,
+    link: Option<String>,
+) -> Result<(), ServerFnError> {
+    decide(
+        id,
+        GateForm {
+            environment,
+            decision: Decision::Reject,
+            comment,
+            digest,
+            override_freeze: false,
+            link,
+        },
+    )
+    .await
 }
 
 #[cfg(feature = "ssr")]
 async fn decide(id: i64, mut form: GateForm) -> Result<(), ServerFnError> {
-    form.digest = form.digest.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
-    form.link = form.link.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
-    dashboard()?.decide_gate(id, form, caller()?, client_ip()).await.map_err(refused)
+    form.digest = form
+        .digest
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
+    form.link = form
+        .link
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty());
+    dashboard()?
+        .decide_gate(id, form, caller()?, client_ip())
+        .await
+        .map_err(refused)
 }

@@ -6,7 +6,12 @@ pub fn timestamp(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// `850 ms`, `12.4 s`, `3m 05s`, `2h 14m`.
@@ -38,7 +43,11 @@ pub fn bytes(n: i64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if value < 10.0 { format!("{value:.2} {}", UNITS[unit]) } else { format!("{value:.1} {}", UNITS[unit]) }
+    if value < 10.0 {
+        format!("{value:.2} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// `sha256:59bf1c3509f3…`: the algorithm and twelve hex digits, enough to tell images apart
@@ -47,7 +56,11 @@ pub fn short_digest(digest: &str) -> String {
     let (algorithm, hex) = digest.split_once(':').unwrap_or(("", digest));
     match hex.get(..12) {
         Some(head) if hex.len() > 12 => {
-            if algorithm.is_empty() { format!("{head}…") } else { format!("{algorithm}:{head}…") }
+            if algorithm.is_empty() {
+                format!("{head}…")
+            } else {
+                format!("{algorithm}:{head}…")
+            }
         }
         _ => digest.to_owned(),
     }
@@ -84,7 +97,10 @@ mod tests {
         assert_eq!(bytes(2_811_478), "2.68 MiB");
         assert_eq!(bytes(31_457_280), "30.0 MiB");
         assert_eq!(bytes(1_342_177_280), "1.25 GiB");
-        assert_eq!(short_digest("sha256:59bf1c3509f33515622619af21ed55bbe26d24913cedbca106468a5fb37a50c3"), "sha256:59bf1c3509f3…");
+        assert_eq!(
+            short_digest("sha256:59bf1c3509f33515622619af21ed55bbe26d24913cedbca106468a5fb37a50c3"),
+            "sha256:59bf1c3509f3…"
+        );
         assert_eq!(short_digest("sha256:abc"), "sha256:abc");
         assert_eq!(time_of_day(1_795_309_387_000), "01:03:07");
     }

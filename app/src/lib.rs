@@ -59,8 +59,12 @@ pub fn page_policy(nonce: &str) -> String {
 /// script at all, applies: a missing nonce fails closed.
 #[cfg(feature = "ssr")]
 fn send_content_security_policy() {
-    let Some(nonce) = leptos::nonce::use_nonce() else { return };
-    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else { return };
+    let Some(nonce) = leptos::nonce::use_nonce() else {
+        return;
+    };
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
     if let Ok(value) = http::HeaderValue::from_str(&page_policy(&nonce)) {
         response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }

@@ -8,16 +8,23 @@ use leptos::prelude::*;
 /// Calls `changed` each time the stream at `path` (when there is one) reports a change.
 /// While someone is typing into a field of the page, the update waits a little, so a
 /// refresh does not wipe a half-written comment.
-pub fn on_server_change(path: impl Fn() -> Option<String> + Send + Sync + 'static, changed: impl Fn() + Clone + Send + Sync + 'static) {
+pub fn on_server_change(
+    path: impl Fn() -> Option<String> + Send + Sync + 'static,
+    changed: impl Fn() + Clone + Send + Sync + 'static,
+) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         use wasm_bindgen::JsCast;
         use wasm_bindgen::closure::Closure;
         let Some(url) = path() else { return };
-        let Ok(source) = web_sys::EventSource::new(&url) else { return };
+        let Ok(source) = web_sys::EventSource::new(&url) else {
+            return;
+        };
         let changed = changed.clone();
-        let listener = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| apply_when_idle(changed.clone()));
-        let _ = source.add_event_listener_with_callback("changed", listener.as_ref().unchecked_ref());
+        let listener =
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_| apply_when_idle(changed.clone()));
+        let _ =
+            source.add_event_listener_with_callback("changed", listener.as_ref().unchecked_ref());
         let held = send_wrapper::SendWrapper::new((source, listener));
         on_cleanup(move || held.0.close());
     });
@@ -29,11 +36,16 @@ pub fn on_server_change(path: impl Fn() -> Option<String> + Send + Sync + 'stati
 fn apply_when_idle(changed: impl Fn() + Clone + Send + Sync + 'static) {
     use wasm_bindgen::JsCast;
     let typing = document().active_element().is_some_and(|e| {
-        e.dyn_ref::<web_sys::HtmlTextAreaElement>().is_some_and(|t| !t.value().is_empty())
-            || e.dyn_ref::<web_sys::HtmlInputElement>().is_some_and(|i| i.type_() == "text" && !i.value().is_empty())
+        e.dyn_ref::<web_sys::HtmlTextAreaElement>()
+            .is_some_and(|t| !t.value().is_empty())
+            || e.dyn_ref::<web_sys::HtmlInputElement>()
+                .is_some_and(|i| i.type_() == "text" && !i.value().is_empty())
     });
     if typing {
-        set_timeout(move || apply_when_idle(changed), std::time::Duration::from_secs(2));
+        set_timeout(
+            move || apply_when_idle(changed),
+            std::time::Duration::from_secs(2),
+        );
     } else {
         changed();
     }

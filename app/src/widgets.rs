@@ -50,16 +50,20 @@ pub fn change_error(e: &ServerFnError) -> String {
 /// A change's error, shown beside its form while its last attempt stands failed. (Without
 /// JavaScript the framework brings the error back in the URL, and the action reads it there.)
 #[component]
-pub fn ChangeError<T: Send + Sync + 'static>(action: ServerAction<T>) -> impl IntoView
+pub fn ChangeError<T>(action: ServerAction<T>) -> impl IntoView
 where
-    T: leptos::server_fn::ServerFn<Error = ServerFnError> + Clone,
+    T: leptos::server_fn::ServerFn<Error = ServerFnError> + Clone + Send + Sync + 'static,
     T::Output: Send + Sync + 'static,
 {
     let value = action.value();
-    move || value.with(|v| match v {
-        Some(Err(e)) => Some(view! { <p class="action-error" role="alert">{change_error(e)}</p> }),
-        _ => None,
-    })
+    move || {
+        value.with(|v| match v {
+            Some(Err(e)) => {
+                Some(view! { <p class="action-error" role="alert">{change_error(e)}</p> })
+            }
+            _ => None,
+        })
+    }
 }
 
 #[component]
@@ -69,7 +73,10 @@ pub fn Loading() -> impl IntoView {
 
 /// A digest, shortened, with the full text (or `full`, e.g. the pinned image) in its title.
 #[component]
-pub fn Digest(#[prop(into)] digest: String, #[prop(optional, into)] full: Option<String>) -> impl IntoView {
+pub fn Digest(
+    #[prop(into)] digest: String,
+    #[prop(optional, into)] full: Option<String>,
+) -> impl IntoView {
     let short = crate::format::short_digest(&digest);
     let title = full.unwrap_or_else(|| digest.clone());
     view! { <code class="digest" title=title>{short}</code> }
@@ -81,9 +88,15 @@ pub fn Digest(#[prop(into)] digest: String, #[prop(optional, into)] full: Option
 #[component]
 pub fn ImageRef(#[prop(into)] reference: String) -> impl IntoView {
     match reference.rsplit_once('@') {
-        Some((_, digest)) => view! { <Digest digest=digest.to_owned() full=reference.clone()/> }.into_any(),
+        Some((_, digest)) => {
+            view! { <Digest digest=digest.to_owned() full=reference.clone()/> }.into_any()
+        }
         None => {
-            let short = reference.rsplit('/').next().unwrap_or(&reference).to_owned();
+            let short = reference
+                .rsplit('/')
+                .next()
+                .unwrap_or(&reference)
+                .to_owned();
             view! { <code class="image-ref" title=reference>{short}</code> }.into_any()
         }
     }
@@ -98,9 +111,20 @@ pub fn TaskDefinition(#[prop(into)] arn: String) -> impl IntoView {
 /// Running against desired tasks, as a bar and in words. Pending tasks show as a lighter
 /// segment after the running ones.
 #[component]
-pub fn TaskCounts(running: Option<i64>, desired: Option<i64>, pending: Option<i64>, failed: Option<i64>) -> impl IntoView {
+pub fn TaskCounts(
+    running: Option<i64>,
+    desired: Option<i64>,
+    pending: Option<i64>,
+    failed: Option<i64>,
+) -> impl IntoView {
     let (run, want) = (running.unwrap_or(0).max(0), desired.unwrap_or(0).max(0));
-    let pct = |n: i64| if want == 0 { 0 } else { (n * 100 / want).clamp(0, 100) };
+    let pct = |n: i64| {
+        if want == 0 {
+            0
+        } else {
+            (n * 100 / want).clamp(0, 100)
+        }
+    };
     let running_pct = pct(run);
     let pending_pct = pct(pending.unwrap_or(0).max(0)).min(100 - running_pct);
     let mut words = format!(
@@ -133,8 +157,16 @@ pub fn TaskCounts(running: Option<i64>, desired: Option<i64>, pending: Option<i6
 #[component]
 pub fn ScanCounts(counts: std::collections::BTreeMap<String, i64>) -> impl IntoView {
     const MAIN: [&str; 4] = ["critical", "high", "medium", "low"];
-    let mut shown: Vec<(String, i64)> = MAIN.iter().map(|s| ((*s).to_owned(), counts.get(*s).copied().unwrap_or(0))).collect();
-    shown.extend(counts.iter().filter(|(s, n)| !MAIN.contains(&s.as_str()) && **n > 0).map(|(s, n)| (s.clone(), *n)));
+    let mut shown: Vec<(String, i64)> = MAIN
+        .iter()
+        .map(|s| ((*s).to_owned(), counts.get(*s).copied().unwrap_or(0)))
+        .collect();
+    shown.extend(
+        counts
+            .iter()
+            .filter(|(s, n)| !MAIN.contains(&s.as_str()) && **n > 0)
+            .map(|(s, n)| (s.clone(), *n)),
+    );
     view! {
         <span class="scan-counts">
             {shown.into_iter().map(|(severity, n)| {
@@ -161,33 +193,48 @@ pub fn Problem(#[prop(into)] error: String, outcome: Option<String>) -> impl Int
 pub fn plain_words(outcome: Option<&str>, error: &str) -> Option<&'static str> {
     let has = |code: &str| error.contains(code);
     let retrying = outcome.is_none();
-    Some(if has("AccessDenied") || has("UnauthorizedOperation") || has("not authorized") {
-        "Shipgate's AWS credentials are not allowed to do this. Grant the permission AWS names below."
-    } else if has("ServiceNotFoundException") {
-        "ECS has no such service in this cluster and region. Check the environment's cluster, service and region."
-    } else if has("ClusterNotFoundException") {
-        "ECS has no such cluster in this region. Check the environment's cluster and region."
-    } else if has("RepositoryNotFoundException") {
-        "The ECR repository does not exist in this region. Check the pipeline's ECR repository."
-    } else if has("Throttling") || has("Unavailable") || has("Unreachable") || has("ServerException") || has("InternalFailure") {
-        if outcome == Some("inventory") {
-            "AWS is busy or could not be reached. Shipgate tries again at the next refresh."
-        } else if retrying {
-            "AWS is busy or could not be reached. Shipgate keeps retrying until the deadline."
+    Some(
+        if has("AccessDenied") || has("UnauthorizedOperation") || has("not authorized") {
+            "Shipgate's AWS credentials are not allowed to do this. Grant the permission AWS names below."
+        } else if has("ServiceNotFoundException") {
+            "ECS has no such service in this cluster and region. Check the environment's cluster, service and region."
+        } else if has("ClusterNotFoundException") {
+            "ECS has no such cluster in this region. Check the environment's cluster and region."
+        } else if has("RepositoryNotFoundException") {
+            "The ECR repository does not exist in this region. Check the pipeline's ECR repository."
+        } else if has("Throttling")
+            || has("Unavailable")
+            || has("Unreachable")
+            || has("ServerException")
+            || has("InternalFailure")
+        {
+            if outcome == Some("inventory") {
+                "AWS is busy or could not be reached. Shipgate tries again at the next refresh."
+            } else if retrying {
+                "AWS is busy or could not be reached. Shipgate keeps retrying until the deadline."
+            } else {
+                "AWS stayed busy or unreachable until the deadline."
+            }
         } else {
-            "AWS stayed busy or unreachable until the deadline."
-        }
-    } else {
-        match outcome {
-            Some("rolled_back") => "The new tasks did not become healthy, so ECS rolled the service back to its previous task definition. The new image is not running.",
-            Some("timed_out") => "The deployment did not settle in time. The service may still be changing: check it in the ECS console.",
-            Some("failed") => "The deployment failed. The new image is not running as intended.",
-            Some("cancelled") | Some("skipped") => "The run ended before this deploy finished.",
-            None => "The last attempt failed; Shipgate tries again.",
-            Some("inventory") => "Shipgate could not read this from AWS; it tries again at the next refresh.",
-            Some(_) => return None,
-        }
-    })
+            match outcome {
+                Some("rolled_back") => {
+                    "The new tasks did not become healthy, so ECS rolled the service back to its previous task definition. The new image is not running."
+                }
+                Some("timed_out") => {
+                    "The deployment did not settle in time. The service may still be changing: check it in the ECS console."
+                }
+                Some("failed") => {
+                    "The deployment failed. The new image is not running as intended."
+                }
+                Some("cancelled") | Some("skipped") => "The run ended before this deploy finished.",
+                None => "The last attempt failed; Shipgate tries again.",
+                Some("inventory") => {
+                    "Shipgate could not read this from AWS; it tries again at the next refresh."
+                }
+                Some(_) => return None,
+            }
+        },
+    )
 }
 
 /// The links under a paged list: back to the newest page, and on to older ones.
@@ -204,7 +251,11 @@ pub fn Pager(newest: Option<String>, older: Option<String>) -> impl IntoView {
 /// Shows a change's error beside its control.
 #[component]
 pub fn ActionError(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
-    move || error.get().map(|m| view! { <p class="action-error" role="alert">{m}</p> })
+    move || {
+        error
+            .get()
+            .map(|m| view! { <p class="action-error" role="alert">{m}</p> })
+    }
 }
 
 /// What a failed change says, without the framework's prefix.
@@ -216,9 +267,13 @@ fn message(e: &ServerFnError) -> String {
 }
 
 /// The last error of `action`'s change, if its last attempt failed.
-pub fn last_error<T: Send + Sync + 'static>(value: MappedSignal<Option<Result<T, ServerFnError>>>) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
-    move || value.with(|v| match v {
-        Some(Err(e)) => Some(message(e)),
-        _ => None,
-    })
+pub fn last_error<T: Send + Sync + 'static>(
+    value: MappedSignal<Option<Result<T, ServerFnError>>>,
+) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    move || {
+        value.with(|v| match v {
+            Some(Err(e)) => Some(message(e)),
+            _ => None,
+        })
+    }
 }

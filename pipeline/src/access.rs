@@ -25,7 +25,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Deployer, Role::ReleaseManager, Role::Admin];
+    pub const ALL: [Role; 4] = [
+        Role::Viewer,
+        Role::Deployer,
+        Role::ReleaseManager,
+        Role::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,7 +55,10 @@ pub struct UnknownRole(pub String);
 impl FromStr for Role {
     type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Role, UnknownRole> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRole(s.to_owned()))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
@@ -90,8 +98,19 @@ impl fmt::Display for Scope {
         if self.is_everywhere() {
             return f.write_str("everywhere");
         }
-        let list = |items: &[String]| if items.is_empty() { "any".to_owned() } else { items.join(", ") };
-        write!(f, "pipelines: {}; environments: {}", list(&self.pipelines), list(&self.environments))
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "any".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        write!(
+            f,
+            "pipelines: {}; environments: {}",
+            list(&self.pipelines),
+            list(&self.environments)
+        )
     }
 }
 
@@ -105,13 +124,20 @@ pub struct Grant {
 
 impl Grant {
     pub fn everywhere(role: Role) -> Grant {
-        Grant { role, scope: Scope::everywhere() }
+        Grant {
+            role,
+            scope: Scope::everywhere(),
+        }
     }
 }
 
 impl fmt::Display for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.scope.is_everywhere() { write!(f, "{}", self.role) } else { write!(f, "{} ({})", self.role, self.scope) }
+        if self.scope.is_everywhere() {
+            write!(f, "{}", self.role)
+        } else {
+            write!(f, "{} ({})", self.role, self.scope)
+        }
     }
 }
 
@@ -164,7 +190,10 @@ pub enum Action<'a> {
     /// Retry or cancel a run of a pipeline.
     OperateRun { pipeline: &'a str },
     /// Approve or reject the gate of one environment.
-    DecideGate { pipeline: &'a str, environment: &'a str },
+    DecideGate {
+        pipeline: &'a str,
+        environment: &'a str,
+    },
     /// Manage pipelines, settings and tokens; read the audit log.
     Administer,
 }
@@ -184,19 +213,31 @@ impl Action<'_> {
 impl Principal {
     /// The local single user of a Shipgate with no identity provider.
     pub fn local() -> Principal {
-        Principal { id: "local".into(), name: "local user".into(), kind: PrincipalKind::Local, grants: vec![Grant::everywhere(Role::Admin)], via: None }
+        Principal {
+            id: "local".into(),
+            name: "local user".into(),
+            kind: PrincipalKind::Local,
+            grants: vec![Grant::everywhere(Role::Admin)],
+            via: None,
+        }
     }
 
     pub fn may(&self, action: &Action<'_>) -> bool {
         let least = action.least_role();
-        self.grants.iter().filter(|g| g.role >= least).any(|g| match action {
-            Action::View => true,
-            Action::OperateRun { pipeline } => g.scope.covers(pipeline, None),
-            Action::DecideGate { pipeline, environment } => g.scope.covers(pipeline, Some(environment)),
-            // Administration is not scoped: an admin grant limited to some pipelines would
-            // still manage tokens and settings for all of them.
-            Action::Administer => g.scope.is_everywhere(),
-        })
+        self.grants
+            .iter()
+            .filter(|g| g.role >= least)
+            .any(|g| match action {
+                Action::View => true,
+                Action::OperateRun { pipeline } => g.scope.covers(pipeline, None),
+                Action::DecideGate {
+                    pipeline,
+                    environment,
+                } => g.scope.covers(pipeline, Some(environment)),
+                // Administration is not scoped: an admin grant limited to some pipelines would
+                // still manage tokens and settings for all of them.
+                Action::Administer => g.scope.is_everywhere(),
+            })
     }
 
     /// The highest role held anywhere, for display.
@@ -237,7 +278,9 @@ impl RuleSubject {
     fn matches(&self, who: &Identity) -> bool {
         let verified_email = who.email.as_deref().filter(|_| who.email_verified);
         match self {
-            RuleSubject::Email(email) => verified_email.is_some_and(|e| e.eq_ignore_ascii_case(email)),
+            RuleSubject::Email(email) => {
+                verified_email.is_some_and(|e| e.eq_ignore_ascii_case(email))
+            }
             RuleSubject::Domain(domain) => verified_email
                 .and_then(|e| e.rsplit_once('@'))
                 .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain.trim_start_matches('@'))),
@@ -263,7 +306,11 @@ pub fn describe(grants: &[Grant]) -> String {
     if grants.is_empty() {
         return "no access".into();
     }
-    grants.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ")
+    grants
+        .iter()
+        .map(|g| g.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The two kinds of API token.
@@ -338,24 +385,48 @@ fn check_email(s: &str) -> Result<(), String> {
     let ok = s.len() <= 254
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
         && s.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         });
-    if ok { Ok(()) } else { Err(format!("`{s}` is not an email address")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not an email address"))
+    }
 }
 
 impl TokenDraft {
     pub fn validate(&self) -> Result<TokenSpec, InvalidSpec> {
         let mut errors = Vec::new();
-        let mut fail = |field: &str, message: String| errors.push(FieldError { field: field.to_owned(), message });
+        let mut fail = |field: &str, message: String| {
+            errors.push(FieldError {
+                field: field.to_owned(),
+                message,
+            })
+        };
 
-        let name = self.name.as_deref().map(str::trim).unwrap_or_default().to_owned();
+        let name = self
+            .name
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned();
         match self.name.as_deref() {
             None => fail("name", "is required".into()),
             Some(_) if name.is_empty() => fail("name", "must not be empty".into()),
-            Some(_) if name.chars().count() > MAX_TOKEN_NAME => {
-                fail("name", format!("is {} characters long; at most {MAX_TOKEN_NAME} are allowed", name.chars().count()))
+            Some(_) if name.chars().count() > MAX_TOKEN_NAME => fail(
+                "name",
+                format!(
+                    "is {} characters long; at most {MAX_TOKEN_NAME} are allowed",
+                    name.chars().count()
+                ),
+            ),
+            Some(_) if name.chars().any(char::is_control) => {
+                fail("name", "must not contain control characters".into())
             }
-            Some(_) if name.chars().any(char::is_control) => fail("name", "must not contain control characters".into()),
             Some(_) => {}
         }
 
@@ -363,25 +434,42 @@ impl TokenDraft {
             None | Some("") | Some("service") => TokenKind::Service,
             Some("personal") => TokenKind::Personal,
             Some(other) => {
-                fail("kind", format!("`{other}` is not a kind of token; expected personal or service"));
+                fail(
+                    "kind",
+                    format!("`{other}` is not a kind of token; expected personal or service"),
+                );
                 TokenKind::Service
             }
         };
-        let owner = self.owner.as_deref().map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned);
+        let owner = self
+            .owner
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned);
         match (kind, &owner) {
-            (TokenKind::Personal, None) => fail("owner", "is required for a personal token: its owner's email address".into()),
+            (TokenKind::Personal, None) => fail(
+                "owner",
+                "is required for a personal token: its owner's email address".into(),
+            ),
             (TokenKind::Personal, Some(email)) => {
                 if let Err(message) = check_email(email) {
                     fail("owner", message);
                 }
             }
-            (TokenKind::Service, Some(_)) => fail("owner", "only a personal token has an owner; leave it out for a service token".into()),
+            (TokenKind::Service, Some(_)) => fail(
+                "owner",
+                "only a personal token has an owner; leave it out for a service token".into(),
+            ),
             (TokenKind::Service, None) => {}
         }
 
         let role = match self.role.as_deref().map(str::trim) {
             None | Some("") => {
-                fail("role", "is required: viewer, deployer, release-manager or admin".into());
+                fail(
+                    "role",
+                    "is required: viewer, deployer, release-manager or admin".into(),
+                );
                 None
             }
             Some(text) => match text.parse::<Role>() {
@@ -394,7 +482,10 @@ impl TokenDraft {
         };
 
         let mut scope = Scope::everywhere();
-        for (field, given, list) in [("pipelines", &self.pipelines, &mut scope.pipelines), ("environments", &self.environments, &mut scope.environments)] {
+        for (field, given, list) in [
+            ("pipelines", &self.pipelines, &mut scope.pipelines),
+            ("environments", &self.environments, &mut scope.environments),
+        ] {
             for (i, item) in given.iter().enumerate() {
                 let item = item.trim();
                 if let Err(message) = crate::field::check_slug(item) {
@@ -421,14 +512,26 @@ impl TokenDraft {
             _ => {}
         }
 
-        if let Some(days) = self.expires_in_days.filter(|d| !(1..=MAX_TOKEN_DAYS).contains(d)) {
-            fail("expires_in_days", format!("{days} is not between 1 and {MAX_TOKEN_DAYS}; leave it out for a token that does not expire"));
+        if let Some(days) = self
+            .expires_in_days
+            .filter(|d| !(1..=MAX_TOKEN_DAYS).contains(d))
+        {
+            fail(
+                "expires_in_days",
+                format!(
+                    "{days} is not between 1 and {MAX_TOKEN_DAYS}; leave it out for a token that does not expire"
+                ),
+            );
         }
 
         match role {
-            Some(role) if errors.is_empty() => {
-                Ok(TokenSpec { name, kind, owner, grant: Grant { role, scope }, expires_in_days: self.expires_in_days })
-            }
+            Some(role) if errors.is_empty() => Ok(TokenSpec {
+                name,
+                kind,
+                owner,
+                grant: Grant { role, scope },
+                expires_in_days: self.expires_in_days,
+            }),
             _ => Err(InvalidSpec { errors }),
         }
     }
@@ -439,7 +542,13 @@ impl TokenForm {
     /// a number of days that is not a number is one more problem, named like the others.
     pub fn validate(&self) -> Result<TokenSpec, InvalidSpec> {
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        let list = |s: &str| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let list = |s: &str| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
         let days = match text(&self.expires_in_days) {
             None => Ok(None),
             Some(days) => days.parse::<i64>().map(Some).map_err(|_| FieldError {
@@ -482,15 +591,26 @@ mod tests {
     }
 
     fn principal(grants: Vec<Grant>) -> Principal {
-        Principal { id: "user:t".into(), name: "t".into(), kind: PrincipalKind::User, grants, via: None }
+        Principal {
+            id: "user:t".into(),
+            name: "t".into(),
+            kind: PrincipalKind::User,
+            grants,
+            via: None,
+        }
     }
 
     #[test]
     fn each_role_may_do_what_its_rank_allows() {
         let actions = [
             Action::View,
-            Action::OperateRun { pipeline: "payments" },
-            Action::DecideGate { pipeline: "payments", environment: "production" },
+            Action::OperateRun {
+                pipeline: "payments",
+            },
+            Action::DecideGate {
+                pipeline: "payments",
+                environment: "production",
+            },
             Action::Administer,
         ];
         // Rows: role; columns: the actions above.
@@ -511,14 +631,41 @@ mod tests {
 
     #[test]
     fn a_scoped_release_manager_decides_only_inside_the_scope() {
-        let who = principal(vec![scoped(Role::ReleaseManager, &["payments"], &["production"])]);
+        let who = principal(vec![scoped(
+            Role::ReleaseManager,
+            &["payments"],
+            &["production"],
+        )]);
         let cases = [
-            (Action::DecideGate { pipeline: "payments", environment: "production" }, true),
-            (Action::DecideGate { pipeline: "payments", environment: "staging" }, false),
-            (Action::DecideGate { pipeline: "billing", environment: "production" }, false),
+            (
+                Action::DecideGate {
+                    pipeline: "payments",
+                    environment: "production",
+                },
+                true,
+            ),
+            (
+                Action::DecideGate {
+                    pipeline: "payments",
+                    environment: "staging",
+                },
+                false,
+            ),
+            (
+                Action::DecideGate {
+                    pipeline: "billing",
+                    environment: "production",
+                },
+                false,
+            ),
             // A run of payments may go on to other environments: an environment-limited
             // grant does not cover operating the whole run.
-            (Action::OperateRun { pipeline: "payments" }, false),
+            (
+                Action::OperateRun {
+                    pipeline: "payments",
+                },
+                false,
+            ),
             (Action::View, true),
             (Action::Administer, false),
         ];
@@ -526,16 +673,32 @@ mod tests {
             assert_eq!(who.may(&action), want, "{action:?}");
         }
         let pipeline_only = principal(vec![scoped(Role::ReleaseManager, &["payments"], &[])]);
-        assert!(pipeline_only.may(&Action::OperateRun { pipeline: "payments" }));
-        assert!(pipeline_only.may(&Action::DecideGate { pipeline: "payments", environment: "staging" }));
-        assert!(!pipeline_only.may(&Action::OperateRun { pipeline: "billing" }));
+        assert!(pipeline_only.may(&Action::OperateRun {
+            pipeline: "payments"
+        }));
+        assert!(pipeline_only.may(&Action::DecideGate {
+            pipeline: "payments",
+            environment: "staging"
+        }));
+        assert!(!pipeline_only.may(&Action::OperateRun {
+            pipeline: "billing"
+        }));
     }
 
     #[test]
     fn grants_add_up_and_a_scoped_admin_cannot_administer() {
-        let who = principal(vec![Grant::everywhere(Role::Viewer), scoped(Role::ReleaseManager, &["payments"], &[])]);
-        assert!(who.may(&Action::DecideGate { pipeline: "payments", environment: "production" }));
-        assert!(!who.may(&Action::DecideGate { pipeline: "billing", environment: "production" }));
+        let who = principal(vec![
+            Grant::everywhere(Role::Viewer),
+            scoped(Role::ReleaseManager, &["payments"], &[]),
+        ]);
+        assert!(who.may(&Action::DecideGate {
+            pipeline: "payments",
+            environment: "production"
+        }));
+        assert!(!who.may(&Action::DecideGate {
+            pipeline: "billing",
+            environment: "production"
+        }));
         assert_eq!(who.top_role(), Some(Role::ReleaseManager));
         assert!(!principal(vec![scoped(Role::Admin, &["payments"], &[])]).may(&Action::Administer));
         assert!(Principal::local().may(&Action::Administer));
@@ -543,10 +706,16 @@ mod tests {
 
     #[test]
     fn rules_map_verified_emails_domains_and_groups_to_grants() {
-        let rule = |subject, role| RoleRule { subject, grant: Grant::everywhere(role) };
+        let rule = |subject, role| RoleRule {
+            subject,
+            grant: Grant::everywhere(role),
+        };
         let rules = vec![
             rule(RuleSubject::Domain("example.com".into()), Role::Viewer),
-            rule(RuleSubject::Group("release-managers".into()), Role::ReleaseManager),
+            rule(
+                RuleSubject::Group("release-managers".into()),
+                Role::ReleaseManager,
+            ),
             rule(RuleSubject::Email("Root@Example.com".into()), Role::Admin),
             rule(RuleSubject::Group("developers".into()), Role::Viewer),
         ];
@@ -555,14 +724,31 @@ mod tests {
             email_verified: verified,
             groups: groups.iter().map(|g| g.to_string()).collect(),
         };
-        let roles = |id: &Identity| grants_for(&rules, id).into_iter().map(|g| g.role).collect::<Vec<_>>();
-        assert_eq!(roles(&who("alice@example.com", true, &["release-managers"])), [Role::Viewer, Role::ReleaseManager]);
-        assert_eq!(roles(&who("root@EXAMPLE.com", true, &[])), [Role::Viewer, Role::Admin]);
+        let roles = |id: &Identity| {
+            grants_for(&rules, id)
+                .into_iter()
+                .map(|g| g.role)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            roles(&who("alice@example.com", true, &["release-managers"])),
+            [Role::Viewer, Role::ReleaseManager]
+        );
+        assert_eq!(
+            roles(&who("root@EXAMPLE.com", true, &[])),
+            [Role::Viewer, Role::Admin]
+        );
         // Two rules giving the same grant give it once.
-        assert_eq!(roles(&who("bob@example.com", true, &["developers"])), [Role::Viewer]);
+        assert_eq!(
+            roles(&who("bob@example.com", true, &["developers"])),
+            [Role::Viewer]
+        );
         // Unverified: the address matches nothing, the groups still do.
         assert_eq!(roles(&who("root@example.com", false, &[])), []);
-        assert_eq!(roles(&who("eve@evil.test", false, &["developers"])), [Role::Viewer]);
+        assert_eq!(
+            roles(&who("eve@evil.test", false, &["developers"])),
+            [Role::Viewer]
+        );
         // A look-alike domain is not the domain.
         assert_eq!(roles(&who("mallory@notexample.com", true, &[])), []);
         assert_eq!(roles(&who("mallory@example.com.evil.test", true, &[])), []);
@@ -573,15 +759,33 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
-        assert!("owner".parse::<Role>().unwrap_err().to_string().contains("`owner` is not a role"));
-        assert_eq!(describe(&[scoped(Role::ReleaseManager, &["payments"], &["production"])]), "release-manager (pipelines: payments; environments: production)");
+        assert!(
+            "owner"
+                .parse::<Role>()
+                .unwrap_err()
+                .to_string()
+                .contains("`owner` is not a role")
+        );
+        assert_eq!(
+            describe(&[scoped(Role::ReleaseManager, &["payments"], &["production"])]),
+            "release-manager (pipelines: payments; environments: production)"
+        );
     }
     fn fields(result: Result<TokenSpec, InvalidSpec>) -> Vec<String> {
-        result.expect_err("the draft is refused").errors.into_iter().map(|e| e.field).collect()
+        result
+            .expect_err("the draft is refused")
+            .errors
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     }
 
     fn draft(role: &str) -> TokenDraft {
-        TokenDraft { name: Some("ci".into()), role: Some(role.into()), ..TokenDraft::default() }
+        TokenDraft {
+            name: Some("ci".into()),
+            role: Some(role.into()),
+            ..TokenDraft::default()
+        }
     }
 
     #[test]
@@ -594,26 +798,86 @@ mod tests {
             expires_in_days: Some(0),
             ..TokenDraft::default()
         };
-        assert_eq!(fields(bad.validate()), ["name", "kind", "role", "pipelines[0]", "expires_in_days"]);
+        assert_eq!(
+            fields(bad.validate()),
+            ["name", "kind", "role", "pipelines[0]", "expires_in_days"]
+        );
         assert_eq!(fields(TokenDraft::default().validate()), ["name", "role"]);
-        assert_eq!(fields(TokenDraft { name: Some("  ".into()), ..draft("viewer") }.validate()), ["name"]);
-        assert_eq!(fields(TokenDraft { expires_in_days: Some(MAX_TOKEN_DAYS + 1), ..draft("viewer") }.validate()), ["expires_in_days"]);
-        let refused = TokenDraft { role: Some("owner".into()), ..draft("") }.validate().unwrap_err();
-        assert_eq!(refused.to_string(), "role: `owner` is not a role; expected viewer, deployer, release-manager or admin");
+        assert_eq!(
+            fields(
+                TokenDraft {
+                    name: Some("  ".into()),
+                    ..draft("viewer")
+                }
+                .validate()
+            ),
+            ["name"]
+        );
+        assert_eq!(
+            fields(
+                TokenDraft {
+                    expires_in_days: Some(MAX_TOKEN_DAYS + 1),
+                    ..draft("viewer")
+                }
+                .validate()
+            ),
+            ["expires_in_days"]
+        );
+        let refused = TokenDraft {
+            role: Some("owner".into()),
+            ..draft("")
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "role: `owner` is not a role; expected viewer, deployer, release-manager or admin"
+        );
     }
 
     #[test]
     fn a_personal_token_needs_its_owners_email_and_a_service_token_has_no_owner() {
-        let personal = |owner: Option<&str>| TokenDraft { kind: Some("personal".into()), owner: owner.map(String::from), ..draft("deployer") };
+        let personal = |owner: Option<&str>| TokenDraft {
+            kind: Some("personal".into()),
+            owner: owner.map(String::from),
+            ..draft("deployer")
+        };
         assert_eq!(fields(personal(None).validate()), ["owner"]);
         assert_eq!(fields(personal(Some("  ")).validate()), ["owner"]);
-        for not_email in ["alice", "alice@", "@example.com", "alice@localhost", "a b@example.com", "a@b@example.com"] {
-            assert_eq!(fields(personal(Some(not_email)).validate()), ["owner"], "{not_email}");
+        for not_email in [
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@localhost",
+            "a b@example.com",
+            "a@b@example.com",
+        ] {
+            assert_eq!(
+                fields(personal(Some(not_email)).validate()),
+                ["owner"],
+                "{not_email}"
+            );
         }
         let spec = personal(Some(" alice@example.com ")).validate().unwrap();
-        assert_eq!((spec.kind, spec.owner.as_deref()), (TokenKind::Personal, Some("alice@example.com")));
-        assert_eq!(fields(TokenDraft { owner: Some("alice@example.com".into()), ..draft("viewer") }.validate()), ["owner"]);
-        assert_eq!(draft("viewer").validate().unwrap().kind, TokenKind::Service, "service is the default kind");
+        assert_eq!(
+            (spec.kind, spec.owner.as_deref()),
+            (TokenKind::Personal, Some("alice@example.com"))
+        );
+        assert_eq!(
+            fields(
+                TokenDraft {
+                    owner: Some("alice@example.com".into()),
+                    ..draft("viewer")
+                }
+                .validate()
+            ),
+            ["owner"]
+        );
+        assert_eq!(
+            draft("viewer").validate().unwrap().kind,
+            TokenKind::Service,
+            "service is the default kind"
+        );
     }
 
     #[test]
@@ -623,19 +887,57 @@ mod tests {
             environments: environments.iter().map(|s| s.to_string()).collect(),
             ..draft(role)
         };
-        assert_eq!(fields(scoped("viewer", &["payments"], &[]).validate()), ["pipelines"]);
-        assert_eq!(fields(scoped("admin", &["payments"], &["production"]).validate()), ["pipelines", "environments"]);
+        assert_eq!(
+            fields(scoped("viewer", &["payments"], &[]).validate()),
+            ["pipelines"]
+        );
+        assert_eq!(
+            fields(scoped("admin", &["payments"], &["production"]).validate()),
+            ["pipelines", "environments"]
+        );
         // A deployer limited to environments could operate no run at all.
-        assert_eq!(fields(scoped("deployer", &["payments"], &["production"]).validate()), ["environments"]);
-        let manager = scoped("release-manager", &[" payments ", "payments"], &["production"]).validate().unwrap();
-        assert_eq!(manager.grant, Grant { role: Role::ReleaseManager, scope: Scope { pipelines: vec!["payments".into()], environments: vec!["production".into()] } });
-        assert_eq!(scoped("deployer", &["payments"], &[]).validate().unwrap().grant.scope.pipelines, ["payments"]);
+        assert_eq!(
+            fields(scoped("deployer", &["payments"], &["production"]).validate()),
+            ["environments"]
+        );
+        let manager = scoped(
+            "release-manager",
+            &[" payments ", "payments"],
+            &["production"],
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(
+            manager.grant,
+            Grant {
+                role: Role::ReleaseManager,
+                scope: Scope {
+                    pipelines: vec!["payments".into()],
+                    environments: vec!["production".into()]
+                }
+            }
+        );
+        assert_eq!(
+            scoped("deployer", &["payments"], &[])
+                .validate()
+                .unwrap()
+                .grant
+                .scope
+                .pipelines,
+            ["payments"]
+        );
     }
 
     #[test]
     fn a_draft_with_an_unknown_field_does_not_parse() {
-        let typo = serde_json::from_str::<TokenDraft>(r#"{"name": "ci", "role": "deployer", "pipeline": ["payments"]}"#);
-        assert!(typo.unwrap_err().to_string().contains("unknown field `pipeline`"));
+        let typo = serde_json::from_str::<TokenDraft>(
+            r#"{"name": "ci", "role": "deployer", "pipeline": ["payments"]}"#,
+        );
+        assert!(
+            typo.unwrap_err()
+                .to_string()
+                .contains("unknown field `pipeline`")
+        );
     }
 
     #[test]
@@ -652,8 +954,26 @@ mod tests {
         let spec = form.validate().unwrap();
         assert_eq!(spec.grant.scope.pipelines, ["payments", "billing"]);
         assert_eq!(spec.expires_in_days, Some(90));
-        assert_eq!(TokenForm { expires_in_days: String::new(), ..form.clone() }.validate().unwrap().expires_in_days, None);
-        let both = TokenForm { name: String::new(), expires_in_days: "soon".into(), ..form }.validate().unwrap_err();
-        assert_eq!(both.to_string(), "name: must not be empty; expires_in_days: `soon` is not a whole number of days");
+        assert_eq!(
+            TokenForm {
+                expires_in_days: String::new(),
+                ..form.clone()
+            }
+            .validate()
+            .unwrap()
+            .expires_in_days,
+            None
+        );
+        let both = TokenForm {
+            name: String::new(),
+            expires_in_days: "soon".into(),
+            ..form
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            both.to_string(),
+            "name: must not be empty; expires_in_days: `soon` is not a whole number of days"
+        );
     }
 }

@@ -26,8 +26,20 @@ mod tests {
 
     #[test]
     fn the_wait_doubles_from_the_base_up_to_the_cap() {
-        let b = Backoff { base: 100, max_doublings: 10, cap: 1_000 };
-        let table = [(-3, 100), (0, 100), (1, 200), (2, 400), (3, 800), (4, 1_000), (50, 1_000)];
+        let b = Backoff {
+            base: 100,
+            max_doublings: 10,
+            cap: 1_000,
+        };
+        let table = [
+            (-3, 100),
+            (0, 100),
+            (1, 200),
+            (2, 400),
+            (3, 800),
+            (4, 1_000),
+            (50, 1_000),
+        ];
         for (attempts, wait) in table {
             assert_eq!(b.wait(attempts), wait, "after {attempts} attempts");
         }
@@ -35,7 +47,11 @@ mod tests {
 
     #[test]
     fn the_doublings_stop_at_their_limit_even_below_the_cap() {
-        let b = Backoff { base: 1, max_doublings: 10, cap: i64::MAX };
+        let b = Backoff {
+            base: 1,
+            max_doublings: 10,
+            cap: i64::MAX,
+        };
         assert_eq!(b.wait(10), 1024);
         assert_eq!(b.wait(11), 1024);
         assert_eq!(b.wait(i64::MAX), 1024);
@@ -43,9 +59,17 @@ mod tests {
 
     #[test]
     fn a_huge_base_saturates_instead_of_overflowing() {
-        let b = Backoff { base: i64::MAX / 2, max_doublings: 20, cap: i64::MAX };
+        let b = Backoff {
+            base: i64::MAX / 2,
+            max_doublings: 20,
+            cap: i64::MAX,
+        };
         assert_eq!(b.wait(5), i64::MAX);
-        let capped = Backoff { base: 5_000, max_doublings: 20, cap: 300_000 };
+        let capped = Backoff {
+            base: 5_000,
+            max_doublings: 20,
+            cap: 300_000,
+        };
         assert_eq!(capped.wait(20), 300_000);
     }
 }

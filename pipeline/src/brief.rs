@@ -23,7 +23,9 @@ pub struct GateBrief {
 impl GateBrief {
     /// Whether a later look should try again: a part failed for a reason that may pass.
     pub fn incomplete(&self) -> bool {
-        matches!(self.commits, Gathered::Failed(_)) || matches!(self.task_definition, Gathered::Failed(_)) || matches!(self.scan, Gathered::Failed(_))
+        matches!(self.commits, Gathered::Failed(_))
+            || matches!(self.task_definition, Gathered::Failed(_))
+            || matches!(self.scan, Gathered::Failed(_))
     }
 }
 
@@ -121,12 +123,25 @@ pub fn diff(live: &TaskShape, candidate: &TaskShape) -> TaskDiff {
     let mut changes = Vec::new();
     let mut change = |field: String, a: Option<String>, b: Option<String>| {
         if a != b {
-            changes.push(TaskChange { field, live: a, candidate: b });
+            changes.push(TaskChange {
+                field,
+                live: a,
+                candidate: b,
+            });
         }
     };
     change("task cpu".into(), live.cpu.clone(), candidate.cpu.clone());
-    change("task memory".into(), live.memory.clone(), candidate.memory.clone());
-    let mut names: Vec<&str> = live.containers.iter().chain(&candidate.containers).map(|c| c.name.as_str()).collect();
+    change(
+        "task memory".into(),
+        live.memory.clone(),
+        candidate.memory.clone(),
+    );
+    let mut names: Vec<&str> = live
+        .containers
+        .iter()
+        .chain(&candidate.containers)
+        .map(|c| c.name.as_str())
+        .collect();
     names.dedup();
     let mut seen = std::collections::BTreeSet::new();
     names.retain(|n| seen.insert(*n));
@@ -137,23 +152,53 @@ pub fn diff(live: &TaskShape, candidate: &TaskShape) -> TaskDiff {
         let (a, b) = match (a, b) {
             (Some(a), Some(b)) => (a, b),
             (a, b) => {
-                change(format!("container {name}"), a.map(|c| c.image.clone()), b.map(|c| c.image.clone()));
+                change(
+                    format!("container {name}"),
+                    a.map(|c| c.image.clone()),
+                    b.map(|c| c.image.clone()),
+                );
                 continue;
             }
         };
-        change(format!("{name} image"), Some(a.image.clone()), Some(b.image.clone()));
-        change(format!("{name} cpu"), a.cpu.map(|v| v.to_string()), b.cpu.map(|v| v.to_string()));
-        change(format!("{name} memory"), a.memory.map(|v| v.to_string()), b.memory.map(|v| v.to_string()));
+        change(
+            format!("{name} image"),
+            Some(a.image.clone()),
+            Some(b.image.clone()),
+        );
+        change(
+            format!("{name} cpu"),
+            a.cpu.map(|v| v.to_string()),
+            b.cpu.map(|v| v.to_string()),
+        );
+        change(
+            format!("{name} memory"),
+            a.memory.map(|v| v.to_string()),
+            b.memory.map(|v| v.to_string()),
+        );
         let ports = |c: &ContainerShape| (!c.ports.is_empty()).then(|| c.ports.join(", "));
         change(format!("{name} ports"), ports(a), ports(b));
-        let mut keys: Vec<&str> = a.environment.iter().chain(&b.environment).map(|(k, _)| k.as_str()).collect();
+        let mut keys: Vec<&str> = a
+            .environment
+            .iter()
+            .chain(&b.environment)
+            .map(|(k, _)| k.as_str())
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         for key in keys {
-            let value = |c: &ContainerShape| c.environment.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+            let value = |c: &ContainerShape| {
+                c.environment
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+            };
             change(format!("{name} env {key}"), value(a), value(b));
         }
-        if a.cpu == b.cpu && a.memory == b.memory && a.ports == b.ports && a.environment == b.environment {
+        if a.cpu == b.cpu
+            && a.memory == b.memory
+            && a.ports == b.ports
+            && a.environment == b.environment
+        {
             let mut parts = Vec::new();
             if let Some(cpu) = a.cpu {
                 parts.push(format!("cpu {cpu}"));
@@ -171,7 +216,11 @@ pub fn diff(live: &TaskShape, candidate: &TaskShape) -> TaskDiff {
             unchanged.push(format!("{name}: {}", parts.join(", ")));
         }
     }
-    TaskDiff { live_revision: live.revision.clone(), changes, unchanged }
+    TaskDiff {
+        live_revision: live.revision.clone(),
+        changes,
+        unchanged,
+    }
 }
 
 #[cfg(test)]
@@ -189,25 +238,48 @@ mod tests {
                     image: "r/api@sha256:old".into(),
                     cpu: None,
                     memory: Some(448),
-                    environment: vec![("LOG_LEVEL".into(), "info".into()), ("REGION".into(), "eu".into())],
+                    environment: vec![
+                        ("LOG_LEVEL".into(), "info".into()),
+                        ("REGION".into(), "eu".into()),
+                    ],
                     ports: vec!["8080/tcp".into()],
                 },
-                ContainerShape { name: "envoy".into(), image: "envoy:1.30".into(), ..Default::default() },
+                ContainerShape {
+                    name: "envoy".into(),
+                    image: "envoy:1.30".into(),
+                    ..Default::default()
+                },
             ],
         }
     }
 
     fn changed(d: &TaskDiff) -> Vec<(&str, Option<&str>, Option<&str>)> {
-        d.changes.iter().map(|c| (c.field.as_str(), c.live.as_deref(), c.candidate.as_deref())).collect()
+        d.changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.live.as_deref(), c.candidate.as_deref()))
+            .collect()
     }
 
     #[test]
     fn the_candidate_differs_from_the_live_revision_in_the_image_only() {
         let live = shape();
         let d = diff(&live, &live.with_image("api", "r/api@sha256:new"));
-        assert_eq!(changed(&d), vec![("api image", Some("r/api@sha256:old"), Some("r/api@sha256:new"))]);
+        assert_eq!(
+            changed(&d),
+            vec![(
+                "api image",
+                Some("r/api@sha256:old"),
+                Some("r/api@sha256:new")
+            )]
+        );
         assert_eq!(d.live_revision, "api:7");
-        assert_eq!(d.unchanged, vec!["api: memory 448, ports 8080/tcp, 2 environment variables", "envoy: 0 environment variables"]);
+        assert_eq!(
+            d.unchanged,
+            vec![
+                "api: memory 448, ports 8080/tcp, 2 environment variables",
+                "envoy: 0 environment variables"
+            ]
+        );
     }
 
     #[test]
@@ -216,11 +288,18 @@ mod tests {
         let mut other = live.clone();
         other.cpu = Some("512".into());
         other.memory = None;
-        other.containers[0].environment = vec![("LOG_LEVEL".into(), "debug".into()), ("NEW".into(), "1".into())];
+        other.containers[0].environment = vec![
+            ("LOG_LEVEL".into(), "debug".into()),
+            ("NEW".into(), "1".into()),
+        ];
         other.containers[0].ports = vec!["8080/tcp".into(), "9090/tcp".into()];
         other.containers[0].cpu = Some(128);
         other.containers.remove(1);
-        other.containers.push(ContainerShape { name: "otel".into(), image: "otel:0.9".into(), ..Default::default() });
+        other.containers.push(ContainerShape {
+            name: "otel".into(),
+            image: "otel:0.9".into(),
+            ..Default::default()
+        });
         let d = diff(&live, &other);
         assert_eq!(
             changed(&d),
@@ -241,11 +320,28 @@ mod tests {
 
     #[test]
     fn a_brief_with_a_failed_part_is_gathered_again() {
-        let brief = |commits, task_definition| GateBrief { environment: "production".into(), live: None, commits, task_definition, scan: Gathered::Found(BTreeMap::new()), gathered_at: 0 };
-        let found = Gathered::Found(CommitList { total: 0, url: String::new(), commits: vec![] });
+        let brief = |commits, task_definition| GateBrief {
+            environment: "production".into(),
+            live: None,
+            commits,
+            task_definition,
+            scan: Gathered::Found(BTreeMap::new()),
+            gathered_at: 0,
+        };
+        let found = Gathered::Found(CommitList {
+            total: 0,
+            url: String::new(),
+            commits: vec![],
+        });
         let diffed = Gathered::Found(diff(&shape(), &shape()));
         assert!(!brief(found.clone(), diffed.clone()).incomplete());
-        assert!(!brief(Gathered::NotApplicable("no GitHub token".into()), diffed.clone()).incomplete());
+        assert!(
+            !brief(
+                Gathered::NotApplicable("no GitHub token".into()),
+                diffed.clone()
+            )
+            .incomplete()
+        );
         assert!(brief(Gathered::Failed("GitHub answered 502".into()), diffed).incomplete());
         assert!(brief(found, Gathered::Failed("throttled".into())).incomplete());
     }

@@ -36,4 +36,3 @@ pub enum DeliveryIntent {
     Ci(CiIntent),
     Ignore(String),
 }
-

@@ -20,7 +20,12 @@ pub struct InvalidSpec {
 
 impl InvalidSpec {
     pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
-        InvalidSpec { errors: vec![FieldError { field: field.into(), message: message.into() }] }
+        InvalidSpec {
+            errors: vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
+        }
     }
 
     fn summary(&self) -> String {
@@ -36,10 +41,13 @@ impl InvalidSpec {
 pub(crate) fn check_slug(s: &str) -> Result<(), String> {
     let ok = s.len() <= 64
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(format!("`{s}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"))
+        Err(format!(
+            "`{s}` must be 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit"
+        ))
     }
 }

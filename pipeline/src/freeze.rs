@@ -45,8 +45,14 @@ pub struct FreezeWindow {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FreezeWhen {
-    Dates { from: NaiveDateTime, until: NaiveDateTime },
-    Recurring { cron: Cron, lasts: Span },
+    Dates {
+        from: NaiveDateTime,
+        until: NaiveDateTime,
+    },
+    Recurring {
+        cron: Cron,
+        lasts: Span,
+    },
 }
 
 /// What is wrong with a draft, field by field (`time_zone`, `cron`, …).
@@ -55,7 +61,11 @@ pub struct FreezeErrors(pub Vec<(&'static str, String)>);
 
 impl fmt::Display for FreezeErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|(field, message)| format!("{field}: {message}")).collect();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(field, message)| format!("{field}: {message}"))
+            .collect();
         f.write_str(&parts.join("; "))
     }
 }
@@ -63,28 +73,53 @@ impl fmt::Display for FreezeErrors {
 impl FreezeDraft {
     pub fn validate(&self) -> Result<FreezeWindow, FreezeErrors> {
         let mut errors = Vec::new();
-        let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let text = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         let name = text(&self.name);
         if name.is_none() {
-            errors.push(("name", "is required (it is what people see while the freeze is on)".to_owned()));
+            errors.push((
+                "name",
+                "is required (it is what people see while the freeze is on)".to_owned(),
+            ));
         }
         let time_zone = match text(&self.time_zone) {
             None => {
-                errors.push(("time_zone", "is required, e.g. `Europe/Berlin` or `UTC`".to_owned()));
+                errors.push((
+                    "time_zone",
+                    "is required, e.g. `Europe/Berlin` or `UTC`".to_owned(),
+                ));
                 None
             }
             Some(tz) => match tz.parse::<Tz>() {
                 Ok(tz) => Some(tz),
                 Err(_) => {
-                    errors.push(("time_zone", format!("`{tz}` is not an IANA time zone such as `Europe/Berlin` or `UTC`")));
+                    errors.push((
+                        "time_zone",
+                        format!("`{tz}` is not an IANA time zone such as `Europe/Berlin` or `UTC`"),
+                    ));
                     None
                 }
             },
         };
-        let (from, until, cron, lasts) = (text(&self.from), text(&self.until), text(&self.cron), text(&self.lasts));
-        let when = match (from.is_some() || until.is_some(), cron.is_some() || lasts.is_some()) {
+        let (from, until, cron, lasts) = (
+            text(&self.from),
+            text(&self.until),
+            text(&self.cron),
+            text(&self.lasts),
+        );
+        let when = match (
+            from.is_some() || until.is_some(),
+            cron.is_some() || lasts.is_some(),
+        ) {
             (true, true) => {
-                errors.push(("cron", "give either `from` and `until`, or `cron` and `lasts`, not both".to_owned()));
+                errors.push((
+                    "cron",
+                    "give either `from` and `until`, or `cron` and `lasts`, not both".to_owned(),
+                ));
                 None
             }
             (false, false) => {
@@ -98,7 +133,10 @@ impl FreezeDraft {
                         None
                     }
                     Some(v) => parse_local(&v).or_else(|| {
-                        errors.push((field, format!("`{v}` is not a date and time such as `2026-12-20 18:00`")));
+                        errors.push((
+                            field,
+                            format!("`{v}` is not a date and time such as `2026-12-20 18:00`"),
+                        ));
                         None
                     }),
                 };
@@ -126,7 +164,10 @@ impl FreezeDraft {
                     }
                     Some(l) => match l.parse::<Span>() {
                         Ok(span) if span.as_millis() < 60_000 || span > MAX_LASTS => {
-                            errors.push(("lasts", format!("`{l}` must be at least a minute and at most {MAX_LASTS}")));
+                            errors.push((
+                                "lasts",
+                                format!("`{l}` must be at least a minute and at most {MAX_LASTS}"),
+                            ));
                             None
                         }
                         Ok(span) => Some(span),
@@ -136,11 +177,16 @@ impl FreezeDraft {
                         }
                     },
                 };
-                cron.zip(lasts).map(|(cron, lasts)| FreezeWhen::Recurring { cron, lasts })
+                cron.zip(lasts)
+                    .map(|(cron, lasts)| FreezeWhen::Recurring { cron, lasts })
             }
         };
         match (name, time_zone, when) {
-            (Some(name), Some(time_zone), Some(when)) if errors.is_empty() => Ok(FreezeWindow { name, time_zone, when }),
+            (Some(name), Some(time_zone), Some(when)) if errors.is_empty() => Ok(FreezeWindow {
+                name,
+                time_zone,
+                when,
+            }),
             _ => Err(FreezeErrors(errors)),
         }
     }
@@ -155,7 +201,11 @@ impl TryFrom<FreezeDraft> for FreezeWindow {
 
 impl From<FreezeWindow> for FreezeDraft {
     fn from(w: FreezeWindow) -> Self {
-        let mut draft = FreezeDraft { name: Some(w.name), time_zone: Some(w.time_zone.name().to_owned()), ..FreezeDraft::default() };
+        let mut draft = FreezeDraft {
+            name: Some(w.name),
+            time_zone: Some(w.time_zone.name().to_owned()),
+            ..FreezeDraft::default()
+        };
         match w.when {
             FreezeWhen::Dates { from, until } => {
                 draft.from = Some(local_text(&from));
@@ -173,8 +223,19 @@ impl From<FreezeWindow> for FreezeDraft {
 impl fmt::Display for FreezeWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.when {
-            FreezeWhen::Dates { from, until } => write!(f, "{}: {} to {} ({})", self.name, local_text(from), local_text(until), self.time_zone),
-            FreezeWhen::Recurring { cron, lasts } => write!(f, "{}: from `{cron}` for {lasts} ({})", self.name, self.time_zone),
+            FreezeWhen::Dates { from, until } => write!(
+                f,
+                "{}: {} to {} ({})",
+                self.name,
+                local_text(from),
+                local_text(until),
+                self.time_zone
+            ),
+            FreezeWhen::Recurring { cron, lasts } => write!(
+                f,
+                "{}: from `{cron}` for {lasts} ({})",
+                self.name, self.time_zone
+            ),
         }
     }
 }
@@ -184,7 +245,11 @@ impl fmt::Display for FreezeWindow {
 /// (`2026-12-20 18:00:30` written to the minute would start 30 seconds early, and a range
 /// shorter than a minute would read back as empty, and be refused).
 fn local_text(t: &NaiveDateTime) -> String {
-    let format = if t.second() == 0 && t.nanosecond() == 0 { "%Y-%m-%d %H:%M" } else { "%Y-%m-%d %H:%M:%S" };
+    let format = if t.second() == 0 && t.nanosecond() == 0 {
+        "%Y-%m-%d %H:%M"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
     t.format(format).to_string()
 }
 
@@ -193,7 +258,11 @@ fn parse_local(text: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S"))
         .ok()
-        .or_else(|| NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .or_else(|| {
+            NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
 }
 
 /// A local time in `tz` as an instant. A time skipped by a daylight-saving jump counts from
@@ -218,7 +287,10 @@ impl FreezeWindow {
     pub fn on_until(&self, now: Millis) -> Option<Millis> {
         match &self.when {
             FreezeWhen::Dates { from, until } => {
-                let (from, until) = (instant(self.time_zone, *from), instant(self.time_zone, *until));
+                let (from, until) = (
+                    instant(self.time_zone, *from),
+                    instant(self.time_zone, *until),
+                );
                 (from <= now && now < until).then_some(until)
             }
             FreezeWhen::Recurring { cron, lasts } => {
@@ -241,7 +313,12 @@ impl FreezeWindow {
 pub fn active_freeze(windows: &[FreezeWindow], now: Millis) -> Option<ActiveFreeze> {
     windows
         .iter()
-        .filter_map(|w| w.on_until(now).map(|until| ActiveFreeze { name: w.name.clone(), until }))
+        .filter_map(|w| {
+            w.on_until(now).map(|until| ActiveFreeze {
+                name: w.name.clone(),
+                until,
+            })
+        })
         .max_by_key(|f| f.until)
 }
 
@@ -260,20 +337,36 @@ pub struct Cron {
     any_weekday: bool,
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
-fn cron_field(text: &str, what: &str, low: u32, high: u32, names: &[&str], names_from: u32) -> Result<u64, String> {
+fn cron_field(
+    text: &str,
+    what: &str,
+    low: u32,
+    high: u32,
+    names: &[&str],
+    names_from: u32,
+) -> Result<u64, String> {
     let value = |v: &str| -> Result<u32, String> {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
             return Ok(names_from + i as u32);
         }
-        v.parse::<u32>().map_err(|_| format!("`{v}` is not a number or name in the {what} field"))
+        v.parse::<u32>()
+            .map_err(|_| format!("`{v}` is not a number or name in the {what} field"))
     };
     let mut bits = 0u64;
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((range, step)) => (range, step.parse::<u32>().ok().filter(|s| *s > 0).ok_or_else(|| format!("`{step}` is not a step in the {what} field"))?),
+            Some((range, step)) => (
+                range,
+                step.parse::<u32>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("`{step}` is not a step in the {what} field"))?,
+            ),
             None => (part, 1),
         };
         let (start, end) = match range {
@@ -288,7 +381,9 @@ fn cron_field(text: &str, what: &str, low: u32, high: u32, names: &[&str], names
             },
         };
         if start < low || end > high || start > end {
-            return Err(format!("`{part}` is out of range for the {what} field ({low}-{high})"));
+            return Err(format!(
+                "`{part}` is out of range for the {what} field ({low}-{high})"
+            ));
         }
         // `step_by`, not `v += step`: a step as large as `u32::MAX` must not overflow.
         for v in (start..=end).step_by(step as usize) {
@@ -303,7 +398,10 @@ impl std::str::FromStr for Cron {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let fields: Vec<&str> = text.split_whitespace().collect();
         let [minute, hour, day, month, weekday] = fields[..] else {
-            return Err(format!("`{text}` has {} fields; a cron has five: minute hour day-of-month month day-of-week", fields.len()));
+            return Err(format!(
+                "`{text}` has {} fields; a cron has five: minute hour day-of-month month day-of-week",
+                fields.len()
+            ));
         };
         let mut weekdays = cron_field(weekday, "day-of-week", 0, 7, &WEEKDAYS, 0)?;
         if weekdays & (1 << 7) != 0 {
@@ -339,7 +437,10 @@ impl Cron {
             (false, true) => day,
             (false, false) => day || weekday,
         };
-        has(self.minutes, t.minute()) && has(self.hours, t.hour()) && has(self.months, t.month()) && day_ok
+        has(self.minutes, t.minute())
+            && has(self.hours, t.hour())
+            && has(self.months, t.month())
+            && day_ok
     }
 }
 
@@ -352,16 +453,32 @@ mod tests {
     }
 
     fn draft(tz: &str) -> FreezeDraft {
-        FreezeDraft { name: Some("freeze".into()), time_zone: Some(tz.into()), ..FreezeDraft::default() }
+        FreezeDraft {
+            name: Some("freeze".into()),
+            time_zone: Some(tz.into()),
+            ..FreezeDraft::default()
+        }
     }
 
     fn weekend() -> FreezeWindow {
         // Friday 18:00 to Monday 09:00, New York time.
-        FreezeDraft { cron: Some("0 18 * * FRI".into()), lasts: Some("63h".into()), ..draft("America/New_York") }.validate().unwrap()
+        FreezeDraft {
+            cron: Some("0 18 * * FRI".into()),
+            lasts: Some("63h".into()),
+            ..draft("America/New_York")
+        }
+        .validate()
+        .unwrap()
     }
 
     fn year_end() -> FreezeWindow {
-        FreezeDraft { from: Some("2026-12-20".into()), until: Some("2027-01-04 09:00".into()), ..draft("Europe/Berlin") }.validate().unwrap()
+        FreezeDraft {
+            from: Some("2026-12-20".into()),
+            until: Some("2027-01-04 09:00".into()),
+            ..draft("Europe/Berlin")
+        }
+        .validate()
+        .unwrap()
     }
 
     #[test]
@@ -369,14 +486,54 @@ mod tests {
         let ny: Tz = "America/New_York".parse().unwrap();
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         let rows: Vec<(&str, FreezeWindow, Millis, Option<Millis>)> = vec![
-            ("Friday afternoon is before the weekend freeze", weekend(), at(ny, "2026-11-27 17:59"), None),
-            ("Friday 18:00 starts it", weekend(), at(ny, "2026-11-27 18:00"), Some(at(ny, "2026-11-30 09:00"))),
-            ("Sunday is frozen", weekend(), at(ny, "2026-11-29 12:00"), Some(at(ny, "2026-11-30 09:00"))),
-            ("Monday 09:00 ends it", weekend(), at(ny, "2026-11-30 09:00"), None),
-            ("Wednesday is open", weekend(), at(ny, "2026-11-25 12:00"), None),
-            ("before the year-end range", year_end(), at(berlin, "2026-12-19 23:59"), None),
-            ("inside the year-end range", year_end(), at(berlin, "2026-12-20 00:00"), Some(at(berlin, "2027-01-04 09:00"))),
-            ("the range's end is open again", year_end(), at(berlin, "2027-01-04 09:00"), None),
+            (
+                "Friday afternoon is before the weekend freeze",
+                weekend(),
+                at(ny, "2026-11-27 17:59"),
+                None,
+            ),
+            (
+                "Friday 18:00 starts it",
+                weekend(),
+                at(ny, "2026-11-27 18:00"),
+                Some(at(ny, "2026-11-30 09:00")),
+            ),
+            (
+                "Sunday is frozen",
+                weekend(),
+                at(ny, "2026-11-29 12:00"),
+                Some(at(ny, "2026-11-30 09:00")),
+            ),
+            (
+                "Monday 09:00 ends it",
+                weekend(),
+                at(ny, "2026-11-30 09:00"),
+                None,
+            ),
+            (
+                "Wednesday is open",
+                weekend(),
+                at(ny, "2026-11-25 12:00"),
+                None,
+            ),
+            (
+                "before the year-end range",
+                year_end(),
+                at(berlin, "2026-12-19 23:59"),
+                None,
+            ),
+            (
+                "inside the year-end range",
+                year_end(),
+                at(berlin, "2026-12-20 00:00"),
+                Some(at(berlin, "2027-01-04 09:00")),
+            ),
+            (
+                "the range's end is open again",
+                year_end(),
+                at(berlin, "2027-01-04 09:00"),
+                None,
+            ),
         ];
         for (case, window, now, expect) in rows {
             assert_eq!(window.on_until(now), expect, "{case}");
@@ -394,12 +551,30 @@ mod tests {
     #[test]
     fn the_freeze_that_ends_last_is_the_one_reported() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let nightly = FreezeDraft { name: Some("nightly".into()), cron: Some("0 22 * * *".into()), lasts: Some("10h".into()), ..draft("Europe/Berlin") }.validate().unwrap();
+        let nightly = FreezeDraft {
+            name: Some("nightly".into()),
+            cron: Some("0 22 * * *".into()),
+            lasts: Some("10h".into()),
+            ..draft("Europe/Berlin")
+        }
+        .validate()
+        .unwrap();
         let now = at(berlin, "2026-12-22 23:00");
         let active = active_freeze(&[nightly.clone(), year_end()], now).unwrap();
-        assert_eq!((active.name.as_str(), active.until), ("freeze", at(berlin, "2027-01-04 09:00")));
-        assert_eq!(active_freeze(&[nightly.clone()], now).unwrap().until, at(berlin, "2026-12-23 08:00"));
-        assert_eq!(active_freeze(&[nightly], at(berlin, "2026-12-22 12:00")), None);
+        assert_eq!(
+            (active.name.as_str(), active.until),
+            ("freeze", at(berlin, "2027-01-04 09:00"))
+        );
+        assert_eq!(
+            active_freeze(std::slice::from_ref(&nightly), now)
+                .unwrap()
+                .until,
+            at(berlin, "2026-12-23 08:00")
+        );
+        assert_eq!(
+            active_freeze(&[nightly], at(berlin, "2026-12-22 12:00")),
+            None
+        );
     }
 
     #[test]
@@ -411,40 +586,106 @@ mod tests {
             ("*/15 9-17 * * MON-FRI", "2026-11-28 10:00", false), // Saturday
             ("0 0 1 JAN *", "2027-01-01 00:00", true),
             ("0 0 24,31 DEC *", "2026-12-31 00:00", true),
-            ("0 0 13 * 5", "2026-11-13 00:00", true),  // Friday the 13th: either day field
-            ("0 0 13 * 5", "2026-11-20 00:00", true),  // any Friday
+            ("0 0 13 * 5", "2026-11-13 00:00", true), // Friday the 13th: either day field
+            ("0 0 13 * 5", "2026-11-20 00:00", true), // any Friday
             ("0 0 13 * 5", "2026-11-19 00:00", false),
-            ("30 2 * * 7", "2026-11-29 02:30", true),  // 7 is Sunday
+            ("30 2 * * 7", "2026-11-29 02:30", true), // 7 is Sunday
         ];
         for (cron, local, expect) in rows {
-            assert_eq!(cron.parse::<Cron>().unwrap().matches(&t(local)), expect, "{cron} at {local}");
+            assert_eq!(
+                cron.parse::<Cron>().unwrap().matches(&t(local)),
+                expect,
+                "{cron} at {local}"
+            );
         }
     }
 
     #[test]
     fn bad_drafts_name_each_field() {
-        let fields = |d: FreezeDraft| d.validate().unwrap_err().0.into_iter().map(|(f, _)| f).collect::<Vec<_>>();
-        assert_eq!(fields(FreezeDraft::default()), ["name", "time_zone", "from"]);
-        assert_eq!(fields(FreezeDraft { from: Some("2026-12-20".into()), cron: Some("* * * * *".into()), ..draft("UTC") }), ["cron"]);
-        assert_eq!(fields(FreezeDraft { from: Some("20 Dec".into()), until: Some("2026-12-19".into()), ..draft("Mars/Olympus") }), ["time_zone", "from"]);
-        assert_eq!(fields(FreezeDraft { from: Some("2026-12-20".into()), until: Some("2026-12-19".into()), ..draft("UTC") }), ["until"]);
-        assert_eq!(fields(FreezeDraft { cron: Some("0 18 * FRI".into()), lasts: Some("63h".into()), ..draft("UTC") }), ["cron"]);
-        assert_eq!(fields(FreezeDraft { cron: Some("0 25 * * *".into()), lasts: Some("40d".into()), ..draft("UTC") }), ["cron", "lasts"]);
-        let message = FreezeDraft { cron: Some("0 25 * * *".into()), lasts: Some("1h".into()), ..draft("UTC") }.validate().unwrap_err().to_string();
-        assert_eq!(message, "cron: `25` is out of range for the hour field (0-23)");
+        let fields = |d: FreezeDraft| {
+            d.validate()
+                .unwrap_err()
+                .0
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(FreezeDraft::default()),
+            ["name", "time_zone", "from"]
+        );
+        assert_eq!(
+            fields(FreezeDraft {
+                from: Some("2026-12-20".into()),
+                cron: Some("* * * * *".into()),
+                ..draft("UTC")
+            }),
+            ["cron"]
+        );
+        assert_eq!(
+            fields(FreezeDraft {
+                from: Some("20 Dec".into()),
+                until: Some("2026-12-19".into()),
+                ..draft("Mars/Olympus")
+            }),
+            ["time_zone", "from"]
+        );
+        assert_eq!(
+            fields(FreezeDraft {
+                from: Some("2026-12-20".into()),
+                until: Some("2026-12-19".into()),
+                ..draft("UTC")
+            }),
+            ["until"]
+        );
+        assert_eq!(
+            fields(FreezeDraft {
+                cron: Some("0 18 * FRI".into()),
+                lasts: Some("63h".into()),
+                ..draft("UTC")
+            }),
+            ["cron"]
+        );
+        assert_eq!(
+            fields(FreezeDraft {
+                cron: Some("0 25 * * *".into()),
+                lasts: Some("40d".into()),
+                ..draft("UTC")
+            }),
+            ["cron", "lasts"]
+        );
+        let message = FreezeDraft {
+            cron: Some("0 25 * * *".into()),
+            lasts: Some("1h".into()),
+            ..draft("UTC")
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            message,
+            "cron: `25` is out of range for the hour field (0-23)"
+        );
     }
 
     #[test]
     fn windows_are_stored_as_people_wrote_them() {
         for window in [weekend(), year_end()] {
             let json = serde_json::to_string(&window).unwrap();
-            assert_eq!(serde_json::from_str::<FreezeWindow>(&json).unwrap(), window, "{json}");
+            assert_eq!(
+                serde_json::from_str::<FreezeWindow>(&json).unwrap(),
+                window,
+                "{json}"
+            );
         }
         assert_eq!(
             serde_json::to_value(weekend()).unwrap(),
             serde_json::json!({"name": "freeze", "time_zone": "America/New_York", "cron": "0 18 * * FRI", "lasts": "63h"})
         );
-        let err = serde_json::from_str::<FreezeWindow>(r#"{"name": "x", "time_zone": "UTC", "cron": "0 18 * * FRI"}"#).unwrap_err();
+        let err = serde_json::from_str::<FreezeWindow>(
+            r#"{"name": "x", "time_zone": "UTC", "cron": "0 18 * * FRI"}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("lasts: is required"), "{err}");
     }
 }

@@ -30,7 +30,12 @@ pub const MAX_REQUIRED_APPROVALS: u8 = 10;
 
 impl Default for ApprovalPolicy {
     fn default() -> Self {
-        ApprovalPolicy { required_approvals: 1, allow_self_approval: false, approvers: Vec::new(), expires_after: DEFAULT_EXPIRY }
+        ApprovalPolicy {
+            required_approvals: 1,
+            allow_self_approval: false,
+            approvers: Vec::new(),
+            expires_after: DEFAULT_EXPIRY,
+        }
     }
 }
 
@@ -127,7 +132,10 @@ pub struct ActiveFreeze {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateOutcome {
     /// Counted; more approvals are needed.
-    Waiting { approvals: usize, required: usize },
+    Waiting {
+        approvals: usize,
+        required: usize,
+    },
     /// The last needed approval: the environment may deploy `digest`.
     Approved,
     Rejected,
@@ -138,10 +146,15 @@ pub enum GateOutcome {
 pub enum GateRefusal {
     #[error("this gate is for {expected}, not {asked}")]
     WrongEnvironment { expected: String, asked: String },
-    #[error("the image waiting is {expected}, not {asked}: reload the run and decide on what is there now")]
+    #[error(
+        "the image waiting is {expected}, not {asked}: reload the run and decide on what is there now"
+    )]
     DigestMismatch { expected: String, asked: String },
     #[error("deciding on {environment} of {pipeline} needs the release-manager role for it")]
-    NotPermitted { pipeline: String, environment: String },
+    NotPermitted {
+        pipeline: String,
+        environment: String,
+    },
     #[error("this gate expired; the run can no longer be approved")]
     Expired,
     #[error("a rejection needs a reason")]
@@ -152,7 +165,9 @@ pub enum GateRefusal {
     SelfApproval,
     #[error("you have already approved this change; it needs approval from someone else")]
     AlreadyApproved,
-    #[error("{environment} is frozen ({window}); approving now needs an admin's override with a reason")]
+    #[error(
+        "{environment} is frozen ({window}); approving now needs an admin's override with a reason"
+    )]
     Frozen { environment: String, window: String },
     #[error("only an admin may override a deploy freeze")]
     OverrideNeedsAdmin,
@@ -176,14 +191,26 @@ pub fn decide(
     now: Millis,
 ) -> Result<GateOutcome, GateRefusal> {
     if decision.environment != candidate.environment {
-        return Err(GateRefusal::WrongEnvironment { expected: candidate.environment.clone(), asked: decision.environment.to_owned() });
+        return Err(GateRefusal::WrongEnvironment {
+            expected: candidate.environment.clone(),
+            asked: decision.environment.to_owned(),
+        });
     }
-    let action = Action::DecideGate { pipeline: &candidate.pipeline, environment: &candidate.environment };
+    let action = Action::DecideGate {
+        pipeline: &candidate.pipeline,
+        environment: &candidate.environment,
+    };
     if !who.principal.may(&action) {
-        return Err(GateRefusal::NotPermitted { pipeline: candidate.pipeline.clone(), environment: candidate.environment.clone() });
+        return Err(GateRefusal::NotPermitted {
+            pipeline: candidate.pipeline.clone(),
+            environment: candidate.environment.clone(),
+        });
     }
     if decision.digest != candidate.digest {
-        return Err(GateRefusal::DigestMismatch { expected: candidate.digest.clone(), asked: decision.digest.to_owned() });
+        return Err(GateRefusal::DigestMismatch {
+            expected: candidate.digest.clone(),
+            asked: decision.digest.to_owned(),
+        });
     }
     if now >= policy.expires_at(candidate.opened_at) {
         return Err(GateRefusal::Expired);
@@ -191,13 +218,29 @@ pub fn decide(
     let comment = decision.comment.trim();
     if decision.verdict == Verdict::Reject {
         // Anyone who may decide may stop a change, their own included, frozen or not.
-        return if comment.is_empty() { Err(GateRefusal::ReasonRequired) } else { Ok(GateOutcome::Rejected) };
+        return if comment.is_empty() {
+            Err(GateRefusal::ReasonRequired)
+        } else {
+            Ok(GateOutcome::Rejected)
+        };
     }
     let person = who.person.trim().to_lowercase();
-    if !policy.approvers.is_empty() && !policy.approvers.iter().any(|a| a.trim().eq_ignore_ascii_case(&person)) {
-        return Err(GateRefusal::NotAnApprover { environment: candidate.environment.clone() });
+    if !policy.approvers.is_empty()
+        && !policy
+            .approvers
+            .iter()
+            .any(|a| a.trim().eq_ignore_ascii_case(&person))
+    {
+        return Err(GateRefusal::NotAnApprover {
+            environment: candidate.environment.clone(),
+        });
     }
-    if !policy.allow_self_approval && candidate.authors.iter().any(|a| a.trim().eq_ignore_ascii_case(&person)) {
+    if !policy.allow_self_approval
+        && candidate
+            .authors
+            .iter()
+            .any(|a| a.trim().eq_ignore_ascii_case(&person))
+    {
         return Err(GateRefusal::SelfApproval);
     }
     if given.iter().any(|g| g.person.eq_ignore_ascii_case(&person)) {
@@ -205,7 +248,10 @@ pub fn decide(
     }
     if let Some(freeze) = freeze {
         if !decision.override_freeze {
-            return Err(GateRefusal::Frozen { environment: candidate.environment.clone(), window: freeze.name.clone() });
+            return Err(GateRefusal::Frozen {
+                environment: candidate.environment.clone(),
+                window: freeze.name.clone(),
+            });
         }
         if !who.principal.may(&Action::Administer) {
             return Err(GateRefusal::OverrideNeedsAdmin);
@@ -215,7 +261,11 @@ pub fn decide(
         }
     }
     // Approvals of another digest never count (they cannot be stored, but the rule is here).
-    let mut people: Vec<String> = given.iter().filter(|g| g.digest == candidate.digest).map(|g| g.person.to_lowercase()).collect();
+    let mut people: Vec<String> = given
+        .iter()
+        .filter(|g| g.digest == candidate.digest)
+        .map(|g| g.person.to_lowercase())
+        .collect();
     people.push(person);
     people.sort();
     people.dedup();
@@ -223,7 +273,10 @@ pub fn decide(
     if people.len() >= required {
         Ok(GateOutcome::Approved)
     } else {
-        Ok(GateOutcome::Waiting { approvals: people.len(), required })
+        Ok(GateOutcome::Waiting {
+            approvals: people.len(),
+            required,
+        })
     }
 }
 
@@ -242,9 +295,22 @@ pub fn superseded(mode: PendingRuns, waiting: &[Waiting], arriving: Waiting) -> 
     if mode == PendingRuns::Queue {
         return Vec::new();
     }
-    let same_gate = || waiting.iter().filter(|w| w.position == arriving.position && w.run_id != arriving.run_id);
-    let newest = same_gate().map(|w| w.run_id).chain([arriving.run_id]).max().unwrap_or(arriving.run_id);
-    let mut out: Vec<(i64, i64)> = same_gate().map(|w| w.run_id).chain([arriving.run_id]).filter(|&id| id != newest).map(|id| (id, newest)).collect();
+    let same_gate = || {
+        waiting
+            .iter()
+            .filter(|w| w.position == arriving.position && w.run_id != arriving.run_id)
+    };
+    let newest = same_gate()
+        .map(|w| w.run_id)
+        .chain([arriving.run_id])
+        .max()
+        .unwrap_or(arriving.run_id);
+    let mut out: Vec<(i64, i64)> = same_gate()
+        .map(|w| w.run_id)
+        .chain([arriving.run_id])
+        .filter(|&id| id != newest)
+        .map(|id| (id, newest))
+        .collect();
     out.sort_unstable();
     out
 }
@@ -259,8 +325,17 @@ mod tests {
     const DAY: Millis = 86_400_000;
 
     fn principal(role: Role, environments: &[&str]) -> Principal {
-        let scope = Scope { pipelines: vec![], environments: environments.iter().map(|e| e.to_string()).collect() };
-        Principal { id: "user:x".into(), name: "x".into(), kind: PrincipalKind::User, grants: vec![Grant { role, scope }], via: None }
+        let scope = Scope {
+            pipelines: vec![],
+            environments: environments.iter().map(|e| e.to_string()).collect(),
+        };
+        Principal {
+            id: "user:x".into(),
+            name: "x".into(),
+            kind: PrincipalKind::User,
+            grants: vec![Grant { role, scope }],
+            via: None,
+        }
     }
 
     fn candidate() -> Candidate {
@@ -274,11 +349,23 @@ mod tests {
     }
 
     fn approve(digest: &'static str) -> Decision<'static> {
-        Decision { verdict: Verdict::Approve, comment: "", digest, environment: "production", override_freeze: false }
+        Decision {
+            verdict: Verdict::Approve,
+            comment: "",
+            digest,
+            environment: "production",
+            override_freeze: false,
+        }
     }
 
     fn given(people: &[&str]) -> Vec<GivenApproval> {
-        people.iter().map(|p| GivenApproval { person: p.to_string(), digest: DIGEST.into() }).collect()
+        people
+            .iter()
+            .map(|p| GivenApproval {
+                person: p.to_string(),
+                digest: DIGEST.into(),
+            })
+            .collect()
     }
 
     struct Row {
@@ -310,129 +397,304 @@ mod tests {
     }
 
     fn two() -> ApprovalPolicy {
-        ApprovalPolicy { required_approvals: 2, ..ApprovalPolicy::default() }
+        ApprovalPolicy {
+            required_approvals: 2,
+            ..ApprovalPolicy::default()
+        }
     }
 
     #[test]
     fn gate_policy_table() {
-        let frozen = |window: &str| Err(GateRefusal::Frozen { environment: "production".into(), window: window.into() });
+        let frozen = |window: &str| {
+            Err(GateRefusal::Frozen {
+                environment: "production".into(),
+                window: window.into(),
+            })
+        };
         let rows = vec![
             row("one approval of one required ships"),
-            Row { policy: two(), expect: Ok(GateOutcome::Waiting { approvals: 1, required: 2 }), ..row("the first of two is counted and waits") },
-            Row { policy: two(), given: given(&["a@example.com"]), ..row("the second distinct person ships") },
-            Row { policy: two(), given: given(&["rm@example.com"]), person: "RM@example.com", expect: Err(GateRefusal::AlreadyApproved), ..row("the same person twice is not two people") },
             Row {
                 policy: two(),
-                given: vec![GivenApproval { person: "a@example.com".into(), digest: OTHER.into() }],
-                expect: Ok(GateOutcome::Waiting { approvals: 1, required: 2 }),
+                expect: Ok(GateOutcome::Waiting {
+                    approvals: 1,
+                    required: 2,
+                }),
+                ..row("the first of two is counted and waits")
+            },
+            Row {
+                policy: two(),
+                given: given(&["a@example.com"]),
+                ..row("the second distinct person ships")
+            },
+            Row {
+                policy: two(),
+                given: given(&["rm@example.com"]),
+                person: "RM@example.com",
+                expect: Err(GateRefusal::AlreadyApproved),
+                ..row("the same person twice is not two people")
+            },
+            Row {
+                policy: two(),
+                given: vec![GivenApproval {
+                    person: "a@example.com".into(),
+                    digest: OTHER.into(),
+                }],
+                expect: Ok(GateOutcome::Waiting {
+                    approvals: 1,
+                    required: 2,
+                }),
                 ..row("an approval of another digest does not count")
             },
-            Row { person: "dev@example.com", expect: Err(GateRefusal::SelfApproval), ..row("the commit author may not approve") },
-            Row { person: "OctoCat", expect: Err(GateRefusal::SelfApproval), ..row("the pusher's login may not approve") },
             Row {
-                policy: ApprovalPolicy { allow_self_approval: true, ..ApprovalPolicy::default() },
+                person: "dev@example.com",
+                expect: Err(GateRefusal::SelfApproval),
+                ..row("the commit author may not approve")
+            },
+            Row {
+                person: "OctoCat",
+                expect: Err(GateRefusal::SelfApproval),
+                ..row("the pusher's login may not approve")
+            },
+            Row {
+                policy: ApprovalPolicy {
+                    allow_self_approval: true,
+                    ..ApprovalPolicy::default()
+                },
                 person: "dev@example.com",
                 ..row("self-approval when the policy allows it")
             },
             Row {
                 person: "dev@example.com",
-                decision: Decision { verdict: Verdict::Reject, comment: "not yet", ..approve(DIGEST) },
+                decision: Decision {
+                    verdict: Verdict::Reject,
+                    comment: "not yet",
+                    ..approve(DIGEST)
+                },
                 expect: Ok(GateOutcome::Rejected),
                 ..row("an author may reject their own change")
             },
-            Row { decision: Decision { verdict: Verdict::Reject, comment: "  ", ..approve(DIGEST) }, expect: Err(GateRefusal::ReasonRequired), ..row("a rejection needs a reason") },
-            Row { now: 7 * DAY, expect: Err(GateRefusal::Expired), ..row("seven days later the gate has expired") },
-            Row { now: 7 * DAY - 1, ..row("just before expiry it still counts") },
             Row {
-                policy: ApprovalPolicy { expires_after: Span::hours(1), ..ApprovalPolicy::default() },
+                decision: Decision {
+                    verdict: Verdict::Reject,
+                    comment: "  ",
+                    ..approve(DIGEST)
+                },
+                expect: Err(GateRefusal::ReasonRequired),
+                ..row("a rejection needs a reason")
+            },
+            Row {
+                now: 7 * DAY,
+                expect: Err(GateRefusal::Expired),
+                ..row("seven days later the gate has expired")
+            },
+            Row {
+                now: 7 * DAY - 1,
+                ..row("just before expiry it still counts")
+            },
+            Row {
+                policy: ApprovalPolicy {
+                    expires_after: Span::hours(1),
+                    ..ApprovalPolicy::default()
+                },
                 now: 2 * 3_600_000,
                 expect: Err(GateRefusal::Expired),
                 ..row("a shorter expiry is honoured")
             },
             Row {
                 decision: approve(OTHER),
-                expect: Err(GateRefusal::DigestMismatch { expected: DIGEST.into(), asked: OTHER.into() }),
+                expect: Err(GateRefusal::DigestMismatch {
+                    expected: DIGEST.into(),
+                    asked: OTHER.into(),
+                }),
                 ..row("an approval binds to the digest shown")
             },
             Row {
-                decision: Decision { environment: "staging", ..approve(DIGEST) },
-                expect: Err(GateRefusal::WrongEnvironment { expected: "production".into(), asked: "staging".into() }),
+                decision: Decision {
+                    environment: "staging",
+                    ..approve(DIGEST)
+                },
+                expect: Err(GateRefusal::WrongEnvironment {
+                    expected: "production".into(),
+                    asked: "staging".into(),
+                }),
                 ..row("an approval binds to the environment")
             },
             Row {
                 role: Role::Deployer,
-                expect: Err(GateRefusal::NotPermitted { pipeline: "payments".into(), environment: "production".into() }),
+                expect: Err(GateRefusal::NotPermitted {
+                    pipeline: "payments".into(),
+                    environment: "production".into(),
+                }),
                 ..row("a deployer may not decide")
             },
             Row {
                 scope: &["staging"],
-                expect: Err(GateRefusal::NotPermitted { pipeline: "payments".into(), environment: "production".into() }),
+                expect: Err(GateRefusal::NotPermitted {
+                    pipeline: "payments".into(),
+                    environment: "production".into(),
+                }),
                 ..row("a release manager scoped to staging may not decide production")
             },
-            Row { scope: &["production"], ..row("a release manager scoped to production may") },
             Row {
-                policy: ApprovalPolicy { approvers: vec!["boss@example.com".into()], ..ApprovalPolicy::default() },
-                expect: Err(GateRefusal::NotAnApprover { environment: "production".into() }),
+                scope: &["production"],
+                ..row("a release manager scoped to production may")
+            },
+            Row {
+                policy: ApprovalPolicy {
+                    approvers: vec!["boss@example.com".into()],
+                    ..ApprovalPolicy::default()
+                },
+                expect: Err(GateRefusal::NotAnApprover {
+                    environment: "production".into(),
+                }),
                 ..row("a named approver list excludes others")
             },
             Row {
-                policy: ApprovalPolicy { approvers: vec!["boss@example.com".into()], ..ApprovalPolicy::default() },
+                policy: ApprovalPolicy {
+                    approvers: vec!["boss@example.com".into()],
+                    ..ApprovalPolicy::default()
+                },
                 person: "Boss@Example.com",
                 ..row("a named approver may")
             },
-            Row { freeze: true, expect: frozen("year end"), ..row("a freeze holds an approval") },
             Row {
                 freeze: true,
-                decision: Decision { override_freeze: true, comment: "hotfix", ..approve(DIGEST) },
+                expect: frozen("year end"),
+                ..row("a freeze holds an approval")
+            },
+            Row {
+                freeze: true,
+                decision: Decision {
+                    override_freeze: true,
+                    comment: "hotfix",
+                    ..approve(DIGEST)
+                },
                 expect: Err(GateRefusal::OverrideNeedsAdmin),
                 ..row("only an admin overrides a freeze")
             },
             Row {
                 freeze: true,
                 role: Role::Admin,
-                decision: Decision { override_freeze: true, comment: " ", ..approve(DIGEST) },
+                decision: Decision {
+                    override_freeze: true,
+                    comment: " ",
+                    ..approve(DIGEST)
+                },
                 expect: Err(GateRefusal::OverrideNeedsReason),
                 ..row("an override needs a reason")
             },
             Row {
                 freeze: true,
                 role: Role::Admin,
-                decision: Decision { override_freeze: true, comment: "payments outage hotfix", ..approve(DIGEST) },
+                decision: Decision {
+                    override_freeze: true,
+                    comment: "payments outage hotfix",
+                    ..approve(DIGEST)
+                },
                 ..row("an admin's override with a reason approves during a freeze")
             },
             Row {
                 freeze: true,
-                decision: Decision { verdict: Verdict::Reject, comment: "no", ..approve(DIGEST) },
+                decision: Decision {
+                    verdict: Verdict::Reject,
+                    comment: "no",
+                    ..approve(DIGEST)
+                },
                 expect: Ok(GateOutcome::Rejected),
                 ..row("a rejection needs no override during a freeze")
             },
-            Row { role: Role::Admin, ..row("an admin may decide anywhere") },
+            Row {
+                role: Role::Admin,
+                ..row("an admin may decide anywhere")
+            },
         ];
         for r in rows {
             let who = principal(r.role, r.scope);
-            let freeze = ActiveFreeze { name: "year end".into(), until: 30 * DAY };
-            let got = decide(&r.policy, &candidate(), &r.given, &Decider { principal: &who, person: r.person }, &r.decision, r.freeze.then_some(&freeze), r.now);
+            let freeze = ActiveFreeze {
+                name: "year end".into(),
+                until: 30 * DAY,
+            };
+            let got = decide(
+                &r.policy,
+                &candidate(),
+                &r.given,
+                &Decider {
+                    principal: &who,
+                    person: r.person,
+                },
+                &r.decision,
+                r.freeze.then_some(&freeze),
+                r.now,
+            );
             assert_eq!(got, r.expect, "{}", r.case);
         }
     }
 
     #[test]
     fn refusals_say_what_to_do() {
-        let mismatch = GateRefusal::DigestMismatch { expected: DIGEST.into(), asked: OTHER.into() };
-        assert_eq!(mismatch.to_string(), "the image waiting is sha256:aaaa, not sha256:bbbb: reload the run and decide on what is there now");
-        assert_eq!(GateRefusal::SelfApproval.to_string(), "you pushed or wrote this change, so someone else must approve it");
+        let mismatch = GateRefusal::DigestMismatch {
+            expected: DIGEST.into(),
+            asked: OTHER.into(),
+        };
+        assert_eq!(
+            mismatch.to_string(),
+            "the image waiting is sha256:aaaa, not sha256:bbbb: reload the run and decide on what is there now"
+        );
+        assert_eq!(
+            GateRefusal::SelfApproval.to_string(),
+            "you pushed or wrote this change, so someone else must approve it"
+        );
     }
+
+    /// A row: the case, the policy, the runs waiting, the newcomer, and (run, position) ended.
+    type SupersedeCase<'a> = (&'a str, PendingRuns, Vec<Waiting>, Waiting, Vec<(i64, i64)>);
 
     #[test]
     fn supersede_and_queue_table() {
         let w = |run_id, position| Waiting { run_id, position };
-        let rows: Vec<(&str, PendingRuns, Vec<Waiting>, Waiting, Vec<(i64, i64)>)> = vec![
-            ("nothing waits", PendingRuns::Supersede, vec![], w(5, 1), vec![]),
-            ("a newer run replaces the older ones at its gate", PendingRuns::Supersede, vec![w(3, 1), w(4, 1)], w(5, 1), vec![(3, 5), (4, 5)]),
-            ("runs at another gate stay", PendingRuns::Supersede, vec![w(3, 0), w(4, 1)], w(5, 1), vec![(4, 5)]),
-            ("an older run arriving late gives way to the newer one waiting", PendingRuns::Supersede, vec![w(7, 1)], w(5, 1), vec![(5, 7)]),
-            ("queue keeps every run", PendingRuns::Queue, vec![w(3, 1), w(4, 1)], w(5, 1), vec![]),
-            ("a run is never superseded by itself", PendingRuns::Supersede, vec![w(5, 1)], w(5, 1), vec![]),
+        let rows: Vec<SupersedeCase> = vec![
+            (
+                "nothing waits",
+                PendingRuns::Supersede,
+                vec![],
+                w(5, 1),
+                vec![],
+            ),
+            (
+                "a newer run replaces the older ones at its gate",
+                PendingRuns::Supersede,
+                vec![w(3, 1), w(4, 1)],
+                w(5, 1),
+                vec![(3, 5), (4, 5)],
+            ),
+            (
+                "runs at another gate stay",
+                PendingRuns::Supersede,
+                vec![w(3, 0), w(4, 1)],
+                w(5, 1),
+                vec![(4, 5)],
+            ),
+            (
+                "an older run arriving late gives way to the newer one waiting",
+                PendingRuns::Supersede,
+                vec![w(7, 1)],
+                w(5, 1),
+                vec![(5, 7)],
+            ),
+            (
+                "queue keeps every run",
+                PendingRuns::Queue,
+                vec![w(3, 1), w(4, 1)],
+                w(5, 1),
+                vec![],
+            ),
+            (
+                "a run is never superseded by itself",
+                PendingRuns::Supersede,
+                vec![w(5, 1)],
+                w(5, 1),
+                vec![],
+            ),
         ];
         for (case, mode, waiting, arriving, expect) in rows {
             assert_eq!(superseded(mode, &waiting, arriving), expect, "{case}");
@@ -443,8 +705,16 @@ mod tests {
     fn policy_defaults_and_json() {
         let policy: ApprovalPolicy = serde_json::from_str("{}").unwrap();
         assert_eq!(policy, ApprovalPolicy::default());
-        assert_eq!((policy.required_approvals, policy.allow_self_approval, policy.expires_after.to_string()), (1, false, "7d".to_owned()));
-        let policy: ApprovalPolicy = serde_json::from_str(r#"{"required_approvals": 2, "expires_after": "2d"}"#).unwrap();
+        assert_eq!(
+            (
+                policy.required_approvals,
+                policy.allow_self_approval,
+                policy.expires_after.to_string()
+            ),
+            (1, false, "7d".to_owned())
+        );
+        let policy: ApprovalPolicy =
+            serde_json::from_str(r#"{"required_approvals": 2, "expires_after": "2d"}"#).unwrap();
         assert_eq!(policy.expires_at(1000), 1000 + 2 * DAY);
         assert_eq!(PendingRuns::parse("queue"), Some(PendingRuns::Queue));
         assert_eq!(PendingRuns::parse("fifo"), None);

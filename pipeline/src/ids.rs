@@ -64,7 +64,10 @@ impl FromStr for RunId {
     type Err = BadRunId;
     fn from_str(s: &str) -> Result<RunId, BadRunId> {
         // Digits only: `+7`, ` 7` and `07` are not how Shipgate writes a run's number.
-        let well_formed = !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0');
+        let well_formed = !s.is_empty()
+            && s.len() <= 18
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && !s.starts_with('0');
         match well_formed.then(|| s.parse::<i64>().ok()).flatten() {
             Some(id) => Ok(RunId(id)),
             None => Err(BadRunId(s.chars().take(40).collect())),
@@ -96,7 +99,9 @@ pub enum Actor {
 
 /// Stored actor text that names no kind of actor Shipgate writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an actor: expected user:…, token:…, local, bootstrap-admin, cli:… or config:…")]
+#[error(
+    "`{0}` is not an actor: expected user:…, token:…, local, bootstrap-admin, cli:… or config:…"
+)]
 pub struct BadActor(pub String);
 
 impl Actor {
@@ -183,19 +188,40 @@ mod tests {
 
     #[test]
     fn run_numbers_are_positive_digits_written_plainly() {
-        for (text, parsed) in [("1", Some(1)), ("42", Some(42)), ("999999999999999999", Some(999_999_999_999_999_999))] {
+        for (text, parsed) in [
+            ("1", Some(1)),
+            ("42", Some(42)),
+            ("999999999999999999", Some(999_999_999_999_999_999)),
+        ] {
             assert_eq!(text.parse::<RunId>().ok().map(RunId::get), parsed, "{text}");
         }
-        for text in ["", "0", "07", "-1", "+1", " 1", "1.0", "abc", "9999999999999999999", "1e3"] {
+        for text in [
+            "",
+            "0",
+            "07",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "abc",
+            "9999999999999999999",
+            "1e3",
+        ] {
             assert!(text.parse::<RunId>().is_err(), "{text:?} should not parse");
         }
-        assert_eq!("x".parse::<RunId>().unwrap_err().to_string(), "`x` is not a run number: runs are numbered 1, 2, 3, …");
+        assert_eq!(
+            "x".parse::<RunId>().unwrap_err().to_string(),
+            "`x` is not a run number: runs are numbered 1, 2, 3, …"
+        );
     }
 
     #[test]
     fn run_numbers_read_from_json_numbers_and_url_text_alike() {
         assert_eq!(serde_json::from_str::<RunId>("42").unwrap(), RunId::new(42));
-        assert_eq!(serde_json::from_str::<RunId>("\"42\"").unwrap(), RunId::new(42));
+        assert_eq!(
+            serde_json::from_str::<RunId>("\"42\"").unwrap(),
+            RunId::new(42)
+        );
         for bad in ["0", "-3", "\"abc\"", "1.5", "null"] {
             assert!(serde_json::from_str::<RunId>(bad).is_err(), "{bad}");
         }
@@ -205,13 +231,22 @@ mod tests {
     #[test]
     fn every_stored_actor_reads_back_as_itself() {
         let table = [
-            ("user:alice@example.com", Actor::User("alice@example.com".into())),
+            (
+                "user:alice@example.com",
+                Actor::User("alice@example.com".into()),
+            ),
             ("token:7", Actor::Token(7)),
             ("token:config", Actor::ConfigToken),
             ("local", Actor::Local),
             ("bootstrap-admin", Actor::BootstrapAdmin),
-            ("cli:reset-bootstrap-password", Actor::Cli("reset-bootstrap-password".into())),
-            ("config:/etc/shipgate.toml", Actor::Config("/etc/shipgate.toml".into())),
+            (
+                "cli:reset-bootstrap-password",
+                Actor::Cli("reset-bootstrap-password".into()),
+            ),
+            (
+                "config:/etc/shipgate.toml",
+                Actor::Config("/etc/shipgate.toml".into()),
+            ),
             ("config:", Actor::Config(String::new())),
         ];
         for (text, actor) in table {
@@ -225,23 +260,45 @@ mod tests {
 
     #[test]
     fn the_person_behind_an_actor_is_a_lowercased_email_or_the_actor_itself() {
-        assert_eq!(Actor::User("Alice@Example.com".into()).person(), "alice@example.com");
+        assert_eq!(
+            Actor::User("Alice@Example.com".into()).person(),
+            "alice@example.com"
+        );
         assert_eq!(Actor::Token(3).person(), "token:3");
         assert_eq!(Actor::Local.person(), "local");
     }
 
     #[test]
     fn audit_actors_read_as_people_and_tokens() {
-        let token = TokenRef { id: 3, name: "ci-deployer".into() };
+        let token = TokenRef {
+            id: 3,
+            name: "ci-deployer".into(),
+        };
         let table: [(Actor, Option<&TokenRef>, &str); 8] = [
-            (Actor::User("alice@example.com".into()), None, "alice@example.com"),
-            (Actor::User("alice@example.com".into()), Some(&token), "alice@example.com via token ci-deployer"),
+            (
+                Actor::User("alice@example.com".into()),
+                None,
+                "alice@example.com",
+            ),
+            (
+                Actor::User("alice@example.com".into()),
+                Some(&token),
+                "alice@example.com via token ci-deployer",
+            ),
             (Actor::Token(3), Some(&token), "token ci-deployer"),
             (Actor::Token(3), None, "token:3"),
-            (Actor::ConfigToken, None, "admin token from the configuration"),
+            (
+                Actor::ConfigToken,
+                None,
+                "admin token from the configuration",
+            ),
             (Actor::Local, None, "local user"),
             (Actor::BootstrapAdmin, None, "bootstrap admin"),
-            (Actor::Cli("reset-bootstrap-password".into()), None, "cli:reset-bootstrap-password"),
+            (
+                Actor::Cli("reset-bootstrap-password".into()),
+                None,
+                "cli:reset-bootstrap-password",
+            ),
         ];
         for (actor, via, name) in table {
             assert_eq!(actor.display_name(via), name, "{actor}");

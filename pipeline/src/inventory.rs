@@ -63,11 +63,18 @@ pub struct RegistryListing {
 /// Whether the image reference a service runs (`repo@sha256:…` or `repo:tag`) is the
 /// image `digest` of `repository_uri`, which ECR lists under `tags`. A reference by tag can
 /// only be matched through the tag's current digest, which is what ECR lists.
-pub fn runs_image(reference: &str, repository_uri: Option<&str>, digest: &str, tags: &[String]) -> bool {
+pub fn runs_image(
+    reference: &str,
+    repository_uri: Option<&str>,
+    digest: &str,
+    tags: &[String],
+) -> bool {
     if reference.contains('@') {
         return image_digest(reference) == digest;
     }
-    let Some((repository, tag)) = split_tag(reference) else { return false };
+    let Some((repository, tag)) = split_tag(reference) else {
+        return false;
+    };
     repository_uri.is_some_and(|uri| uri == repository) && tags.iter().any(|t| t == tag)
 }
 
@@ -104,11 +111,25 @@ mod tests {
             (&format!("{URI}:v1"), None, "sha256:aa", false),
             // No tag at all (an implicit `latest`) is not guessed at.
             (URI, Some(URI), "sha256:aa", false),
-            ("registry.local:5000/hello-world", Some("registry.local:5000/hello-world"), "sha256:aa", false),
-            ("registry.local:5000/hello-world:latest", Some("registry.local:5000/hello-world"), "sha256:aa", true),
+            (
+                "registry.local:5000/hello-world",
+                Some("registry.local:5000/hello-world"),
+                "sha256:aa",
+                false,
+            ),
+            (
+                "registry.local:5000/hello-world:latest",
+                Some("registry.local:5000/hello-world"),
+                "sha256:aa",
+                true,
+            ),
         ];
         for (reference, uri, digest, expected) in cases {
-            assert_eq!(runs_image(reference, *uri, digest, &tags), *expected, "{reference} vs {digest}");
+            assert_eq!(
+                runs_image(reference, *uri, digest, &tags),
+                *expected,
+                "{reference} vs {digest}"
+            );
         }
     }
 
@@ -117,7 +138,10 @@ mod tests {
         let live = LiveService {
             status: Some("ACTIVE".into()),
             task_definition: Some("arn:aws:ecs:us-east-1:1:task-definition/hello:7".into()),
-            images: BTreeMap::from([("app".to_owned(), format!("{URI}@sha256:aa")), ("log-router".to_owned(), "fluent-bit:3".to_owned())]),
+            images: BTreeMap::from([
+                ("app".to_owned(), format!("{URI}@sha256:aa")),
+                ("log-router".to_owned(), "fluent-bit:3".to_owned()),
+            ]),
             desired: Some(2),
             running: Some(2),
             pending: Some(0),
@@ -126,7 +150,10 @@ mod tests {
             error: None,
             checked_at: 1,
         };
-        assert_eq!(live.image_of("app"), Some(format!("{URI}@sha256:aa").as_str()));
+        assert_eq!(
+            live.image_of("app"),
+            Some(format!("{URI}@sha256:aa").as_str())
+        );
         assert_eq!(live.image_of("web"), None);
     }
 }

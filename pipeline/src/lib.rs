@@ -21,8 +21,8 @@ pub mod spec;
 pub mod status;
 pub mod time;
 
-pub use ids::{Actor, BadActor, BadRunId, RunId};
 pub use access::{Action, Grant, Principal, PrincipalKind, Role, Scope};
+pub use ids::{Actor, BadActor, BadRunId, RunId};
 pub use machine::{DeployState, RunEvent, RunState, TransitionError, transition};
 pub use settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span};
 pub use spec::{EnvironmentSpec, FieldError, InvalidSpec, PipelineDraft, PipelineSpec, Promotion};

@@ -56,7 +56,11 @@ pub enum TransitionError {
     #[error("environment {env} cannot start: an earlier environment has not succeeded")]
     EarlierEnvironmentNotDone { env: usize },
     #[error("the deploy to environment {env} is {status}; it must be {expected}")]
-    DeployNot { env: usize, status: StageStatus, expected: StageStatus },
+    DeployNot {
+        env: usize,
+        status: StageStatus,
+        expected: StageStatus,
+    },
 }
 
 impl RunState {
@@ -65,7 +69,13 @@ impl RunState {
         RunState {
             status: RunStatus::Running,
             build: StageStatus::Pending,
-            deploys: promotions.into_iter().map(|promotion| DeployState { promotion, status: StageStatus::Pending }).collect(),
+            deploys: promotions
+                .into_iter()
+                .map(|promotion| DeployState {
+                    promotion,
+                    status: StageStatus::Pending,
+                })
+                .collect(),
         }
     }
 
@@ -74,7 +84,10 @@ impl RunState {
         if self.status != RunStatus::Running || self.build != StageStatus::Succeeded {
             return None;
         }
-        let next = self.deploys.iter().position(|d| d.status != StageStatus::Succeeded)?;
+        let next = self
+            .deploys
+            .iter()
+            .position(|d| d.status != StageStatus::Succeeded)?;
         (self.deploys[next].status == StageStatus::Pending).then_some(next)
     }
 }
@@ -105,7 +118,10 @@ pub fn transition(state: &RunState, event: RunEvent) -> Result<RunState, Transit
             if state.build != StageStatus::Succeeded {
                 return Err(TransitionError::BuildNotSucceeded);
             }
-            if state.deploys[..env].iter().any(|d| d.status != StageStatus::Succeeded) {
+            if state.deploys[..env]
+                .iter()
+                .any(|d| d.status != StageStatus::Succeeded)
+            {
                 return Err(TransitionError::EarlierEnvironmentNotDone { env });
             }
             next.deploys[env].status = StageStatus::Running;
@@ -163,15 +179,30 @@ pub fn transition(state: &RunState, event: RunEvent) -> Result<RunState, Transit
 }
 
 fn expect_build(state: &RunState, allowed: &[StageStatus]) -> Result<(), TransitionError> {
-    if allowed.contains(&state.build) { Ok(()) } else { Err(TransitionError::BuildNotInProgress(state.build)) }
+    if allowed.contains(&state.build) {
+        Ok(())
+    } else {
+        Err(TransitionError::BuildNotInProgress(state.build))
+    }
 }
 
-fn expect_deploy(state: &RunState, env: usize, expected: StageStatus) -> Result<(), TransitionError> {
-    let deploy = state.deploys.get(env).ok_or(TransitionError::UnknownEnvironment(env))?;
+fn expect_deploy(
+    state: &RunState,
+    env: usize,
+    expected: StageStatus,
+) -> Result<(), TransitionError> {
+    let deploy = state
+        .deploys
+        .get(env)
+        .ok_or(TransitionError::UnknownEnvironment(env))?;
     if deploy.status == expected {
         Ok(())
     } else {
-        Err(TransitionError::DeployNot { env, status: deploy.status, expected })
+        Err(TransitionError::DeployNot {
+            env,
+            status: deploy.status,
+            expected,
+        })
     }
 }
 
@@ -210,44 +241,121 @@ mod tests {
             "building" => (RunStatus::Running, S::Running, S::Pending, S::Pending),
             "built" => (RunStatus::Running, S::Succeeded, S::Pending, S::Pending),
             "deploying_staging" => (RunStatus::Running, S::Succeeded, S::Running, S::Pending),
-            "at_gate" => (RunStatus::AwaitingApproval, S::Succeeded, S::Succeeded, S::AwaitingApproval),
+            "at_gate" => (
+                RunStatus::AwaitingApproval,
+                S::Succeeded,
+                S::Succeeded,
+                S::AwaitingApproval,
+            ),
             "approved" => (RunStatus::Running, S::Succeeded, S::Succeeded, S::Pending),
             "deploying_production" => (RunStatus::Running, S::Succeeded, S::Succeeded, S::Running),
-            "succeeded" => (RunStatus::Succeeded, S::Succeeded, S::Succeeded, S::Succeeded),
+            "succeeded" => (
+                RunStatus::Succeeded,
+                S::Succeeded,
+                S::Succeeded,
+                S::Succeeded,
+            ),
             "build_failed" => (RunStatus::Failed, S::Failed, S::Skipped, S::Skipped),
             "staging_failed" => (RunStatus::Failed, S::Succeeded, S::Failed, S::Skipped),
-            "staging_rolled_back" => (RunStatus::RolledBack, S::Succeeded, S::RolledBack, S::Skipped),
+            "staging_rolled_back" => (
+                RunStatus::RolledBack,
+                S::Succeeded,
+                S::RolledBack,
+                S::Skipped,
+            ),
             "production_failed" => (RunStatus::Failed, S::Succeeded, S::Succeeded, S::Failed),
-            "production_rolled_back" => (RunStatus::RolledBack, S::Succeeded, S::Succeeded, S::RolledBack),
+            "production_rolled_back" => (
+                RunStatus::RolledBack,
+                S::Succeeded,
+                S::Succeeded,
+                S::RolledBack,
+            ),
             "rejected" => (RunStatus::Rejected, S::Succeeded, S::Succeeded, S::Rejected),
-            "superseded" => (RunStatus::Superseded, S::Succeeded, S::Succeeded, S::Superseded),
+            "superseded" => (
+                RunStatus::Superseded,
+                S::Succeeded,
+                S::Succeeded,
+                S::Superseded,
+            ),
             "expired" => (RunStatus::Expired, S::Succeeded, S::Succeeded, S::Expired),
-            "cancelled_fresh" => (RunStatus::Cancelled, S::Cancelled, S::Cancelled, S::Cancelled),
-            "cancelled_building" => (RunStatus::Cancelled, S::Cancelled, S::Cancelled, S::Cancelled),
-            "cancelled_at_staging" => (RunStatus::Cancelled, S::Succeeded, S::Cancelled, S::Cancelled),
-            "cancelled_at_gate" => (RunStatus::Cancelled, S::Succeeded, S::Succeeded, S::Cancelled),
+            "cancelled_fresh" => (
+                RunStatus::Cancelled,
+                S::Cancelled,
+                S::Cancelled,
+                S::Cancelled,
+            ),
+            "cancelled_building" => (
+                RunStatus::Cancelled,
+                S::Cancelled,
+                S::Cancelled,
+                S::Cancelled,
+            ),
+            "cancelled_at_staging" => (
+                RunStatus::Cancelled,
+                S::Succeeded,
+                S::Cancelled,
+                S::Cancelled,
+            ),
+            "cancelled_at_gate" => (
+                RunStatus::Cancelled,
+                S::Succeeded,
+                S::Succeeded,
+                S::Cancelled,
+            ),
             other => panic!("no state named {other}"),
         };
         RunState {
             status,
             build,
-            deploys: vec![DeployState { promotion: Auto, status: staging }, DeployState { promotion: Manual, status: production }],
+            deploys: vec![
+                DeployState {
+                    promotion: Auto,
+                    status: staging,
+                },
+                DeployState {
+                    promotion: Manual,
+                    status: production,
+                },
+            ],
         }
     }
 
-    const LIVE: &[&str] =
-        &["fresh", "building", "built", "deploying_staging", "at_gate", "approved", "deploying_production"];
+    const LIVE: &[&str] = &[
+        "fresh",
+        "building",
+        "built",
+        "deploying_staging",
+        "at_gate",
+        "approved",
+        "deploying_production",
+    ];
     const ENDED: &[&str] = &[
-        "succeeded", "build_failed", "staging_failed", "staging_rolled_back", "production_failed",
-        "production_rolled_back", "rejected", "superseded", "expired", "cancelled_fresh", "cancelled_at_staging", "cancelled_at_gate",
+        "succeeded",
+        "build_failed",
+        "staging_failed",
+        "staging_rolled_back",
+        "production_failed",
+        "production_rolled_back",
+        "rejected",
+        "superseded",
+        "expired",
+        "cancelled_fresh",
+        "cancelled_at_staging",
+        "cancelled_at_gate",
     ];
 
     fn events() -> Vec<RunEvent> {
         let mut all = vec![BuildStarted, BuildSucceeded, BuildFailed, Cancelled];
         for env in 0..3 {
             all.extend([
-                DeployStarted(env), DeploySucceeded(env), DeployFailed(env), DeployRolledBack(env), Approved(env), Rejected(env),
-                Superseded(env), Expired(env),
+                DeployStarted(env),
+                DeploySucceeded(env),
+                DeployFailed(env),
+                DeployRolledBack(env),
+                Approved(env),
+                Rejected(env),
+                Superseded(env),
+                Expired(env),
             ]);
         }
         all
@@ -266,7 +374,11 @@ mod tests {
         ("built", Cancelled, "cancelled_at_staging"),
         ("deploying_staging", DeploySucceeded(0), "at_gate"),
         ("deploying_staging", DeployFailed(0), "staging_failed"),
-        ("deploying_staging", DeployRolledBack(0), "staging_rolled_back"),
+        (
+            "deploying_staging",
+            DeployRolledBack(0),
+            "staging_rolled_back",
+        ),
         ("deploying_staging", Cancelled, "cancelled_at_staging"),
         ("at_gate", Approved(1), "approved"),
         ("at_gate", Rejected(1), "rejected"),
@@ -277,14 +389,22 @@ mod tests {
         ("approved", Cancelled, "cancelled_at_gate"),
         ("deploying_production", DeploySucceeded(1), "succeeded"),
         ("deploying_production", DeployFailed(1), "production_failed"),
-        ("deploying_production", DeployRolledBack(1), "production_rolled_back"),
+        (
+            "deploying_production",
+            DeployRolledBack(1),
+            "production_rolled_back",
+        ),
         ("deploying_production", Cancelled, "cancelled_at_gate"),
     ];
 
     #[test]
     fn every_legal_edge_reaches_its_state() {
         for (from, event, to) in LEGAL {
-            assert_eq!(transition(&named(from), *event).as_ref(), Ok(&named(to)), "{from} --{event:?}-->");
+            assert_eq!(
+                transition(&named(from), *event).as_ref(),
+                Ok(&named(to)),
+                "{from} --{event:?}-->"
+            );
         }
     }
 
@@ -297,7 +417,10 @@ mod tests {
                     continue;
                 }
                 let result = transition(&named(from), event);
-                assert!(result.is_err(), "{from} --{event:?}--> should be refused, got {result:?}");
+                assert!(
+                    result.is_err(),
+                    "{from} --{event:?}--> should be refused, got {result:?}"
+                );
                 refused += 1;
             }
         }
@@ -310,7 +433,11 @@ mod tests {
         for from in ENDED {
             let state = named(from);
             for event in events() {
-                assert_eq!(transition(&state, event), Err(TransitionError::RunFinished(state.status)), "{from} {event:?}");
+                assert_eq!(
+                    transition(&state, event),
+                    Err(TransitionError::RunFinished(state.status)),
+                    "{from} {event:?}"
+                );
             }
         }
     }
@@ -318,25 +445,83 @@ mod tests {
     #[test]
     fn refusals_name_the_reason() {
         let cases: &[(&str, RunEvent, TransitionError)] = &[
-            ("fresh", DeployStarted(0), TransitionError::BuildNotSucceeded),
-            ("building", BuildStarted, TransitionError::BuildNotInProgress(S::Running)),
-            ("built", DeployStarted(1), TransitionError::EarlierEnvironmentNotDone { env: 1 }),
-            ("built", DeployStarted(2), TransitionError::UnknownEnvironment(2)),
-            ("deploying_staging", Approved(1), TransitionError::DeployNot { env: 1, status: S::Pending, expected: S::AwaitingApproval }),
-            ("at_gate", DeployStarted(1), TransitionError::DeployNot { env: 1, status: S::AwaitingApproval, expected: S::Pending }),
-            ("approved", Superseded(1), TransitionError::DeployNot { env: 1, status: S::Pending, expected: S::AwaitingApproval }),
-            ("deploying_staging", Expired(1), TransitionError::DeployNot { env: 1, status: S::Pending, expected: S::AwaitingApproval }),
+            (
+                "fresh",
+                DeployStarted(0),
+                TransitionError::BuildNotSucceeded,
+            ),
+            (
+                "building",
+                BuildStarted,
+                TransitionError::BuildNotInProgress(S::Running),
+            ),
+            (
+                "built",
+                DeployStarted(1),
+                TransitionError::EarlierEnvironmentNotDone { env: 1 },
+            ),
+            (
+                "built",
+                DeployStarted(2),
+                TransitionError::UnknownEnvironment(2),
+            ),
+            (
+                "deploying_staging",
+                Approved(1),
+                TransitionError::DeployNot {
+                    env: 1,
+                    status: S::Pending,
+                    expected: S::AwaitingApproval,
+                },
+            ),
+            (
+                "at_gate",
+                DeployStarted(1),
+                TransitionError::DeployNot {
+                    env: 1,
+                    status: S::AwaitingApproval,
+                    expected: S::Pending,
+                },
+            ),
+            (
+                "approved",
+                Superseded(1),
+                TransitionError::DeployNot {
+                    env: 1,
+                    status: S::Pending,
+                    expected: S::AwaitingApproval,
+                },
+            ),
+            (
+                "deploying_staging",
+                Expired(1),
+                TransitionError::DeployNot {
+                    env: 1,
+                    status: S::Pending,
+                    expected: S::AwaitingApproval,
+                },
+            ),
         ];
         for (from, event, err) in cases {
-            assert_eq!(transition(&named(from), *event).as_ref(), Err(err), "{from} {event:?}");
+            assert_eq!(
+                transition(&named(from), *event).as_ref(),
+                Err(err),
+                "{from} {event:?}"
+            );
         }
     }
 
     #[test]
     fn only_a_ready_environment_is_offered_to_the_engine() {
         let expect = [
-            ("fresh", None), ("building", None), ("built", Some(0)), ("deploying_staging", None),
-            ("at_gate", None), ("approved", Some(1)), ("deploying_production", None), ("succeeded", None),
+            ("fresh", None),
+            ("building", None),
+            ("built", Some(0)),
+            ("deploying_staging", None),
+            ("at_gate", None),
+            ("approved", Some(1)),
+            ("deploying_production", None),
+            ("succeeded", None),
         ];
         for (name, ready) in expect {
             assert_eq!(named(name).ready_deploy(), ready, "{name}");
@@ -354,7 +539,15 @@ mod tests {
     #[test]
     fn an_all_auto_pipeline_runs_to_success_without_a_gate() {
         let mut state = RunState::new([Auto, Auto, Auto]);
-        for event in [BuildStarted, BuildSucceeded, DeployStarted(0), DeploySucceeded(0), DeployStarted(1), DeploySucceeded(1), DeployStarted(2)] {
+        for event in [
+            BuildStarted,
+            BuildSucceeded,
+            DeployStarted(0),
+            DeploySucceeded(0),
+            DeployStarted(1),
+            DeploySucceeded(1),
+            DeployStarted(2),
+        ] {
             state = transition(&state, event).unwrap();
             assert_eq!(state.status, RunStatus::Running, "after {event:?}");
         }

@@ -3,8 +3,8 @@
 //! transition, so every change the state machine makes is noticed in the same way, and
 //! nothing that calls the machine has to remember to notify.
 
-use crate::machine::RunState;
 use crate::field::check_slug;
+use crate::machine::RunState;
 use crate::status::StageStatus;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -97,7 +97,6 @@ impl Happening {
             Happening::BuildFailed => return None,
         })
     }
-
 }
 
 impl fmt::Display for Happening {
@@ -118,7 +117,10 @@ pub struct Notice {
 pub fn happenings(before: &RunState, after: &RunState) -> Vec<Notice> {
     let mut out = Vec::new();
     if before.build != after.build && after.build == StageStatus::Failed {
-        out.push(Notice { happening: Happening::BuildFailed, environment: None });
+        out.push(Notice {
+            happening: Happening::BuildFailed,
+            environment: None,
+        });
     }
     for (env, (was, now)) in before.deploys.iter().zip(&after.deploys).enumerate() {
         let happening = match (was.status, now.status) {
@@ -139,16 +141,27 @@ pub fn happenings(before: &RunState, after: &RunState) -> Vec<Notice> {
             (_, StageStatus::Cancelled) => Happening::Cancelled,
             (_, StageStatus::Skipped) => continue,
         };
-        out.push(Notice { happening, environment: Some(env) });
+        out.push(Notice {
+            happening,
+            environment: Some(env),
+        });
     }
     // The next automatic environment became ready: after the build, or after the
     // environment before it succeeded.
     if let Some(next) = after.ready_deploy()
         && before.ready_deploy() != Some(next)
-        && before.deploys.get(next).is_some_and(|d| d.status == StageStatus::Pending)
-        && !out.iter().any(|n| n.happening == Happening::Approved && n.environment == Some(next))
+        && before
+            .deploys
+            .get(next)
+            .is_some_and(|d| d.status == StageStatus::Pending)
+        && !out
+            .iter()
+            .any(|n| n.happening == Happening::Approved && n.environment == Some(next))
     {
-        out.push(Notice { happening: Happening::Queued, environment: Some(next) });
+        out.push(Notice {
+            happening: Happening::Queued,
+            environment: Some(next),
+        });
     }
     out
 }
@@ -187,7 +200,11 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn hears(&self, happening: Happening) -> bool {
-        if self.events.is_empty() { Happening::NOTIFIED_BY_DEFAULT.contains(&happening) } else { self.events.contains(&happening) }
+        if self.events.is_empty() {
+            Happening::NOTIFIED_BY_DEFAULT.contains(&happening)
+        } else {
+            self.events.contains(&happening)
+        }
     }
 
     /// The URL's scheme and host, which is all a page shows of it.
@@ -215,7 +232,8 @@ impl From<&Notifier> for NotifierDraft {
             name: Some(n.name.clone()),
             kind: Some(n.kind.as_str().to_owned()),
             url: Some(n.url.clone()),
-            events: (!n.events.is_empty()).then(|| n.events.iter().map(|e| e.as_str().to_owned()).collect()),
+            events: (!n.events.is_empty())
+                .then(|| n.events.iter().map(|e| e.as_str().to_owned()).collect()),
         }
     }
 }
@@ -224,11 +242,19 @@ impl From<&Notifier> for NotifierDraft {
 pub const MAX_NOTIFIERS: usize = 8;
 
 /// Checks a pipeline's notifiers; errors are `(field under notify[i], message)`.
-pub fn validate_notifiers(drafts: &[NotifierDraft]) -> Result<Vec<Notifier>, Vec<(String, String)>> {
+pub fn validate_notifiers(
+    drafts: &[NotifierDraft],
+) -> Result<Vec<Notifier>, Vec<(String, String)>> {
     let mut errors = Vec::new();
     let mut out: Vec<Notifier> = Vec::new();
     if drafts.len() > MAX_NOTIFIERS {
-        errors.push(("notify".to_owned(), format!("lists {} notifiers; at most {MAX_NOTIFIERS} are allowed", drafts.len())));
+        errors.push((
+            "notify".to_owned(),
+            format!(
+                "lists {} notifiers; at most {MAX_NOTIFIERS} are allowed",
+                drafts.len()
+            ),
+        ));
     }
     for (i, d) in drafts.iter().enumerate() {
         let at = |f: &str| format!("notify[{i}].{f}");
@@ -241,7 +267,10 @@ pub fn validate_notifiers(drafts: &[NotifierDraft]) -> Result<Vec<Notifier>, Vec
                 if let Err(m) = check_slug(n) {
                     errors.push((at("name"), m));
                 } else if out.iter().any(|o| o.name == n) {
-                    errors.push((at("name"), format!("duplicates notifier `{n}`; names must be unique")));
+                    errors.push((
+                        at("name"),
+                        format!("duplicates notifier `{n}`; names must be unique"),
+                    ));
                 }
                 n.to_owned()
             }
@@ -250,7 +279,10 @@ pub fn validate_notifiers(drafts: &[NotifierDraft]) -> Result<Vec<Notifier>, Vec
             Some("slack") => NotifierKind::Slack,
             Some("json") => NotifierKind::Json,
             Some(k) => {
-                errors.push((at("kind"), format!("unknown kind `{k}`; expected `slack` or `json`")));
+                errors.push((
+                    at("kind"),
+                    format!("unknown kind `{k}`; expected `slack` or `json`"),
+                ));
                 NotifierKind::Json
             }
             None => {
@@ -264,8 +296,14 @@ pub fn validate_notifiers(drafts: &[NotifierDraft]) -> Result<Vec<Notifier>, Vec
                 String::new()
             }
             Some(u) => {
-                let host = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://")).and_then(|r| r.split(['/', '?', '#']).next());
-                if host.is_none_or(str::is_empty) || u.contains(char::is_whitespace) || u.len() > 2048 {
+                let host = u
+                    .strip_prefix("https://")
+                    .or_else(|| u.strip_prefix("http://"))
+                    .and_then(|r| r.split(['/', '?', '#']).next());
+                if host.is_none_or(str::is_empty)
+                    || u.contains(char::is_whitespace)
+                    || u.len() > 2048
+                {
                     errors.push((at("url"), "is not an http:// or https:// URL".into()));
                 }
                 u.to_owned()
@@ -278,13 +316,25 @@ pub fn validate_notifiers(drafts: &[NotifierDraft]) -> Result<Vec<Notifier>, Vec
                 Some(_) => {}
                 None => errors.push((
                     at(&format!("events[{j}]")),
-                    format!("unknown event `{e}`; expected one of {}", Happening::ALL.map(Happening::as_str).join(", ")),
+                    format!(
+                        "unknown event `{e}`; expected one of {}",
+                        Happening::ALL.map(Happening::as_str).join(", ")
+                    ),
                 )),
             }
         }
-        out.push(Notifier { name, kind, url, events });
+        out.push(Notifier {
+            name,
+            kind,
+            url,
+            events,
+        });
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// What a message about a run says, whatever its shape.
@@ -326,7 +376,10 @@ impl NoticeFacts {
             Happening::Cancelled => "cancelled".to_owned(),
         };
         let short = self.commit_sha.get(..7).unwrap_or(&self.commit_sha);
-        let mut line = format!("{} run #{} {what}: {short} \"{}\" by {}", self.pipeline, self.run_id, self.commit_title, self.author);
+        let mut line = format!(
+            "{} run #{} {what}: {short} \"{}\" by {}",
+            self.pipeline, self.run_id, self.commit_title, self.author
+        );
         if !self.detail.is_empty() {
             line.push_str(&format!(" ({})", self.detail));
         }
@@ -346,8 +399,19 @@ mod tests {
 
     fn notices(before: &RunState, event: RunEvent) -> Vec<(Happening, Option<usize>)> {
         let after = transition(before, event).unwrap();
-        happenings(before, &after).into_iter().map(|n| (n.happening, n.environment)).collect()
+        happenings(before, &after)
+            .into_iter()
+            .map(|n| (n.happening, n.environment))
+            .collect()
     }
+
+    /// A row: the case, the state before, the event, and what it tells (for which environment).
+    type TellCase<'a> = (
+        &'a str,
+        &'a RunState,
+        RunEvent,
+        Vec<(Happening, Option<usize>)>,
+    );
 
     #[test]
     fn each_transition_tells_what_it_changed() {
@@ -359,24 +423,103 @@ mod tests {
         let approved = transition(&at_gate, RunEvent::Approved(1)).unwrap();
         let production = transition(&approved, RunEvent::DeployStarted(1)).unwrap();
         let manual_first = RunState::new([Manual]);
-        let auto_twice = transition(&transition(&RunState::new([Auto, Auto]), RunEvent::BuildSucceeded).unwrap(), RunEvent::DeployStarted(0)).unwrap();
-        let table: Vec<(&str, &RunState, RunEvent, Vec<(H, Option<usize>)>)> = vec![
+        let auto_twice = transition(
+            &transition(&RunState::new([Auto, Auto]), RunEvent::BuildSucceeded).unwrap(),
+            RunEvent::DeployStarted(0),
+        )
+        .unwrap();
+        let table: Vec<TellCase> = vec![
             ("build starts", &fresh, RunEvent::BuildStarted, vec![]),
-            ("build fails", &fresh, RunEvent::BuildFailed, vec![(H::BuildFailed, None)]),
-            ("build succeeds: staging is queued", &fresh, RunEvent::BuildSucceeded, vec![(H::Queued, Some(0))]),
-            ("build succeeds: a manual first environment waits", &manual_first, RunEvent::BuildSucceeded, vec![(H::ApprovalNeeded, Some(0))]),
-            ("staging starts", &built, RunEvent::DeployStarted(0), vec![(H::DeployStarted, Some(0))]),
-            ("staging succeeds: production waits", &staging, RunEvent::DeploySucceeded(0), vec![(H::DeploySucceeded, Some(0)), (H::ApprovalNeeded, Some(1))]),
-            ("staging succeeds: an auto production is queued", &auto_twice, RunEvent::DeploySucceeded(0), vec![(H::DeploySucceeded, Some(0)), (H::Queued, Some(1))]),
-            ("staging fails", &staging, RunEvent::DeployFailed(0), vec![(H::DeployFailed, Some(0))]),
-            ("ECS rolls staging back", &staging, RunEvent::DeployRolledBack(0), vec![(H::RolledBack, Some(0))]),
-            ("approved", &at_gate, RunEvent::Approved(1), vec![(H::Approved, Some(1))]),
-            ("rejected", &at_gate, RunEvent::Rejected(1), vec![(H::Rejected, Some(1))]),
-            ("superseded", &at_gate, RunEvent::Superseded(1), vec![(H::Superseded, Some(1))]),
-            ("expired", &at_gate, RunEvent::Expired(1), vec![(H::Expired, Some(1))]),
-            ("production succeeds", &production, RunEvent::DeploySucceeded(1), vec![(H::DeploySucceeded, Some(1))]),
-            ("cancelled at the gate", &at_gate, RunEvent::Cancelled, vec![(H::Cancelled, Some(1))]),
-            ("cancelled while building says nothing per stage", &fresh, RunEvent::Cancelled, vec![]),
+            (
+                "build fails",
+                &fresh,
+                RunEvent::BuildFailed,
+                vec![(H::BuildFailed, None)],
+            ),
+            (
+                "build succeeds: staging is queued",
+                &fresh,
+                RunEvent::BuildSucceeded,
+                vec![(H::Queued, Some(0))],
+            ),
+            (
+                "build succeeds: a manual first environment waits",
+                &manual_first,
+                RunEvent::BuildSucceeded,
+                vec![(H::ApprovalNeeded, Some(0))],
+            ),
+            (
+                "staging starts",
+                &built,
+                RunEvent::DeployStarted(0),
+                vec![(H::DeployStarted, Some(0))],
+            ),
+            (
+                "staging succeeds: production waits",
+                &staging,
+                RunEvent::DeploySucceeded(0),
+                vec![(H::DeploySucceeded, Some(0)), (H::ApprovalNeeded, Some(1))],
+            ),
+            (
+                "staging succeeds: an auto production is queued",
+                &auto_twice,
+                RunEvent::DeploySucceeded(0),
+                vec![(H::DeploySucceeded, Some(0)), (H::Queued, Some(1))],
+            ),
+            (
+                "staging fails",
+                &staging,
+                RunEvent::DeployFailed(0),
+                vec![(H::DeployFailed, Some(0))],
+            ),
+            (
+                "ECS rolls staging back",
+                &staging,
+                RunEvent::DeployRolledBack(0),
+                vec![(H::RolledBack, Some(0))],
+            ),
+            (
+                "approved",
+                &at_gate,
+                RunEvent::Approved(1),
+                vec![(H::Approved, Some(1))],
+            ),
+            (
+                "rejected",
+                &at_gate,
+                RunEvent::Rejected(1),
+                vec![(H::Rejected, Some(1))],
+            ),
+            (
+                "superseded",
+                &at_gate,
+                RunEvent::Superseded(1),
+                vec![(H::Superseded, Some(1))],
+            ),
+            (
+                "expired",
+                &at_gate,
+                RunEvent::Expired(1),
+                vec![(H::Expired, Some(1))],
+            ),
+            (
+                "production succeeds",
+                &production,
+                RunEvent::DeploySucceeded(1),
+                vec![(H::DeploySucceeded, Some(1))],
+            ),
+            (
+                "cancelled at the gate",
+                &at_gate,
+                RunEvent::Cancelled,
+                vec![(H::Cancelled, Some(1))],
+            ),
+            (
+                "cancelled while building says nothing per stage",
+                &fresh,
+                RunEvent::Cancelled,
+                vec![],
+            ),
         ];
         for (name, before, event, expected) in table {
             assert_eq!(notices(before, event), expected, "{name}");
@@ -386,44 +529,131 @@ mod tests {
     #[test]
     fn github_hears_every_deploy_happening_but_a_failed_build() {
         for h in Happening::ALL {
-            assert_eq!(h.github_state().is_none(), h == Happening::BuildFailed, "{h}");
+            assert_eq!(
+                h.github_state().is_none(),
+                h == Happening::BuildFailed,
+                "{h}"
+            );
             if let Some((state, _)) = h.github_state() {
-                assert!(["error", "failure", "inactive", "in_progress", "queued", "pending", "success"].contains(&state), "{h}: {state} is not a state GitHub's REST API accepts");
+                assert!(
+                    [
+                        "error",
+                        "failure",
+                        "inactive",
+                        "in_progress",
+                        "queued",
+                        "pending",
+                        "success"
+                    ]
+                    .contains(&state),
+                    "{h}: {state} is not a state GitHub's REST API accepts"
+                );
             }
         }
     }
 
     fn draft(name: &str, kind: &str, url: &str, events: Option<&[&str]>) -> NotifierDraft {
-        NotifierDraft { name: Some(name.into()), kind: Some(kind.into()), url: Some(url.into()), events: events.map(|e| e.iter().map(|s| s.to_string()).collect()) }
+        NotifierDraft {
+            name: Some(name.into()),
+            kind: Some(kind.into()),
+            url: Some(url.into()),
+            events: events.map(|e| e.iter().map(|s| s.to_string()).collect()),
+        }
     }
 
     #[test]
     fn notifiers_are_checked_field_by_field() {
-        let ok = validate_notifiers(&[draft("ops", "slack", "https://hooks.slack.com/services/T/B/x", None), draft("audit", "json", "http://127.0.0.1:9/hook", Some(&["approved", "rejected"]))]).unwrap();
+        let ok = validate_notifiers(&[
+            draft(
+                "ops",
+                "slack",
+                "https://hooks.slack.com/services/T/B/x",
+                None,
+            ),
+            draft(
+                "audit",
+                "json",
+                "http://127.0.0.1:9/hook",
+                Some(&["approved", "rejected"]),
+            ),
+        ])
+        .unwrap();
         assert_eq!(ok[1].events, vec![Happening::Approved, Happening::Rejected]);
         assert!(ok[0].hears(Happening::ApprovalNeeded) && !ok[0].hears(Happening::DeployStarted));
         assert!(ok[1].hears(Happening::Rejected) && !ok[1].hears(Happening::ApprovalNeeded));
 
         let cases: Vec<(Vec<NotifierDraft>, &str, &str)> = vec![
-            (vec![draft("ops", "teams", "https://x.example", None)], "notify[0].kind", "unknown kind `teams`"),
-            (vec![draft("ops", "json", "ftp://x.example", None)], "notify[0].url", "not an http"),
-            (vec![draft("ops", "json", "https://", None)], "notify[0].url", "not an http"),
-            (vec![draft("Ops", "json", "https://x.example", None)], "notify[0].name", "lowercase"),
-            (vec![draft("ops", "json", "https://x.example", None), draft("ops", "json", "https://y.example", None)], "notify[1].name", "duplicates"),
-            (vec![draft("ops", "json", "https://x.example", Some(&["deployed"]))], "notify[0].events[0]", "unknown event `deployed`"),
-            (vec![NotifierDraft { name: Some("ops".into()), ..Default::default() }], "notify[0].url", "is required"),
+            (
+                vec![draft("ops", "teams", "https://x.example", None)],
+                "notify[0].kind",
+                "unknown kind `teams`",
+            ),
+            (
+                vec![draft("ops", "json", "ftp://x.example", None)],
+                "notify[0].url",
+                "not an http",
+            ),
+            (
+                vec![draft("ops", "json", "https://", None)],
+                "notify[0].url",
+                "not an http",
+            ),
+            (
+                vec![draft("Ops", "json", "https://x.example", None)],
+                "notify[0].name",
+                "lowercase",
+            ),
+            (
+                vec![
+                    draft("ops", "json", "https://x.example", None),
+                    draft("ops", "json", "https://y.example", None),
+                ],
+                "notify[1].name",
+                "duplicates",
+            ),
+            (
+                vec![draft(
+                    "ops",
+                    "json",
+                    "https://x.example",
+                    Some(&["deployed"]),
+                )],
+                "notify[0].events[0]",
+                "unknown event `deployed`",
+            ),
+            (
+                vec![NotifierDraft {
+                    name: Some("ops".into()),
+                    ..Default::default()
+                }],
+                "notify[0].url",
+                "is required",
+            ),
         ];
         for (drafts, field, message) in cases {
             let errors = validate_notifiers(&drafts).unwrap_err();
-            assert!(errors.iter().any(|(f, m)| f == field && m.contains(message)), "{field}: {message} not in {errors:?}");
+            assert!(
+                errors
+                    .iter()
+                    .any(|(f, m)| f == field && m.contains(message)),
+                "{field}: {message} not in {errors:?}"
+            );
         }
     }
 
     #[test]
     fn pages_show_a_webhook_url_without_its_secret_path() {
-        let n = Notifier { name: "ops".into(), kind: NotifierKind::Slack, url: "https://hooks.slack.com/services/T0/B0/secret".into(), events: vec![] };
+        let n = Notifier {
+            name: "ops".into(),
+            kind: NotifierKind::Slack,
+            url: "https://hooks.slack.com/services/T0/B0/secret".into(),
+            events: vec![],
+        };
         assert_eq!(n.shown_url(), "https://hooks.slack.com/…");
-        let n = Notifier { url: "https://user:pw@hooks.example.com?token=x".into(), ..n };
+        let n = Notifier {
+            url: "https://user:pw@hooks.example.com?token=x".into(),
+            ..n
+        };
         assert_eq!(n.shown_url(), "https://hooks.example.com/…");
     }
 

@@ -102,11 +102,18 @@ impl RunDetail {
     /// what runs in the environment, so: the right to approve it when its promotion is
     /// manual, the right to operate the pipeline's runs when it is automatic.
     pub fn rollback_action<'a>(&'a self, environment: &'a str) -> crate::access::Action<'a> {
-        let manual = self.stages.iter().any(|s| s.environment.as_deref() == Some(environment) && s.promotion == Some(Promotion::Manual));
+        let manual = self.stages.iter().any(|s| {
+            s.environment.as_deref() == Some(environment) && s.promotion == Some(Promotion::Manual)
+        });
         if manual {
-            crate::access::Action::DecideGate { pipeline: &self.run.pipeline, environment }
+            crate::access::Action::DecideGate {
+                pipeline: &self.run.pipeline,
+                environment,
+            }
         } else {
-            crate::access::Action::OperateRun { pipeline: &self.run.pipeline }
+            crate::access::Action::OperateRun {
+                pipeline: &self.run.pipeline,
+            }
         }
     }
 }
@@ -222,7 +229,9 @@ impl DeployInfo {
 pub fn ecs_console_url(region: &str, cluster: &str, service: &str) -> String {
     let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
     let service = service.rsplit('/').next().unwrap_or(service);
-    format!("https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}")
+    format!(
+        "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}"
+    )
 }
 
 /// A release manager's decision at an approval gate.
@@ -244,7 +253,10 @@ pub struct GateDecision {
 impl GateDecision {
     /// Who decided, as people recognise them: the person when known, else the actor.
     pub fn who(&self) -> &str {
-        self.person.as_deref().filter(|p| !p.is_empty()).unwrap_or(&self.actor)
+        self.person
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or(&self.actor)
     }
 }
 
@@ -386,7 +398,14 @@ impl PipelineRecord {
     /// [`PipelineSpec::redacted`] unless `admin`: only admins, who may change a pipeline,
     /// read its notifier URLs whole.
     pub fn for_reader(self, admin: bool) -> PipelineRecord {
-        if admin { self } else { PipelineRecord { spec: self.spec.redacted(), ..self } }
+        if admin {
+            self
+        } else {
+            PipelineRecord {
+                spec: self.spec.redacted(),
+                ..self
+            }
+        }
     }
 }
 
@@ -539,12 +558,24 @@ impl TokenRecord {
     /// owner's own actions and those of their automation under one actor, and names the
     /// token beside it; a service token acts as itself.
     pub fn principal(&self) -> crate::access::Principal {
-        let via = crate::access::TokenRef { id: self.id, name: self.name.clone() };
+        let via = crate::access::TokenRef {
+            id: self.id,
+            name: self.name.clone(),
+        };
         let (id, name) = match &self.owner {
-            Some(owner) if self.kind == "personal" => (format!("user:{}", owner.to_lowercase()), format!("{owner} via {via}")),
+            Some(owner) if self.kind == "personal" => (
+                format!("user:{}", owner.to_lowercase()),
+                format!("{owner} via {via}"),
+            ),
             _ => (format!("token:{}", self.id), via.to_string()),
         };
-        crate::access::Principal { id, name, kind: crate::access::PrincipalKind::Token, grants: vec![self.grant.clone()], via: Some(via) }
+        crate::access::Principal {
+            id,
+            name,
+            kind: crate::access::PrincipalKind::Token,
+            grants: vec![self.grant.clone()],
+            via: Some(via),
+        }
     }
 
     /// Whether the token still opens the door at `now`.
@@ -566,10 +597,17 @@ mod tests {
 
     #[test]
     fn audit_actors_read_as_people_and_tokens() {
-        let token = crate::access::TokenRef { id: 3, name: "ci-deployer".into() };
+        let token = crate::access::TokenRef {
+            id: 3,
+            name: "ci-deployer".into(),
+        };
         let cases = [
             ("user:alice@example.com", None, "alice@example.com"),
-            ("user:alice@example.com", Some(&token), "alice@example.com via token ci-deployer"),
+            (
+                "user:alice@example.com",
+                Some(&token),
+                "alice@example.com via token ci-deployer",
+            ),
             ("token:3", Some(&token), "token ci-deployer"),
             ("token:3", None, "token:3"),
             ("token:config", None, "admin token from the configuration"),
@@ -599,25 +637,47 @@ mod tests {
             last_used_at: None,
         };
         let personal = token.principal();
-        assert_eq!((personal.id.as_str(), personal.name.as_str()), ("user:alice@example.com", "Alice@Example.com via token ci-deployer"));
-        assert_eq!(personal.via, Some(crate::access::TokenRef { id: 3, name: "ci-deployer".into() }));
+        assert_eq!(
+            (personal.id.as_str(), personal.name.as_str()),
+            (
+                "user:alice@example.com",
+                "Alice@Example.com via token ci-deployer"
+            )
+        );
+        assert_eq!(
+            personal.via,
+            Some(crate::access::TokenRef {
+                id: 3,
+                name: "ci-deployer".into()
+            })
+        );
         token.kind = "service".into();
         token.owner = None;
         let service = token.principal();
-        assert_eq!((service.id.as_str(), service.name.as_str()), ("token:3", "token ci-deployer"));
+        assert_eq!(
+            (service.id.as_str(), service.name.as_str()),
+            ("token:3", "token ci-deployer")
+        );
         assert_eq!(service.via.map(|t| t.id), Some(3));
     }
 
     #[test]
     fn digests_come_from_pinned_references() {
-        assert_eq!(image_digest("1234.dkr.ecr.us-east-1.amazonaws.com/hello@sha256:abc"), "sha256:abc");
+        assert_eq!(
+            image_digest("1234.dkr.ecr.us-east-1.amazonaws.com/hello@sha256:abc"),
+            "sha256:abc"
+        );
         assert_eq!(image_digest("hello:latest"), "hello:latest");
     }
 
     #[test]
     fn console_urls_take_names_from_arns() {
         assert_eq!(
-            ecs_console_url("eu-west-1", "arn:aws:ecs:eu-west-1:1:cluster/prod", "arn:aws:ecs:eu-west-1:1:service/prod/api"),
+            ecs_console_url(
+                "eu-west-1",
+                "arn:aws:ecs:eu-west-1:1:cluster/prod",
+                "arn:aws:ecs:eu-west-1:1:service/prod/api"
+            ),
             "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/api/deployments?region=eu-west-1"
         );
     }

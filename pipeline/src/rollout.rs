@@ -75,19 +75,35 @@ pub fn judge(service: &ServiceView, id: &str, task_definition: &str) -> Verdict 
                 short_task_definition(&p.task_definition)
             )),
             Some(_) => Verdict::InProgress,
-            None => Verdict::Failed(format!("deployment {id} is gone and the service has no primary deployment")),
+            None => Verdict::Failed(format!(
+                "deployment {id} is gone and the service has no primary deployment"
+            )),
         };
     };
     let reason = || ours.rollout_reason.clone().unwrap_or_default();
     match ours.rollout_state {
         Some(RolloutState::Failed) => match primary.filter(|p| p.id != ours.id) {
-            Some(p) => Verdict::RolledBack(join(&reason(), &format!("ECS rolled back to {}", short_task_definition(&p.task_definition)))),
-            None => Verdict::Failed(if reason().is_empty() { format!("deployment {id} failed") } else { reason() }),
+            Some(p) => Verdict::RolledBack(join(
+                &reason(),
+                &format!(
+                    "ECS rolled back to {}",
+                    short_task_definition(&p.task_definition)
+                ),
+            )),
+            None => Verdict::Failed(if reason().is_empty() {
+                format!("deployment {id} failed")
+            } else {
+                reason()
+            }),
         },
         Some(RolloutState::Completed) if ours.running >= ours.desired => Verdict::Succeeded,
         // Without a rollout state (older deployment controllers), steady state is the only
         // signal: ours is primary, fully running, and nothing else is left.
-        None if ours.status == "PRIMARY" && ours.running >= ours.desired && ours.pending == 0 && service.deployments.len() == 1 => {
+        None if ours.status == "PRIMARY"
+            && ours.running >= ours.desired
+            && ours.pending == 0
+            && service.deployments.len() == 1 =>
+        {
             Verdict::Succeeded
         }
         _ if ours.status != "PRIMARY" => match primary {
@@ -103,7 +119,11 @@ pub fn judge(service: &ServiceView, id: &str, task_definition: &str) -> Verdict 
 }
 
 fn join(a: &str, b: &str) -> String {
-    if a.is_empty() { b.to_owned() } else { format!("{a} {b}") }
+    if a.is_empty() {
+        b.to_owned()
+    } else {
+        format!("{a} {b}")
+    }
 }
 
 /// `family:revision` from a task definition ARN, which is what people recognise.
@@ -118,7 +138,13 @@ mod tests {
     const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/api:4";
     const NEW: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/api:5";
 
-    fn dep(id: &str, status: &str, state: Option<RolloutState>, td: &str, running: i32) -> DeploymentView {
+    fn dep(
+        id: &str,
+        status: &str,
+        state: Option<RolloutState>,
+        td: &str,
+        running: i32,
+    ) -> DeploymentView {
         DeploymentView {
             id: id.into(),
             status: status.into(),
@@ -149,15 +175,66 @@ mod tests {
     fn every_shape_of_a_rollout_gets_a_truthful_verdict() {
         use RolloutState::*;
         let cases: Vec<(&str, Vec<DeploymentView>, &str)> = vec![
-            ("just started, old still active", vec![dep("new", "PRIMARY", Some(InProgress), NEW, 0), dep("old", "ACTIVE", Some(Completed), OLD, 2)], "in_progress"),
-            ("completed with every task running", vec![dep("new", "PRIMARY", Some(Completed), NEW, 2)], "succeeded"),
-            ("completed but tasks still starting", vec![dep("new", "PRIMARY", Some(Completed), NEW, 1)], "in_progress"),
-            ("failed without rollback", vec![dep("new", "PRIMARY", Some(Failed), NEW, 0), dep("old", "ACTIVE", Some(Completed), OLD, 2)], "failed"),
-            ("circuit breaker rolled back", vec![dep("rb", "PRIMARY", Some(InProgress), OLD, 0), dep("new", "ACTIVE", Some(Failed), NEW, 0)], "rolled_back"),
-            ("rolled back and the failed one drained", vec![dep("rb", "PRIMARY", Some(Completed), OLD, 2)], "rolled_back"),
-            ("replaced by someone else's deployment", vec![dep("other", "PRIMARY", Some(InProgress), OLD, 0), dep("new", "ACTIVE", Some(InProgress), NEW, 1)], "rolled_back"),
-            ("no rollout state, steady", vec![dep("new", "PRIMARY", None, NEW, 2)], "succeeded"),
-            ("no rollout state, old still draining", vec![dep("new", "PRIMARY", None, NEW, 2), dep("old", "ACTIVE", None, OLD, 1)], "in_progress"),
+            (
+                "just started, old still active",
+                vec![
+                    dep("new", "PRIMARY", Some(InProgress), NEW, 0),
+                    dep("old", "ACTIVE", Some(Completed), OLD, 2),
+                ],
+                "in_progress",
+            ),
+            (
+                "completed with every task running",
+                vec![dep("new", "PRIMARY", Some(Completed), NEW, 2)],
+                "succeeded",
+            ),
+            (
+                "completed but tasks still starting",
+                vec![dep("new", "PRIMARY", Some(Completed), NEW, 1)],
+                "in_progress",
+            ),
+            (
+                "failed without rollback",
+                vec![
+                    dep("new", "PRIMARY", Some(Failed), NEW, 0),
+                    dep("old", "ACTIVE", Some(Completed), OLD, 2),
+                ],
+                "failed",
+            ),
+            (
+                "circuit breaker rolled back",
+                vec![
+                    dep("rb", "PRIMARY", Some(InProgress), OLD, 0),
+                    dep("new", "ACTIVE", Some(Failed), NEW, 0),
+                ],
+                "rolled_back",
+            ),
+            (
+                "rolled back and the failed one drained",
+                vec![dep("rb", "PRIMARY", Some(Completed), OLD, 2)],
+                "rolled_back",
+            ),
+            (
+                "replaced by someone else's deployment",
+                vec![
+                    dep("other", "PRIMARY", Some(InProgress), OLD, 0),
+                    dep("new", "ACTIVE", Some(InProgress), NEW, 1),
+                ],
+                "rolled_back",
+            ),
+            (
+                "no rollout state, steady",
+                vec![dep("new", "PRIMARY", None, NEW, 2)],
+                "succeeded",
+            ),
+            (
+                "no rollout state, old still draining",
+                vec![
+                    dep("new", "PRIMARY", None, NEW, 2),
+                    dep("old", "ACTIVE", None, OLD, 1),
+                ],
+                "in_progress",
+            ),
             ("nothing primary at all", vec![], "failed"),
         ];
         for (name, deployments, want) in cases {
@@ -174,7 +251,13 @@ mod tests {
 
     #[test]
     fn a_rollback_names_what_the_service_went_back_to() {
-        let s = service(vec![dep("rb", "PRIMARY", Some(RolloutState::InProgress), OLD, 0), dep("new", "ACTIVE", Some(RolloutState::Failed), NEW, 0)]);
-        assert_eq!(judge(&s, "new", NEW), Verdict::RolledBack("reason Failed ECS rolled back to api:4".into()));
+        let s = service(vec![
+            dep("rb", "PRIMARY", Some(RolloutState::InProgress), OLD, 0),
+            dep("new", "ACTIVE", Some(RolloutState::Failed), NEW, 0),
+        ]);
+        assert_eq!(
+            judge(&s, "new", NEW),
+            Verdict::RolledBack("reason Failed ECS rolled back to api:4".into())
+        );
     }
 }

@@ -19,7 +19,9 @@ pub enum Refusal {
     Deploying(String),
     #[error("it is still {}; only a run that ended unsuccessfully can be retried", .0.as_str().replace('_', " "))]
     Live(RunStatus),
-    #[error("it succeeded; only a run that ended unsuccessfully can be retried (push again to deploy the commit again)")]
+    #[error(
+        "it succeeded; only a run that ended unsuccessfully can be retried (push again to deploy the commit again)"
+    )]
     Succeeded,
     #[error("it was superseded by a newer run, which ships the newer commit")]
     Superseded,
@@ -38,8 +40,13 @@ pub fn may_cancel(status: RunStatus, stages: &[StageRecord]) -> Result<(), Refus
     if status.is_terminal() {
         return Err(Refusal::Ended(status));
     }
-    match stages.iter().find(|s| s.kind == StageKind::Deploy && s.status == StageStatus::Running) {
-        Some(deploying) => Err(Refusal::Deploying(deploying.environment.clone().unwrap_or_default())),
+    match stages
+        .iter()
+        .find(|s| s.kind == StageKind::Deploy && s.status == StageStatus::Running)
+    {
+        Some(deploying) => Err(Refusal::Deploying(
+            deploying.environment.clone().unwrap_or_default(),
+        )),
         None => Ok(()),
     }
 }
@@ -54,7 +61,11 @@ pub fn may_retry(kind: RunKind, status: RunStatus) -> Result<(), Refusal> {
         RunStatus::Running | RunStatus::AwaitingApproval => Err(Refusal::Live(status)),
         RunStatus::Succeeded => Err(Refusal::Succeeded),
         RunStatus::Superseded => Err(Refusal::Superseded),
-        RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled | RunStatus::Expired => Ok(()),
+        RunStatus::Failed
+        | RunStatus::RolledBack
+        | RunStatus::Rejected
+        | RunStatus::Cancelled
+        | RunStatus::Expired => Ok(()),
     }
 }
 
@@ -63,20 +74,51 @@ mod tests {
     use super::*;
 
     fn stage(kind: StageKind, status: StageStatus, environment: Option<&str>) -> StageRecord {
-        StageRecord { position: 0, kind, environment: environment.map(str::to_owned), promotion: None, status, started_at: None, finished_at: None, detail: String::new() }
+        StageRecord {
+            position: 0,
+            kind,
+            environment: environment.map(str::to_owned),
+            promotion: None,
+            status,
+            started_at: None,
+            finished_at: None,
+            detail: String::new(),
+        }
     }
 
     #[test]
     fn a_live_run_may_be_cancelled_unless_a_deploy_is_rolling_out() {
-        let queued = [stage(StageKind::Build, StageStatus::Succeeded, None), stage(StageKind::Deploy, StageStatus::Pending, Some("staging"))];
-        let rolling = [stage(StageKind::Build, StageStatus::Succeeded, None), stage(StageKind::Deploy, StageStatus::Running, Some("staging"))];
+        let queued = [
+            stage(StageKind::Build, StageStatus::Succeeded, None),
+            stage(StageKind::Deploy, StageStatus::Pending, Some("staging")),
+        ];
+        let rolling = [
+            stage(StageKind::Build, StageStatus::Succeeded, None),
+            stage(StageKind::Deploy, StageStatus::Running, Some("staging")),
+        ];
         let table: [(RunStatus, &[StageRecord], Result<(), Refusal>); 6] = [
             (RunStatus::Running, &queued, Ok(())),
             (RunStatus::AwaitingApproval, &queued, Ok(())),
-            (RunStatus::Running, &rolling, Err(Refusal::Deploying("staging".into()))),
-            (RunStatus::Succeeded, &queued, Err(Refusal::Ended(RunStatus::Succeeded))),
-            (RunStatus::Cancelled, &queued, Err(Refusal::Ended(RunStatus::Cancelled))),
-            (RunStatus::Failed, &rolling, Err(Refusal::Ended(RunStatus::Failed))),
+            (
+                RunStatus::Running,
+                &rolling,
+                Err(Refusal::Deploying("staging".into())),
+            ),
+            (
+                RunStatus::Succeeded,
+                &queued,
+                Err(Refusal::Ended(RunStatus::Succeeded)),
+            ),
+            (
+                RunStatus::Cancelled,
+                &queued,
+                Err(Refusal::Ended(RunStatus::Cancelled)),
+            ),
+            (
+                RunStatus::Failed,
+                &rolling,
+                Err(Refusal::Ended(RunStatus::Failed)),
+            ),
         ];
         for (status, stages, expected) in table {
             assert_eq!(may_cancel(status, stages), expected, "{status:?}");
@@ -94,7 +136,11 @@ mod tests {
             (RunKind::Push, S::Expired, Ok(())),
             (RunKind::Retry, S::Failed, Ok(())),
             (RunKind::Push, S::Running, Err(Refusal::Live(S::Running))),
-            (RunKind::Push, S::AwaitingApproval, Err(Refusal::Live(S::AwaitingApproval))),
+            (
+                RunKind::Push,
+                S::AwaitingApproval,
+                Err(Refusal::Live(S::AwaitingApproval)),
+            ),
             (RunKind::Push, S::Succeeded, Err(Refusal::Succeeded)),
             (RunKind::Push, S::Superseded, Err(Refusal::Superseded)),
             (RunKind::Rollback, S::Failed, Err(Refusal::IsRollback)),

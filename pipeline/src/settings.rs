@@ -120,8 +120,20 @@ impl BuildSettings {
     /// The tag this commit's image is pushed under.
     pub fn tag_for(&self, sha: &str, branch: &str) -> String {
         let short = sha.get(..7).unwrap_or(sha);
-        let branch: String = branch.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' }).collect();
-        self.image_tag.replace("{sha}", sha).replace("{short_sha}", short).replace("{branch}", &branch)
+        let branch: String = branch
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        self.image_tag
+            .replace("{sha}", sha)
+            .replace("{short_sha}", short)
+            .replace("{branch}", &branch)
     }
 }
 
@@ -169,18 +181,34 @@ impl Default for DeploySettings {
 pub(crate) fn check_image_tag(s: &str) -> Result<(), String> {
     let mut rest = s;
     while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').ok_or_else(|| format!("`{s}` has an unclosed `{{`"))?;
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("`{s}` has an unclosed `{{`"))?;
         let name = &rest[open + 1..open + close];
         if !matches!(name, "sha" | "short_sha" | "branch") {
-            return Err(format!("`{{{name}}}` is not a placeholder; use `{{sha}}`, `{{short_sha}}` or `{{branch}}`"));
+            return Err(format!(
+                "`{{{name}}}` is not a placeholder; use `{{sha}}`, `{{short_sha}}` or `{{branch}}`"
+            ));
         }
         rest = &rest[open + close + 1..];
     }
-    let sample = BuildSettings { image_tag: s.to_owned(), ..Default::default() }.tag_for(&"a".repeat(40), "main");
+    let sample = BuildSettings {
+        image_tag: s.to_owned(),
+        ..Default::default()
+    }
+    .tag_for(&"a".repeat(40), "main");
     let ok = (1..=128).contains(&sample.len())
         && sample.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && sample.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(()) } else { Err(format!("`{s}` does not render to a valid image tag (letters, digits, `.`, `_`, `-`; at most 128)")) }
+        && sample
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` does not render to a valid image tag (letters, digits, `.`, `_`, `-`; at most 128)"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -189,7 +217,17 @@ mod tests {
 
     #[test]
     fn spans_parse_and_print_in_the_largest_whole_unit() {
-        for (text, ms, shown) in [("90s", 90_000, "90s"), ("30m", 1_800_000, "30m"), ("2h", 7_200_000, "2h"), ("120m", 7_200_000, "2h"), ("0s", 0, "0s"), ("1500ms", 1500, "1500ms"), ("7d", 604_800_000, "7d"), ("48h", 172_800_000, "2d"), ("36h", 129_600_000, "36h")] {
+        for (text, ms, shown) in [
+            ("90s", 90_000, "90s"),
+            ("30m", 1_800_000, "30m"),
+            ("2h", 7_200_000, "2h"),
+            ("120m", 7_200_000, "2h"),
+            ("0s", 0, "0s"),
+            ("1500ms", 1500, "1500ms"),
+            ("7d", 604_800_000, "7d"),
+            ("48h", 172_800_000, "2d"),
+            ("36h", 129_600_000, "36h"),
+        ] {
             let span: Span = text.parse().unwrap();
             assert_eq!(span.as_millis(), ms, "{text}");
             assert_eq!(span.to_string(), shown);
@@ -202,16 +240,26 @@ mod tests {
     #[test]
     fn image_tags_fill_their_placeholders() {
         let sha = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
-        let settings = |t: &str| BuildSettings { image_tag: t.into(), ..Default::default() };
+        let settings = |t: &str| BuildSettings {
+            image_tag: t.into(),
+            ..Default::default()
+        };
         assert_eq!(settings("{sha}").tag_for(sha, "main"), sha);
-        assert_eq!(settings("{branch}-{short_sha}").tag_for(sha, "feature/x"), "feature-x-0d1a26e");
+        assert_eq!(
+            settings("{branch}-{short_sha}").tag_for(sha, "feature/x"),
+            "feature-x-0d1a26e"
+        );
     }
 
     #[test]
     fn image_tag_templates_are_checked() {
         assert!(check_image_tag("{sha}").is_ok());
         assert!(check_image_tag("release-{short_sha}").is_ok());
-        assert!(check_image_tag("{commit}").unwrap_err().contains("{commit}"));
+        assert!(
+            check_image_tag("{commit}")
+                .unwrap_err()
+                .contains("{commit}")
+        );
         assert!(check_image_tag("{sha").is_err());
         assert!(check_image_tag("a b").is_err());
     }

@@ -3,12 +3,12 @@
 //! one is [`PipelineDraft::validate`], so every pipeline in the store was checked once,
 //! with every problem named by its field path.
 
+use crate::field::check_slug;
 use crate::freeze::FreezeDraft;
 use crate::gate::{ApprovalPolicy, MAX_REQUIRED_APPROVALS, PendingRuns};
 use crate::notice::{NotifierDraft, validate_notifiers};
 use crate::settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, check_image_tag};
 use crate::time::Span;
-use crate::field::check_slug;
 use serde::{Deserialize, Serialize};
 
 pub use crate::field::{FieldError, InvalidSpec};
@@ -94,7 +94,10 @@ struct Checker {
 
 impl Checker {
     fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError { field: field.to_owned(), message: message.into() });
+        self.errors.push(FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        });
     }
 
     /// Takes a required text field, trimming nothing: stray spaces are an error, not a fix.
@@ -112,7 +115,12 @@ impl Checker {
         }
     }
 
-    fn check(&mut self, field: &str, value: &Option<String>, rule: fn(&str) -> Result<(), String>) -> String {
+    fn check(
+        &mut self,
+        field: &str,
+        value: &Option<String>,
+        rule: fn(&str) -> Result<(), String>,
+    ) -> String {
         if let Some(v) = self.required(field, value) {
             if let Err(message) = rule(v) {
                 self.fail(field, message);
@@ -126,12 +134,21 @@ impl Checker {
 
 impl Checker {
     /// An optional duration; the default when absent.
-    fn span(&mut self, field: &str, value: &Option<String>, default: Span, range: (Span, Span)) -> Span {
+    fn span(
+        &mut self,
+        field: &str,
+        value: &Option<String>,
+        default: Span,
+        range: (Span, Span),
+    ) -> Span {
         let Some(text) = value else { return default };
         match text.parse::<Span>() {
             Ok(span) if span >= range.0 && span <= range.1 => span,
             Ok(_) => {
-                self.fail(field, format!("`{text}` must be between {} and {}", range.0, range.1));
+                self.fail(
+                    field,
+                    format!("`{text}` must be between {} and {}", range.0, range.1),
+                );
                 default
             }
             Err(message) => {
@@ -152,18 +169,29 @@ impl PipelineDraft {
         let mut environments = Vec::new();
         match &self.environments {
             None => c.fail("environments", "is required: list at least one environment"),
-            Some(list) if list.is_empty() => c.fail("environments", "must list at least one environment"),
-            Some(list) if list.len() > MAX_ENVIRONMENTS => {
-                c.fail("environments", format!("lists {} environments; at most {MAX_ENVIRONMENTS} are allowed", list.len()))
+            Some(list) if list.is_empty() => {
+                c.fail("environments", "must list at least one environment")
             }
+            Some(list) if list.len() > MAX_ENVIRONMENTS => c.fail(
+                "environments",
+                format!(
+                    "lists {} environments; at most {MAX_ENVIRONMENTS} are allowed",
+                    list.len()
+                ),
+            ),
             Some(list) => {
                 for (i, env) in list.iter().enumerate() {
                     let at = |f: &str| format!("environments[{i}].{f}");
                     let env_name = c.check(&at("name"), &env.name, check_slug);
                     if !env_name.is_empty()
-                        && environments.iter().any(|e: &EnvironmentSpec| e.name.eq_ignore_ascii_case(&env_name))
+                        && environments
+                            .iter()
+                            .any(|e: &EnvironmentSpec| e.name.eq_ignore_ascii_case(&env_name))
                     {
-                        c.fail(&at("name"), format!("duplicates environment `{env_name}`; names must be unique"));
+                        c.fail(
+                            &at("name"),
+                            format!("duplicates environment `{env_name}`; names must be unique"),
+                        );
                     }
                     let cluster = c.check(&at("cluster"), &env.cluster, check_ecs_name_or_arn);
                     let service = c.check(&at("service"), &env.service, check_ecs_name_or_arn);
@@ -171,18 +199,34 @@ impl PipelineDraft {
                     let region = c.check(&at("region"), &env.region, check_region);
                     let promotion = match c.required(&at("promotion"), &env.promotion) {
                         Some(p) => Promotion::parse(p).unwrap_or_else(|| {
-                            c.fail(&at("promotion"), format!("unknown promotion mode `{p}`; expected `auto` or `manual`"));
+                            c.fail(
+                                &at("promotion"),
+                                format!(
+                                    "unknown promotion mode `{p}`; expected `auto` or `manual`"
+                                ),
+                            );
                             Promotion::Manual
                         }),
                         None => Promotion::Manual,
                     };
                     let defaults = DeploySettings::default();
-                    let deploy_timeout = c.span(&at("deploy_timeout"), &env.deploy_timeout, defaults.deploy_timeout, (Span::seconds(1), Span::minutes(24 * 60)));
+                    let deploy_timeout = c.span(
+                        &at("deploy_timeout"),
+                        &env.deploy_timeout,
+                        defaults.deploy_timeout,
+                        (Span::seconds(1), Span::minutes(24 * 60)),
+                    );
                     if let Some(p) = env.minimum_healthy_percent.filter(|p| *p > 100) {
-                        c.fail(&at("minimum_healthy_percent"), format!("{p} must be between 0 and 100"));
+                        c.fail(
+                            &at("minimum_healthy_percent"),
+                            format!("{p} must be between 0 and 100"),
+                        );
                     }
                     if let Some(p) = env.maximum_percent.filter(|p| !(100..=200).contains(p)) {
-                        c.fail(&at("maximum_percent"), format!("{p} must be between 100 and 200"));
+                        c.fail(
+                            &at("maximum_percent"),
+                            format!("{p} must be between 100 and 200"),
+                        );
                     }
                     let strategy = match env.strategy.as_deref() {
                         None => DeployStrategy::Rolling,
@@ -191,29 +235,55 @@ impl PipelineDraft {
                             DeployStrategy::Rolling
                         }),
                     };
-                    if let Some(role) = env.role_arn.as_deref().filter(|r| !(r.starts_with("arn:aws") && r.contains(":role/"))) {
+                    if let Some(role) = env
+                        .role_arn
+                        .as_deref()
+                        .filter(|r| !(r.starts_with("arn:aws") && r.contains(":role/")))
+                    {
                         c.fail(&at("role_arn"), format!("`{role}` is not an IAM role ARN such as `arn:aws:iam::123456789012:role/deployer`"));
                     }
                     let approval_defaults = ApprovalPolicy::default();
                     let required_approvals = match env.required_approvals {
                         Some(n) if !(1..=MAX_REQUIRED_APPROVALS).contains(&n) => {
-                            c.fail(&at("required_approvals"), format!("{n} must be between 1 and {MAX_REQUIRED_APPROVALS}"));
+                            c.fail(
+                                &at("required_approvals"),
+                                format!("{n} must be between 1 and {MAX_REQUIRED_APPROVALS}"),
+                            );
                             1
                         }
                         Some(n) => n,
                         None => approval_defaults.required_approvals,
                     };
-                    let approvers: Vec<String> = env.approvers.clone().unwrap_or_default().iter().map(|a| a.trim().to_lowercase()).collect();
+                    let approvers: Vec<String> = env
+                        .approvers
+                        .clone()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|a| a.trim().to_lowercase())
+                        .collect();
                     for (j, a) in approvers.iter().enumerate() {
                         if !a.contains('@') || a.contains(char::is_whitespace) {
-                            c.fail(&at(&format!("approvers[{j}]")), format!("`{a}` is not an email address"));
+                            c.fail(
+                                &at(&format!("approvers[{j}]")),
+                                format!("`{a}` is not an email address"),
+                            );
                         }
                     }
                     if !approvers.is_empty() && approvers.len() < usize::from(required_approvals) {
                         c.fail(&at("approvers"), format!("lists {} people, fewer than the {required_approvals} approvals required", approvers.len()));
                     }
-                    let expires_after = c.span(&at("approval_expiry"), &env.approval_expiry, approval_defaults.expires_after, (Span::minutes(1), Span::days(90)));
-                    let approval = ApprovalPolicy { required_approvals, allow_self_approval: env.allow_self_approval.unwrap_or(false), approvers, expires_after };
+                    let expires_after = c.span(
+                        &at("approval_expiry"),
+                        &env.approval_expiry,
+                        approval_defaults.expires_after,
+                        (Span::minutes(1), Span::days(90)),
+                    );
+                    let approval = ApprovalPolicy {
+                        required_approvals,
+                        allow_self_approval: env.allow_self_approval.unwrap_or(false),
+                        approvers,
+                        expires_after,
+                    };
                     let mut freeze = Vec::new();
                     for (j, draft) in env.freeze.iter().flatten().enumerate() {
                         match draft.validate() {
@@ -237,7 +307,15 @@ impl PipelineDraft {
                         role_arn: env.role_arn.clone(),
                         auto_rollback: env.auto_rollback.unwrap_or(false),
                     };
-                    environments.push(EnvironmentSpec { name: env_name, cluster, service, container, region, promotion, deploy });
+                    environments.push(EnvironmentSpec {
+                        name: env_name,
+                        cluster,
+                        service,
+                        container,
+                        region,
+                        promotion,
+                        deploy,
+                    });
                 }
             }
         }
@@ -251,26 +329,46 @@ impl PipelineDraft {
                 t.clone()
             }
         };
-        if let Some(w) = self.ci_workflow.as_deref().filter(|w| w.is_empty() || w.len() > 255) {
+        if let Some(w) = self
+            .ci_workflow
+            .as_deref()
+            .filter(|w| w.is_empty() || w.len() > 255)
+        {
             c.fail("ci_workflow", format!("`{w}` must be 1-255 characters"));
         }
-        if let Some(region) = &self.ecr_region {
-            if let Err(message) = check_region(region) {
-                c.fail("ecr_region", message);
-            }
+        if let Some(region) = &self.ecr_region
+            && let Err(message) = check_region(region)
+        {
+            c.fail("ecr_region", message);
         }
-        let build_timeout = c.span("build_timeout", &self.build_timeout, defaults.build_timeout, (Span::seconds(1), Span::minutes(24 * 60)));
-        let scan_timeout = c.span("scan_timeout", &self.scan_timeout, defaults.scan_timeout, (Span::seconds(1), Span::minutes(24 * 60)));
+        let build_timeout = c.span(
+            "build_timeout",
+            &self.build_timeout,
+            defaults.build_timeout,
+            (Span::seconds(1), Span::minutes(24 * 60)),
+        );
+        let scan_timeout = c.span(
+            "scan_timeout",
+            &self.scan_timeout,
+            defaults.scan_timeout,
+            (Span::seconds(1), Span::minutes(24 * 60)),
+        );
         let scan_gate = self.scan_gate.as_deref().and_then(|s| {
             Severity::parse(s).or_else(|| {
-                c.fail("scan_gate", format!("unknown severity `{s}`; expected `critical`, `high` or `medium`"));
+                c.fail(
+                    "scan_gate",
+                    format!("unknown severity `{s}`; expected `critical`, `high` or `medium`"),
+                );
                 None
             })
         });
         let pending_runs = match self.pending_runs.as_deref() {
             None => PendingRuns::default(),
             Some(p) => PendingRuns::parse(p).unwrap_or_else(|| {
-                c.fail("pending_runs", format!("unknown mode `{p}`; expected `supersede` or `queue`"));
+                c.fail(
+                    "pending_runs",
+                    format!("unknown mode `{p}`; expected `supersede` or `queue`"),
+                );
                 PendingRuns::default()
             }),
         };
@@ -283,9 +381,25 @@ impl PipelineDraft {
                 Vec::new()
             }
         };
-        let build = BuildSettings { image_tag, ci_workflow: self.ci_workflow.clone(), build_timeout, ecr_region: self.ecr_region.clone(), scan_gate, scan_timeout, pending_runs, notify };
+        let build = BuildSettings {
+            image_tag,
+            ci_workflow: self.ci_workflow.clone(),
+            build_timeout,
+            ecr_region: self.ecr_region.clone(),
+            scan_gate,
+            scan_timeout,
+            pending_runs,
+            notify,
+        };
         if c.errors.is_empty() {
-            Ok(PipelineSpec { name, repository, branch, ecr_repository, environments, build })
+            Ok(PipelineSpec {
+                name,
+                repository,
+                branch,
+                ecr_repository,
+                environments,
+                build,
+            })
         } else {
             Err(InvalidSpec { errors: c.errors })
         }
@@ -320,7 +434,14 @@ impl From<&PipelineSpec> for PipelineDraft {
                         allow_self_approval: Some(e.deploy.approval.allow_self_approval),
                         approvers: Some(e.deploy.approval.approvers.clone()),
                         approval_expiry: Some(e.deploy.approval.expires_after.to_string()),
-                        freeze: Some(e.deploy.freeze.iter().cloned().map(FreezeDraft::from).collect()),
+                        freeze: Some(
+                            e.deploy
+                                .freeze
+                                .iter()
+                                .cloned()
+                                .map(FreezeDraft::from)
+                                .collect(),
+                        ),
                         auto_rollback: Some(e.deploy.auto_rollback),
                     })
                     .collect(),
@@ -332,7 +453,8 @@ impl From<&PipelineSpec> for PipelineDraft {
             scan_gate: spec.build.scan_gate.map(|s| s.as_str().to_owned()),
             scan_timeout: Some(spec.build.scan_timeout.to_string()),
             pending_runs: Some(spec.build.pending_runs.as_str().to_owned()),
-            notify: (!spec.build.notify.is_empty()).then(|| spec.build.notify.iter().map(NotifierDraft::from).collect()),
+            notify: (!spec.build.notify.is_empty())
+                .then(|| spec.build.notify.iter().map(NotifierDraft::from).collect()),
         }
     }
 }
@@ -349,7 +471,11 @@ impl PipelineSpec {
 
     /// The region of the ECR repository the build is looked for in.
     pub fn ecr_region(&self) -> &str {
-        self.build.ecr_region.as_deref().or_else(|| self.environments.first().map(|e| e.region.as_str())).unwrap_or("us-east-1")
+        self.build
+            .ecr_region
+            .as_deref()
+            .or_else(|| self.environments.first().map(|e| e.region.as_str()))
+            .unwrap_or("us-east-1")
     }
 
     /// Whether a push to `repository`/`branch` belongs to this pipeline. GitHub treats
@@ -362,8 +488,14 @@ impl PipelineSpec {
 /// GitHub's rules: an owner is 1-39 letters, digits or single hyphens; a repository name
 /// is 1-100 letters, digits, `.`, `-` or `_`, and never `.` or `..`.
 fn check_repository(s: &str) -> Result<(), String> {
-    let bad = || Err(format!("`{s}` is not a GitHub repository in the form `owner/name`"));
-    let Some((owner, name)) = s.split_once('/') else { return bad() };
+    let bad = || {
+        Err(format!(
+            "`{s}` is not a GitHub repository in the form `owner/name`"
+        ))
+    };
+    let Some((owner, name)) = s.split_once('/') else {
+        return bad();
+    };
     let owner_ok = (1..=39).contains(&owner.len())
         && !owner.starts_with('-')
         && !owner.ends_with('-')
@@ -372,16 +504,22 @@ fn check_repository(s: &str) -> Result<(), String> {
     let name_ok = (1..=100).contains(&name.len())
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if owner_ok && name_ok { Ok(()) } else { bad() }
 }
 
 /// A branch name as git allows it (the subset that matters for matching `refs/heads/…`).
 fn check_branch(s: &str) -> Result<(), String> {
     if s.starts_with("refs/") {
-        return Err(format!("`{s}` must be a branch name such as `main`, not a full ref"));
+        return Err(format!(
+            "`{s}` must be a branch name such as `main`, not a full ref"
+        ));
     }
-    let bad_char = s.chars().any(|c| c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'));
+    let bad_char = s.chars().any(|c| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    });
     if bad_char
         || s.len() > 255
         || s.starts_with('/')
@@ -404,20 +542,29 @@ fn check_ecr_repository(s: &str) -> Result<(), String> {
         !seg.is_empty()
             && seg.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
             && seg.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            && seg.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
     };
     if (2..=256).contains(&s.len()) && s.split('/').all(segment_ok) {
         Ok(())
     } else {
-        Err(format!("`{s}` is not a valid ECR repository name (lowercase letters, digits, `.`, `_`, `-`, `/`)"))
+        Err(format!(
+            "`{s}` is not a valid ECR repository name (lowercase letters, digits, `.`, `_`, `-`, `/`)"
+        ))
     }
 }
 
 fn check_ecs_name(s: &str) -> Result<(), String> {
-    if s.len() <= 255 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         Ok(())
     } else {
-        Err(format!("`{s}` must be up to 255 letters, digits, `-` or `_`"))
+        Err(format!(
+            "`{s}` must be up to 255 letters, digits, `-` or `_`"
+        ))
     }
 }
 
@@ -433,10 +580,18 @@ fn check_region(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() >= 3
         && parts[0].len() == 2
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
         && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty();
-    if ok { Ok(()) } else { Err(format!("`{s}` is not an AWS region code such as `us-east-1`")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is not an AWS region code such as `us-east-1`"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -453,7 +608,13 @@ mod tests {
           {"name": "production", "cluster": "prod", "service": "api", "container": "app", "region": "us-east-1", "promotion": "manual"}]}"#;
 
     fn fields(json: &str) -> Vec<String> {
-        draft(json).validate().unwrap_err().errors.into_iter().map(|e| e.field).collect()
+        draft(json)
+            .validate()
+            .unwrap_err()
+            .errors
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     }
 
     #[test]
@@ -468,24 +629,88 @@ mod tests {
     #[test]
     fn each_invalid_field_is_named() {
         let cases: &[(&str, &str, &str)] = &[
-            (r#""repository": "octo-org/api""#, r#""repository": "not a repo""#, "repository"),
-            (r#""repository": "octo-org/api""#, r#""repository": "-bad/api""#, "repository"),
-            (r#""repository": "octo-org/api""#, r#""repository": "octo/..""#, "repository"),
-            (r#""branch": "main""#, r#""branch": "refs/heads/main""#, "branch"),
+            (
+                r#""repository": "octo-org/api""#,
+                r#""repository": "not a repo""#,
+                "repository",
+            ),
+            (
+                r#""repository": "octo-org/api""#,
+                r#""repository": "-bad/api""#,
+                "repository",
+            ),
+            (
+                r#""repository": "octo-org/api""#,
+                r#""repository": "octo/..""#,
+                "repository",
+            ),
+            (
+                r#""branch": "main""#,
+                r#""branch": "refs/heads/main""#,
+                "branch",
+            ),
             (r#""branch": "main""#, r#""branch": "a..b""#, "branch"),
             (r#""name": "api""#, r#""name": "Bad Name""#, "name"),
-            (r#""ecr_repository": "api""#, r#""ecr_repository": "API""#, "ecr_repository"),
-            (r#""promotion": "auto""#, r#""promotion": "sometimes""#, "environments[0].promotion"),
-            (r#""region": "us-east-1", "promotion": "manual""#, r#""region": "mars", "promotion": "manual""#, "environments[1].region"),
-            (r#""name": "production""#, r#""name": "staging""#, "environments[1].name"),
-            (r#""cluster": "stg""#, r#""cluster": "has space""#, "environments[0].cluster"),
-            (r#""branch": "main""#, r#""branch": "main", "image_tag": "{commit}""#, "image_tag"),
-            (r#""branch": "main""#, r#""branch": "main", "build_timeout": "soon""#, "build_timeout"),
-            (r#""branch": "main""#, r#""branch": "main", "scan_gate": "low""#, "scan_gate"),
-            (r#""promotion": "auto""#, r#""promotion": "auto", "strategy": "yolo""#, "environments[0].strategy"),
-            (r#""promotion": "auto""#, r#""promotion": "auto", "maximum_percent": 300"#, "environments[0].maximum_percent"),
-            (r#""promotion": "auto""#, r#""promotion": "auto", "deploy_timeout": "0s""#, "environments[0].deploy_timeout"),
-            (r#""promotion": "auto""#, r#""promotion": "auto", "role_arn": "deployer""#, "environments[0].role_arn"),
+            (
+                r#""ecr_repository": "api""#,
+                r#""ecr_repository": "API""#,
+                "ecr_repository",
+            ),
+            (
+                r#""promotion": "auto""#,
+                r#""promotion": "sometimes""#,
+                "environments[0].promotion",
+            ),
+            (
+                r#""region": "us-east-1", "promotion": "manual""#,
+                r#""region": "mars", "promotion": "manual""#,
+                "environments[1].region",
+            ),
+            (
+                r#""name": "production""#,
+                r#""name": "staging""#,
+                "environments[1].name",
+            ),
+            (
+                r#""cluster": "stg""#,
+                r#""cluster": "has space""#,
+                "environments[0].cluster",
+            ),
+            (
+                r#""branch": "main""#,
+                r#""branch": "main", "image_tag": "{commit}""#,
+                "image_tag",
+            ),
+            (
+                r#""branch": "main""#,
+                r#""branch": "main", "build_timeout": "soon""#,
+                "build_timeout",
+            ),
+            (
+                r#""branch": "main""#,
+                r#""branch": "main", "scan_gate": "low""#,
+                "scan_gate",
+            ),
+            (
+                r#""promotion": "auto""#,
+                r#""promotion": "auto", "strategy": "yolo""#,
+                "environments[0].strategy",
+            ),
+            (
+                r#""promotion": "auto""#,
+                r#""promotion": "auto", "maximum_percent": 300"#,
+                "environments[0].maximum_percent",
+            ),
+            (
+                r#""promotion": "auto""#,
+                r#""promotion": "auto", "deploy_timeout": "0s""#,
+                "environments[0].deploy_timeout",
+            ),
+            (
+                r#""promotion": "auto""#,
+                r#""promotion": "auto", "role_arn": "deployer""#,
+                "environments[0].role_arn",
+            ),
         ];
         for (from, to, field) in cases {
             assert!(GOOD.contains(from), "fixture lacks {from}");
@@ -499,7 +724,10 @@ mod tests {
         let spec = draft(GOOD).validate().unwrap();
         assert_eq!(spec.build, BuildSettings::default());
         assert_eq!(spec.environments[0].deploy, DeploySettings::default());
-        assert!(spec.environments[0].deploy.circuit_breaker, "the circuit breaker is on unless turned off");
+        assert!(
+            spec.environments[0].deploy.circuit_breaker,
+            "the circuit breaker is on unless turned off"
+        );
         let tuned = GOOD.replacen(r#""branch": "main""#, r#""branch": "main", "scan_gate": "high", "build_timeout": "90s", "image_tag": "v-{short_sha}""#, 1).replacen(
             r#""promotion": "auto""#,
             r#""promotion": "auto", "strategy": "canary", "minimum_healthy_percent": 50, "circuit_breaker": false, "role_arn": "arn:aws:iam::123456789012:role/deployer""#,
@@ -512,7 +740,10 @@ mod tests {
         assert!(!spec.environments[0].deploy.circuit_breaker);
         assert_eq!(PipelineDraft::from(&spec).validate().unwrap(), spec);
         let json = serde_json::to_value(&spec).unwrap();
-        assert_eq!(json["build_timeout"], "90s", "settings serialize flat, as they are written");
+        assert_eq!(
+            json["build_timeout"], "90s",
+            "settings serialize flat, as they are written"
+        );
         assert_eq!(serde_json::from_value::<PipelineSpec>(json).unwrap(), spec);
     }
 
@@ -529,11 +760,27 @@ mod tests {
         assert_eq!(spec.build.pending_runs, PendingRuns::Queue);
         let production = &spec.environments[1].deploy;
         assert_eq!(production.approval.required_approvals, 2);
-        assert_eq!(production.approval.approvers, ["alice@example.com", "bob@example.com"]);
+        assert_eq!(
+            production.approval.approvers,
+            ["alice@example.com", "bob@example.com"]
+        );
         assert_eq!(production.approval.expires_after, Span::days(2));
-        assert!(!production.approval.allow_self_approval, "self-approval is off unless turned on");
-        assert_eq!(production.freeze.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["weekends", "year end"]);
-        assert_eq!(spec.environments[0].deploy.approval, ApprovalPolicy::default());
+        assert!(
+            !production.approval.allow_self_approval,
+            "self-approval is off unless turned on"
+        );
+        assert_eq!(
+            production
+                .freeze
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>(),
+            ["weekends", "year end"]
+        );
+        assert_eq!(
+            spec.environments[0].deploy.approval,
+            ApprovalPolicy::default()
+        );
         assert_eq!(PipelineDraft::from(&spec).validate().unwrap(), spec);
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["environments"][1]["freeze"][0]["cron"], "0 18 * * FRI");
@@ -555,13 +802,28 @@ mod tests {
                 "pending_runs"
             ]
         );
-        assert_eq!(fields(&GOOD.replacen(r#""promotion": "manual""#, r#""promotion": "manual", "required_approvals": 0"#, 1)), ["environments[1].required_approvals"]);
+        assert_eq!(
+            fields(&GOOD.replacen(
+                r#""promotion": "manual""#,
+                r#""promotion": "manual", "required_approvals": 0"#,
+                1
+            )),
+            ["environments[1].required_approvals"]
+        );
     }
 
     #[test]
     fn no_environments_is_rejected() {
-        assert_eq!(fields(r#"{"name":"api","repository":"o/r","branch":"main","ecr_repository":"api","environments":[]}"#), ["environments"]);
-        assert_eq!(fields(r#"{"name":"api","repository":"o/r","branch":"main","ecr_repository":"api"}"#), ["environments"]);
+        assert_eq!(
+            fields(
+                r#"{"name":"api","repository":"o/r","branch":"main","ecr_repository":"api","environments":[]}"#
+            ),
+            ["environments"]
+        );
+        assert_eq!(
+            fields(r#"{"name":"api","repository":"o/r","branch":"main","ecr_repository":"api"}"#),
+            ["environments"]
+        );
     }
 
     #[test]
@@ -570,21 +832,37 @@ mod tests {
         assert_eq!(
             got,
             [
-                "name", "repository", "branch", "ecr_repository", "environments[0].name", "environments[0].cluster",
-                "environments[0].service", "environments[0].container", "environments[0].region", "environments[0].promotion"
+                "name",
+                "repository",
+                "branch",
+                "ecr_repository",
+                "environments[0].name",
+                "environments[0].cluster",
+                "environments[0].service",
+                "environments[0].container",
+                "environments[0].region",
+                "environments[0].promotion"
             ]
         );
     }
 
     #[test]
     fn unknown_fields_are_refused_rather_than_ignored() {
-        let err = serde_json::from_str::<PipelineDraft>(r#"{"name":"api","promtion":"auto"}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `promtion`"), "{err}");
+        let err = serde_json::from_str::<PipelineDraft>(r#"{"name":"api","promtion":"auto"}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `promtion`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn arns_are_accepted_for_cluster_and_service() {
-        let json = GOOD.replacen(r#""cluster": "stg""#, r#""cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/stg""#, 1);
+        let json = GOOD.replacen(
+            r#""cluster": "stg""#,
+            r#""cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/stg""#,
+            1,
+        );
         assert!(draft(&json).validate().is_ok());
     }
 

@@ -102,7 +102,10 @@ impl RunStatus {
 
 impl StageStatus {
     pub fn is_terminal(self) -> bool {
-        !matches!(self, StageStatus::Pending | StageStatus::Running | StageStatus::AwaitingApproval)
+        !matches!(
+            self,
+            StageStatus::Pending | StageStatus::Running | StageStatus::AwaitingApproval
+        )
     }
 }
 
@@ -148,11 +151,17 @@ mod tests {
     fn every_status_round_trips_through_its_text_and_json() {
         for s in RunStatus::ALL {
             assert_eq!(s.as_str().parse::<RunStatus>(), Ok(*s));
-            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
         }
         for s in StageStatus::ALL {
             assert_eq!(s.as_str().parse::<StageStatus>(), Ok(*s));
-            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
         }
         for s in StageKind::ALL {
             assert_eq!(s.as_str().parse::<StageKind>(), Ok(*s));

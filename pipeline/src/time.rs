@@ -21,19 +21,27 @@ impl Span {
     }
 
     pub const fn seconds(seconds: u64) -> Self {
-        Span { millis: seconds * 1000 }
+        Span {
+            millis: seconds * 1000,
+        }
     }
 
     pub const fn minutes(minutes: u64) -> Self {
-        Span { millis: minutes * 60_000 }
+        Span {
+            millis: minutes * 60_000,
+        }
     }
 
     pub const fn hours(hours: u64) -> Self {
-        Span { millis: hours * 3_600_000 }
+        Span {
+            millis: hours * 3_600_000,
+        }
     }
 
     pub const fn days(days: u64) -> Self {
-        Span { millis: days * 86_400_000 }
+        Span {
+            millis: days * 86_400_000,
+        }
     }
 
     pub fn as_secs(self) -> u64 {
@@ -54,13 +62,13 @@ impl fmt::Display for Span {
         let ms = self.millis;
         if ms == 0 {
             f.write_str("0s")
-        } else if ms % 86_400_000 == 0 {
+        } else if ms.is_multiple_of(86_400_000) {
             write!(f, "{}d", ms / 86_400_000)
-        } else if ms % 3_600_000 == 0 {
+        } else if ms.is_multiple_of(3_600_000) {
             write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 {
+        } else if ms.is_multiple_of(60_000) {
             write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")
@@ -71,7 +79,8 @@ impl fmt::Display for Span {
 impl FromStr for Span {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{text}` is not a duration such as `500ms`, `90s`, `30m`, `2h` or `7d`");
+        let bad =
+            || format!("`{text}` is not a duration such as `500ms`, `90s`, `30m`, `2h` or `7d`");
         let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let (number, unit) = text.split_at(split);
         let n: u64 = number.parse().map_err(|_| bad())?;
@@ -83,7 +92,9 @@ impl FromStr for Span {
             "d" => 86_400_000,
             _ => return Err(bad()),
         };
-        Ok(Span { millis: n.checked_mul(factor).ok_or_else(bad)? })
+        Ok(Span {
+            millis: n.checked_mul(factor).ok_or_else(bad)?,
+        })
     }
 }
 

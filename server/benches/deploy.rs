@@ -13,13 +13,16 @@
 //!
 //! Options (after `--`): [--runs N] [--poll 1s] [--shipgate PATH]
 
-mod common;
 /// The same moto harness the integration tests use.
 #[path = "../tests/support/aws.rs"]
 mod aws;
+mod common;
 
 use aws::Moto;
-use common::{branch_push, deliver, examples, examples_path, free_port, get, peak_rss_kib, percentile, stop, wait_until_up};
+use common::{
+    branch_push, deliver, examples, examples_path, free_port, get, peak_rss_kib, percentile, stop,
+    wait_until_up,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -36,10 +39,20 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o = Options { runs: 200, poll: "1s".into(), shipgate: PathBuf::from(env!("CARGO_BIN_EXE_shipgate")) };
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mut o = Options {
+        runs: 200,
+        poll: "1s".into(),
+        shipgate: PathBuf::from(env!("CARGO_BIN_EXE_shipgate")),
+    };
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     for pair in args.chunks(2) {
-        let value = pair.get(1).cloned().unwrap_or_else(|| panic!("{} needs a value", pair[0]));
+        let value = pair
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| panic!("{} needs a value", pair[0]));
         match pair[0].as_str() {
             "--runs" => o.runs = value.parse().expect("--runs: a number"),
             "--poll" => o.poll = value,
@@ -51,7 +64,10 @@ fn options() -> Options {
 }
 
 fn now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// One mode's latencies, in milliseconds, and the server's peak RSS.
@@ -62,14 +78,24 @@ struct Measured {
 
 async fn measure(o: &Options, moto: &Moto, webhook: bool) -> anyhow::Result<Measured> {
     let dir = tempfile::tempdir()?;
-    let log = std::env::temp_dir().join(format!("shipgate-bench-deploy-{}.log", if webhook { "webhook" } else { "poll" }));
+    let log = std::env::temp_dir().join(format!(
+        "shipgate-bench-deploy-{}.log",
+        if webhook { "webhook" } else { "poll" }
+    ));
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut server = Command::new(&o.shipgate)
-        .arg("--listen").arg(addr.to_string())
-        .arg("--database-url").arg(format!("sqlite:{}", dir.path().join("deploy.db").display()))
-        .arg("--config").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hello.toml"))
-        .arg("--poll-interval").arg(if webhook { "60s" } else { o.poll.as_str() })
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", dir.path().join("deploy.db").display()))
+        .arg("--config")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/hello.toml"
+        ))
+        .arg("--poll-interval")
+        .arg(if webhook { "60s" } else { o.poll.as_str() })
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("SHIPGATE_LOG", "warn")
         .env("SHIPGATE_LOG_FORMAT", "text")
@@ -90,13 +116,24 @@ async fn measure(o: &Options, moto: &Moto, webhook: bool) -> anyhow::Result<Meas
     server.wait().await?;
     let mut latencies = result.map_err(|e| e.context(format!("server log: {}", log.display())))?;
     latencies.sort_by(f64::total_cmp);
-    Ok(Measured { sorted_ms: latencies, rss_kib })
+    Ok(Measured {
+        sorted_ms: latencies,
+        rss_kib,
+    })
 }
 
 /// Sends `o.runs` runs through one server; returns each run's latency in milliseconds.
-async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> anyhow::Result<Vec<f64>> {
+async fn drive(
+    o: &Options,
+    moto: &Moto,
+    webhook: bool,
+    addr: SocketAddr,
+) -> anyhow::Result<Vec<f64>> {
     let push = branch_push(&examples_path("push"));
-    let workflow = examples(&examples_path("workflow_run")).into_iter().find(|e| e["workflow_run"]["status"] == "completed").expect("a workflow_run example");
+    let workflow = examples(&examples_path("workflow_run"))
+        .into_iter()
+        .find(|e| e["workflow_run"]["status"] == "completed")
+        .expect("a workflow_run example");
     let mode = if webhook { "webhook" } else { "poll" };
     let mut latencies = Vec::with_capacity(o.runs);
     for i in 0..o.runs {
@@ -106,14 +143,32 @@ async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> any
         payload["head_commit"]["id"] = json!(sha);
         // The engine's first ECR look for the run's tag must have missed, so the image is new
         // to it. (Inventory listings also call DescribeImages, without `imageIds`.)
-        let looks = || async { Ok::<_, anyhow::Error>(moto.calls("DescribeImages").await.iter().filter(|c| c["body"].get("imageIds").is_some()).count()) };
+        let looks = || async {
+            Ok::<_, anyhow::Error>(
+                moto.calls("DescribeImages")
+                    .await
+                    .iter()
+                    .filter(|c| c["body"].get("imageIds").is_some())
+                    .count(),
+            )
+        };
         let looks_before = looks().await?;
-        let (status, body) = deliver(addr, SECRET, "push", &format!("{mode}-push-{i}"), &payload).await?;
-        anyhow::ensure!(status == 200, "push #{i}: {status} {}", String::from_utf8_lossy(&body));
-        let id = serde_json::from_slice::<Value>(&body)?["run_ids"][0].as_i64().expect("a run");
+        let (status, body) =
+            deliver(addr, SECRET, "push", &format!("{mode}-push-{i}"), &payload).await?;
+        anyhow::ensure!(
+            status == 200,
+            "push #{i}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        let id = serde_json::from_slice::<Value>(&body)?["run_ids"][0]
+            .as_i64()
+            .expect("a run");
         let deadline = Instant::now() + Duration::from_secs(30);
         while looks().await? == looks_before {
-            anyhow::ensure!(Instant::now() < deadline, "the engine never looked for run {id}'s image");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the engine never looked for run {id}'s image"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -126,15 +181,21 @@ async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> any
             ci["repository"] = push["repository"].clone();
             ci["workflow_run"]["head_sha"] = json!(sha);
             ci["workflow_run"]["conclusion"] = json!("success");
-            let (status, _) = deliver(addr, SECRET, "workflow_run", &format!("{mode}-ci-{i}"), &ci).await?;
+            let (status, _) =
+                deliver(addr, SECRET, "workflow_run", &format!("{mode}-ci-{i}"), &ci).await?;
             anyhow::ensure!(status == 200, "workflow_run: {status}");
         }
         let arrived = loop {
             let updates = moto.calls("UpdateService").await;
             if updates.len() > updates_before {
-                break updates[updates_before]["at"].as_f64().expect("arrival time");
+                break updates[updates_before]["at"]
+                    .as_f64()
+                    .expect("arrival time");
             }
-            anyhow::ensure!(now_secs() - started < 120.0, "no UpdateService for run {id}");
+            anyhow::ensure!(
+                now_secs() - started < 120.0,
+                "no UpdateService for run {id}"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         };
         latencies.push((arrived - started) * 1000.0);
@@ -145,7 +206,10 @@ async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> any
             if serde_json::from_slice::<Value>(&body)?["status"] == "awaiting_approval" {
                 break;
             }
-            anyhow::ensure!(Instant::now() < deadline, "run {id} did not finish its staging deploy");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "run {id} did not finish its staging deploy"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -156,7 +220,11 @@ async fn drive(o: &Options, moto: &Moto, webhook: bool, addr: SocketAddr) -> any
 async fn main() -> anyhow::Result<()> {
     let o = options();
     let moto = Moto::start().await;
-    moto.ecr.create_repository().repository_name("hello-world").send().await?;
+    moto.ecr
+        .create_repository()
+        .repository_name("hello-world")
+        .send()
+        .await?;
     moto.create_service("stg", "hello", "app").await;
     println!(
         "machine: {} cores; {} runs per mode; polling-only mode polls ECR every {}",
@@ -167,18 +235,27 @@ async fn main() -> anyhow::Result<()> {
     let webhook = measure(&o, &moto, true).await?;
     let polling = measure(&o, &moto, false).await?;
     println!();
-    println!("| image ready → UpdateService at the endpoint | p50 ms | p99 ms | max ms | server peak RSS |");
+    println!(
+        "| image ready → UpdateService at the endpoint | p50 ms | p99 ms | max ms | server peak RSS |"
+    );
     println!("|---|---:|---:|---:|---:|");
-    for (name, m) in [("webhook-driven (workflow_run completed)", &webhook), ("polling only", &polling)] {
+    for (name, m) in [
+        ("webhook-driven (workflow_run completed)", &webhook),
+        ("polling only", &polling),
+    ] {
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} | {} |",
             percentile(&m.sorted_ms, 50.0),
             percentile(&m.sorted_ms, 99.0),
             m.sorted_ms.last().copied().unwrap_or(f64::NAN),
-            m.rss_kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+            m.rss_kib
+                .map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
         );
     }
     println!();
-    println!("p50 ratio webhook/polling: {:.3}", percentile(&webhook.sorted_ms, 50.0) / percentile(&polling.sorted_ms, 50.0));
+    println!(
+        "p50 ratio webhook/polling: {:.3}",
+        percentile(&webhook.sorted_ms, 50.0) / percentile(&polling.sorted_ms, 50.0)
+    );
     Ok(())
 }

@@ -48,7 +48,10 @@ fn options() -> Options {
             i += 1;
             continue;
         }
-        let value = args.get(i + 1).cloned().unwrap_or_else(|| panic!("{} needs a value", args[i]));
+        let value = args
+            .get(i + 1)
+            .cloned()
+            .unwrap_or_else(|| panic!("{} needs a value", args[i]));
         match args[i].as_str() {
             "--requests" => o.requests = value.parse().expect("--requests: a number"),
             "--concurrency" => o.concurrency = value.parse().expect("--concurrency: a number"),
@@ -71,17 +74,31 @@ struct LoadResult {
 }
 
 /// `concurrency` keep-alive connections send `count` signed deliveries between them.
-async fn fire(addr: SocketAddr, count: usize, concurrency: usize, body: Bytes, prefix: &str) -> LoadResult {
+async fn fire(
+    addr: SocketAddr,
+    count: usize,
+    concurrency: usize,
+    body: Bytes,
+    prefix: &str,
+) -> LoadResult {
     let signature = shipgate::forge::github::sign(SECRET.as_bytes(), &body);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (next, body, signature, prefix) = (next.clone(), body.clone(), signature.clone(), prefix.to_owned());
+            let (next, body, signature, prefix) = (
+                next.clone(),
+                body.clone(),
+                signature.clone(),
+                prefix.to_owned(),
+            );
             tokio::spawn(async move {
                 let stream = TcpStream::connect(addr).await.expect("connect");
                 stream.set_nodelay(true).ok();
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .expect("handshake");
                 tokio::spawn(conn);
                 let mut latencies = Vec::new();
                 let mut failures = 0;
@@ -128,20 +145,35 @@ async fn fire(addr: SocketAddr, count: usize, concurrency: usize, body: Bytes, p
     let elapsed = started.elapsed();
     failures += count.saturating_sub(latencies.len() + failures);
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
     LoadResult {
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
-        max_ms: latencies.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN),
+        max_ms: latencies
+            .last()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN),
         failures,
     }
 }
 
 /// The ceiling: an axum handler that reads the body and answers 200, nothing else.
 async fn bare_server(port: u16) {
-    let app = axum::Router::new().route("/webhooks/github", axum::routing::post(|_body: Bytes| async { "ok" })).route("/readyz", axum::routing::get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/webhooks/github",
+            axum::routing::post(|_body: Bytes| async { "ok" }),
+        )
+        .route("/readyz", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     axum::serve(listener, app).await.unwrap();
 }
 
@@ -154,20 +186,32 @@ fn report(name: &str, r: &LoadResult) {
 
 async fn page_latency(addr: SocketAddr, path: &str, rounds: usize) -> (f64, usize) {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let mut times = Vec::with_capacity(rounds);
     let mut items = 0;
     for _ in 0..rounds {
         sender.ready().await.unwrap();
         let t = Instant::now();
-        let resp = sender.send_request(Request::get(path).header("host", addr.to_string()).body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+        let resp = sender
+            .send_request(
+                Request::get(path)
+                    .header("host", addr.to_string())
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         times.push(t.elapsed());
         items = match serde_json::from_slice::<Value>(&body) {
             Ok(v) => v["items"].as_array().map_or(0, Vec::len),
-            Err(_) => String::from_utf8_lossy(&body).matches("class=\"run-row\"").count(),
+            Err(_) => String::from_utf8_lossy(&body)
+                .matches("class=\"run-row\"")
+                .count(),
         };
     }
     times.sort();
@@ -201,13 +245,26 @@ async fn main() -> anyhow::Result<()> {
     let body = Bytes::from(serde_json::to_vec(&common::branch_push(&o.payload))?);
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
-    let config = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hello.toml"));
-    println!("machine: {} cores; payload {} bytes (octokit push example); {} deliveries at concurrency {}", std::thread::available_parallelism().map_or(0, |n| n.get()), body.len(), o.requests, o.concurrency);
+    let config = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hello.toml"
+    ));
+    println!(
+        "machine: {} cores; payload {} bytes (octokit push example); {} deliveries at concurrency {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        body.len(),
+        o.requests,
+        o.concurrency
+    );
     let warmup = 500.min(o.requests);
 
     // The ceiling first, on its own.
     let bare_port = free_port();
-    let mut bare = Command::new(std::env::current_exe()?).arg("--bare-server").arg(bare_port.to_string()).kill_on_drop(true).spawn()?;
+    let mut bare = Command::new(std::env::current_exe()?)
+        .arg("--bare-server")
+        .arg(bare_port.to_string())
+        .kill_on_drop(true)
+        .spawn()?;
     let bare_addr: SocketAddr = ([127, 0, 0, 1], bare_port).into();
     wait_until_up(bare_addr, "/readyz").await;
     fire(bare_addr, warmup, o.concurrency, body.clone(), "warm").await;
@@ -218,9 +275,12 @@ async fn main() -> anyhow::Result<()> {
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut server = Command::new(&o.shipgate)
-        .arg("--listen").arg(addr.to_string())
-        .arg("--database-url").arg(format!("sqlite:{}", db.display()))
-        .arg("--config").arg(&config)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", db.display()))
+        .arg("--config")
+        .arg(&config)
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("SHIPGATE_LOG", "warn")
         // Intake alone: the deploy engine would otherwise start polling AWS for 20,000 runs.
@@ -234,25 +294,46 @@ async fn main() -> anyhow::Result<()> {
     let shipgate = fire(addr, o.requests, o.concurrency, body.clone(), "bench").await;
 
     println!();
-    println!("| target                       | deliv./s  | p50 ms   | p99 ms   | max ms   | failures |");
-    println!("|------------------------------|-----------|----------|----------|----------|----------|");
+    println!(
+        "| target                       | deliv./s  | p50 ms   | p99 ms   | max ms   | failures |"
+    );
+    println!(
+        "|------------------------------|-----------|----------|----------|----------|----------|"
+    );
     report("bare axum handler (ceiling)", &ceiling);
     report("shipgate, SQLite, fsync'd", &shipgate);
     println!();
-    println!("throughput ratio shipgate/ceiling: {:.2}", shipgate.per_second / ceiling.per_second);
-    println!("p99 ratio shipgate/ceiling:        {:.1}x", shipgate.p99_ms / ceiling.p99_ms);
+    println!(
+        "throughput ratio shipgate/ceiling: {:.2}",
+        shipgate.per_second / ceiling.per_second
+    );
+    println!(
+        "p99 ratio shipgate/ceiling:        {:.1}x",
+        shipgate.p99_ms / ceiling.p99_ms
+    );
 
     // Every acknowledged delivery must be in the database, each with its run.
     let store = shipgate::store::Store::connect(&format!("sqlite:{}", db.display())).await?;
     let (deliveries, runs) = store.count_deliveries_and_runs().await?;
     let expected = (o.requests + warmup) as i64;
-    println!("stored deliveries: {deliveries} of {expected} sent; runs: {runs}; lost: {}", expected - deliveries);
+    println!(
+        "stored deliveries: {deliveries} of {expected} sent; runs: {runs}; lost: {}",
+        expected - deliveries
+    );
 
     // Runs list pages over a large history.
     if o.seed_runs > 0 {
         let (last_before_seed,): (i64,) = match &store {
-            shipgate::store::Store::Sqlite(pool) => sqlx::query_as("SELECT MAX(id) FROM runs").fetch_one(pool).await?,
-            shipgate::store::Store::Postgres(pool) => sqlx::query_as("SELECT MAX(id) FROM runs").fetch_one(pool).await?,
+            shipgate::store::Store::Sqlite(pool) => {
+                sqlx::query_as("SELECT MAX(id) FROM runs")
+                    .fetch_one(pool)
+                    .await?
+            }
+            shipgate::store::Store::Postgres(pool) => {
+                sqlx::query_as("SELECT MAX(id) FROM runs")
+                    .fetch_one(pool)
+                    .await?
+            }
         };
         if let shipgate::store::Store::Sqlite(pool) = &store {
             let t = Instant::now();
@@ -269,7 +350,11 @@ async fn main() -> anyhow::Result<()> {
             .bind(o.seed_runs)
             .execute(pool)
             .await?;
-            println!("\nseeded {} more runs in {:.1} s", o.seed_runs, t.elapsed().as_secs_f64());
+            println!(
+                "\nseeded {} more runs in {:.1} s",
+                o.seed_runs,
+                t.elapsed().as_secs_f64()
+            );
         }
         // Cursors deep in the seeded history, where the oldest seeded runs are.
         let min_id = last_before_seed;
@@ -279,9 +364,21 @@ async fn main() -> anyhow::Result<()> {
         let mut first_p50 = 0.0;
         for (label, path) in [
             ("first page", "/api/v1/runs".to_owned()),
-            ("deep page (oldest runs)", format!("/api/v1/runs?before={deep}")),
-            ("first page, pipeline+status filter", "/api/v1/runs?pipeline=web&status=failed".to_owned()),
-            ("deep page, pipeline+status filter", format!("/api/v1/runs?pipeline=web&status=failed&before={}", min_id + 2000)),
+            (
+                "deep page (oldest runs)",
+                format!("/api/v1/runs?before={deep}"),
+            ),
+            (
+                "first page, pipeline+status filter",
+                "/api/v1/runs?pipeline=web&status=failed".to_owned(),
+            ),
+            (
+                "deep page, pipeline+status filter",
+                format!(
+                    "/api/v1/runs?pipeline=web&status=failed&before={}",
+                    min_id + 2000
+                ),
+            ),
             ("dashboard HTML, first page", "/".to_owned()),
             ("dashboard HTML, deep page", format!("/?before={deep}")),
         ] {
@@ -298,21 +395,34 @@ async fn main() -> anyhow::Result<()> {
         // it the page would have to fetch its data again to notice a change.
         let one = last_before_seed;
         let filter = shipgate_pipeline::read::RunFilter::default();
-        let (fp_run, full_run) = (median_us(|| store.run_fingerprint(one), 500).await, median_us(|| store.get_run(one), 500).await);
-        let (fp_list, full_list) = (median_us(|| store.runs_fingerprint(), 500).await, median_us(|| store.list_runs(&filter), 500).await);
+        let (fp_run, full_run) = (
+            median_us(|| store.run_fingerprint(one), 500).await,
+            median_us(|| store.get_run(one), 500).await,
+        );
+        let (fp_list, full_list) = (
+            median_us(|| store.runs_fingerprint(), 500).await,
+            median_us(|| store.list_runs(&filter), 500).await,
+        );
         println!("\n| live-update look (in process, SQLite)         | p50 µs  |");
         println!("|----------------------------------------------|---------|");
         println!("| run page: fingerprint                        | {fp_run:>7.1} |");
         println!("| run page: the run's data (what a reload reads) | {full_run:>7.1} |");
         println!("| runs list: fingerprint                       | {fp_list:>7.1} |");
         println!("| runs list: first page's data                 | {full_list:>7.1} |");
-        println!("fingerprint/data ratio: run page {:.2}, runs list {:.2}", fp_run / full_run, fp_list / full_list);
+        println!(
+            "fingerprint/data ratio: run page {:.2}, runs list {:.2}",
+            fp_run / full_run,
+            fp_list / full_list
+        );
     }
 
     let rss = peak_rss_kib(pid);
     stop(&mut server);
     let status = server.wait().await?;
-    println!("\nshipgate peak RSS: {} MiB; exit on SIGTERM: {status}", rss.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0)));
+    println!(
+        "\nshipgate peak RSS: {} MiB; exit on SIGTERM: {status}",
+        rss.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+    );
     store.close().await;
     Ok(())
 }

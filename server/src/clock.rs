@@ -11,7 +11,7 @@ use std::time::Duration;
 pub struct Clock(Option<Arc<AtomicI64>>);
 
 impl Clock {
-    /// The system's wall clock (what [`crate::store::now_ms`] reads).
+    /// The system's wall clock (what [`wall_ms`] reads).
     pub fn system() -> Clock {
         Clock(None)
     }
@@ -23,7 +23,7 @@ impl Clock {
 
     pub fn now_ms(&self) -> i64 {
         match &self.0 {
-            None => crate::store::now_ms(),
+            None => wall_ms(),
             Some(ms) => ms.load(Ordering::SeqCst),
         }
     }
@@ -33,8 +33,14 @@ impl Clock {
     /// # Panics
     /// On the system clock, which only time moves: a test that advances it has a bug.
     pub fn advance(&self, by: Duration) {
-        let ms = self.0.as_ref().expect("only a manual clock can be advanced (Clock::manual)");
-        ms.fetch_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX), Ordering::SeqCst);
+        let ms = self
+            .0
+            .as_ref()
+            .expect("only a manual clock can be advanced (Clock::manual)");
+        ms.fetch_add(
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
+            Ordering::SeqCst,
+        );
     }
 
     /// How far this clock is ahead of the system clock: 0 for the system clock itself.
@@ -43,9 +49,17 @@ impl Clock {
     pub fn ahead_of_system_ms(&self) -> i64 {
         match &self.0 {
             None => 0,
-            Some(ms) => ms.load(Ordering::SeqCst) - crate::store::now_ms(),
+            Some(ms) => ms.load(Ordering::SeqCst) - wall_ms(),
         }
     }
+}
+
+/// The system's wall clock, in milliseconds since the epoch.
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -67,14 +81,14 @@ mod tests {
     #[test]
     fn the_system_clock_is_the_store_s_time_and_is_not_ahead_of_itself() {
         let clock = Clock::system();
-        let (before, now, after) = (crate::store::now_ms(), clock.now_ms(), crate::store::now_ms());
+        let (before, now, after) = (wall_ms(), clock.now_ms(), wall_ms());
         assert!(before <= now && now <= after);
         assert_eq!(clock.ahead_of_system_ms(), 0);
     }
 
     #[test]
     fn a_manual_clock_is_ahead_of_the_system_clock_by_what_it_was_advanced() {
-        let clock = Clock::manual(crate::store::now_ms());
+        let clock = Clock::manual(wall_ms());
         clock.advance(Duration::from_secs(3600));
         let ahead = clock.ahead_of_system_ms();
         assert!((3_590_000..=3_600_000).contains(&ahead), "{ahead}");

@@ -11,7 +11,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
-#[command(name = "shipgate", version, about = "Ship GitHub pushes to AWS ECS, with approval gates.")]
+#[command(
+    name = "shipgate",
+    version,
+    about = "Ship GitHub pushes to AWS ECS, with approval gates."
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -182,7 +186,9 @@ pub enum AuthMode {
     /// With `loopback_only`, only requests addressed to this machine by a loopback name, and
     /// not forwarded by a proxy, get that user (see [`without_provider`]); without it (the
     /// explicit `allow_local_mode`), everyone who reaches the port does.
-    Local { loopback_only: bool },
+    Local {
+        loopback_only: bool,
+    },
     /// No identity provider, but reachable by others: one admin, who signs in with the
     /// password Shipgate made at its first start and showed once in its log.
     Bootstrap,
@@ -194,11 +200,19 @@ pub enum AuthMode {
 /// any other address asks for the bootstrap admin password, so no configuration hands out a
 /// role without a credential. The decision reads the configuration, never the peer address:
 /// behind a reverse proxy on the same host, every peer is 127.0.0.1.
-pub fn without_provider(listen: SocketAddr, public_url: Option<&str>, allow_local_mode: bool) -> AuthMode {
+pub fn without_provider(
+    listen: SocketAddr,
+    public_url: Option<&str>,
+    allow_local_mode: bool,
+) -> AuthMode {
     let faces_people = public_url.is_some_and(|u| u.starts_with("https://"));
     match (allow_local_mode, listen.ip().is_loopback() && !faces_people) {
-        (true, _) => AuthMode::Local { loopback_only: false },
-        (false, true) => AuthMode::Local { loopback_only: true },
+        (true, _) => AuthMode::Local {
+            loopback_only: false,
+        },
+        (false, true) => AuthMode::Local {
+            loopback_only: true,
+        },
         (false, false) => AuthMode::Bootstrap,
     }
 }
@@ -225,14 +239,23 @@ pub struct AuthSettings {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        AuthSettings { mode: AuthMode::Local { loopback_only: true }, idle_timeout: Span::seconds(8 * 3600), absolute_timeout: Span::seconds(24 * 3600) }
+        AuthSettings {
+            mode: AuthMode::Local {
+                loopback_only: true,
+            },
+            idle_timeout: Span::seconds(8 * 3600),
+            absolute_timeout: Span::seconds(24 * 3600),
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{key}: {message}")]
@@ -240,12 +263,20 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// A setting from the command line (flag or env var, named `flag`), else from the file
 /// (named `key`), with the name of where it came from, so an error names what to fix.
-fn pick<'a, T>(flag: &'a str, arg: Option<T>, key: &'a str, file: Option<T>) -> Option<(&'a str, T)> {
+fn pick<'a, T>(
+    flag: &'a str,
+    arg: Option<T>,
+    key: &'a str,
+    file: Option<T>,
+) -> Option<(&'a str, T)> {
     match (arg, file) {
         (Some(v), _) => Some((flag, v)),
         (None, Some(v)) => Some((key, v)),
@@ -292,17 +323,40 @@ impl Settings {
         Self::merge(args, file, config_path)
     }
 
-    fn merge(args: ServeArgs, file: FileConfig, config_path: Option<PathBuf>) -> Result<Settings, ConfigError> {
-        let (listen_key, listen) =
-            pick("--listen / SHIPGATE_LISTEN", args.listen, "listen", file.listen).unwrap_or_else(|| ("listen", "127.0.0.1:3000".to_owned()));
-        let listen: SocketAddr = listen
-            .parse()
-            .map_err(|_| invalid(listen_key, format!("`{listen}` is not an address such as 127.0.0.1:3000")))?;
+    fn merge(
+        args: ServeArgs,
+        file: FileConfig,
+        config_path: Option<PathBuf>,
+    ) -> Result<Settings, ConfigError> {
+        let (listen_key, listen) = pick(
+            "--listen / SHIPGATE_LISTEN",
+            args.listen,
+            "listen",
+            file.listen,
+        )
+        .unwrap_or_else(|| ("listen", "127.0.0.1:3000".to_owned()));
+        let listen: SocketAddr = listen.parse().map_err(|_| {
+            invalid(
+                listen_key,
+                format!("`{listen}` is not an address such as 127.0.0.1:3000"),
+            )
+        })?;
 
-        let (db_key, database_url) = pick("--database-url / DATABASE_URL", args.database_url, "database_url", file.database_url)
-            .unwrap_or_else(|| ("database_url", "sqlite:shipgate.db".to_owned()));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            return Err(invalid(db_key, "must start with `sqlite:` or `postgres://`"));
+        let (db_key, database_url) = pick(
+            "--database-url / DATABASE_URL",
+            args.database_url,
+            "database_url",
+            file.database_url,
+        )
+        .unwrap_or_else(|| ("database_url", "sqlite:shipgate.db".to_owned()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                db_key,
+                "must start with `sqlite:` or `postgres://`",
+            ));
         }
 
         let webhook_secret = secret(
@@ -320,16 +374,38 @@ impl Settings {
             MIN_ADMIN_TOKEN_LEN,
         )?;
 
-        let span = |flag: &str, arg: Option<String>, key: &str, file: Option<String>, default: Span| -> Result<Span, ConfigError> {
-            let Some((name, text)) = pick(flag, arg, key, file) else { return Ok(default) };
+        let span = |flag: &str,
+                    arg: Option<String>,
+                    key: &str,
+                    file: Option<String>,
+                    default: Span|
+         -> Result<Span, ConfigError> {
+            let Some((name, text)) = pick(flag, arg, key, file) else {
+                return Ok(default);
+            };
             match text.parse::<Span>() {
                 Ok(s) if s.as_millis() >= 10 => Ok(s),
-                Ok(_) => Err(invalid(name, format!("`{text}` is too short; use at least 10ms"))),
+                Ok(_) => Err(invalid(
+                    name,
+                    format!("`{text}` is too short; use at least 10ms"),
+                )),
                 Err(message) => Err(invalid(name, message)),
             }
         };
-        let poll_interval = span("--poll-interval / SHIPGATE_POLL_INTERVAL", args.poll_interval, "poll_interval", file.poll_interval, Span::seconds(5))?;
-        let lease = span("--lease / SHIPGATE_LEASE", args.lease, "lease", file.lease, Span::seconds(30))?;
+        let poll_interval = span(
+            "--poll-interval / SHIPGATE_POLL_INTERVAL",
+            args.poll_interval,
+            "poll_interval",
+            file.poll_interval,
+            Span::seconds(5),
+        )?;
+        let lease = span(
+            "--lease / SHIPGATE_LEASE",
+            args.lease,
+            "lease",
+            file.lease,
+            Span::seconds(30),
+        )?;
         let inventory_interval = span(
             "--inventory-interval / SHIPGATE_INVENTORY_INTERVAL",
             args.inventory_interval,
@@ -338,11 +414,27 @@ impl Settings {
             Span::seconds(60),
         )?;
 
-        let public_url = pick("--public-url / SHIPGATE_PUBLIC_URL", args.public_url, "public_url", file.public_url)
-            .map(|(name, v)| public_url(name, &v))
-            .transpose()?;
-        let github_token = secret("--github-token / SHIPGATE_GITHUB_TOKEN", args.github_token, "github_token", file.github_token, 1)?;
-        let github_api_url = match pick("--github-api-url / SHIPGATE_GITHUB_API_URL", args.github_api_url, "github_api_url", file.github_api_url) {
+        let public_url = pick(
+            "--public-url / SHIPGATE_PUBLIC_URL",
+            args.public_url,
+            "public_url",
+            file.public_url,
+        )
+        .map(|(name, v)| public_url(name, &v))
+        .transpose()?;
+        let github_token = secret(
+            "--github-token / SHIPGATE_GITHUB_TOKEN",
+            args.github_token,
+            "github_token",
+            file.github_token,
+            1,
+        )?;
+        let github_api_url = match pick(
+            "--github-api-url / SHIPGATE_GITHUB_API_URL",
+            args.github_api_url,
+            "github_api_url",
+            file.github_api_url,
+        ) {
             Some((name, v)) => api_url(name, &v)?,
             None => "https://api.github.com".to_owned(),
         };
@@ -354,7 +446,12 @@ impl Settings {
             1,
         )?;
         let auth = auth_settings(
-            AuthArgs { issuer: args.oidc_issuer, client_id: args.oidc_client_id, allow_local_mode: args.allow_local_mode, listen },
+            AuthArgs {
+                issuer: args.oidc_issuer,
+                client_id: args.oidc_client_id,
+                allow_local_mode: args.allow_local_mode,
+                listen,
+            },
             oidc_secret,
             file.auth,
             public_url.as_deref(),
@@ -365,10 +462,20 @@ impl Settings {
         for (i, draft) in file.pipelines.iter().enumerate() {
             let spec = draft.validate().map_err(|e| {
                 let first = &e.errors[0];
-                invalid(&format!("pipeline[{i}].{}", first.field), e.errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))
+                invalid(
+                    &format!("pipeline[{i}].{}", first.field),
+                    e.errors
+                        .iter()
+                        .map(|f| format!("{}: {}", f.field, f.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
             })?;
             if pipelines.iter().any(|p| p.name == spec.name) {
-                return Err(invalid(&format!("pipeline[{i}].name"), format!("pipeline `{}` is declared twice", spec.name)));
+                return Err(invalid(
+                    &format!("pipeline[{i}].name"),
+                    format!("pipeline `{}` is declared twice", spec.name),
+                ));
             }
             pipelines.push(spec);
         }
@@ -378,8 +485,14 @@ impl Settings {
             database_url,
             webhook_secret,
             admin_token,
-            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
-            site_root: args.site_root.or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            site_root: args
+                .site_root
+                .or(file.site_root)
+                .unwrap_or_else(|| PathBuf::from("target/site")),
             pipelines,
             config_path,
             poll_interval,
@@ -387,7 +500,10 @@ impl Settings {
             inventory_interval,
             engine: !args.no_engine,
             public_url,
-            github: github_token.map(|token| GitHubApi { token, api_url: github_api_url }),
+            github: github_token.map(|token| GitHubApi {
+                token,
+                api_url: github_api_url,
+            }),
             auth,
         })
     }
@@ -400,7 +516,8 @@ struct AuthArgs {
     listen: SocketAddr,
 }
 
-type SpanReader<'a> = dyn Fn(&str, Option<String>, &str, Option<String>, Span) -> Result<Span, ConfigError> + 'a;
+type SpanReader<'a> =
+    dyn Fn(&str, Option<String>, &str, Option<String>, Span) -> Result<Span, ConfigError> + 'a;
 
 fn auth_settings(
     args: AuthArgs,
@@ -410,11 +527,27 @@ fn auth_settings(
     span: &SpanReader<'_>,
 ) -> Result<AuthSettings, ConfigError> {
     let defaults = AuthSettings::default();
-    let idle_timeout = span("auth.session_idle_timeout", None, "auth.session_idle_timeout", file.session_idle_timeout, defaults.idle_timeout)?;
-    let absolute_timeout =
-        span("auth.session_absolute_timeout", None, "auth.session_absolute_timeout", file.session_absolute_timeout, defaults.absolute_timeout)?;
+    let idle_timeout = span(
+        "auth.session_idle_timeout",
+        None,
+        "auth.session_idle_timeout",
+        file.session_idle_timeout,
+        defaults.idle_timeout,
+    )?;
+    let absolute_timeout = span(
+        "auth.session_absolute_timeout",
+        None,
+        "auth.session_absolute_timeout",
+        file.session_absolute_timeout,
+        defaults.absolute_timeout,
+    )?;
     if idle_timeout.as_millis() > absolute_timeout.as_millis() {
-        return Err(invalid("auth.session_idle_timeout", format!("{idle_timeout} is longer than auth.session_absolute_timeout ({absolute_timeout})")));
+        return Err(invalid(
+            "auth.session_idle_timeout",
+            format!(
+                "{idle_timeout} is longer than auth.session_absolute_timeout ({absolute_timeout})"
+            ),
+        ));
     }
     let (issuer_key, issuer) = match (args.issuer, file.issuer) {
         (Some(v), _) => ("--oidc-issuer / SHIPGATE_OIDC_ISSUER", Some(v)),
@@ -428,24 +561,51 @@ fn auth_settings(
     }
     let Some(issuer) = issuer.filter(|i| !i.trim().is_empty()) else {
         if client_id.is_some() || client_secret.is_some() {
-            return Err(invalid("auth.issuer", "a client id or secret is set but no issuer: set auth.issuer (--oidc-issuer / SHIPGATE_OIDC_ISSUER)"));
+            return Err(invalid(
+                "auth.issuer",
+                "a client id or secret is set but no issuer: set auth.issuer (--oidc-issuer / SHIPGATE_OIDC_ISSUER)",
+            ));
         }
-        return Ok(AuthSettings { mode: without_provider(args.listen, public_url, allow_local_mode), idle_timeout, absolute_timeout });
+        return Ok(AuthSettings {
+            mode: without_provider(args.listen, public_url, allow_local_mode),
+            idle_timeout,
+            absolute_timeout,
+        });
     };
     let issuer = issuer.trim_end_matches('/').to_owned();
     if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
-        return Err(invalid(issuer_key, format!("`{issuer}` is not an http(s) URL")));
+        return Err(invalid(
+            issuer_key,
+            format!("`{issuer}` is not an http(s) URL"),
+        ));
     }
-    let client_id = client_id.filter(|c| !c.is_empty()).ok_or_else(|| invalid("auth.client_id", "required when an issuer is set (--oidc-client-id / SHIPGATE_OIDC_CLIENT_ID)"))?;
-    let client_secret =
-        client_secret.ok_or_else(|| invalid("auth.client_secret", "required when an issuer is set (--oidc-client-secret / SHIPGATE_OIDC_CLIENT_SECRET)"))?;
+    let client_id = client_id.filter(|c| !c.is_empty()).ok_or_else(|| {
+        invalid(
+            "auth.client_id",
+            "required when an issuer is set (--oidc-client-id / SHIPGATE_OIDC_CLIENT_ID)",
+        )
+    })?;
+    let client_secret = client_secret.ok_or_else(|| {
+        invalid(
+            "auth.client_secret",
+            "required when an issuer is set (--oidc-client-secret / SHIPGATE_OIDC_CLIENT_SECRET)",
+        )
+    })?;
     if public_url.is_none() {
-        return Err(invalid("public_url", "required with OpenID Connect: the provider sends people back to <public_url>/auth/callback"));
+        return Err(invalid(
+            "public_url",
+            "required with OpenID Connect: the provider sends people back to <public_url>/auth/callback",
+        ));
     }
     if rules.is_empty() {
-        return Err(invalid("auth.grant", "no [[auth.grant]] rule is configured, so nobody could sign in"));
+        return Err(invalid(
+            "auth.grant",
+            "no [[auth.grant]] rule is configured, so nobody could sign in",
+        ));
     }
-    let mut scopes = file.scopes.unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    let mut scopes = file
+        .scopes
+        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
     if !scopes.iter().any(|s| s == "openid") {
         scopes.insert(0, "openid".into());
     }
@@ -465,31 +625,73 @@ fn auth_settings(
 
 fn role_rule(i: usize, g: FileGrant) -> Result<RoleRule, ConfigError> {
     let key = |field: &str| format!("auth.grant[{i}].{field}");
-    let role: Role = g.role.parse().map_err(|e: shipgate_pipeline::access::UnknownRole| invalid(&key("role"), e.to_string()))?;
+    let role: Role = g
+        .role
+        .parse()
+        .map_err(|e: shipgate_pipeline::access::UnknownRole| {
+            invalid(&key("role"), e.to_string())
+        })?;
     let subject = match (g.email, g.domain, g.group) {
         (Some(e), None, None) if e.contains('@') => RuleSubject::Email(e),
-        (Some(e), None, None) => return Err(invalid(&key("email"), format!("`{e}` is not an email address"))),
+        (Some(e), None, None) => {
+            return Err(invalid(
+                &key("email"),
+                format!("`{e}` is not an email address"),
+            ));
+        }
         (None, Some(d), None) if !d.is_empty() && !d.contains('@') => RuleSubject::Domain(d),
-        (None, Some(d), None) => return Err(invalid(&key("domain"), format!("`{d}` is not a domain such as example.com"))),
+        (None, Some(d), None) => {
+            return Err(invalid(
+                &key("domain"),
+                format!("`{d}` is not a domain such as example.com"),
+            ));
+        }
         (None, None, Some(group)) if !group.is_empty() => RuleSubject::Group(group),
         (None, None, Some(_)) => return Err(invalid(&key("group"), "must not be empty")),
-        _ => return Err(invalid(&format!("auth.grant[{i}]"), "needs exactly one of email, domain or group")),
+        _ => {
+            return Err(invalid(
+                &format!("auth.grant[{i}]"),
+                "needs exactly one of email, domain or group",
+            ));
+        }
     };
-    let scope = Scope { pipelines: g.pipelines, environments: g.environments };
+    let scope = Scope {
+        pipelines: g.pipelines,
+        environments: g.environments,
+    };
     if !scope.is_everywhere() && !matches!(role, Role::Deployer | Role::ReleaseManager) {
-        let field = if scope.pipelines.is_empty() { "environments" } else { "pipelines" };
-        return Err(invalid(&key(field), format!("only deployer and release-manager grants can be limited; a {role} sees or manages everything")));
+        let field = if scope.pipelines.is_empty() {
+            "environments"
+        } else {
+            "pipelines"
+        };
+        return Err(invalid(
+            &key(field),
+            format!(
+                "only deployer and release-manager grants can be limited; a {role} sees or manages everything"
+            ),
+        ));
     }
-    Ok(RoleRule { subject, grant: Grant { role, scope } })
+    Ok(RoleRule {
+        subject,
+        grant: Grant { role, scope },
+    })
 }
 
 /// Checks a public URL: http(s), a host, no path (Shipgate serves from the root).
 fn public_url(key: &str, text: &str) -> Result<String, ConfigError> {
     let url = text.trim().trim_end_matches('/');
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => Ok(url.to_owned()),
-        Some(_) => Err(invalid(key, format!("`{text}` must be scheme and host only, such as https://shipgate.example.com"))),
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => {
+            Ok(url.to_owned())
+        }
+        Some(_) => Err(invalid(
+            key,
+            format!("`{text}` must be scheme and host only, such as https://shipgate.example.com"),
+        )),
         None => Err(invalid(key, format!("`{text}` is not an http(s) URL"))),
     }
 }
@@ -497,10 +699,23 @@ fn public_url(key: &str, text: &str) -> Result<String, ConfigError> {
 /// An API's base URL: scheme, host, and a path (GitHub Enterprise Server's `/api/v3`).
 fn api_url(key: &str, text: &str) -> Result<String, ConfigError> {
     let url = text.trim().trim_end_matches('/');
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', '@', ' ']) => Ok(url.to_owned()),
-        Some(_) => Err(invalid(key, format!("`{text}` must be a scheme, a host and an optional path, such as https://github.example.com/api/v3"))),
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !rest.contains(['?', '#', '@', ' ']) =>
+        {
+            Ok(url.to_owned())
+        }
+        Some(_) => Err(invalid(
+            key,
+            format!(
+                "`{text}` must be a scheme, a host and an optional path, such as https://github.example.com/api/v3"
+            ),
+        )),
         None => Err(invalid(key, format!("`{text}` is not an http(s) URL"))),
     }
 }
@@ -512,31 +727,46 @@ fn secret(
     from_file: Option<String>,
     min_len: usize,
 ) -> Result<Option<SecretString>, ConfigError> {
-    let Some((name, value)) = pick(flag, from_args, key, from_file.map(SecretString::from)) else { return Ok(None) };
+    let Some((name, value)) = pick(flag, from_args, key, from_file.map(SecretString::from)) else {
+        return Ok(None);
+    };
     let len = value.expose_secret().chars().count();
     if len == 0 {
         return Err(invalid(name, "must not be empty"));
     }
     if len < min_len {
-        return Err(invalid(name, format!("must be at least {min_len} characters long")));
+        return Err(invalid(
+            name,
+            format!("must be at least {min_len} characters long"),
+        ));
     }
     Ok(Some(value))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse_file(path, &text)
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim().to_owned() })
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string().trim().to_owned(),
+    })
 }
 
 /// Parses a TOML text as the config file, with no flags set; for tests and tools. Errors read
 /// as they would for a file named `shipgate.toml`.
 pub fn settings_from_toml(text: &str) -> Result<Settings, ConfigError> {
     let path = Path::new("shipgate.toml");
-    Settings::merge(ServeArgs::default(), parse_file(path, text)?, Some(path.to_owned()))
+    Settings::merge(
+        ServeArgs::default(),
+        parse_file(path, text)?,
+        Some(path.to_owned()),
+    )
 }
 
 #[cfg(test)]
@@ -545,7 +775,11 @@ mod tests {
 
     fn from_toml(text: &str) -> Result<Settings, ConfigError> {
         let path = Path::new("test.toml");
-        Settings::merge(ServeArgs::default(), parse_file(path, text)?, Some(path.to_owned()))
+        Settings::merge(
+            ServeArgs::default(),
+            parse_file(path, text)?,
+            Some(path.to_owned()),
+        )
     }
 
     #[test]
@@ -556,7 +790,11 @@ mod tests {
             (None, Some("f"), Some(("x", "f"))),
             (None, None, None),
         ] {
-            assert_eq!(pick("--x / X", arg, "x", file), picked, "arg {arg:?}, file {file:?}");
+            assert_eq!(
+                pick("--x / X", arg, "x", file),
+                picked,
+                "arg {arg:?}, file {file:?}"
+            );
         }
     }
 
@@ -608,10 +846,20 @@ promotion = "auto"
 
     #[test]
     fn an_invalid_pipeline_names_its_index_and_field() {
-        let err = from_toml(&PIPELINE.replace("\"auto\"", "\"sometimes\"")).unwrap_err().to_string();
-        assert!(err.starts_with("pipeline[0].environments[0].promotion:"), "{err}");
-        let err = from_toml(&format!("{PIPELINE}{PIPELINE}")).unwrap_err().to_string();
-        assert!(err.contains("pipeline[1].name") && err.contains("declared twice"), "{err}");
+        let err = from_toml(&PIPELINE.replace("\"auto\"", "\"sometimes\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("pipeline[0].environments[0].promotion:"),
+            "{err}"
+        );
+        let err = from_toml(&format!("{PIPELINE}{PIPELINE}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipeline[1].name") && err.contains("declared twice"),
+            "{err}"
+        );
     }
 
     const OIDC: &str = r#"
@@ -633,36 +881,71 @@ environments = ["production"]
     #[test]
     fn an_oidc_provider_is_read_with_its_role_rules() {
         let s = from_toml(OIDC).unwrap();
-        let AuthMode::Oidc(oidc) = &s.auth.mode else { panic!("expected OpenID mode") };
-        assert_eq!(oidc.issuer, "https://id.example.com", "a trailing slash is dropped");
+        let AuthMode::Oidc(oidc) = &s.auth.mode else {
+            panic!("expected OpenID mode")
+        };
+        assert_eq!(
+            oidc.issuer, "https://id.example.com",
+            "a trailing slash is dropped"
+        );
         assert_eq!(oidc.scopes, ["openid", "email", "profile"]);
         assert_eq!(oidc.groups_claim, "groups");
         assert_eq!(oidc.rules.len(), 2);
         assert_eq!(oidc.rules[1].grant.scope.environments, ["production"]);
         assert_eq!(s.auth.idle_timeout, Span::seconds(8 * 3600));
-        assert_eq!(s.public_url.as_deref(), Some("https://shipgate.example.com"));
+        assert_eq!(
+            s.public_url.as_deref(),
+            Some("https://shipgate.example.com")
+        );
     }
 
     #[test]
     fn sign_in_settings_that_cannot_work_are_refused_by_key() {
         let cases: [(&str, &str); 8] = [
-            (r#"public_url = "https://shipgate.example.com/app""#, "public_url"),
+            (
+                r#"public_url = "https://shipgate.example.com/app""#,
+                "public_url",
+            ),
             (r#"public_url = "ftp://x""#, "public_url"),
             ("[auth]\nclient_id = \"x\"", "auth.issuer"),
-            ("[auth]\nissuer = \"https://id.example.com\"\nclient_secret = \"s\"", "auth.client_id"),
-            ("[auth]\nissuer = \"https://id.example.com\"\nclient_id = \"c\"\nclient_secret = \"s\"", "public_url"),
-            ("[auth]\nsession_idle_timeout = \"2d\"\nsession_absolute_timeout = \"1d\"", "auth.session_idle_timeout"),
+            (
+                "[auth]\nissuer = \"https://id.example.com\"\nclient_secret = \"s\"",
+                "auth.client_id",
+            ),
+            (
+                "[auth]\nissuer = \"https://id.example.com\"\nclient_id = \"c\"\nclient_secret = \"s\"",
+                "public_url",
+            ),
+            (
+                "[auth]\nsession_idle_timeout = \"2d\"\nsession_absolute_timeout = \"1d\"",
+                "auth.session_idle_timeout",
+            ),
             ("[[auth.grant]]\nrole = \"admin\"", "auth.grant[0]"),
-            ("[[auth.grant]]\ngroup = \"g\"\nrole = \"root\"", "auth.grant[0].role"),
+            (
+                "[[auth.grant]]\ngroup = \"g\"\nrole = \"root\"",
+                "auth.grant[0].role",
+            ),
         ];
         for (text, key) in cases {
             let err = from_toml(text).unwrap_err().to_string();
             assert!(err.starts_with(key), "{text}: {err}");
         }
         let no_rules = OIDC.split("[[auth.grant]]").next().unwrap();
-        assert!(from_toml(no_rules).unwrap_err().to_string().starts_with("auth.grant: no [[auth.grant]] rule"));
-        let scoped_admin = format!("{OIDC}[[auth.grant]]\nemail = \"a@example.com\"\nrole = \"admin\"\npipelines = [\"payments\"]\n");
-        assert!(from_toml(&scoped_admin).unwrap_err().to_string().starts_with("auth.grant[2].pipelines"));
+        assert!(
+            from_toml(no_rules)
+                .unwrap_err()
+                .to_string()
+                .starts_with("auth.grant: no [[auth.grant]] rule")
+        );
+        let scoped_admin = format!(
+            "{OIDC}[[auth.grant]]\nemail = \"a@example.com\"\nrole = \"admin\"\npipelines = [\"payments\"]\n"
+        );
+        assert!(
+            from_toml(&scoped_admin)
+                .unwrap_err()
+                .to_string()
+                .starts_with("auth.grant[2].pipelines")
+        );
     }
 
     /// The configurations the README and the Dockerfile show, and their neighbours: none
@@ -673,50 +956,127 @@ environments = ["production"]
         let cases: [(&str, Option<&str>, bool, &str); 10] = [
             ("127.0.0.1:3000", None, false, "local, loopback only"),
             ("[::1]:3000", None, false, "local, loopback only"),
-            ("127.0.0.1:3000", Some("http://127.0.0.1:3000"), false, "local, loopback only"),
+            (
+                "127.0.0.1:3000",
+                Some("http://127.0.0.1:3000"),
+                false,
+                "local, loopback only",
+            ),
             // The Dockerfile's address.
             ("0.0.0.0:3000", None, false, "bootstrap"),
             ("[::]:3000", None, false, "bootstrap"),
             ("192.0.2.10:3000", None, false, "bootstrap"),
             // A TLS proxy in front of a loopback listener: the portal faces people.
-            ("127.0.0.1:3000", Some("https://shipgate.example.com"), false, "bootstrap"),
-            ("0.0.0.0:3000", Some("https://shipgate.example.com"), false, "bootstrap"),
+            (
+                "127.0.0.1:3000",
+                Some("https://shipgate.example.com"),
+                false,
+                "bootstrap",
+            ),
+            (
+                "0.0.0.0:3000",
+                Some("https://shipgate.example.com"),
+                false,
+                "bootstrap",
+            ),
             // The explicit opt-out.
             ("0.0.0.0:3000", None, true, "local, open"),
-            ("127.0.0.1:3000", Some("https://shipgate.example.com"), true, "local, open"),
+            (
+                "127.0.0.1:3000",
+                Some("https://shipgate.example.com"),
+                true,
+                "local, open",
+            ),
         ];
         for (listen, public_url, allow, want) in cases {
             let got = match without_provider(listen.parse().unwrap(), public_url, allow) {
-                Local { loopback_only: true } => "local, loopback only",
-                Local { loopback_only: false } => "local, open",
+                Local {
+                    loopback_only: true,
+                } => "local, loopback only",
+                Local {
+                    loopback_only: false,
+                } => "local, open",
                 Bootstrap => "bootstrap",
                 AuthMode::Oidc(_) => "oidc",
             };
-            assert_eq!(got, want, "{listen} {public_url:?} allow_local_mode={allow}");
+            assert_eq!(
+                got, want,
+                "{listen} {public_url:?} allow_local_mode={allow}"
+            );
         }
     }
 
     #[test]
     fn the_listen_address_and_public_url_choose_the_mode_through_every_source() {
         let s = from_toml(r#"public_url = "https://shipgate.example.com""#).unwrap();
-        assert!(matches!(s.auth.mode, AuthMode::Bootstrap), "an https public URL faces people: {:?}", s.auth.mode);
-        let s = from_toml("public_url = \"https://shipgate.example.com\"\n[auth]\nallow_local_mode = true").unwrap();
-        assert!(matches!(s.auth.mode, AuthMode::Local { loopback_only: false }));
+        assert!(
+            matches!(s.auth.mode, AuthMode::Bootstrap),
+            "an https public URL faces people: {:?}",
+            s.auth.mode
+        );
+        let s = from_toml(
+            "public_url = \"https://shipgate.example.com\"\n[auth]\nallow_local_mode = true",
+        )
+        .unwrap();
+        assert!(matches!(
+            s.auth.mode,
+            AuthMode::Local {
+                loopback_only: false
+            }
+        ));
         let s = from_toml("listen = \"0.0.0.0:3000\"").unwrap();
-        assert!(matches!(s.auth.mode, AuthMode::Bootstrap), "{:?}", s.auth.mode);
+        assert!(
+            matches!(s.auth.mode, AuthMode::Bootstrap),
+            "{:?}",
+            s.auth.mode
+        );
         let s = from_toml(r#"public_url = "http://127.0.0.1:3000""#).unwrap();
-        assert!(matches!(s.auth.mode, AuthMode::Local { loopback_only: true }), "plain http on a laptop is fine");
-        let args = ServeArgs { listen: Some("0.0.0.0:3000".into()), allow_local_mode: true, ..Default::default() };
-        assert!(matches!(Settings::merge(args, FileConfig::default(), None).unwrap().auth.mode, AuthMode::Local { loopback_only: false }));
+        assert!(
+            matches!(
+                s.auth.mode,
+                AuthMode::Local {
+                    loopback_only: true
+                }
+            ),
+            "plain http on a laptop is fine"
+        );
+        let args = ServeArgs {
+            listen: Some("0.0.0.0:3000".into()),
+            allow_local_mode: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            Settings::merge(args, FileConfig::default(), None)
+                .unwrap()
+                .auth
+                .mode,
+            AuthMode::Local {
+                loopback_only: false
+            }
+        ));
     }
 
     #[test]
     fn flags_override_the_file() {
-        let args = ServeArgs { listen: Some("0.0.0.0:8080".into()), ..Default::default() };
+        let args = ServeArgs {
+            listen: Some("0.0.0.0:8080".into()),
+            ..Default::default()
+        };
         let file = parse_file(Path::new("t.toml"), "listen = \"127.0.0.1:1\"").unwrap();
         let s = Settings::merge(args, file, None).unwrap();
         assert_eq!(s.listen.to_string(), "0.0.0.0:8080");
-        let err = Settings::merge(ServeArgs { listen: Some("x".into()), ..Default::default() }, FileConfig::default(), None).unwrap_err();
-        assert!(err.to_string().starts_with("--listen / SHIPGATE_LISTEN:"), "{err}");
+        let err = Settings::merge(
+            ServeArgs {
+                listen: Some("x".into()),
+                ..Default::default()
+            },
+            FileConfig::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("--listen / SHIPGATE_LISTEN:"),
+            "{err}"
+        );
     }
 }

@@ -34,7 +34,11 @@ pub enum RecordError {
 
 impl From<StoreError> for RecordError {
     fn from(e: StoreError) -> Self {
-        if e.is_unavailable() { RecordError::Unavailable(e.to_string()) } else { RecordError::Failed(e.to_string()) }
+        if e.is_unavailable() {
+            RecordError::Unavailable(e.to_string())
+        } else {
+            RecordError::Failed(e.to_string())
+        }
     }
 }
 
@@ -56,7 +60,10 @@ impl DeliveryWriter {
     pub async fn record(&self, delivery: NewDelivery) -> Result<Recorded, RecordError> {
         let stopped = || RecordError::Failed("the delivery writer has stopped".to_owned());
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { delivery, reply }).await.map_err(|_| stopped())?;
+        self.jobs
+            .send(Job { delivery, reply })
+            .await
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -64,7 +71,8 @@ impl DeliveryWriter {
 async fn write_loop(store: Store, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (deliveries, replies): (Vec<NewDelivery>, Vec<_>) = jobs.drain(..).map(|j| (j.delivery, j.reply)).unzip();
+        let (deliveries, replies): (Vec<NewDelivery>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.delivery, j.reply)).unzip();
         match store.record_deliveries(&deliveries).await {
             Ok(recorded) => {
                 for (reply, result) in replies.into_iter().zip(recorded) {
@@ -100,5 +108,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Job>) {
 /// `payload` field (the first one, if a form repeats it). `None` when there is none. Public
 /// so that the property tests (`tests/hostile_input.rs`) drive the decoding the door uses.
 pub fn form_payload(body: &[u8]) -> Option<Vec<u8>> {
-    form_urlencoded::parse(body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned().into_bytes())
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v.into_owned().into_bytes())
 }

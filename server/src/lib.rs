@@ -45,31 +45,65 @@ impl Server {
         use anyhow::Context;
         let store = Store::connect(&settings.database_url)
             .await
-            .with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
+            .with_context(|| {
+                format!(
+                    "cannot open the database at {}",
+                    redact(&settings.database_url)
+                )
+            })?;
         load_config_pipelines(&store, settings).await?;
         if matches!(settings.auth.mode, config::AuthMode::Bootstrap) {
             show_new_bootstrap_password(&store, settings).await?;
         }
-        let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = state(store.clone(), settings, listener.local_addr()?, clock::Clock::system())?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let state = state(
+            store.clone(),
+            settings,
+            listener.local_addr()?,
+            clock::Clock::system(),
+        )?;
         let outbound = outbound::Outbound::new(settings.github.as_ref())?;
-        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", listener.local_addr().map_or(settings.listen, |a| a)));
+        let public_url = settings.public_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}",
+                listener.local_addr().map_or(settings.listen, |a| a)
+            )
+        });
         let engine = Engine::new(
             store.clone(),
             Arc::new(Cloud::new()),
             Arc::new(outbound),
-            EngineSettings { poll: settings.poll_interval, lease: settings.lease, inventory: settings.inventory_interval, public_url, ..EngineSettings::default() },
+            EngineSettings {
+                poll: settings.poll_interval,
+                lease: settings.lease,
+                inventory: settings.inventory_interval,
+                public_url,
+                ..EngineSettings::default()
+            },
             state.engine.clone(),
         );
         let closing = state.closing.clone();
         let router = web::router(state);
-        Ok(Server { store, router, listener, engine, closing })
+        Ok(Server {
+            store,
+            router,
+            listener,
+            engine,
+            closing,
+        })
     }
 }
 
 /// The shared state for a store and settings; tests build routers from it directly, some
 /// with a manual `clock`.
-pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr, clock: clock::Clock) -> anyhow::Result<web::AppState> {
+pub fn state(
+    store: Store,
+    settings: &Settings,
+    addr: std::net::SocketAddr,
+    clock: clock::Clock,
+) -> anyhow::Result<web::AppState> {
     let leptos = LeptosOptions::builder()
         .output_name("shipgate")
         .site_root(settings.site_root.to_string_lossy().into_owned())
@@ -83,7 +117,11 @@ pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr, cloc
         admin_token: settings.admin_token.clone().map(Arc::new),
         leptos,
         engine: EngineHandle::default(),
-        auth: Arc::new(identity::Auth::new(&settings.auth, settings.public_url.as_deref(), clock.clone())?),
+        auth: Arc::new(identity::Auth::new(
+            &settings.auth,
+            settings.public_url.as_deref(),
+            clock.clone(),
+        )?),
         public_url: settings.public_url.as_deref().map(Arc::from),
         closing: Arc::new(tokio::sync::watch::channel(false).0),
         clock,
@@ -94,15 +132,23 @@ pub fn state(store: Store, settings: &Settings, addr: std::net::SocketAddr, cloc
 /// the replica that made it is the only one that ever held it.
 async fn show_new_bootstrap_password(store: &Store, settings: &Settings) -> anyhow::Result<()> {
     let password = identity::bootstrap::new_password()?;
-    if store.ensure_bootstrap_password(&identity::bootstrap::password_hash(&password)).await? {
-        let at = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    if store
+        .ensure_bootstrap_password(&identity::bootstrap::password_hash(&password))
+        .await?
+    {
+        let at = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", settings.listen));
         tracing::warn!(
             "no identity provider is configured and Shipgate is reachable beyond this machine, so one bootstrap admin signs in with a password. \
              It is shown this once: {password}  Sign in at {at}/auth/sign-in, then configure OpenID Connect (docs/access.md). \
              `shipgate reset-bootstrap-password` makes a new one."
         );
     } else {
-        info!("bootstrap admin: sign in with the password shown in the log at first start (`shipgate reset-bootstrap-password` makes a new one)");
+        info!(
+            "bootstrap admin: sign in with the password shown in the log at first start (`shipgate reset-bootstrap-password` makes a new one)"
+        );
     }
     Ok(())
 }
@@ -110,10 +156,26 @@ async fn show_new_bootstrap_password(store: &Store, settings: &Settings) -> anyh
 /// Replaces the bootstrap admin password and ends every session; returns the new password.
 pub async fn reset_bootstrap_password(settings: &Settings) -> anyhow::Result<String> {
     use anyhow::Context;
-    let store = Store::connect(&settings.database_url).await.with_context(|| format!("cannot open the database at {}", redact(&settings.database_url)))?;
+    let store = Store::connect(&settings.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact(&settings.database_url)
+            )
+        })?;
     let password = identity::bootstrap::new_password()?;
-    let actor = AuditEntry { actor: "cli:reset-bootstrap-password".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
-    store.reset_bootstrap_password(&identity::bootstrap::password_hash(&password), &actor).await?;
+    let actor = AuditEntry {
+        actor: "cli:reset-bootstrap-password".into(),
+        action: String::new(),
+        target: String::new(),
+        ip: None,
+        detail: String::new(),
+        via: None,
+    };
+    store
+        .reset_bootstrap_password(&identity::bootstrap::password_hash(&password), &actor)
+        .await?;
     store.close().await;
     Ok(password)
 }
@@ -121,7 +183,14 @@ pub async fn reset_bootstrap_password(settings: &Settings) -> anyhow::Result<Str
 /// Writes the config file's pipelines; unchanged ones are left alone, so restarts are quiet.
 pub async fn load_config_pipelines(store: &Store, settings: &Settings) -> anyhow::Result<()> {
     let actor = AuditEntry {
-        actor: format!("config:{}", settings.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        actor: format!(
+            "config:{}",
+            settings
+                .config_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
         action: String::new(),
         target: String::new(),
         ip: None,

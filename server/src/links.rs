@@ -40,24 +40,41 @@ impl GateLink {
     pub fn new(run_id: i64, position: usize, expires_at: i64) -> GateLink {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).expect("the system's random source works");
-        GateLink { run_id, position, nonce: hex::encode(nonce), expires_at }
+        GateLink {
+            run_id,
+            position,
+            nonce: hex::encode(nonce),
+            expires_at,
+        }
     }
 
     fn message(&self) -> String {
-        format!("shipgate-gate-link:v1:{}:{}:{}:{}", self.run_id, self.position, self.nonce, self.expires_at)
+        format!(
+            "shipgate-gate-link:v1:{}:{}:{}:{}",
+            self.run_id, self.position, self.nonce, self.expires_at
+        )
     }
 
     /// The token that goes into the URL: `v1.<run>.<position>.<nonce>.<expires>.<signature>`.
     pub fn sign(&self, key: &[u8]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
         mac.update(self.message().as_bytes());
-        format!("v1.{}.{}.{}.{}.{}", self.run_id, self.position, self.nonce, self.expires_at, hex::encode(mac.finalize().into_bytes()))
+        format!(
+            "v1.{}.{}.{}.{}.{}",
+            self.run_id,
+            self.position,
+            self.nonce,
+            self.expires_at,
+            hex::encode(mac.finalize().into_bytes())
+        )
     }
 
     /// Reads a token back, checking its signature (in constant time) and its expiry.
     pub fn verify(token: &str, key: &[u8], now: i64) -> Result<GateLink, LinkError> {
         let parts: Vec<&str> = token.trim().split('.').collect();
-        let [version, run, position, nonce, expires, signature] = parts.as_slice() else { return Err(LinkError::Malformed) };
+        let [version, run, position, nonce, expires, signature] = parts.as_slice() else {
+            return Err(LinkError::Malformed);
+        };
         if *version != "v1" || nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(LinkError::Malformed);
         }
@@ -70,7 +87,8 @@ impl GateLink {
         let signature = hex::decode(signature).map_err(|_| LinkError::Malformed)?;
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
         mac.update(link.message().as_bytes());
-        mac.verify_slice(&signature).map_err(|_| LinkError::BadSignature)?;
+        mac.verify_slice(&signature)
+            .map_err(|_| LinkError::BadSignature)?;
         if now >= link.expires_at {
             return Err(LinkError::Expired);
         }
@@ -79,7 +97,11 @@ impl GateLink {
 
     /// Checks that the link is for the gate being decided.
     pub fn for_gate(self, run_id: i64, position: usize) -> Result<GateLink, LinkError> {
-        if self.run_id == run_id && self.position == position { Ok(self) } else { Err(LinkError::WrongGate) }
+        if self.run_id == run_id && self.position == position {
+            Ok(self)
+        } else {
+            Err(LinkError::WrongGate)
+        }
     }
 }
 
@@ -94,7 +116,10 @@ mod tests {
         let link = GateLink::new(42, 1, 1_000);
         let token = link.sign(KEY);
         assert_eq!(GateLink::verify(&token, KEY, 999), Ok(link.clone()));
-        assert_eq!(GateLink::verify(&token, KEY, 1_000), Err(LinkError::Expired));
+        assert_eq!(
+            GateLink::verify(&token, KEY, 1_000),
+            Err(LinkError::Expired)
+        );
         assert_eq!(link.clone().for_gate(42, 1), Ok(link.clone()));
         assert_eq!(link.clone().for_gate(43, 1), Err(LinkError::WrongGate));
         assert_eq!(link.for_gate(42, 0), Err(LinkError::WrongGate));
@@ -104,12 +129,31 @@ mod tests {
     fn a_changed_or_foreign_link_is_refused() {
         let token = GateLink::new(42, 1, i64::MAX).sign(KEY);
         let other_run = token.replacen("v1.42.", "v1.43.", 1);
-        assert_eq!(GateLink::verify(&other_run, KEY, 0), Err(LinkError::BadSignature));
+        assert_eq!(
+            GateLink::verify(&other_run, KEY, 0),
+            Err(LinkError::BadSignature)
+        );
         let longer = token.replacen(&format!(".{}.", i64::MAX), ".99999999999999.", 1);
-        assert_eq!(GateLink::verify(&longer, KEY, 0), Err(LinkError::BadSignature));
-        assert_eq!(GateLink::verify(&token, b"another shipgate's key", 0), Err(LinkError::BadSignature));
-        for bad in ["", "v1.42.1", "v2.42.1.00000000000000000000000000000000.9.00", "v1.x.1.00000000000000000000000000000000.9.00", "v1.42.1.nothex.9.00"] {
-            assert_eq!(GateLink::verify(bad, KEY, 0), Err(LinkError::Malformed), "{bad}");
+        assert_eq!(
+            GateLink::verify(&longer, KEY, 0),
+            Err(LinkError::BadSignature)
+        );
+        assert_eq!(
+            GateLink::verify(&token, b"another shipgate's key", 0),
+            Err(LinkError::BadSignature)
+        );
+        for bad in [
+            "",
+            "v1.42.1",
+            "v2.42.1.00000000000000000000000000000000.9.00",
+            "v1.x.1.00000000000000000000000000000000.9.00",
+            "v1.42.1.nothex.9.00",
+        ] {
+            assert_eq!(
+                GateLink::verify(bad, KEY, 0),
+                Err(LinkError::Malformed),
+                "{bad}"
+            );
         }
     }
 

@@ -22,30 +22,53 @@ async fn main() -> ExitCode {
         }
     };
     if check_only {
-        println!("configuration is valid: {} pipeline(s)", settings.pipelines.len());
+        println!(
+            "configuration is valid: {} pipeline(s)",
+            settings.pipelines.len()
+        );
         for p in &settings.pipelines {
-            let envs: Vec<String> = p.environments.iter().map(|e| format!("{} ({})", e.name, e.promotion)).collect();
-            println!("  {} ← {}@{} → {}", p.name, p.repository, p.branch, envs.join(" → "));
+            let envs: Vec<String> = p
+                .environments
+                .iter()
+                .map(|e| format!("{} ({})", e.name, e.promotion))
+                .collect();
+            println!(
+                "  {} ← {}@{} → {}",
+                p.name,
+                p.repository,
+                p.branch,
+                envs.join(" → ")
+            );
         }
         return ExitCode::SUCCESS;
     }
     telemetry::init(settings.log_format);
     if settings.webhook_secret.is_none() {
-        tracing::warn!("no webhook secret is configured: /webhooks/github refuses every delivery until GITHUB_WEBHOOK_SECRET is set");
+        tracing::warn!(
+            "no webhook secret is configured: /webhooks/github refuses every delivery until GITHUB_WEBHOOK_SECRET is set"
+        );
     }
     match &settings.auth.mode {
-        AuthMode::Local { loopback_only: true } => tracing::warn!(
+        AuthMode::Local {
+            loopback_only: true,
+        } => tracing::warn!(
             "local mode: no identity provider is configured, so whoever uses this machine's {} is an admin, with no sign-in; \
              requests through a proxy or to another host name are refused; configure [auth] (docs/access.md) before sharing it",
             settings.listen
         ),
-        AuthMode::Local { loopback_only: false } => tracing::warn!(
+        AuthMode::Local {
+            loopback_only: false,
+        } => tracing::warn!(
             "local mode opened to the network (allow_local_mode): EVERYONE who can reach {} is an admin, with no sign-in or password: \
              they can change pipelines, approve production and make admin tokens; configure [auth] (docs/access.md) instead",
             settings.listen
         ),
-        AuthMode::Bootstrap => info!("bootstrap mode: no identity provider is configured, so one admin signs in with the bootstrap password"),
-        AuthMode::Oidc(oidc) => info!(issuer = %oidc.issuer, rules = oidc.rules.len(), "sign-in through OpenID Connect"),
+        AuthMode::Bootstrap => info!(
+            "bootstrap mode: no identity provider is configured, so one admin signs in with the bootstrap password"
+        ),
+        AuthMode::Oidc(oidc) => {
+            info!(issuer = %oidc.issuer, rules = oidc.rules.len(), "sign-in through OpenID Connect")
+        }
     }
     let server = match Server::build(&settings).await {
         Ok(s) => s,
@@ -54,11 +77,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = server.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = server
+        .listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     info!(%addr, database = server.store.backend(), "shipgate is listening on http://{addr}");
-    let service = server.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = server
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let engine = settings.engine.then(|| tokio::spawn(server.engine.run(stopped)));
+    let engine = settings
+        .engine
+        .then(|| tokio::spawn(server.engine.run(stopped)));
     if !settings.engine {
         info!("the deploy engine is off (--no-engine): this process deploys nothing");
     }
@@ -130,7 +161,9 @@ async fn reset_bootstrap_password(args: ServeArgs) -> ExitCode {
                 AuthMode::Oidc(_) => Some("OpenID Connect"),
             };
             if let Some(used) = other {
-                println!("note: this configuration does not sign people in with it; it uses {used}");
+                println!(
+                    "note: this configuration does not sign people in with it; it uses {used}"
+                );
             }
             ExitCode::SUCCESS
         }

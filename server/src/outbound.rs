@@ -13,7 +13,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-pub(crate) type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+pub(crate) type Https =
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
 /// An HTTP/1 client for https and http URLs that trusts the system's root certificates.
 pub(crate) fn https_client() -> anyhow::Result<HyperClient<Https, Full<Bytes>>> {
@@ -32,7 +33,10 @@ pub(crate) fn https_client() -> anyhow::Result<HyperClient<Https, Full<Bytes>>> 
 #[serde(tag = "to", rename_all = "snake_case")]
 pub enum Message {
     /// POST `payload` as JSON to a notifier's URL.
-    Notifier { url: String, payload: serde_json::Value },
+    Notifier {
+        url: String,
+        payload: serde_json::Value,
+    },
     /// Set the deployment status of a run's environment on GitHub, creating the deployment first.
     GitHub(DeploymentUpdate),
 }
@@ -66,7 +70,11 @@ pub enum SendError {
 
 impl SendError {
     fn from_status(status: u16, what: String) -> SendError {
-        if status >= 500 || status == 408 || status == 429 { SendError::Retry(what) } else { SendError::Refused(what) }
+        if status >= 500 || status == 408 || status == 429 {
+            SendError::Retry(what)
+        } else {
+            SendError::Refused(what)
+        }
     }
 }
 
@@ -95,7 +103,10 @@ impl Outbound {
                     .context("cannot build the GitHub client")?,
             ),
         };
-        Ok(Outbound { http: https_client()?, github })
+        Ok(Outbound {
+            http: https_client()?,
+            github,
+        })
     }
 
     /// Whether GitHub is configured: without it, nothing is sent there.
@@ -108,20 +119,38 @@ impl Outbound {
         let body = serde_json::to_vec(payload).map_err(|e| SendError::Refused(e.to_string()))?;
         let request = axum::http::Request::post(url)
             .header(axum::http::header::CONTENT_TYPE, "application/json")
-            .header(axum::http::header::USER_AGENT, concat!("shipgate/", env!("CARGO_PKG_VERSION")))
+            .header(
+                axum::http::header::USER_AGENT,
+                concat!("shipgate/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| SendError::Refused(format!("not a usable URL: {e}")))?;
         let response = tokio::time::timeout(TIMEOUT, self.http.request(request))
             .await
             .map_err(|_| SendError::Retry(format!("no answer within {}s", TIMEOUT.as_secs())))?
-            .map_err(|e| SendError::Retry(format!("cannot reach the receiver: {}", crate::error_chain(&e))))?;
+            .map_err(|e| {
+                SendError::Retry(format!(
+                    "cannot reach the receiver: {}",
+                    crate::error_chain(&e)
+                ))
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
-        let body = Limited::new(response.into_body(), 64 * 1024).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let text: String = String::from_utf8_lossy(&body).chars().take(ERROR_BODY_CHARS).collect();
-        Err(SendError::from_status(status.as_u16(), format!("the receiver answered {status}: {}", text.trim())))
+        let body = Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let text: String = String::from_utf8_lossy(&body)
+            .chars()
+            .take(ERROR_BODY_CHARS)
+            .collect();
+        Err(SendError::from_status(
+            status.as_u16(),
+            format!("the receiver answered {status}: {}", text.trim()),
+        ))
     }
 
     fn github(&self) -> Result<&Octocrab, SendError> {
@@ -130,7 +159,11 @@ impl Outbound {
 
     /// The deployment Shipgate made for `run_id` in an environment, found by its payload:
     /// for a retry after a crash between creating one and storing its id.
-    pub async fn find_deployment(&self, update: &DeploymentUpdate, run_id: i64) -> Result<Option<i64>, SendError> {
+    pub async fn find_deployment(
+        &self,
+        update: &DeploymentUpdate,
+        run_id: i64,
+    ) -> Result<Option<i64>, SendError> {
         #[derive(Serialize)]
         struct Query<'a> {
             sha: &'a str,
@@ -146,15 +179,34 @@ impl Outbound {
         let route = format!("/repos/{}/deployments", update.repository);
         let listed: Vec<Listed> = self
             .github()?
-            .get(route, Some(&Query { sha: &update.sha, environment: &update.environment, per_page: 100 }))
+            .get(
+                route,
+                Some(&Query {
+                    sha: &update.sha,
+                    environment: &update.environment,
+                    per_page: 100,
+                }),
+            )
             .await
             .map_err(github_error)?;
-        Ok(listed.into_iter().find(|d| d.payload.get("shipgate_run").and_then(serde_json::Value::as_i64) == Some(run_id)).map(|d| d.id))
+        Ok(listed
+            .into_iter()
+            .find(|d| {
+                d.payload
+                    .get("shipgate_run")
+                    .and_then(serde_json::Value::as_i64)
+                    == Some(run_id)
+            })
+            .map(|d| d.id))
     }
 
     /// Creates the GitHub deployment for a run's environment. It never merges the default
     /// branch in and requires no status checks: the commit was already built and checked.
-    pub async fn create_deployment(&self, update: &DeploymentUpdate, run_id: i64) -> Result<i64, SendError> {
+    pub async fn create_deployment(
+        &self,
+        update: &DeploymentUpdate,
+        run_id: i64,
+    ) -> Result<i64, SendError> {
         #[derive(Deserialize)]
         struct Created {
             id: i64,
@@ -170,11 +222,19 @@ impl Outbound {
             "transient_environment": false,
         });
         let route = format!("/repos/{}/deployments", update.repository);
-        let created: Created = self.github()?.post(route, Some(&body)).await.map_err(github_error)?;
+        let created: Created = self
+            .github()?
+            .post(route, Some(&body))
+            .await
+            .map_err(github_error)?;
         Ok(created.id)
     }
 
-    pub async fn set_deployment_status(&self, update: &DeploymentUpdate, deployment_id: i64) -> Result<(), SendError> {
+    pub async fn set_deployment_status(
+        &self,
+        update: &DeploymentUpdate,
+        deployment_id: i64,
+    ) -> Result<(), SendError> {
         let body = serde_json::json!({
             "state": update.state,
             "description": update.description,
@@ -182,14 +242,26 @@ impl Outbound {
             "environment": update.environment,
             "auto_inactive": true,
         });
-        let route = format!("/repos/{}/deployments/{deployment_id}/statuses", update.repository);
-        let _: serde_json::Value = self.github()?.post(route, Some(&body)).await.map_err(github_error)?;
+        let route = format!(
+            "/repos/{}/deployments/{deployment_id}/statuses",
+            update.repository
+        );
+        let _: serde_json::Value = self
+            .github()?
+            .post(route, Some(&body))
+            .await
+            .map_err(github_error)?;
         Ok(())
     }
 
     /// The commits in `head` that `base` lacks, oldest first (GitHub lists at most 250).
     /// Only the fields shown are read, so the rest of GitHub's answer may change freely.
-    pub async fn compare(&self, repository: &str, base: &str, head: &str) -> Result<Comparison, SendError> {
+    pub async fn compare(
+        &self,
+        repository: &str,
+        base: &str,
+        head: &str,
+    ) -> Result<Comparison, SendError> {
         #[derive(Deserialize)]
         struct Found {
             total_commits: i64,
@@ -217,7 +289,11 @@ impl Outbound {
             name: String,
         }
         let route = format!("/repos/{repository}/compare/{base}...{head}");
-        let found: Found = self.github()?.get(route, None::<&()>).await.map_err(github_error)?;
+        let found: Found = self
+            .github()?
+            .get(route, None::<&()>)
+            .await
+            .map_err(github_error)?;
         Ok(Comparison {
             total: found.total_commits,
             url: found.html_url,
@@ -225,8 +301,18 @@ impl Outbound {
                 .commits
                 .into_iter()
                 .map(|c| CommitLine {
-                    title: c.commit.message.lines().next().unwrap_or_default().to_owned(),
-                    author: c.author.map(|a| a.login).or(c.commit.author.map(|a| a.name)).unwrap_or_default(),
+                    title: c
+                        .commit
+                        .message
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    author: c
+                        .author
+                        .map(|a| a.login)
+                        .or(c.commit.author.map(|a| a.name))
+                        .unwrap_or_default(),
                     sha: c.sha,
                     url: c.html_url,
                 })
@@ -253,7 +339,13 @@ pub struct CommitLine {
 
 fn github_error(e: octocrab::Error) -> SendError {
     match e {
-        octocrab::Error::GitHub { source, .. } => SendError::from_status(source.status_code.as_u16(), format!("GitHub answered {}: {}", source.status_code, source.message)),
-        other => SendError::Retry(format!("cannot reach GitHub: {}", crate::error_chain(&other))),
+        octocrab::Error::GitHub { source, .. } => SendError::from_status(
+            source.status_code.as_u16(),
+            format!("GitHub answered {}: {}", source.status_code, source.message),
+        ),
+        other => SendError::Retry(format!(
+            "cannot reach GitHub: {}",
+            crate::error_chain(&other)
+        )),
     }
 }

@@ -7,10 +7,15 @@ use tracing_subscriber::EnvFilter;
 /// tried, on every call) out of the log: a failed AWS call is logged once, by Shipgate,
 /// with the SDK's full reason, and shown on the page it affects.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("SHIPGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,aws_config=error"));
+    let filter = EnvFilter::try_from_env("SHIPGATE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,aws_config=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
     }
 }

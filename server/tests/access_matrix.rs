@@ -90,90 +90,353 @@ fn pipeline_json(name: &str) -> String {
 
 fn rest_rows() -> Vec<Row> {
     vec![
-        Row { key: "GET /pipelines", need: Need::View, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/api/v1/pipelines".into(), None) },
-        Row { key: "POST /pipelines", need: Need::Administer, fresh: Fresh::None, ok: 201, call: |_| {
-            let name = format!("new-{}", unique());
-            (Method::POST, "/api/v1/pipelines".into(), Some(pipeline_json(&name)))
-        } },
-        Row { key: "GET /pipelines/{name}", need: Need::View, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/api/v1/pipelines/hello".into(), None) },
-        Row { key: "PUT /pipelines/{name}", need: Need::Administer, fresh: Fresh::Pipeline, ok: 200, call: |name| {
-            (Method::PUT, format!("/api/v1/pipelines/{name}"), Some(pipeline_json(name)))
-        } },
-        Row { key: "DELETE /pipelines/{name}", need: Need::Administer, fresh: Fresh::Pipeline, ok: 204, call: |name| (Method::DELETE, format!("/api/v1/pipelines/{name}"), None) },
-        Row { key: "GET /runs", need: Need::View, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/api/v1/runs".into(), None) },
-        Row { key: "GET /runs/{id}", need: Need::View, fresh: Fresh::LiveRun, ok: 200, call: |id| (Method::GET, format!("/api/v1/runs/{id}"), None) },
-        Row { key: "POST /runs/{id}/cancel", need: Need::Operate, fresh: Fresh::LiveRun, ok: 200, call: |id| {
-            (Method::POST, format!("/api/v1/runs/{id}/cancel"), Some(json!({"reason": "matrix"}).to_string()))
-        } },
-        Row { key: "POST /runs/{id}/retry", need: Need::Operate, fresh: Fresh::EndedRun, ok: 201, call: |id| (Method::POST, format!("/api/v1/runs/{id}/retry"), None) },
-        Row { key: "POST /runs/{id}/environments/{env}/approve", need: Need::Decide, fresh: Fresh::GatedRun, ok: 200, call: |id| {
-            (Method::POST, format!("/api/v1/runs/{id}/environments/production/approve"), Some(json!({"comment": "ok"}).to_string()))
-        } },
-        Row { key: "POST /runs/{id}/environments/{env}/reject", need: Need::Decide, fresh: Fresh::GatedRun, ok: 200, call: |id| {
-            (Method::POST, format!("/api/v1/runs/{id}/environments/production/reject"), Some(json!({"comment": "no"}).to_string()))
-        } },
-        Row { key: "POST /runs/{id}/environments/{env}/rollback", need: Need::Decide, fresh: Fresh::ShippedRun, ok: 201, call: |id| {
-            (Method::POST, format!("/api/v1/runs/{id}/environments/production/rollback"), Some(json!({"reason": "matrix"}).to_string()))
-        } },
-        Row { key: "GET /deliveries", need: Need::View, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/api/v1/deliveries".into(), None) },
-        Row { key: "GET /tokens", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/api/v1/tokens".into(), None) },
-        Row { key: "POST /tokens", need: Need::Administer, fresh: Fresh::None, ok: 201, call: |_| {
-            (Method::POST, "/api/v1/tokens".into(), Some(json!({"name": format!("t{}", unique()), "role": "viewer"}).to_string()))
-        } },
-        Row { key: "DELETE /tokens/{id}", need: Need::Administer, fresh: Fresh::Token, ok: 200, call: |id| (Method::DELETE, format!("/api/v1/tokens/{id}"), None) },
-        Row { key: "GET /audit", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/api/v1/audit".into(), None) },
+        Row {
+            key: "GET /pipelines",
+            need: Need::View,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/api/v1/pipelines".into(), None),
+        },
+        Row {
+            key: "POST /pipelines",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 201,
+            call: |_| {
+                let name = format!("new-{}", unique());
+                (
+                    Method::POST,
+                    "/api/v1/pipelines".into(),
+                    Some(pipeline_json(&name)),
+                )
+            },
+        },
+        Row {
+            key: "GET /pipelines/{name}",
+            need: Need::View,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/api/v1/pipelines/hello".into(), None),
+        },
+        Row {
+            key: "PUT /pipelines/{name}",
+            need: Need::Administer,
+            fresh: Fresh::Pipeline,
+            ok: 200,
+            call: |name| {
+                (
+                    Method::PUT,
+                    format!("/api/v1/pipelines/{name}"),
+                    Some(pipeline_json(name)),
+                )
+            },
+        },
+        Row {
+            key: "DELETE /pipelines/{name}",
+            need: Need::Administer,
+            fresh: Fresh::Pipeline,
+            ok: 204,
+            call: |name| (Method::DELETE, format!("/api/v1/pipelines/{name}"), None),
+        },
+        Row {
+            key: "GET /runs",
+            need: Need::View,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/api/v1/runs".into(), None),
+        },
+        Row {
+            key: "GET /runs/{id}",
+            need: Need::View,
+            fresh: Fresh::LiveRun,
+            ok: 200,
+            call: |id| (Method::GET, format!("/api/v1/runs/{id}"), None),
+        },
+        Row {
+            key: "POST /runs/{id}/cancel",
+            need: Need::Operate,
+            fresh: Fresh::LiveRun,
+            ok: 200,
+            call: |id| {
+                (
+                    Method::POST,
+                    format!("/api/v1/runs/{id}/cancel"),
+                    Some(json!({"reason": "matrix"}).to_string()),
+                )
+            },
+        },
+        Row {
+            key: "POST /runs/{id}/retry",
+            need: Need::Operate,
+            fresh: Fresh::EndedRun,
+            ok: 201,
+            call: |id| (Method::POST, format!("/api/v1/runs/{id}/retry"), None),
+        },
+        Row {
+            key: "POST /runs/{id}/environments/{env}/approve",
+            need: Need::Decide,
+            fresh: Fresh::GatedRun,
+            ok: 200,
+            call: |id| {
+                (
+                    Method::POST,
+                    format!("/api/v1/runs/{id}/environments/production/approve"),
+                    Some(json!({"comment": "ok"}).to_string()),
+                )
+            },
+        },
+        Row {
+            key: "POST /runs/{id}/environments/{env}/reject",
+            need: Need::Decide,
+            fresh: Fresh::GatedRun,
+            ok: 200,
+            call: |id| {
+                (
+                    Method::POST,
+                    format!("/api/v1/runs/{id}/environments/production/reject"),
+                    Some(json!({"comment": "no"}).to_string()),
+                )
+            },
+        },
+        Row {
+            key: "POST /runs/{id}/environments/{env}/rollback",
+            need: Need::Decide,
+            fresh: Fresh::ShippedRun,
+            ok: 201,
+            call: |id| {
+                (
+                    Method::POST,
+                    format!("/api/v1/runs/{id}/environments/production/rollback"),
+                    Some(json!({"reason": "matrix"}).to_string()),
+                )
+            },
+        },
+        Row {
+            key: "GET /deliveries",
+            need: Need::View,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/api/v1/deliveries".into(), None),
+        },
+        Row {
+            key: "GET /tokens",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/api/v1/tokens".into(), None),
+        },
+        Row {
+            key: "POST /tokens",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 201,
+            call: |_| {
+                (
+                    Method::POST,
+                    "/api/v1/tokens".into(),
+                    Some(json!({"name": format!("t{}", unique()), "role": "viewer"}).to_string()),
+                )
+            },
+        },
+        Row {
+            key: "DELETE /tokens/{id}",
+            need: Need::Administer,
+            fresh: Fresh::Token,
+            ok: 200,
+            call: |id| (Method::DELETE, format!("/api/v1/tokens/{id}"), None),
+        },
+        Row {
+            key: "GET /audit",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/api/v1/audit".into(), None),
+        },
     ]
 }
 
 fn page_rows() -> Vec<Row> {
-    let view = |key, call| Row { key, need: Need::View, fresh: Fresh::LiveRun, ok: 200, call };
+    let view = |key, call| Row {
+        key,
+        need: Need::View,
+        fresh: Fresh::LiveRun,
+        ok: 200,
+        call,
+    };
     vec![
         view("/", |_| (Method::GET, "/".into(), None)),
-        view("/runs/{id}", |id| (Method::GET, format!("/runs/{id}"), None)),
+        view("/runs/{id}", |id| {
+            (Method::GET, format!("/runs/{id}"), None)
+        }),
         view("/pipelines", |_| (Method::GET, "/pipelines".into(), None)),
-        view("/pipelines/{name}", |_| (Method::GET, "/pipelines/hello".into(), None)),
-        view("/pipelines/{name}/images", |_| (Method::GET, "/pipelines/hello/images".into(), None)),
+        view("/pipelines/{name}", |_| {
+            (Method::GET, "/pipelines/hello".into(), None)
+        }),
+        view("/pipelines/{name}/images", |_| {
+            (Method::GET, "/pipelines/hello/images".into(), None)
+        }),
         view("/services", |_| (Method::GET, "/services".into(), None)),
         view("/images", |_| (Method::GET, "/images".into(), None)),
         view("/deliveries", |_| (Method::GET, "/deliveries".into(), None)),
         view("/approvals", |_| (Method::GET, "/approvals".into(), None)),
-        Row { key: "/admin/tokens", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/admin/tokens".into(), None) },
-        Row { key: "/admin/audit", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::GET, "/admin/audit".into(), None) },
+        Row {
+            key: "/admin/tokens",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/admin/tokens".into(), None),
+        },
+        Row {
+            key: "/admin/audit",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/admin/audit".into(), None),
+        },
     ]
 }
 
 /// Server functions, by name; the call's path is filled in from the registry.
 fn server_fn_rows() -> Vec<Row> {
-    let view = |key, call| Row { key, need: Need::View, fresh: Fresh::LiveRun, ok: 200, call };
+    let view = |key, call| Row {
+        key,
+        need: Need::View,
+        fresh: Fresh::LiveRun,
+        ok: 200,
+        call,
+    };
     vec![
-        Row { key: "who_am_i", need: Need::Nothing, fresh: Fresh::None, ok: 200, call: |_| (Method::POST, String::new(), Some(String::new())) },
-        view("list_runs", |_| (Method::POST, String::new(), Some(String::new()))),
-        view("get_run", |id| (Method::POST, String::new(), Some(format!("id={id}")))),
-        view("list_pipelines", |_| (Method::POST, String::new(), Some(String::new()))),
-        view("get_pipeline", |_| (Method::POST, String::new(), Some("name=hello".into()))),
-        view("list_deliveries", |_| (Method::POST, String::new(), Some(String::new()))),
-        view("list_my_gates", |_| (Method::POST, String::new(), Some(String::new()))),
-        view("list_services", |_| (Method::POST, String::new(), Some(String::new()))),
-        view("get_images", |_| (Method::POST, String::new(), Some(String::new()))),
-        Row { key: "cancel_run", need: Need::Operate, fresh: Fresh::LiveRun, ok: 200, call: |id| (Method::POST, String::new(), Some(format!("id={id}&reason=matrix"))) },
-        Row { key: "retry_run", need: Need::Operate, fresh: Fresh::EndedRun, ok: 200, call: |id| (Method::POST, String::new(), Some(format!("id={id}"))) },
-        Row { key: "approve_gate", need: Need::Decide, fresh: Fresh::GatedRun, ok: 200, call: |id| {
-            (Method::POST, String::new(), Some(format!("id={id}&environment=production&comment=ok")))
-        } },
-        Row { key: "reject_gate", need: Need::Decide, fresh: Fresh::GatedRun, ok: 200, call: |id| {
-            (Method::POST, String::new(), Some(format!("id={id}&environment=production&comment=no")))
-        } },
-        Row { key: "roll_back", need: Need::Decide, fresh: Fresh::ShippedRun, ok: 200, call: |id| {
-            (Method::POST, String::new(), Some(format!("id={id}&environment=production&reason=matrix")))
-        } },
-        Row { key: "list_audit", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::POST, String::new(), Some(String::new())) },
-        Row { key: "list_tokens", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::POST, String::new(), Some(String::new())) },
-        Row { key: "take_created_token", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| (Method::POST, String::new(), Some(String::new())) },
-        Row { key: "create_token", need: Need::Administer, fresh: Fresh::None, ok: 200, call: |_| {
-            let body = format!("name=t{}&kind=service&owner=&role=viewer&pipelines=&environments=&expires_in_days=", unique());
-            (Method::POST, String::new(), Some(body))
-        } },
-        Row { key: "revoke_token", need: Need::Administer, fresh: Fresh::Token, ok: 200, call: |id| (Method::POST, String::new(), Some(format!("id={id}"))) },
+        Row {
+            key: "who_am_i",
+            need: Need::Nothing,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), Some(String::new())),
+        },
+        view("list_runs", |_| {
+            (Method::POST, String::new(), Some(String::new()))
+        }),
+        view("get_run", |id| {
+            (Method::POST, String::new(), Some(format!("id={id}")))
+        }),
+        view("list_pipelines", |_| {
+            (Method::POST, String::new(), Some(String::new()))
+        }),
+        view("get_pipeline", |_| {
+            (Method::POST, String::new(), Some("name=hello".into()))
+        }),
+        view("list_deliveries", |_| {
+            (Method::POST, String::new(), Some(String::new()))
+        }),
+        view("list_my_gates", |_| {
+            (Method::POST, String::new(), Some(String::new()))
+        }),
+        view("list_services", |_| {
+            (Method::POST, String::new(), Some(String::new()))
+        }),
+        view("get_images", |_| {
+            (Method::POST, String::new(), Some(String::new()))
+        }),
+        Row {
+            key: "cancel_run",
+            need: Need::Operate,
+            fresh: Fresh::LiveRun,
+            ok: 200,
+            call: |id| {
+                (
+                    Method::POST,
+                    String::new(),
+                    Some(format!("id={id}&reason=matrix")),
+                )
+            },
+        },
+        Row {
+            key: "retry_run",
+            need: Need::Operate,
+            fresh: Fresh::EndedRun,
+            ok: 200,
+            call: |id| (Method::POST, String::new(), Some(format!("id={id}"))),
+        },
+        Row {
+            key: "approve_gate",
+            need: Need::Decide,
+            fresh: Fresh::GatedRun,
+            ok: 200,
+            call: |id| {
+                (
+                    Method::POST,
+                    String::new(),
+                    Some(format!("id={id}&environment=production&comment=ok")),
+                )
+            },
+        },
+        Row {
+            key: "reject_gate",
+            need: Need::Decide,
+            fresh: Fresh::GatedRun,
+            ok: 200,
+            call: |id| {
+                (
+                    Method::POST,
+                    String::new(),
+                    Some(format!("id={id}&environment=production&comment=no")),
+                )
+            },
+        },
+        Row {
+            key: "roll_back",
+            need: Need::Decide,
+            fresh: Fresh::ShippedRun,
+            ok: 200,
+            call: |id| {
+                (
+                    Method::POST,
+                    String::new(),
+                    Some(format!("id={id}&environment=production&reason=matrix")),
+                )
+            },
+        },
+        Row {
+            key: "list_audit",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), Some(String::new())),
+        },
+        Row {
+            key: "list_tokens",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), Some(String::new())),
+        },
+        Row {
+            key: "take_created_token",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), Some(String::new())),
+        },
+        Row {
+            key: "create_token",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| {
+                let body = format!(
+                    "name=t{}&kind=service&owner=&role=viewer&pipelines=&environments=&expires_in_days=",
+                    unique()
+                );
+                (Method::POST, String::new(), Some(body))
+            },
+        },
+        Row {
+            key: "revoke_token",
+            need: Need::Administer,
+            fresh: Fresh::Token,
+            ok: 200,
+            call: |id| (Method::POST, String::new(), Some(format!("id={id}"))),
+        },
     ]
 }
 
@@ -192,7 +455,11 @@ async fn new_run(app: &TestApp) -> i64 {
     let reply = app.deliver("push", &format!("matrix-{sha}"), &push).await;
     assert!(reply.status.is_success(), "{}", reply.text());
     let runs = app.store.list_runs(&Default::default()).await.unwrap();
-    runs.items.iter().find(|r| r.commit.sha == sha).map(|r| r.id).expect("the push started a run")
+    runs.items
+        .iter()
+        .find(|r| r.commit.sha == sha)
+        .map(|r| r.id)
+        .expect("the push started a run")
 }
 
 async fn prepare(app: &TestApp, fresh: Fresh) -> String {
@@ -202,47 +469,124 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
         Fresh::LiveRun => new_run(app).await.to_string(),
         Fresh::EndedRun => {
             let id = new_run(app).await;
-            store.apply_event(id, RunEvent::Cancelled, Some("matrix")).await.unwrap();
+            store
+                .apply_event(id, RunEvent::Cancelled, Some("matrix"))
+                .await
+                .unwrap();
             id.to_string()
         }
         Fresh::GatedRun => {
             let id = new_run(app).await;
             support::image_built(store, id).await;
-            for event in [RunEvent::BuildStarted, RunEvent::BuildSucceeded, RunEvent::DeployStarted(0), RunEvent::DeploySucceeded(0)] {
+            for event in [
+                RunEvent::BuildStarted,
+                RunEvent::BuildSucceeded,
+                RunEvent::DeployStarted(0),
+                RunEvent::DeploySucceeded(0),
+            ] {
                 store.apply_event(id, event, None).await.unwrap();
             }
             let run = store.get_run(id).await.unwrap().unwrap();
-            assert!(run.stages.iter().any(|s| s.status == StageStatus::AwaitingApproval), "the run waits at the gate");
+            assert!(
+                run.stages
+                    .iter()
+                    .any(|s| s.status == StageStatus::AwaitingApproval),
+                "the run waits at the gate"
+            );
             id.to_string()
         }
         Fresh::ShippedRun => {
-            let id: i64 = Box::pin(prepare(app, Fresh::GatedRun)).await.parse().unwrap();
-            store.apply_event(id, RunEvent::Approved(1), None).await.unwrap();
+            let id: i64 = Box::pin(prepare(app, Fresh::GatedRun))
+                .await
+                .parse()
+                .unwrap();
+            store
+                .apply_event(id, RunEvent::Approved(1), None)
+                .await
+                .unwrap();
             let target = &support::hello_world_pipeline().environments[1];
-            let mut row = shipgate::store::engine::DeployRow::queued(id, 1, target, format!("hello@{}", support::BUILT_DIGEST), 0);
+            let mut row = shipgate::store::engine::DeployRow::queued(
+                id,
+                1,
+                target,
+                format!("hello@{}", support::BUILT_DIGEST),
+                0,
+            );
             store.queue_deploy(&row).await.unwrap();
             let revision = "arn:aws:ecs:us-east-1:123456789012:task-definition/hello:9";
-            let sql = format!("UPDATE deploys SET step = 'following', task_definition = '{revision}' WHERE run_id = {id} AND position = 1");
+            let sql = format!(
+                "UPDATE deploys SET step = 'following', task_definition = '{revision}' WHERE run_id = {id} AND position = 1"
+            );
             match store {
-                shipgate::store::Store::Sqlite(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
-                shipgate::store::Store::Postgres(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
+                shipgate::store::Store::Sqlite(pool) => {
+                    sqlx::query(&sql).execute(pool).await.unwrap();
+                }
+                shipgate::store::Store::Postgres(pool) => {
+                    sqlx::query(&sql).execute(pool).await.unwrap();
+                }
             }
-            (row.step, row.task_definition) = (shipgate::store::engine::DeployStep::Following, Some(revision.into()));
-            store.apply_event(id, RunEvent::DeployStarted(1), None).await.unwrap();
-            store.finish_deploy(&row, RunEvent::DeploySucceeded(1), "succeeded", "matrix", None, None).await.unwrap();
+            (row.step, row.task_definition) = (
+                shipgate::store::engine::DeployStep::Following,
+                Some(revision.into()),
+            );
+            store
+                .apply_event(id, RunEvent::DeployStarted(1), None)
+                .await
+                .unwrap();
+            store
+                .finish_deploy(
+                    &row,
+                    RunEvent::DeploySucceeded(1),
+                    "succeeded",
+                    "matrix",
+                    None,
+                    None,
+                )
+                .await
+                .unwrap();
             id.to_string()
         }
         Fresh::Pipeline => {
             let name = format!("spare-{}", unique());
-            let draft: shipgate_pipeline::PipelineDraft = serde_json::from_str(&pipeline_json(&name)).unwrap();
-            let audit = shipgate::store::AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
-            store.create_pipeline(&draft.validate().unwrap(), "api", &audit).await.unwrap();
+            let draft: shipgate_pipeline::PipelineDraft =
+                serde_json::from_str(&pipeline_json(&name)).unwrap();
+            let audit = shipgate::store::AuditEntry {
+                actor: "test".into(),
+                action: String::new(),
+                target: String::new(),
+                ip: None,
+                detail: String::new(),
+                via: None,
+            };
+            store
+                .create_pipeline(&draft.validate().unwrap(), "api", &audit)
+                .await
+                .unwrap();
             name
         }
         Fresh::Token => {
-            let audit = shipgate::store::AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
-            let new = NewToken { name: format!("spare-{}", unique()), kind: "service".into(), owner: None, grant: Grant::everywhere(Role::Viewer), expires_at: None };
-            store.create_token(&new, &audit).await.unwrap().1.id.to_string()
+            let audit = shipgate::store::AuditEntry {
+                actor: "test".into(),
+                action: String::new(),
+                target: String::new(),
+                ip: None,
+                detail: String::new(),
+                via: None,
+            };
+            let new = NewToken {
+                name: format!("spare-{}", unique()),
+                kind: "service".into(),
+                owner: None,
+                grant: Grant::everywhere(Role::Viewer),
+                expires_at: None,
+            };
+            store
+                .create_token(&new, &audit)
+                .await
+                .unwrap()
+                .1
+                .id
+                .to_string()
         }
     }
 }
@@ -250,10 +594,17 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
 /// Pairs the router's own lists with the rows, failing on anything unlisted.
 fn check_coverage(listed: &[String], rows: &[Row], what: &str) {
     for item in listed {
-        assert!(rows.iter().any(|r| r.key == item), "{what} `{item}` has no row in the authorization matrix");
+        assert!(
+            rows.iter().any(|r| r.key == item),
+            "{what} `{item}` has no row in the authorization matrix"
+        );
     }
     for row in rows {
-        assert!(listed.iter().any(|l| l == row.key), "the matrix has a row for {what} `{}`, which does not exist", row.key);
+        assert!(
+            listed.iter().any(|l| l == row.key),
+            "the matrix has a row for {what} `{}`, which does not exist",
+            row.key
+        );
     }
 }
 
@@ -261,8 +612,16 @@ fn check_coverage(listed: &[String], rows: &[Row], what: &str) {
 fn rest_routes() -> Vec<String> {
     let source = include_str!("../src/web/api.rs");
     let mut out = Vec::new();
-    for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
-        let path = line.trim_start_matches(".route(\"").split('"').next().unwrap();
+    for line in source
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(".route(\""))
+    {
+        let path = line
+            .trim_start_matches(".route(\"")
+            .split('"')
+            .next()
+            .unwrap();
         for method in ["get", "post", "put", "delete", "patch"] {
             if line.contains(&format!("{method}(")) {
                 out.push(format!("{} {path}", method.to_uppercase()));

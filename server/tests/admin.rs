@@ -14,23 +14,47 @@ use shipgate_pipeline::access::{Grant, PrincipalKind, Role, Scope};
 use support::*;
 
 fn admin() -> AuditEntry {
-    AuditEntry { actor: "user:root@example.com".into(), action: String::new(), target: String::new(), ip: Some("192.0.2.1".into()), detail: String::new(), via: None }
+    AuditEntry {
+        actor: "user:root@example.com".into(),
+        action: String::new(),
+        target: String::new(),
+        ip: Some("192.0.2.1".into()),
+        detail: String::new(),
+        via: None,
+    }
 }
 
 fn new_token(name: &str, role: Role, expires_at: Option<i64>) -> NewToken {
-    NewToken { name: name.into(), kind: "service".into(), owner: None, grant: Grant::everywhere(role), expires_at }
+    NewToken {
+        name: name.into(),
+        kind: "service".into(),
+        owner: None,
+        grant: Grant::everywhere(role),
+        expires_at,
+    }
 }
 
 /// Every text column of every token row, as stored.
 async fn token_columns(store: &Store) -> Vec<String> {
     let sql = "SELECT name, kind, COALESCE(owner, ''), grant_json, token_hash, prefix, created_by, COALESCE(revoked_by, '') FROM api_tokens";
-    type Row = (String, String, String, String, String, String, String, String);
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    );
     let rows: Vec<Row> = match store {
         Store::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await,
         Store::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
     }
     .unwrap();
-    rows.into_iter().flat_map(|r| [r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7]).collect()
+    rows.into_iter()
+        .flat_map(|r| [r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7])
+        .collect()
 }
 
 // ---- The store ----
@@ -102,16 +126,36 @@ on_both_backends! {
 /// Appends entries as (actor, action, target), oldest first; returns their ids.
 async fn append(store: &Store, entries: &[(&str, &str, &str)]) -> Vec<i64> {
     for (actor, action, target) in entries {
-        let entry = AuditEntry { actor: (*actor).into(), action: (*action).into(), target: (*target).into(), ip: None, detail: String::new(), via: None };
+        let entry = AuditEntry {
+            actor: (*actor).into(),
+            action: (*action).into(),
+            target: (*target).into(),
+            ip: None,
+            detail: String::new(),
+            via: None,
+        };
         store.append_audit(&entry).await.unwrap();
     }
-    let mut ids: Vec<i64> = store.list_audit(None, 1000).await.unwrap().into_iter().map(|a| a.id).collect();
+    let mut ids: Vec<i64> = store
+        .list_audit(None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
     ids.reverse();
     ids
 }
 
 async fn search(store: &Store, filter: AuditFilter) -> Vec<i64> {
-    store.search_audit(&filter).await.unwrap().items.into_iter().map(|a| a.id).collect()
+    store
+        .search_audit(&filter)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|a| a.id)
+        .collect()
 }
 
 on_both_backends! {
@@ -187,10 +231,20 @@ on_both_backends! {
 
 /// A token made through the API by the configured admin token: (token, record).
 async fn api_token(app: &TestApp, body: Value) -> (String, Value) {
-    let reply = app.api(Method::POST, "/api/v1/tokens", Some(body), Some(ADMIN_TOKEN)).await;
+    let reply = app
+        .api(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(body),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     let json = reply.json();
-    (json["token"].as_str().unwrap().to_owned(), json["token_record"].clone())
+    (
+        json["token"].as_str().unwrap().to_owned(),
+        json["token_record"].clone(),
+    )
 }
 
 on_both_backends! {
@@ -371,15 +425,24 @@ on_both_backends! {
 // ---- The dashboard ----
 
 impl TestApp {
-
     async fn get_with_cookie(&self, path: &str, cookie: &str) -> Reply {
-        self.send(Request::get(path).header("cookie", cookie).body(Body::empty()).unwrap()).await
+        self.send(
+            Request::get(path)
+                .header("cookie", cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 }
 
-
 fn set_cookies(reply: &Reply) -> Vec<String> {
-    reply.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }
 
 on_both_backends! {

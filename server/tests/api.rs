@@ -63,10 +63,13 @@ on_both_backends! {
     }
 }
 
+/// A row: the case, how it spoils a valid pipeline, and the field the 422 must name.
+type SpoiledPipeline<'a> = (&'a str, Box<dyn Fn(&mut Value)>, &'a str);
+
 on_both_backends! {
     async fn invalid_pipelines_get_422_naming_the_field(store: Store) {
         let app = TestApp::new(store).await;
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+        let cases: Vec<SpoiledPipeline> = vec![
             ("bad repo", Box::new(|p| p["repository"] = json!("not a repo")), "repository"),
             ("no environments", Box::new(|p| p["environments"] = json!([])), "environments"),
             ("duplicate environment", Box::new(|p| p["environments"][1]["name"] = json!("staging")), "environments[1].name"),

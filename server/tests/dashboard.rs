@@ -73,10 +73,10 @@ on_both_backends! {
 
 // ---- The deploy engine's records, as the run, services and images pages show them ----
 
-use shipgate::store::{AuditEntry, Store};
 use shipgate::store::engine::{CiReport, DeployRow};
-use shipgate_pipeline::gate::Verdict as Decision;
+use shipgate::store::{AuditEntry, Store};
 use shipgate_pipeline::RunEvent;
+use shipgate_pipeline::gate::Verdict as Decision;
 use shipgate_pipeline::inventory::{LiveService, RegistryImage, RegistryListing};
 use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
 
@@ -124,16 +124,46 @@ async fn built(store: &Store, run: i64, sha: &str, digest: &str, size: i64, push
         url: format!("https://github.com/Codertocat/Hello-World/actions/runs/{run}0001"),
     };
     store.record_ci(run, &report).await.unwrap();
-    store.record_image(run, REPOSITORY_URI, digest, Some(size), Some(pushed_at), None).await.unwrap();
-    store.apply_event(run, RunEvent::BuildStarted, None).await.unwrap();
-    store.apply_event(run, RunEvent::BuildSucceeded, Some("image found")).await.unwrap();
+    store
+        .record_image(
+            run,
+            REPOSITORY_URI,
+            digest,
+            Some(size),
+            Some(pushed_at),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .apply_event(run, RunEvent::BuildStarted, None)
+        .await
+        .unwrap();
+    store
+        .apply_event(run, RunEvent::BuildSucceeded, Some("image found"))
+        .await
+        .unwrap();
 }
 
 /// Queues and starts run `run`'s deploy to environment `position`, as far as `following`
 /// deployment `deployment` of revision `new_td` (replacing `old_td`).
-async fn deploying(store: &Store, run: i64, position: i64, digest: &str, queued_at: i64, (old_td, new_td): (&str, &str), deployment: &str) -> DeployRow {
+async fn deploying(
+    store: &Store,
+    run: i64,
+    position: i64,
+    digest: &str,
+    queued_at: i64,
+    (old_td, new_td): (&str, &str),
+    deployment: &str,
+) -> DeployRow {
     let target = &support::hello_world_pipeline().environments[position as usize];
-    let mut row = DeployRow::queued(run, position, target, format!("{REPOSITORY_URI}@{digest}"), queued_at);
+    let mut row = DeployRow::queued(
+        run,
+        position,
+        target,
+        format!("{REPOSITORY_URI}@{digest}"),
+        queued_at,
+    );
     store.queue_deploy(&row).await.unwrap();
     exec(
         store,
@@ -146,7 +176,14 @@ async fn deploying(store: &Store, run: i64, position: i64, digest: &str, queued_
         ),
     )
     .await;
-    store.apply_event(run, RunEvent::DeployStarted(position as usize), Some("deploying")).await.unwrap();
+    store
+        .apply_event(
+            run,
+            RunEvent::DeployStarted(position as usize),
+            Some("deploying"),
+        )
+        .await
+        .unwrap();
     row.step = shipgate::store::engine::DeployStep::Following;
     row.previous_task_definition = Some(td(old_td));
     row.task_definition = Some(td(new_td));
@@ -155,7 +192,14 @@ async fn deploying(store: &Store, run: i64, position: i64, digest: &str, queued_
 }
 
 /// What one DescribeServices showed of our deployment.
-fn seen(row: &DeployRow, running: i32, desired: i32, pending: i32, failed: i32, events: &[(i64, &str)]) -> ServiceView {
+fn seen(
+    row: &DeployRow,
+    running: i32,
+    desired: i32,
+    pending: i32,
+    failed: i32,
+    events: &[(i64, &str)],
+) -> ServiceView {
     let ours = DeploymentView {
         id: row.deployment_id.clone().unwrap(),
         status: "PRIMARY".into(),
@@ -168,26 +212,46 @@ fn seen(row: &DeployRow, running: i32, desired: i32, pending: i32, failed: i32, 
         failed,
     };
     ServiceView {
-        arn: format!("arn:aws:ecs:us-east-1:123456789012:service/{}/hello", row.cluster),
+        arn: format!(
+            "arn:aws:ecs:us-east-1:123456789012:service/{}/hello",
+            row.cluster
+        ),
         status: "ACTIVE".into(),
         task_definition: row.task_definition.clone().unwrap(),
         desired,
         running,
         pending,
         deployments: vec![ours],
-        events: events.iter().map(|(at, message)| ServiceEvent { at: *at, message: (*message).into() }).collect(),
+        events: events
+            .iter()
+            .map(|(at, message)| ServiceEvent {
+                at: *at,
+                message: (*message).into(),
+            })
+            .collect(),
     }
 }
 
 fn alice() -> AuditEntry {
-    AuditEntry { actor: "user:alice@example.com".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None }
+    AuditEntry {
+        actor: "user:alice@example.com".into(),
+        action: String::new(),
+        target: String::new(),
+        ip: None,
+        detail: String::new(),
+        via: None,
+    }
 }
 
 /// The stretch of `html` from the first `start` to the next `end` after it.
 fn section<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
-    let from = html.find(start).unwrap_or_else(|| panic!("no `{start}` in the page"));
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("no `{start}` in the page"));
     let rest = &html[from..];
-    &rest[..rest[start.len()..].find(end).map_or(rest.len(), |i| i + start.len())]
+    &rest[..rest[start.len()..]
+        .find(end)
+        .map_or(rest.len(), |i| i + start.len())]
 }
 
 /// One stage card of a run page's timeline, by the name it shows.
@@ -417,10 +481,16 @@ on_both_backends! {
 // ---- Live updates (server-sent events) ----
 
 /// The next server-sent event's text (`event: …` and `data: …` lines), skipping keep-alives.
-async fn next_event(body: &mut (impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin)) -> String {
+async fn next_event(
+    body: &mut (impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
+) -> String {
     use futures::StreamExt;
     loop {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next()).await.expect("an event within 10 s").expect("the stream is open").unwrap();
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream is open")
+            .unwrap();
         let text = String::from_utf8_lossy(&chunk).into_owned();
         if text.contains("event:") {
             return text;

@@ -18,13 +18,29 @@ const PUSHER: &str = "21031067+codertocat@users.noreply.github.com";
 
 /// A personal API token acting for `owner` with `role` everywhere.
 async fn token_for(store: &Store, owner: &str, role: Role) -> String {
-    let new = NewToken { name: format!("{owner}'s"), kind: "personal".into(), owner: Some(owner.into()), grant: Grant::everywhere(role), expires_at: None };
-    let actor = AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: None, detail: String::new(), via: None };
+    let new = NewToken {
+        name: format!("{owner}'s"),
+        kind: "personal".into(),
+        owner: Some(owner.into()),
+        grant: Grant::everywhere(role),
+        expires_at: None,
+    };
+    let actor = AuditEntry {
+        actor: "test".into(),
+        action: String::new(),
+        target: String::new(),
+        ip: None,
+        detail: String::new(),
+        via: None,
+    };
     store.create_token(&new, &actor).await.unwrap().0
 }
 
 /// An app whose `hello` pipeline gates production with `tune` applied to its policy.
-async fn app_with(store: &Store, tune: impl FnOnce(&mut shipgate_pipeline::DeploySettings)) -> TestApp {
+async fn app_with(
+    store: &Store,
+    tune: impl FnOnce(&mut shipgate_pipeline::DeploySettings),
+) -> TestApp {
     let mut settings = settings();
     tune(&mut settings.pipelines[0].environments[1].deploy);
     TestApp::with_settings(store.clone(), settings).await
@@ -32,16 +48,28 @@ async fn app_with(store: &Store, tune: impl FnOnce(&mut shipgate_pipeline::Deplo
 
 /// A run of GitHub's example push, built and shipped to staging, waiting at production.
 async fn at_gate(app: &TestApp, store: &Store, delivery: &str) -> i64 {
-    let id = app.deliver("push", delivery, &branch_push()).await.json()["run_ids"][0].as_i64().expect("a run");
+    let id = app.deliver("push", delivery, &branch_push()).await.json()["run_ids"][0]
+        .as_i64()
+        .expect("a run");
     image_built(store, id).await;
-    for event in [RunEvent::BuildSucceeded, RunEvent::DeployStarted(0), RunEvent::DeploySucceeded(0)] {
+    for event in [
+        RunEvent::BuildSucceeded,
+        RunEvent::DeployStarted(0),
+        RunEvent::DeploySucceeded(0),
+    ] {
         store.apply_event(id, event, None).await.unwrap();
     }
     id
 }
 
 async fn approve(app: &TestApp, run: i64, token: &str, body: Value) -> Reply {
-    app.api(Method::POST, &format!("/api/v1/runs/{run}/environments/production/approve"), Some(body), Some(token)).await
+    app.api(
+        Method::POST,
+        &format!("/api/v1/runs/{run}/environments/production/approve"),
+        Some(body),
+        Some(token),
+    )
+    .await
 }
 
 async fn status(store: &Store, run: i64) -> RunStatus {
@@ -234,7 +262,6 @@ on_both_backends! {
         assert!(page.contains("Nothing waits for you") && !page.contains("data-run-id"), "nothing a staging release manager may decide");
     }
 }
-
 
 on_both_backends! {
     async fn a_decision_link_from_a_notification_works_once_and_grants_nothing_by_itself(store: Store) {

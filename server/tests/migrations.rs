@@ -36,23 +36,40 @@ async fn schema(store: &Store) -> Schema {
             sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(pool).await.unwrap(),
         ),
     };
-    Schema { columns: columns.into_iter().collect(), versions: versions.into_iter().map(|(v,)| v).collect() }
+    Schema {
+        columns: columns.into_iter().collect(),
+        versions: versions.into_iter().map(|(v,)| v).collect(),
+    }
 }
 
 /// What `a` has and `b` lacks, one pair a line, for a failure message that says where.
 fn only_in(a: &Schema, b: &Schema) -> String {
-    a.columns.difference(&b.columns).map(|(t, c)| format!("  {t}.{c}\n")).collect()
+    a.columns
+        .difference(&b.columns)
+        .map(|(t, c)| format!("  {t}.{c}\n"))
+        .collect()
 }
 
 #[sqlx::test(migrations = false)]
 async fn sqlite_and_postgres_migrations_make_the_same_tables_and_columns(pool: sqlx::PgPool) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = Store::connect(&format!("sqlite:{}", dir.path().join("shipgate.db").display())).await.expect("sqlite store");
+    let sqlite = Store::connect(&format!(
+        "sqlite:{}",
+        dir.path().join("shipgate.db").display()
+    ))
+    .await
+    .expect("sqlite store");
     let postgres = Store::from_postgres(pool).await.expect("postgres store");
     let (sqlite, postgres) = (schema(&sqlite).await, schema(&postgres).await);
 
-    assert!(sqlite.columns.len() > 20 && sqlite.versions.len() > 1, "the schema was read: {sqlite:?}");
-    assert_eq!(sqlite.versions, postgres.versions, "the same migrations are applied on both");
+    assert!(
+        sqlite.columns.len() > 20 && sqlite.versions.len() > 1,
+        "the schema was read: {sqlite:?}"
+    );
+    assert_eq!(
+        sqlite.versions, postgres.versions,
+        "the same migrations are applied on both"
+    );
     assert!(
         sqlite.columns == postgres.columns,
         "the migration trees differ.\nOnly in migrations/sqlite:\n{}Only in migrations/postgres:\n{}",

@@ -8,14 +8,21 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 use shipgate::store::access::NewToken;
 use shipgate::store::engine::DeployRow;
-use shipgate_pipeline::gate::Verdict as Decision;
 use shipgate::store::{AuditEntry, Refusal, Store, StoreError};
 use shipgate_pipeline::access::{Grant, Role, Scope};
+use shipgate_pipeline::gate::Verdict as Decision;
 use shipgate_pipeline::{RunEvent, RunStatus, StageStatus};
 use support::*;
 
 fn person() -> AuditEntry {
-    AuditEntry { actor: "user:dana@example.com".into(), action: String::new(), target: String::new(), ip: Some("192.0.2.7".into()), detail: String::new(), via: None }
+    AuditEntry {
+        actor: "user:dana@example.com".into(),
+        action: String::new(),
+        target: String::new(),
+        ip: Some("192.0.2.7".into()),
+        detail: String::new(),
+        via: None,
+    }
 }
 
 /// A run of `hello` started by GitHub's push example (as delivery `delivery`).
@@ -30,19 +37,38 @@ async fn apply(store: &Store, id: i64, events: &[RunEvent]) {
         image_built(store, id).await;
     }
     for event in events {
-        store.apply_event(id, *event, None).await.unwrap_or_else(|e| panic!("{event:?}: {e}"));
+        store
+            .apply_event(id, *event, None)
+            .await
+            .unwrap_or_else(|e| panic!("{event:?}: {e}"));
     }
 }
 
 /// Built, deployed to staging, and waiting at the gate of production.
-const TO_GATE: &[RunEvent] = &[RunEvent::BuildSucceeded, RunEvent::DeployStarted(0), RunEvent::DeploySucceeded(0)];
+const TO_GATE: &[RunEvent] = &[
+    RunEvent::BuildSucceeded,
+    RunEvent::DeployStarted(0),
+    RunEvent::DeploySucceeded(0),
+];
 
 async fn status(store: &Store, id: i64) -> RunStatus {
-    store.get_run(id).await.unwrap().expect("the run").run.status
+    store
+        .get_run(id)
+        .await
+        .unwrap()
+        .expect("the run")
+        .run
+        .status
 }
 
 async fn audit_of(store: &Store, target: &str) -> Vec<(String, String, String)> {
-    store.list_audit(Some(target), 50).await.unwrap().into_iter().map(|a| (a.actor, a.action, a.detail)).collect()
+    store
+        .list_audit(Some(target), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.actor, a.action, a.detail))
+        .collect()
 }
 
 fn refusal(err: StoreError) -> Refusal {
@@ -63,8 +89,14 @@ async fn exec(store: &Store, sql: &str) {
 
 async fn count(store: &Store, sql: &str) -> i64 {
     match store {
-        Store::Sqlite(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await.map(|r| r.0),
-        Store::Postgres(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await.map(|r| r.0),
+        Store::Sqlite(pool) => sqlx::query_as::<_, (i64,)>(sql)
+            .fetch_one(pool)
+            .await
+            .map(|r| r.0),
+        Store::Postgres(pool) => sqlx::query_as::<_, (i64,)>(sql)
+            .fetch_one(pool)
+            .await
+            .map(|r| r.0),
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
@@ -238,25 +270,65 @@ on_both_backends! {
 /// a run of each.
 async fn two_pipeline_app(store: Store) -> TestApp {
     let mut settings = settings();
-    settings.pipelines.push(pipeline_json("other", "Codertocat/Hello-World", "master"));
+    settings
+        .pipelines
+        .push(pipeline_json("other", "Codertocat/Hello-World", "master"));
     TestApp::with_settings(store, settings).await
 }
 
 /// A token with one grant, and the actor the audit log names for it.
-async fn token(store: &Store, name: &str, role: Role, pipelines: &[&str], environments: &[&str]) -> (String, String) {
-    let scope = Scope { pipelines: pipelines.iter().map(|s| s.to_string()).collect(), environments: environments.iter().map(|s| s.to_string()).collect() };
-    let new = NewToken { name: name.into(), kind: "service".into(), owner: None, grant: Grant { role, scope }, expires_at: None };
-    let (token, record) = store.create_token(&new, &AuditEntry { actor: "test".into(), ..person() }).await.unwrap();
+async fn token(
+    store: &Store,
+    name: &str,
+    role: Role,
+    pipelines: &[&str],
+    environments: &[&str],
+) -> (String, String) {
+    let scope = Scope {
+        pipelines: pipelines.iter().map(|s| s.to_string()).collect(),
+        environments: environments.iter().map(|s| s.to_string()).collect(),
+    };
+    let new = NewToken {
+        name: name.into(),
+        kind: "service".into(),
+        owner: None,
+        grant: Grant { role, scope },
+        expires_at: None,
+    };
+    let (token, record) = store
+        .create_token(
+            &new,
+            &AuditEntry {
+                actor: "test".into(),
+                ..person()
+            },
+        )
+        .await
+        .unwrap();
     (token, format!("token:{}", record.id))
 }
 
 /// Run ids of `hello` and `other` from one push.
 async fn push_both(app: &TestApp, delivery: &str) -> (i64, i64) {
     let reply = app.deliver("push", delivery, &branch_push()).await;
-    let ids: Vec<i64> = reply.json()["run_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let ids: Vec<i64> = reply.json()["run_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
     let mut by_pipeline = (0, 0);
     for id in ids {
-        match app.store.get_run(id).await.unwrap().unwrap().run.pipeline.as_str() {
+        match app
+            .store
+            .get_run(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .run
+            .pipeline
+            .as_str()
+        {
             "hello" => by_pipeline.0 = id,
             _ => by_pipeline.1 = id,
         }
@@ -337,8 +409,6 @@ on_both_backends! {
 }
 
 // ---- The dashboard ----
-
-
 
 on_both_backends! {
     async fn the_run_page_offers_the_controls_its_viewer_may_use(store: Store) {

@@ -29,7 +29,10 @@ async fn prepared_moto() -> Moto {
     let moto = Moto::start().await;
     moto.create_service("stg", "hello", "app").await;
     moto.create_service("prod", "hello", "app").await;
-    let sha = branch_push()["head_commit"]["id"].as_str().unwrap().to_owned();
+    let sha = branch_push()["head_commit"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     moto.push_image("hello-world", &sha).await;
     moto
 }
@@ -64,7 +67,10 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
 /// registrations the set-up made.
 async fn effects(moto: &Moto) -> (usize, usize) {
     let ok = |calls: Vec<Value>| calls.iter().filter(|c| c["faulted"] == false).count();
-    (ok(moto.calls("RegisterTaskDefinition").await) - 2, ok(moto.calls("UpdateService").await))
+    (
+        ok(moto.calls("RegisterTaskDefinition").await) - 2,
+        ok(moto.calls("UpdateService").await),
+    )
 }
 
 /// Starts shipgate with `SHIPGATE_CRASH_AT=point`, lets it die there, starts it again and
@@ -80,19 +86,30 @@ async fn crash_and_resume(point: &str) {
     wait_ready(port, &mut first);
     let (status, reply) = deliver(port, "push", "crash-push", &branch_push());
     assert_eq!(status, 200, "{reply}");
-    let id = serde_json::from_str::<Value>(&reply).unwrap()["run_ids"][0].as_i64().unwrap();
+    let id = serde_json::from_str::<Value>(&reply).unwrap()["run_ids"][0]
+        .as_i64()
+        .unwrap();
     let exit = wait_exit(&mut first, Duration::from_secs(30));
-    assert!(!exit.success(), "the process was meant to die at `{point}`, exited {exit}");
+    assert!(
+        !exit.success(),
+        "the process was meant to die at `{point}`, exited {exit}"
+    );
 
     let port = free_port();
     let mut second = spawn(port, &url, &aws_env(&moto));
     wait_ready(port, &mut second);
-    wait_for("the run to reach the production gate", Duration::from_secs(30), || {
-        run(port, id).is_some_and(|r| r["status"] == "awaiting_approval")
-    });
+    wait_for(
+        "the run to reach the production gate",
+        Duration::from_secs(30),
+        || run(port, id).is_some_and(|r| r["status"] == "awaiting_approval"),
+    );
     let detail = run(port, id).unwrap();
     assert_eq!(detail["deploys"][0]["outcome"], "succeeded", "{detail:#}");
-    assert_eq!(effects(&moto).await, (1, 1), "after a crash at `{point}`: exactly one registration and one UpdateService");
+    assert_eq!(
+        effects(&moto).await,
+        (1, 1),
+        "after a crash at `{point}`: exactly one registration and one UpdateService"
+    );
     second.kill().unwrap();
     second.wait().unwrap();
 }
@@ -127,7 +144,9 @@ async fn killed_with_kill_9_while_following_a_rollout_follows_it_to_the_end() {
     let mut first = spawn(port, &url, &aws_env(&moto));
     wait_ready(port, &mut first);
     let (_, reply) = deliver(port, "push", "follow-push", &branch_push());
-    let id = serde_json::from_str::<Value>(&reply).unwrap()["run_ids"][0].as_i64().unwrap();
+    let id = serde_json::from_str::<Value>(&reply).unwrap()["run_ids"][0]
+        .as_i64()
+        .unwrap();
     wait_for("the deploy to be followed", Duration::from_secs(30), || {
         run(port, id).is_some_and(|r| r["deploys"][0]["step"] == "following")
     });
@@ -137,9 +156,11 @@ async fn killed_with_kill_9_while_following_a_rollout_follows_it_to_the_end() {
     let port = free_port();
     let mut second = spawn(port, &url, &aws_env(&moto));
     wait_ready(port, &mut second);
-    wait_for("the rollout to be followed to its end", Duration::from_secs(30), || {
-        run(port, id).is_some_and(|r| r["status"] == "awaiting_approval")
-    });
+    wait_for(
+        "the rollout to be followed to its end",
+        Duration::from_secs(30),
+        || run(port, id).is_some_and(|r| r["status"] == "awaiting_approval"),
+    );
     assert_eq!(effects(&moto).await, (1, 1));
     second.kill().unwrap();
     second.wait().unwrap();
@@ -154,11 +175,20 @@ struct SharedDatabase {
 
 impl SharedDatabase {
     async fn create() -> SharedDatabase {
-        let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let admin = sqlx::PgPool::connect(&base).await.expect("PostgreSQL on 127.0.0.1:5432 (the test command starts it)");
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = sqlx::PgPool::connect(&base)
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (the test command starts it)");
         let name = format!("shipgate_replicas_{}", std::process::id());
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
         let url = match base.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("DATABASE_URL has no database name: {base}"),
@@ -167,7 +197,12 @@ impl SharedDatabase {
     }
 
     async fn drop_it(self) {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&self.admin).await;
+        let _ = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&self.admin)
+        .await;
     }
 }
 
@@ -187,35 +222,63 @@ async fn two_replicas_on_postgres_never_act_on_the_same_stage_and_survive_one_dy
         let port = if i % 2 == 0 { port_a } else { port_b };
         let (status, reply) = deliver(port, "push", &format!("replica-push-{i}"), &branch_push());
         assert_eq!(status, 200, "{reply}");
-        ids.push(serde_json::from_str::<Value>(&reply).unwrap()["run_ids"][0].as_i64().unwrap());
+        ids.push(
+            serde_json::from_str::<Value>(&reply).unwrap()["run_ids"][0]
+                .as_i64()
+                .unwrap(),
+        );
     }
     // Replica A dies in the middle of the work; its leases expire and B carries on.
     wait_for("a first deploy to start", Duration::from_secs(30), || {
-        ids.iter().any(|id| run(port_b, *id).is_some_and(|r| r["deploys"].as_array().is_some_and(|d| !d.is_empty())))
+        ids.iter().any(|id| {
+            run(port_b, *id).is_some_and(|r| r["deploys"].as_array().is_some_and(|d| !d.is_empty()))
+        })
     });
     a.kill().unwrap();
     a.wait().unwrap();
     // Each run ships to staging and reaches the production gate, where the newest waits and
     // the older ones give way to it (the pipeline supersedes), whichever replica looked.
     let newest = *ids.iter().max().unwrap();
-    wait_for("every run to reach the production gate", Duration::from_secs(60), || {
-        ids.iter().all(|id| {
-            let want = if *id == newest { "awaiting_approval" } else { "superseded" };
-            run(port_b, *id).is_some_and(|r| r["status"] == want)
-        })
-    });
-    assert_eq!(effects(&moto).await, (6, 6), "one registration and one UpdateService per run, across both replicas");
+    wait_for(
+        "every run to reach the production gate",
+        Duration::from_secs(60),
+        || {
+            ids.iter().all(|id| {
+                let want = if *id == newest {
+                    "awaiting_approval"
+                } else {
+                    "superseded"
+                };
+                run(port_b, *id).is_some_and(|r| r["status"] == want)
+            })
+        },
+    );
+    assert_eq!(
+        effects(&moto).await,
+        (6, 6),
+        "one registration and one UpdateService per run, across both replicas"
+    );
     let updates = moto.calls("UpdateService").await;
-    let mut revisions: Vec<&str> = updates.iter().filter_map(|c| c["body"]["taskDefinition"].as_str()).collect();
+    let mut revisions: Vec<&str> = updates
+        .iter()
+        .filter_map(|c| c["body"]["taskDefinition"].as_str())
+        .collect();
     revisions.sort_unstable();
     revisions.dedup();
-    assert_eq!(revisions.len(), 6, "each run deployed its own revision: {revisions:?}");
+    assert_eq!(
+        revisions.len(),
+        6,
+        "each run deployed its own revision: {revisions:?}"
+    );
     // Deploys to the one service never overlapped.
     let mut windows: Vec<(i64, i64)> = ids
         .iter()
         .map(|id| {
             let d = &run(port_b, *id).unwrap()["deploys"][0];
-            (d["started_at"].as_i64().unwrap(), d["finished_at"].as_i64().unwrap())
+            (
+                d["started_at"].as_i64().unwrap(),
+                d["finished_at"].as_i64().unwrap(),
+            )
         })
         .collect();
     windows.sort_unstable();

@@ -16,11 +16,24 @@ use support::TestApp;
 use support::oidc::{BROWSER_ADDR, Browser, Callback, PASSWORD, Provider};
 
 fn set_cookie(reply: &support::Reply) -> String {
-    reply.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|c| c.starts_with("shipgate_session=")).unwrap_or_default().to_owned()
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("shipgate_session="))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn audit_of(store: &Store, action: &str) -> Vec<shipgate::store::AuditRecord> {
-    store.list_audit(None, 100).await.unwrap().into_iter().filter(|a| a.action == action).collect()
+    store
+        .list_audit(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == action)
+        .collect()
 }
 
 on_both_backends! {
@@ -123,9 +136,20 @@ on_both_backends! {
 fn tamper_state(path: &str) -> String {
     let (base, query) = path.split_once('?').unwrap();
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| if k == "state" { (k.into_owned(), format!("{v}x")) } else { (k.into_owned(), v.into_owned()) })
+        .map(|(k, v)| {
+            if k == "state" {
+                (k.into_owned(), format!("{v}x"))
+            } else {
+                (k.into_owned(), v.into_owned())
+            }
+        })
         .collect();
-    format!("{base}?{}", form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish())
+    format!(
+        "{base}?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    )
 }
 
 on_both_backends! {

@@ -3,13 +3,20 @@
 
 mod support;
 
-use shipgate::store::{AuditEntry, StoreError};
 use shipgate::store::pipelines::Saved;
+use shipgate::store::{AuditEntry, StoreError};
 use shipgate_pipeline::{RunEvent, RunStatus, StageStatus, TransitionError};
 use support::*;
 
 fn actor() -> AuditEntry {
-    AuditEntry { actor: "test".into(), action: String::new(), target: String::new(), ip: Some("127.0.0.1".into()), detail: String::new(), via: None }
+    AuditEntry {
+        actor: "test".into(),
+        action: String::new(),
+        target: String::new(),
+        ip: Some("127.0.0.1".into()),
+        detail: String::new(),
+        via: None,
+    }
 }
 
 on_both_backends! {
@@ -57,7 +64,9 @@ on_both_backends! {
 
 async fn one_run(store: &shipgate::store::Store) -> i64 {
     let app = TestApp::new(store.clone()).await;
-    app.deliver("push", "run-1", &branch_push()).await.json()["run_ids"][0].as_i64().unwrap()
+    app.deliver("push", "run-1", &branch_push()).await.json()["run_ids"][0]
+        .as_i64()
+        .unwrap()
 }
 
 on_both_backends! {

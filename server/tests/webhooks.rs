@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use support::*;
 
 fn form_body(payload: &Value) -> Vec<u8> {
-    form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish().into_bytes()
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish()
+        .into_bytes()
 }
 
 on_both_backends! {
@@ -332,14 +335,25 @@ async fn deliveries_and_runs_survive_a_restart() {
     let push = branch_push();
     {
         let app = TestApp::new(shipgate::store::Store::connect(&url).await.unwrap()).await;
-        assert_eq!(app.deliver("push", "before-restart", &push).await.json()["outcome"], "run_created");
+        assert_eq!(
+            app.deliver("push", "before-restart", &push).await.json()["outcome"],
+            "run_created"
+        );
         app.store.close().await;
     }
     let app = TestApp::new(shipgate::store::Store::connect(&url).await.unwrap()).await;
     assert_eq!(app.counts().await, (1, 1));
     let again = app.deliver("push", "before-restart", &push).await.json();
-    assert_eq!(again["duplicate"], true, "the delivery id is remembered across the restart");
+    assert_eq!(
+        again["duplicate"], true,
+        "the delivery id is remembered across the restart"
+    );
     assert_eq!(app.counts().await, (1, 1));
-    let payload = app.store.delivery_payload("before-restart").await.unwrap().expect("payload kept");
+    let payload = app
+        .store
+        .delivery_payload("before-restart")
+        .await
+        .unwrap()
+        .expect("payload kept");
     assert_eq!(serde_json::from_slice::<Value>(&payload).unwrap(), push);
 }

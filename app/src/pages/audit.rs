@@ -21,11 +21,19 @@ struct Filter {
 impl Filter {
     /// The audit page's URL for these filters, starting `before` (`None`: the newest).
     fn href(&self, before: Option<i64>) -> String {
-        let mut query = form_urlencoded_pairs(&[("actor", &self.actor), ("action", &self.action), ("target", &self.target)]);
+        let mut query = form_urlencoded_pairs(&[
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("target", &self.target),
+        ]);
         if let Some(b) = before {
             query.push(format!("before={b}"));
         }
-        if query.is_empty() { "/admin/audit".to_owned() } else { format!("/admin/audit?{}", query.join("&")) }
+        if query.is_empty() {
+            "/admin/audit".to_owned()
+        } else {
+            format!("/admin/audit?{}", query.join("&"))
+        }
     }
 }
 
@@ -34,13 +42,18 @@ fn form_urlencoded_pairs(pairs: &[(&str, &Option<String>)]) -> Vec<String> {
     let encode = |v: &str| {
         v.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                    (b as char).to_string()
+                }
                 b' ' => "+".to_owned(),
                 other => format!("%{other:02X}"),
             })
             .collect::<String>()
     };
-    pairs.iter().filter_map(|(k, v)| v.as_deref().map(|v| format!("{k}={}", encode(v)))).collect()
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| format!("{k}={}", encode(v))))
+        .collect()
 }
 
 #[component]
@@ -48,10 +61,22 @@ pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let filter = Memo::new(move |_| {
         let q = query.read();
-        let text = |k: &str| q.get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        Filter { actor: text("actor"), action: text("action"), target: text("target"), before: q.get("before").and_then(|b| b.parse().ok()) }
+        let text = |k: &str| {
+            q.get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        Filter {
+            actor: text("actor"),
+            action: text("action"),
+            target: text("target"),
+            before: q.get("before").and_then(|b| b.parse().ok()),
+        }
     });
-    let entries = Resource::new(move || filter.get(), |f| list_audit(f.actor, f.action, f.target, f.before));
+    let entries = Resource::new(
+        move || filter.get(),
+        |f| list_audit(f.actor, f.action, f.target, f.before),
+    );
     let value = move |k: &'static str| move || query.read().get(k).unwrap_or_default();
     view! {
         <Title text="Audit log"/>
@@ -121,11 +146,28 @@ mod tests {
 
     #[test]
     fn page_links_keep_the_filters_encoded_as_a_form_would() {
-        let filter = Filter { actor: Some("user:a+b@example.com".into()), action: Some("gate.".into()), target: None, before: Some(9) };
-        assert_eq!(filter.href(Some(3)), "/admin/audit?actor=user%3Aa%2Bb%40example.com&action=gate.&before=3");
-        assert_eq!(filter.href(None), "/admin/audit?actor=user%3Aa%2Bb%40example.com&action=gate.");
+        let filter = Filter {
+            actor: Some("user:a+b@example.com".into()),
+            action: Some("gate.".into()),
+            target: None,
+            before: Some(9),
+        };
+        assert_eq!(
+            filter.href(Some(3)),
+            "/admin/audit?actor=user%3Aa%2Bb%40example.com&action=gate.&before=3"
+        );
+        assert_eq!(
+            filter.href(None),
+            "/admin/audit?actor=user%3Aa%2Bb%40example.com&action=gate."
+        );
         assert_eq!(Filter::default().href(None), "/admin/audit");
-        let spaced = Filter { target: Some("run:1 & more#x".into()), ..Filter::default() };
-        assert_eq!(spaced.href(None), "/admin/audit?target=run%3A1+%26+more%23x");
+        let spaced = Filter {
+            target: Some("run:1 & more#x".into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            spaced.href(None),
+            "/admin/audit?target=run%3A1+%26+more%23x"
+        );
     }
 }

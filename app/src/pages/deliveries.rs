@@ -10,7 +10,12 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn DeliveriesPage() -> impl IntoView {
     let query = use_query_map();
-    let before = Memo::new(move |_| query.read().get("before").and_then(|b| b.parse::<i64>().ok()));
+    let before = Memo::new(move |_| {
+        query
+            .read()
+            .get("before")
+            .and_then(|b| b.parse::<i64>().ok())
+    });
     let deliveries = Resource::new(move || before.get(), list_deliveries);
     view! {
         <Title text="Webhook deliveries"/>

@@ -17,7 +17,13 @@ use shipgate_pipeline::read::{ImageRecord, PipelineImages};
 pub fn ImagesPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    let name = Memo::new(move |_| params.read().get("name").or_else(|| query.read().get("pipeline")).filter(|n| !n.is_empty()));
+    let name = Memo::new(move |_| {
+        params
+            .read()
+            .get("name")
+            .or_else(|| query.read().get("pipeline"))
+            .filter(|n| !n.is_empty())
+    });
     let images = Resource::new(move || name.get(), get_images);
     let pipelines = Resource::new(|| (), |_| list_pipelines());
     view! {
@@ -48,7 +54,14 @@ pub fn ImagesPage() -> impl IntoView {
 
 #[component]
 fn ImagesView(images: PipelineImages, names: Vec<String>) -> AnyView {
-    let PipelineImages { pipeline, ecr_repository, listing, environments, images, more } = images;
+    let PipelineImages {
+        pipeline,
+        ecr_repository,
+        listing,
+        environments,
+        images,
+        more,
+    } = images;
     view! {
         <Title text=format!("Images · {pipeline}")/>
         <nav class="crumbs">
@@ -143,7 +156,11 @@ fn ImagesView(images: PipelineImages, names: Vec<String>) -> AnyView {
 #[component]
 fn ImageRow(image: ImageRecord) -> AnyView {
     let live = !image.live_in.is_empty();
-    let full = image.uri.as_ref().map(|u| format!("{u}@{}", image.digest)).unwrap_or_else(|| image.digest.clone());
+    let full = image
+        .uri
+        .as_ref()
+        .map(|u| format!("{u}@{}", image.digest))
+        .unwrap_or_else(|| image.digest.clone());
     view! {
         <tr class=if live { "image-row image-live" } else { "image-row" } data-digest=image.digest.clone()>
             <td><Digest digest=image.digest.clone() full=full/></td>
@@ -172,5 +189,9 @@ fn ImageRow(image: ImageRecord) -> AnyView {
 
 /// Tags that are full commit SHAs read better shortened; the title keeps the whole tag.
 fn short_tag(tag: &str) -> String {
-    if tag.len() == 40 && tag.bytes().all(|b| b.is_ascii_hexdigit()) { format!("{}…", &tag[..12]) } else { tag.to_owned() }
+    if tag.len() == 40 && tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        format!("{}…", &tag[..12])
+    } else {
+        tag.to_owned()
+    }
 }

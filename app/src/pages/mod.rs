@@ -21,7 +21,12 @@ pub fn respond_not_found() {
 
 /// A 404 page body: says what is missing and where to go instead.
 #[component]
-pub fn Missing(title: &'static str, message: &'static str, back_href: &'static str, back_label: &'static str) -> impl IntoView {
+pub fn Missing(
+    title: &'static str,
+    message: &'static str,
+    back_href: &'static str,
+    back_label: &'static str,
+) -> impl IntoView {
     respond_not_found();
     view! {
         <Title text=title/>

@@ -84,7 +84,10 @@ pub fn PipelinePage() -> impl IntoView {
 }
 
 #[component]
-fn PipelineView(p: PipelineRecord, recent: Vec<shipgate_pipeline::read::RunSummary>) -> impl IntoView {
+fn PipelineView(
+    p: PipelineRecord,
+    recent: Vec<shipgate_pipeline::read::RunSummary>,
+) -> impl IntoView {
     let spec = p.spec;
     let runs_href = format!("/?pipeline={}", spec.name);
     view! {

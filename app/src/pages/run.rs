@@ -5,13 +5,19 @@ use crate::access::{Me, who_am_i};
 use crate::data::{ApproveGate, CancelRun, RejectGate, RetryRun, get_run};
 use crate::format;
 use crate::live::on_server_change;
-use crate::widgets::{ActionError, Digest, last_error, LoadError, Loading, Problem, ScanCounts, StatusBadge, TaskCounts, TaskDefinition};
+use crate::widgets::{
+    ActionError, Digest, LoadError, Loading, Problem, ScanCounts, StatusBadge, TaskCounts,
+    TaskDefinition, last_error,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use shipgate_pipeline::access::{self as rules, Principal, PrincipalKind};
 use shipgate_pipeline::brief::{GateBrief, Gathered};
-use shipgate_pipeline::read::{BuildInfo, DeployInfo, GateDecision, GateStatus, MessageInfo, RunDetail, RunSummary, StageRecord};
+use shipgate_pipeline::read::{
+    BuildInfo, DeployInfo, GateDecision, GateStatus, MessageInfo, RunDetail, RunSummary,
+    StageRecord,
+};
 use shipgate_pipeline::{RunKind, RunStatus, StageKind, StageStatus};
 
 /// The changes a run page can ask for. Created once per page, outside the part that
@@ -27,7 +33,12 @@ struct Controls {
 #[component]
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
-    let id = Memo::new(move |_| params.read().get("id").and_then(|id| id.parse::<i64>().ok()));
+    let id = Memo::new(move |_| {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<i64>().ok())
+    });
     // A decision link from a notification (`?decide=<signed token>`), sent with the decision.
     let query = use_query_map();
     let link = Memo::new(move |_| query.read().get("decide").filter(|l| !l.is_empty()));
@@ -38,16 +49,28 @@ pub fn RunPage() -> impl IntoView {
         reject: ServerAction::new(),
     };
     // Each finished change reloads the run. (A retry goes to the new run instead.)
-    let changes = move || (controls.cancel.version().get(), controls.approve.version().get(), controls.reject.version().get());
+    let changes = move || {
+        (
+            controls.cancel.version().get(),
+            controls.approve.version().get(),
+            controls.reject.version().get(),
+        )
+    };
     // The server says when the run changes (stages, rollout, approvals, messages).
     let live = RwSignal::new(0u32);
-    on_server_change(move || id.get().map(|id| format!("/events/runs/{id}")), move || live.update(|n| *n += 1));
-    let run = Resource::new(move || (id.get(), changes(), live.get()), |(id, _, _)| async move {
-        match id {
-            Some(id) => get_run(id).await,
-            None => Ok(None),
-        }
-    });
+    on_server_change(
+        move || id.get().map(|id| format!("/events/runs/{id}")),
+        move || live.update(|n| *n += 1),
+    );
+    let run = Resource::new(
+        move || (id.get(), changes(), live.get()),
+        |(id, _, _)| async move {
+            match id {
+                Some(id) => get_run(id).await,
+                None => Ok(None),
+            }
+        },
+    );
     let me = Resource::new(|| (), |_| who_am_i());
     view! {
         // A transition, not a suspense: a live reload keeps the page on screen.
@@ -70,14 +93,27 @@ pub fn RunPage() -> impl IntoView {
 /// draw. The server checks again on every change.
 fn may(me: Option<&Me>, action: rules::Action<'_>) -> bool {
     me.is_some_and(|me| {
-        Principal { id: String::new(), name: me.name.clone(), kind: PrincipalKind::User, grants: me.grants.clone(), via: None }.may(&action)
+        Principal {
+            id: String::new(),
+            name: me.name.clone(),
+            kind: PrincipalKind::User,
+            grants: me.grants.clone(),
+            via: None,
+        }
+        .may(&action)
     })
 }
 
 /// Cancel (while the run is live) and Retry (once it ended unsuccessfully), for those who
 /// may; and the errors of changes whose control is gone (a form sent from a stale page).
 #[component]
-fn RunActions(run: RunSummary, deploying: Option<String>, allowed: bool, gate_shown: bool, controls: Controls) -> impl IntoView {
+fn RunActions(
+    run: RunSummary,
+    deploying: Option<String>,
+    allowed: bool,
+    gate_shown: bool,
+    controls: Controls,
+) -> impl IntoView {
     let id = run.id.to_string();
     let control = match run.status {
         _ if !allowed => None,
@@ -133,15 +169,24 @@ fn superseded_by(stage: &StageRecord) -> Option<i64> {
         return None;
     }
     let rest = stage.detail.split("run #").nth(1)?;
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// What a waiting gate needs, by its environment's policy: approvals so far, who may not
 /// approve, when it expires, and whether a freeze holds it.
 #[component]
 fn GatePolicy(g: GateStatus) -> impl IntoView {
-    let approvals = format!("{} of {} approval{}", g.approved_by.len(), g.required_approvals, if g.required_approvals == 1 { "" } else { "s" });
-    let by = (!g.approved_by.is_empty()).then(|| format!(" (approved by {})", g.approved_by.join(", ")));
+    let approvals = format!(
+        "{} of {} approval{}",
+        g.approved_by.len(),
+        g.required_approvals,
+        if g.required_approvals == 1 { "" } else { "s" }
+    );
+    let by =
+        (!g.approved_by.is_empty()).then(|| format!(" (approved by {})", g.approved_by.join(", ")));
     view! {
         <div class="gate-policy">
             <p class="stage-detail"><strong class="gate-approvals">{approvals}</strong>{by}</p>
@@ -160,7 +205,13 @@ fn GatePolicy(g: GateStatus) -> impl IntoView {
 /// Both send the digest the page showed, so a decision is never moved onto another image.
 #[component]
 fn GateForm(choice: GateChoice, controls: Controls) -> impl IntoView {
-    let GateChoice { run, environment, digest, may_override, link } = choice;
+    let GateChoice {
+        run,
+        environment,
+        digest,
+        may_override,
+        link,
+    } = choice;
     let reject_link = link.clone();
     let from_link = link.is_some();
     let reject_error = last_error(controls.reject.value());
@@ -212,15 +263,37 @@ fn GateForm(choice: GateChoice, controls: Controls) -> impl IntoView {
 }
 
 #[component]
-fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls, link: Option<String>) -> impl IntoView {
-    let RunDetail { run, stages, mut build, mut deploys, decisions, mut gate, messages, mut briefs } = detail;
+fn RunView(
+    detail: RunDetail,
+    me: Option<Me>,
+    controls: Controls,
+    link: Option<String>,
+) -> impl IntoView {
+    let RunDetail {
+        run,
+        stages,
+        mut build,
+        mut deploys,
+        decisions,
+        mut gate,
+        messages,
+        mut briefs,
+    } = detail;
     let admin = may(me.as_ref(), rules::Action::Administer);
-    let operate = may(me.as_ref(), rules::Action::OperateRun { pipeline: &run.pipeline });
+    let operate = may(
+        me.as_ref(),
+        rules::Action::OperateRun {
+            pipeline: &run.pipeline,
+        },
+    );
     let deploying = stages
         .iter()
         .find(|s| s.kind == StageKind::Deploy && s.status == StageStatus::Running)
         .map(|s| s.environment.clone().unwrap_or_default());
-    let retry_of = run.delivery_id.strip_prefix("retry:").and_then(|id| id.parse::<i64>().ok());
+    let retry_of = run
+        .delivery_id
+        .strip_prefix("retry:")
+        .and_then(|id| id.parse::<i64>().ok());
     let built_digest = build.as_ref().and_then(|b| b.image_digest.clone());
     let built_scan = build.as_ref().and_then(|b| b.scan_counts.clone());
     // Each Deploy stage gets its environment's deploy record (by position in the pipeline)
@@ -229,24 +302,49 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls, link: Option<S
     let cards = stages
         .into_iter()
         .map(|stage| {
-            let mut facts = StageFacts { rollback: run.kind == RunKind::Rollback, ..StageFacts::default() };
+            let mut facts = StageFacts {
+                rollback: run.kind == RunKind::Rollback,
+                ..StageFacts::default()
+            };
             match stage.kind {
                 StageKind::Build => facts.build = build.take(),
                 StageKind::Deploy => {
                     let position = env_index as i64;
                     env_index += 1;
-                    facts.deploy = deploys.iter().position(|d| d.position == position).map(|i| deploys.remove(i));
-                    facts.decisions = decisions.iter().filter(|d| Some(&d.environment) == stage.environment.as_ref()).cloned().collect();
-                    facts.brief = briefs.iter().position(|b| Some(&b.environment) == stage.environment.as_ref()).map(|i| briefs.remove(i));
+                    facts.deploy = deploys
+                        .iter()
+                        .position(|d| d.position == position)
+                        .map(|i| deploys.remove(i));
+                    facts.decisions = decisions
+                        .iter()
+                        .filter(|d| Some(&d.environment) == stage.environment.as_ref())
+                        .cloned()
+                        .collect();
+                    facts.brief = briefs
+                        .iter()
+                        .position(|b| Some(&b.environment) == stage.environment.as_ref())
+                        .map(|i| briefs.remove(i));
                     if stage.status == StageStatus::AwaitingApproval {
                         facts.gate_digest = built_digest.clone();
                         facts.gate_scan = built_scan.clone();
                         facts.gate_status = gate.take();
                         let environment = stage.environment.clone().unwrap_or_default();
-                        let decide = rules::Action::DecideGate { pipeline: &run.pipeline, environment: &environment };
+                        let decide = rules::Action::DecideGate {
+                            pipeline: &run.pipeline,
+                            environment: &environment,
+                        };
                         if may(me.as_ref(), decide) {
-                            let frozen = facts.gate_status.as_ref().is_some_and(|g| g.frozen.is_some());
-                            facts.gate = Some(GateChoice { run: run.id, environment, digest: built_digest.clone(), may_override: frozen && admin, link: link.clone() });
+                            let frozen = facts
+                                .gate_status
+                                .as_ref()
+                                .is_some_and(|g| g.frozen.is_some());
+                            facts.gate = Some(GateChoice {
+                                run: run.id,
+                                environment,
+                                digest: built_digest.clone(),
+                                may_override: frozen && admin,
+                                link: link.clone(),
+                            });
                         }
                     }
                 }
@@ -257,7 +355,10 @@ fn RunView(detail: RunDetail, me: Option<Me>, controls: Controls, link: Option<S
         .collect::<Vec<_>>();
     let gate_shown = cards.iter().any(|(_, facts)| facts.gate.is_some());
     // A rollback says why, and what it restores, on its Source stage.
-    let rollback_why = (run.kind == RunKind::Rollback).then(|| cards.first().map(|(s, _)| s.detail.clone())).flatten().filter(|d| !d.is_empty());
+    let rollback_why = (run.kind == RunKind::Rollback)
+        .then(|| cards.first().map(|(s, _)| s.detail.clone()))
+        .flatten()
+        .filter(|d| !d.is_empty());
     let title = format!("Run #{} · {}", run.id, run.pipeline);
     let commit = run.commit.clone();
     view! {
@@ -386,7 +487,13 @@ struct GateChoice {
 }
 
 #[component]
-fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: String, controls: Controls) -> AnyView {
+fn StageCard(
+    stage: StageRecord,
+    facts: StageFacts,
+    commit_url: String,
+    sha: String,
+    controls: Controls,
+) -> AnyView {
     let name = match (stage.kind, &stage.environment) {
         (StageKind::Deploy, Some(env)) => format!("Deploy · {env}"),
         (kind, _) => {
@@ -398,7 +505,17 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
     };
     let status = stage.status.as_str();
     let duration = stage.duration_ms().map(format::duration);
-    let StageFacts { build, deploy, decisions, gate_digest, gate_scan, brief, gate_status, gate, rollback } = facts;
+    let StageFacts {
+        build,
+        deploy,
+        decisions,
+        gate_digest,
+        gate_scan,
+        brief,
+        gate_status,
+        gate,
+        rollback,
+    } = facts;
     // A failed deploy's stage detail is its error, which the deploy's facts already show.
     let repeats = deploy.as_ref().and_then(|d| d.error.as_ref()) == Some(&stage.detail);
     let show_detail = !stage.detail.is_empty() && stage.kind != StageKind::Source && !repeats;
@@ -445,7 +562,14 @@ fn StageCard(stage: StageRecord, facts: StageFacts, commit_url: String, sha: Str
 /// after, as the record of what was decided on.
 #[component]
 fn Brief(b: GateBrief) -> AnyView {
-    let GateBrief { environment, live, commits, task_definition, scan, gathered_at } = b;
+    let GateBrief {
+        environment,
+        live,
+        commits,
+        task_definition,
+        scan,
+        gathered_at,
+    } = b;
     let scan_view = match scan {
         Gathered::Found(counts) => view! { <p class="brief-line gate-scan">"Scan findings: "<ScanCounts counts/></p> }.into_any(),
         Gathered::NotApplicable(why) => view! { <p class="brief-line gate-scan muted">{why}</p> }.into_any(),

@@ -22,7 +22,11 @@ fn runs_href(pipeline: &Option<String>, status: &Option<String>, before: Option<
     if let Some(b) = before {
         params.push(format!("before={b}"));
     }
-    if params.is_empty() { "/".to_owned() } else { format!("/?{}", params.join("&")) }
+    if params.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/?{}", params.join("&"))
+    }
 }
 
 #[component]
@@ -30,7 +34,12 @@ pub fn RunsPage() -> impl IntoView {
     let query = use_query_map();
     let pipeline = Memo::new(move |_| query.read().get("pipeline").filter(|p| !p.is_empty()));
     let status = Memo::new(move |_| query.read().get("status").filter(|s| !s.is_empty()));
-    let before = Memo::new(move |_| query.read().get("before").and_then(|b| b.parse::<i64>().ok()));
+    let before = Memo::new(move |_| {
+        query
+            .read()
+            .get("before")
+            .and_then(|b| b.parse::<i64>().ok())
+    });
     let runs = Resource::new(
         move || (pipeline.get(), status.get(), before.get()),
         |(pipeline, status, before)| list_runs(pipeline, status, before),
@@ -39,7 +48,10 @@ pub fn RunsPage() -> impl IntoView {
 
     // The first page follows the server's changes while open, so a new push or a run that
     // moves shows up without a reload.
-    on_server_change(move || before.get().is_none().then(|| "/events/runs".to_owned()), move || runs.refetch());
+    on_server_change(
+        move || before.get().is_none().then(|| "/events/runs".to_owned()),
+        move || runs.refetch(),
+    );
 
     view! {
         <Title text="Runs"/>

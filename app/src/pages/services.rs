@@ -4,7 +4,10 @@
 
 use crate::data::{RollBack, list_services};
 use crate::format;
-use crate::widgets::{ActionError, Digest, last_error, ImageRef, LoadError, Loading, Problem, StatusBadge, TaskCounts, TaskDefinition};
+use crate::widgets::{
+    ActionError, Digest, ImageRef, LoadError, Loading, Problem, StatusBadge, TaskCounts,
+    TaskDefinition, last_error,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use shipgate_pipeline::read::{ServiceDeploy, ServiceRecord};
@@ -159,7 +162,13 @@ fn ServiceCard(s: ServiceRecord, rollback: ServerAction<RollBack>) -> AnyView {
 }
 
 #[component]
-fn DeployRow(d: ServiceDeploy, pipeline: String, environment: String, live_td: Option<String>, rollback: ServerAction<RollBack>) -> AnyView {
+fn DeployRow(
+    d: ServiceDeploy,
+    pipeline: String,
+    environment: String,
+    live_td: Option<String>,
+    rollback: ServerAction<RollBack>,
+) -> AnyView {
     let state = d.state().to_owned();
     let outcome_attr = state.clone();
     let when = match (d.finished_at, d.started_at) {
@@ -168,7 +177,8 @@ fn DeployRow(d: ServiceDeploy, pipeline: String, environment: String, live_td: O
         (None, None) => format!("queued {}", format::timestamp(d.queued_at)),
     };
     // A deploy made for another pipeline or environment that shares this service.
-    let elsewhere = (d.pipeline != pipeline || d.environment != environment).then(|| format!("{} · {}", d.pipeline, d.environment));
+    let elsewhere = (d.pipeline != pipeline || d.environment != environment)
+        .then(|| format!("{} · {}", d.pipeline, d.environment));
     let counts = match (d.running, d.desired) {
         (Some(r), Some(w)) => format!("{r}/{w}"),
         _ => "—".to_owned(),
@@ -176,7 +186,10 @@ fn DeployRow(d: ServiceDeploy, pipeline: String, environment: String, live_td: O
     let sha = d.commit_sha.get(..7).unwrap_or(&d.commit_sha).to_owned();
     // An earlier revision this environment ran successfully, and does not run now: it can
     // be redeployed as it was, without a build, freeze or not.
-    let restorable = elsewhere.is_none() && state == "succeeded" && d.task_definition.is_some() && d.task_definition != live_td;
+    let restorable = elsewhere.is_none()
+        && state == "succeeded"
+        && d.task_definition.is_some()
+        && d.task_definition != live_td;
     let rollback_form = restorable.then(|| {
         let run_id = d.run_id;
         view! {

@@ -14,7 +14,10 @@ pub fn TokensPage() -> impl IntoView {
     // Made outside the part that reloads, so a change's result survives the reload it causes.
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_tokens(),
+    );
     // After a form post without JavaScript, the new token comes back once through a cookie.
     let kept = Resource::new(|| (), |_| take_created_token());
     view! {
@@ -33,11 +36,20 @@ pub fn TokensPage() -> impl IntoView {
 }
 
 #[component]
-fn TokensView(list: TokenList, kept: Option<CreatedToken>, create: ServerAction<CreateToken>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+fn TokensView(
+    list: TokenList,
+    kept: Option<CreatedToken>,
+    create: ServerAction<CreateToken>,
+    revoke: ServerAction<RevokeToken>,
+) -> impl IntoView {
     let TokenList { tokens, now } = list;
     // The token just made: from the create call's answer, or (without JavaScript) as kept;
     // no longer once it was revoked.
-    let live: Vec<i64> = tokens.iter().filter(|t| t.is_live(now)).map(|t| t.id).collect();
+    let live: Vec<i64> = tokens
+        .iter()
+        .filter(|t| t.is_live(now))
+        .map(|t| t.id)
+        .collect();
     let created = move || {
         let created = match create.value().get() {
             Some(Ok(created)) => Some(created),

@@ -16,7 +16,11 @@ use tokio::process::Child;
 /// The vendored file of GitHub's example payloads for `event` (npm `@octokit/webhooks-examples`;
 /// see `tests/fixtures/webhooks/README.md`).
 pub fn examples_path(event: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webhooks")).join(format!("{event}.json"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhooks"
+    ))
+    .join(format!("{event}.json"))
 }
 
 /// The example payloads in `path`, a JSON array such as [`examples_path`] names.
@@ -27,11 +31,18 @@ pub fn examples(path: &Path) -> Vec<Value> {
 
 /// The branch push among the push examples in `path` (to `master` of Codertocat/Hello-World).
 pub fn branch_push(path: &Path) -> Value {
-    examples(path).into_iter().find(|p| p["ref"] == "refs/heads/master" && p["deleted"] == false).expect("a branch push example")
+    examples(path)
+        .into_iter()
+        .find(|p| p["ref"] == "refs/heads/master" && p["deleted"] == false)
+        .expect("a branch push example")
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub async fn wait_until_up(addr: SocketAddr, path: &str) {
@@ -46,12 +57,21 @@ pub async fn wait_until_up(addr: SocketAddr, path: &str) {
 }
 
 /// One request on a fresh connection; returns the status and body.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Bytes,
+) -> anyhow::Result<(u16, Bytes)> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true).ok();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let mut req = Request::builder().method(method).uri(path).header("host", "bench");
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "bench");
     for (k, v) in headers {
         req = req.header(*k, v.as_str());
     }
@@ -65,13 +85,22 @@ pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
 }
 
 /// Posts a delivery signed with `secret`, as GitHub would.
-pub async fn deliver(addr: SocketAddr, secret: &str, event: &str, delivery_id: &str, payload: &Value) -> anyhow::Result<(u16, Bytes)> {
+pub async fn deliver(
+    addr: SocketAddr,
+    secret: &str,
+    event: &str,
+    delivery_id: &str,
+    payload: &Value,
+) -> anyhow::Result<(u16, Bytes)> {
     let body = Bytes::from(serde_json::to_vec(payload)?);
     let headers = [
         ("content-type", "application/json".to_owned()),
         ("x-github-event", event.to_owned()),
         ("x-github-delivery", delivery_id.to_owned()),
-        ("x-hub-signature-256", shipgate::forge::github::sign(secret.as_bytes(), &body)),
+        (
+            "x-hub-signature-256",
+            shipgate::forge::github::sign(secret.as_bytes(), &body),
+        ),
     ];
     request(addr, "POST", "/webhooks/github", &headers, body).await
 }
@@ -79,12 +108,21 @@ pub async fn deliver(addr: SocketAddr, secret: &str, event: &str, delivery_id: &
 /// The peak resident set size of a process so far, from `/proc`.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 pub fn stop(child: &mut Child) {
     if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
     }
 }
 

@@ -14,13 +14,14 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
-    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentStrategy as SdkStrategy, Tag, TaskDefinitionField,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentStrategy as SdkStrategy, Tag,
+    TaskDefinitionField,
 };
+use shipgate_pipeline::brief::{ContainerShape, TaskShape};
+use shipgate_pipeline::deploy_step::deployment_of;
 use shipgate_pipeline::inventory::RegistryImage;
 use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
 use shipgate_pipeline::{DeploySettings, DeployStrategy};
-use shipgate_pipeline::deploy_step::deployment_of;
-use shipgate_pipeline::brief::{ContainerShape, TaskShape};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -38,7 +39,11 @@ pub struct CloudError {
 
 impl CloudError {
     fn new(code: &str, message: impl Into<String>) -> Self {
-        CloudError { code: code.into(), message: message.into(), retryable: false }
+        CloudError {
+            code: code.into(),
+            message: message.into(),
+            retryable: false,
+        }
     }
 }
 
@@ -54,14 +59,27 @@ where
             let retryable = server_side
                 || matches!(
                     code.as_str(),
-                    "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" | "ServerException"
-                        | "ServiceUnavailableException" | "InternalFailure" | "ServiceUnavailable"
+                    "ThrottlingException"
+                        | "Throttling"
+                        | "TooManyRequestsException"
+                        | "RequestLimitExceeded"
+                        | "ServerException"
+                        | "ServiceUnavailableException"
+                        | "InternalFailure"
+                        | "ServiceUnavailable"
                 );
-            CloudError { message: format!("{action}: {}", err.message().unwrap_or("no message")), code, retryable }
+            CloudError {
+                message: format!("{action}: {}", err.message().unwrap_or("no message")),
+                code,
+                retryable,
+            }
         }
         _ => CloudError {
             code: "Unreachable".into(),
-            message: format!("{action}: {}", aws_sdk_ecs::error::DisplayErrorContext(&err)),
+            message: format!(
+                "{action}: {}",
+                aws_sdk_ecs::error::DisplayErrorContext(&err)
+            ),
             retryable: true,
         },
     }
@@ -136,12 +154,21 @@ impl Default for Cloud {
 
 impl Cloud {
     pub fn new() -> Self {
-        Cloud { clients: Mutex::new(HashMap::new()), fixed: None }
+        Cloud {
+            clients: Mutex::new(HashMap::new()),
+            fixed: None,
+        }
     }
 
     /// A cloud at `endpoint_url` with fixed credentials (an AWS stand-in such as moto).
-    pub fn with_endpoint(endpoint_url: &str, credentials: aws_sdk_ecs::config::Credentials) -> Self {
-        Cloud { clients: Mutex::new(HashMap::new()), fixed: Some((endpoint_url.to_owned(), credentials)) }
+    pub fn with_endpoint(
+        endpoint_url: &str,
+        credentials: aws_sdk_ecs::config::Credentials,
+    ) -> Self {
+        Cloud {
+            clients: Mutex::new(HashMap::new()),
+            fixed: Some((endpoint_url.to_owned(), credentials)),
+        }
     }
 
     async fn clients(&self, region: &str, role_arn: Option<&str>) -> Clients {
@@ -154,10 +181,21 @@ impl Cloud {
         // engine tries again on its next look at the run.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
-            .retry_config(RetryConfig::standard().with_max_attempts(4).with_initial_backoff(Duration::from_millis(200)))
-            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(20)).operation_timeout(Duration::from_secs(60)).build());
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(4)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            );
         if let Some((endpoint, credentials)) = &self.fixed {
-            loader = loader.endpoint_url(endpoint).credentials_provider(credentials.clone());
+            loader = loader
+                .endpoint_url(endpoint)
+                .credentials_provider(credentials.clone());
         }
         let mut config = loader.load().await;
         if let Some(role) = role_arn {
@@ -166,20 +204,37 @@ impl Cloud {
                 .configure(&config)
                 .build()
                 .await;
-            config = config.into_builder().credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(provider)).build();
+            config = config
+                .into_builder()
+                .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+                    provider,
+                ))
+                .build();
         }
-        let clients = Clients { ecs: aws_sdk_ecs::Client::new(&config), ecr: aws_sdk_ecr::Client::new(&config) };
+        let clients = Clients {
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+        };
         cache.insert(key, clients.clone());
         clients
     }
 
     /// Looks for `repository:tag` in ECR. `Ok(None)` means not pushed yet.
-    pub async fn find_image(&self, region: &str, repository: &str, tag: &str) -> Result<Option<ImageFound>, CloudError> {
+    pub async fn find_image(
+        &self,
+        region: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<ImageFound>, CloudError> {
         let ecr = self.clients(region, None).await.ecr;
         let found = ecr
             .describe_images()
             .repository_name(repository)
-            .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build())
+            .image_ids(
+                aws_sdk_ecr::types::ImageIdentifier::builder()
+                    .image_tag(tag)
+                    .build(),
+            )
             .send()
             .await;
         let images = match found {
@@ -190,42 +245,77 @@ impl Cloud {
             Err(err) if err.code() == Some("RepositoryNotFoundException") => {
                 return Err(CloudError {
                     retryable: true,
-                    ..CloudError::new("RepositoryNotFoundException", format!("ECR repository `{repository}` does not exist in {region}"))
+                    ..CloudError::new(
+                        "RepositoryNotFoundException",
+                        format!("ECR repository `{repository}` does not exist in {region}"),
+                    )
                 });
             }
             Err(err) => return Err(cloud_error("ecr:DescribeImages", err)),
         };
-        let Some(image) = images.into_iter().next() else { return Ok(None) };
-        let digest = image.image_digest.ok_or_else(|| CloudError::new("InvalidResponse", "ECR listed the image without a digest"))?;
-        let repos = ecr.describe_repositories().repository_names(repository).send().await.map_err(|e| cloud_error("ecr:DescribeRepositories", e))?;
+        let Some(image) = images.into_iter().next() else {
+            return Ok(None);
+        };
+        let digest = image.image_digest.ok_or_else(|| {
+            CloudError::new("InvalidResponse", "ECR listed the image without a digest")
+        })?;
+        let repos = ecr
+            .describe_repositories()
+            .repository_names(repository)
+            .send()
+            .await
+            .map_err(|e| cloud_error("ecr:DescribeRepositories", e))?;
         let repository_uri = repos
             .repositories
             .unwrap_or_default()
             .into_iter()
             .find_map(|r| r.repository_uri)
-            .ok_or_else(|| CloudError::new("InvalidResponse", format!("ECR returned no URI for `{repository}`")))?;
+            .ok_or_else(|| {
+                CloudError::new(
+                    "InvalidResponse",
+                    format!("ECR returned no URI for `{repository}`"),
+                )
+            })?;
         Ok(Some(ImageFound {
             digest,
             repository_uri,
             size_bytes: image.image_size_in_bytes,
-            pushed_at: image.image_pushed_at.map(|t| t.to_millis().unwrap_or_default()),
+            pushed_at: image
+                .image_pushed_at
+                .map(|t| t.to_millis().unwrap_or_default()),
         }))
     }
 
-    pub async fn scan_result(&self, region: &str, repository: &str, digest: &str) -> Result<ScanResult, CloudError> {
+    pub async fn scan_result(
+        &self,
+        region: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<ScanResult, CloudError> {
         let ecr = self.clients(region, None).await.ecr;
         let out = ecr
             .describe_image_scan_findings()
             .repository_name(repository)
-            .image_id(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(digest).build())
+            .image_id(
+                aws_sdk_ecr::types::ImageIdentifier::builder()
+                    .image_digest(digest)
+                    .build(),
+            )
             .send()
             .await;
         let out = match out {
             Ok(out) => out,
-            Err(err) if err.code() == Some("ScanNotFoundException") => return Ok(ScanResult::Pending),
+            Err(err) if err.code() == Some("ScanNotFoundException") => {
+                return Ok(ScanResult::Pending);
+            }
             Err(err) => return Err(cloud_error("ecr:DescribeImageScanFindings", err)),
         };
-        let status = out.image_scan_status.as_ref().and_then(|s| s.status.as_ref()).map(|s| s.as_str().to_owned()).unwrap_or_default();
+        let status = out
+            .image_scan_status
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
         match status.as_str() {
             "COMPLETE" | "ACTIVE" => {
                 let counts = out
@@ -237,17 +327,31 @@ impl Cloud {
                     .collect();
                 Ok(ScanResult::Complete(counts))
             }
-            "FAILED" | "UNSUPPORTED_IMAGE" | "SCAN_ELIGIBILITY_EXPIRED" | "FINDINGS_UNAVAILABLE" => {
-                let why = out.image_scan_status.and_then(|s| s.description).unwrap_or_default();
-                Ok(ScanResult::Failed(format!("{status} {why}").trim().to_owned()))
+            "FAILED"
+            | "UNSUPPORTED_IMAGE"
+            | "SCAN_ELIGIBILITY_EXPIRED"
+            | "FINDINGS_UNAVAILABLE" => {
+                let why = out
+                    .image_scan_status
+                    .and_then(|s| s.description)
+                    .unwrap_or_default();
+                Ok(ScanResult::Failed(
+                    format!("{status} {why}").trim().to_owned(),
+                ))
             }
             _ => Ok(ScanResult::Pending),
         }
     }
 
     /// The service as ECS sees it now. A missing service or cluster is an error that names it.
-    pub async fn describe_service(&self, target: &ServiceTarget) -> Result<ServiceView, CloudError> {
-        let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
+    pub async fn describe_service(
+        &self,
+        target: &ServiceTarget,
+    ) -> Result<ServiceView, CloudError> {
+        let ecs = self
+            .clients(&target.region, target.role_arn.as_deref())
+            .await
+            .ecs;
         let out = ecs
             .describe_services()
             .cluster(&target.cluster)
@@ -259,23 +363,47 @@ impl Cloud {
             let reason = failure.reason.unwrap_or_default();
             return Err(CloudError::new(
                 "ServiceNotFoundException",
-                format!("service `{}` in cluster `{}` ({}): {reason}", target.service, target.cluster, target.region),
+                format!(
+                    "service `{}` in cluster `{}` ({}): {reason}",
+                    target.service, target.cluster, target.region
+                ),
             ));
         }
-        let service = out.services.unwrap_or_default().into_iter().next().ok_or_else(|| {
-            CloudError::new("ServiceNotFoundException", format!("service `{}` was not found in cluster `{}`", target.service, target.cluster))
-        })?;
+        let service = out
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                CloudError::new(
+                    "ServiceNotFoundException",
+                    format!(
+                        "service `{}` was not found in cluster `{}`",
+                        target.service, target.cluster
+                    ),
+                )
+            })?;
         if service.status.as_deref() == Some("INACTIVE") {
             return Err(CloudError::new(
                 "ServiceNotActiveException",
-                format!("service `{}` in cluster `{}` is INACTIVE (deleted)", target.service, target.cluster),
+                format!(
+                    "service `{}` in cluster `{}` is INACTIVE (deleted)",
+                    target.service, target.cluster
+                ),
             ));
         }
         Ok(service_view(service))
     }
 
-    async fn describe_task_definition(&self, target: &ServiceTarget, task_definition: &str) -> Result<Option<aws_sdk_ecs::types::TaskDefinition>, CloudError> {
-        let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
+    async fn describe_task_definition(
+        &self,
+        target: &ServiceTarget,
+        task_definition: &str,
+    ) -> Result<Option<aws_sdk_ecs::types::TaskDefinition>, CloudError> {
+        let ecs = self
+            .clients(&target.region, target.role_arn.as_deref())
+            .await
+            .ecs;
         let described = ecs
             .describe_task_definition()
             .task_definition(task_definition)
@@ -286,7 +414,11 @@ impl Cloud {
     }
 
     /// Each container's image in a task definition, by container name.
-    pub async fn container_images(&self, target: &ServiceTarget, task_definition: &str) -> Result<BTreeMap<String, String>, CloudError> {
+    pub async fn container_images(
+        &self,
+        target: &ServiceTarget,
+        task_definition: &str,
+    ) -> Result<BTreeMap<String, String>, CloudError> {
         Ok(self
             .describe_task_definition(target, task_definition)
             .await?
@@ -299,20 +431,38 @@ impl Cloud {
 
     /// The parts of a task definition a release manager checks (cpu, memory, and each
     /// container's image, cpu, memory, environment and ports).
-    pub async fn task_shape(&self, target: &ServiceTarget, task_definition: &str) -> Result<TaskShape, CloudError> {
+    pub async fn task_shape(
+        &self,
+        target: &ServiceTarget,
+        task_definition: &str,
+    ) -> Result<TaskShape, CloudError> {
         let td = self
             .describe_task_definition(target, task_definition)
             .await?
-            .ok_or_else(|| CloudError::new("ClientException", format!("task definition {task_definition} was not described")))?;
+            .ok_or_else(|| {
+                CloudError::new(
+                    "ClientException",
+                    format!("task definition {task_definition} was not described"),
+                )
+            })?;
         let containers = td
             .container_definitions
             .unwrap_or_default()
             .into_iter()
             .map(|c| {
-                let mut environment: Vec<(String, String)> =
-                    c.environment.unwrap_or_default().into_iter().filter_map(|kv| Some((kv.name?, kv.value.unwrap_or_default()))).collect();
+                let mut environment: Vec<(String, String)> = c
+                    .environment
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|kv| Some((kv.name?, kv.value.unwrap_or_default())))
+                    .collect();
                 // Secrets are shown by where they come from, never by value (ECS never has it).
-                environment.extend(c.secrets.unwrap_or_default().into_iter().map(|s| (s.name, format!("secret from {}", s.value_from))));
+                environment.extend(
+                    c.secrets
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|s| (s.name, format!("secret from {}", s.value_from))),
+                );
                 environment.sort();
                 let ports = c
                     .port_mappings
@@ -320,7 +470,9 @@ impl Cloud {
                     .into_iter()
                     .filter_map(|p| {
                         let container = p.container_port?;
-                        let protocol = p.protocol.map_or_else(|| "tcp".to_owned(), |p| p.as_str().to_owned());
+                        let protocol = p
+                            .protocol
+                            .map_or_else(|| "tcp".to_owned(), |p| p.as_str().to_owned());
                         Some(match p.host_port.filter(|h| *h != container && *h != 0) {
                             Some(host) => format!("{container}→{host}/{protocol}"),
                             None => format!("{container}/{protocol}"),
@@ -337,21 +489,45 @@ impl Cloud {
                 }
             })
             .collect();
-        let arn = td.task_definition_arn.unwrap_or_else(|| task_definition.to_owned());
-        Ok(TaskShape { revision: shipgate_pipeline::rollout::short_task_definition(&arn).to_owned(), cpu: td.cpu, memory: td.memory, containers })
+        let arn = td
+            .task_definition_arn
+            .unwrap_or_else(|| task_definition.to_owned());
+        Ok(TaskShape {
+            revision: shipgate_pipeline::rollout::short_task_definition(&arn).to_owned(),
+            cpu: td.cpu,
+            memory: td.memory,
+            containers,
+        })
     }
 
     /// The newest `keep` images of an ECR repository (at most [`MAX_LISTED`] are read).
-    pub async fn list_images(&self, region: &str, repository: &str, keep: usize) -> Result<Listing, CloudError> {
+    pub async fn list_images(
+        &self,
+        region: &str,
+        repository: &str,
+        keep: usize,
+    ) -> Result<Listing, CloudError> {
         let ecr = self.clients(region, None).await.ecr;
-        let repos = match ecr.describe_repositories().repository_names(repository).send().await {
+        let repos = match ecr
+            .describe_repositories()
+            .repository_names(repository)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(err) if err.code() == Some("RepositoryNotFoundException") => {
-                return Err(CloudError::new("RepositoryNotFoundException", format!("ECR repository `{repository}` does not exist in {region}")));
+                return Err(CloudError::new(
+                    "RepositoryNotFoundException",
+                    format!("ECR repository `{repository}` does not exist in {region}"),
+                ));
             }
             Err(err) => return Err(cloud_error("ecr:DescribeRepositories", err)),
         };
-        let repository_uri = repos.repositories.unwrap_or_default().into_iter().find_map(|r| r.repository_uri);
+        let repository_uri = repos
+            .repositories
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|r| r.repository_uri);
         let mut images = Vec::new();
         let mut next: Option<String> = None;
         loop {
@@ -363,23 +539,36 @@ impl Cloud {
                 .send()
                 .await
                 .map_err(|e| cloud_error("ecr:DescribeImages", e))?;
-            images.extend(page.image_details.unwrap_or_default().into_iter().filter_map(|d| {
-                Some(RegistryImage {
-                    digest: d.image_digest?,
-                    tags: d.image_tags.unwrap_or_default(),
-                    size: d.image_size_in_bytes,
-                    pushed_at: d.image_pushed_at.and_then(|t| t.to_millis().ok()),
-                })
-            }));
+            images.extend(
+                page.image_details
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|d| {
+                        Some(RegistryImage {
+                            digest: d.image_digest?,
+                            tags: d.image_tags.unwrap_or_default(),
+                            size: d.image_size_in_bytes,
+                            pushed_at: d.image_pushed_at.and_then(|t| t.to_millis().ok()),
+                        })
+                    }),
+            );
             next = page.next_token;
             if next.is_none() || images.len() >= MAX_LISTED {
                 break;
             }
         }
         let total = images.len();
-        images.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest)));
+        images.sort_by(|a, b| {
+            b.pushed_at
+                .cmp(&a.pushed_at)
+                .then_with(|| a.digest.cmp(&b.digest))
+        });
         images.truncate(keep);
-        Ok(Listing { repository_uri, images, total })
+        Ok(Listing {
+            repository_uri,
+            images,
+            total,
+        })
     }
 
     /// A revision this run already registered for this environment, if a crash came
@@ -391,7 +580,10 @@ impl Cloud {
         run_id: i64,
         environment: &str,
     ) -> Result<Option<String>, CloudError> {
-        let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
+        let ecs = self
+            .clients(&target.region, target.role_arn.as_deref())
+            .await
+            .ecs;
         let listed = ecs
             .list_task_definitions()
             .family_prefix(family)
@@ -409,7 +601,10 @@ impl Cloud {
                 .await
                 .map_err(|e| cloud_error("ecs:DescribeTaskDefinition", e))?;
             let tags = described.tags.unwrap_or_default();
-            let has = |k: &str, v: &str| tags.iter().any(|t| t.key.as_deref() == Some(k) && t.value.as_deref() == Some(v));
+            let has = |k: &str, v: &str| {
+                tags.iter()
+                    .any(|t| t.key.as_deref() == Some(k) && t.value.as_deref() == Some(v))
+            };
             if has(RUN_TAG, &run_id.to_string()) && has(ENVIRONMENT_TAG, environment) {
                 return Ok(Some(arn));
             }
@@ -428,7 +623,10 @@ impl Cloud {
         run_id: i64,
         environment: &str,
     ) -> Result<String, CloudError> {
-        let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
+        let ecs = self
+            .clients(&target.region, target.role_arn.as_deref())
+            .await
+            .ecs;
         let described = ecs
             .describe_task_definition()
             .task_definition(current)
@@ -436,23 +634,60 @@ impl Cloud {
             .send()
             .await
             .map_err(|e| cloud_error("ecs:DescribeTaskDefinition", e))?;
-        let definition = described
-            .task_definition
-            .ok_or_else(|| CloudError::new("InvalidResponse", format!("ECS returned no task definition for {current}")))?;
-        let mut tags: Vec<Tag> = described.tags.unwrap_or_default().into_iter().filter(|t| !matches!(t.key.as_deref(), Some(RUN_TAG | ENVIRONMENT_TAG))).collect();
-        tags.push(Tag::builder().key(RUN_TAG).value(run_id.to_string()).build());
-        tags.push(Tag::builder().key(ENVIRONMENT_TAG).value(environment).build());
-        let request = render_revision(ecs.register_task_definition(), &definition, container, image, tags)
-            .map_err(|e| CloudError::new("InvalidTaskDefinition", e.to_string()))?;
-        let out = request.send().await.map_err(|e| cloud_error("ecs:RegisterTaskDefinition", e))?;
+        let definition = described.task_definition.ok_or_else(|| {
+            CloudError::new(
+                "InvalidResponse",
+                format!("ECS returned no task definition for {current}"),
+            )
+        })?;
+        let mut tags: Vec<Tag> = described
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| !matches!(t.key.as_deref(), Some(RUN_TAG | ENVIRONMENT_TAG)))
+            .collect();
+        tags.push(
+            Tag::builder()
+                .key(RUN_TAG)
+                .value(run_id.to_string())
+                .build(),
+        );
+        tags.push(
+            Tag::builder()
+                .key(ENVIRONMENT_TAG)
+                .value(environment)
+                .build(),
+        );
+        let request = render_revision(
+            ecs.register_task_definition(),
+            &definition,
+            container,
+            image,
+            tags,
+        )
+        .map_err(|e| CloudError::new("InvalidTaskDefinition", e.to_string()))?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| cloud_error("ecs:RegisterTaskDefinition", e))?;
         out.task_definition
             .and_then(|t| t.task_definition_arn)
-            .ok_or_else(|| CloudError::new("InvalidResponse", "RegisterTaskDefinition returned no ARN"))
+            .ok_or_else(|| {
+                CloudError::new("InvalidResponse", "RegisterTaskDefinition returned no ARN")
+            })
     }
 
     /// Points the service at `task_definition` and returns the id of the deployment ECS started.
-    pub async fn update_service(&self, target: &ServiceTarget, task_definition: &str, settings: &DeploySettings) -> Result<String, CloudError> {
-        let ecs = self.clients(&target.region, target.role_arn.as_deref()).await.ecs;
+    pub async fn update_service(
+        &self,
+        target: &ServiceTarget,
+        task_definition: &str,
+        settings: &DeploySettings,
+    ) -> Result<String, CloudError> {
+        let ecs = self
+            .clients(&target.region, target.role_arn.as_deref())
+            .await
+            .ecs;
         let out = ecs
             .update_service()
             .cluster(&target.cluster)
@@ -462,9 +697,15 @@ impl Cloud {
             .send()
             .await
             .map_err(|e| cloud_error("ecs:UpdateService", e))?;
-        let view = out.service.map(service_view).ok_or_else(|| CloudError::new("InvalidResponse", "UpdateService returned no service"))?;
-        deployment_of(&view, task_definition)
-            .ok_or_else(|| CloudError::new("InvalidResponse", format!("UpdateService started no deployment of {task_definition}")))
+        let view = out.service.map(service_view).ok_or_else(|| {
+            CloudError::new("InvalidResponse", "UpdateService returned no service")
+        })?;
+        deployment_of(&view, task_definition).ok_or_else(|| {
+            CloudError::new(
+                "InvalidResponse",
+                format!("UpdateService started no deployment of {task_definition}"),
+            )
+        })
     }
 }
 
@@ -477,7 +718,10 @@ fn deployment_configuration(settings: &DeploySettings) -> DeploymentConfiguratio
     };
     let mut config = DeploymentConfiguration::builder()
         .deployment_circuit_breaker(
-            DeploymentCircuitBreaker::builder().enable(settings.circuit_breaker).rollback(settings.circuit_breaker).build(),
+            DeploymentCircuitBreaker::builder()
+                .enable(settings.circuit_breaker)
+                .rollback(settings.circuit_breaker)
+                .build(),
         )
         .set_minimum_healthy_percent(settings.minimum_healthy_percent.map(i32::from))
         .set_maximum_percent(settings.maximum_percent.map(i32::from))
@@ -491,7 +735,9 @@ fn deployment_configuration(settings: &DeploySettings) -> DeploymentConfiguratio
 }
 
 fn service_view(s: aws_sdk_ecs::types::Service) -> ServiceView {
-    let millis = |t: Option<&aws_sdk_ecs::primitives::DateTime>| t.and_then(|t| t.to_millis().ok()).unwrap_or_default();
+    let millis = |t: Option<&aws_sdk_ecs::primitives::DateTime>| {
+        t.and_then(|t| t.to_millis().ok()).unwrap_or_default()
+    };
     ServiceView {
         arn: s.service_arn.unwrap_or_default(),
         status: s.status.unwrap_or_default(),
@@ -525,7 +771,10 @@ fn service_view(s: aws_sdk_ecs::types::Service) -> ServiceView {
             .unwrap_or_default()
             .into_iter()
             .take(10)
-            .map(|e| ServiceEvent { at: millis(e.created_at.as_ref()), message: e.message.unwrap_or_default() })
+            .map(|e| ServiceEvent {
+                at: millis(e.created_at.as_ref()),
+                message: e.message.unwrap_or_default(),
+            })
             .collect(),
     }
 }

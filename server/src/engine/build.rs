@@ -13,7 +13,11 @@ use tracing::info;
 
 impl Engine {
     /// The run's build row, created on first sight with the tag and deadline the pipeline sets.
-    pub(super) async fn ensure_build(&self, run: &RunDetail, pipeline: &PipelineSpec) -> Result<BuildRow, EngineError> {
+    pub(super) async fn ensure_build(
+        &self,
+        run: &RunDetail,
+        pipeline: &PipelineSpec,
+    ) -> Result<BuildRow, EngineError> {
         if let Some(b) = self.store.get_build(run.run.id).await? {
             return Ok(b);
         }
@@ -22,10 +26,17 @@ impl Engine {
         Ok(self.store.start_build(run.run.id, &tag, deadline).await?)
     }
 
-    pub(super) async fn build_step(&self, run: &RunDetail, pipeline: Option<&PipelineSpec>) -> Result<i64, EngineError> {
+    pub(super) async fn build_step(
+        &self,
+        run: &RunDetail,
+        pipeline: Option<&PipelineSpec>,
+    ) -> Result<i64, EngineError> {
         let id = run.run.id;
         let Some(pipeline) = pipeline else {
-            let detail = format!("pipeline `{}` was deleted; nothing to build for", run.run.pipeline);
+            let detail = format!(
+                "pipeline `{}` was deleted; nothing to build for",
+                run.run.pipeline
+            );
             return self.fail_build(id, &detail).await;
         };
         let build = self.ensure_build(run, pipeline).await?;
@@ -35,14 +46,33 @@ impl Engine {
 
         let (digest, uri) = match (&build.image_digest, &build.image_uri) {
             (Some(d), Some(u)) => (d.clone(), u.clone()),
-            _ => match self.cloud.find_image(region, repository, &build.image_tag).await {
+            _ => match self
+                .cloud
+                .find_image(region, repository, &build.image_tag)
+                .await
+            {
                 Ok(Some(image)) => {
-                    let scan_deadline = pipeline.build.scan_gate.map(|_| now + pipeline.build.scan_timeout.as_millis());
-                    self.store.record_image(id, &image.repository_uri, &image.digest, image.size_bytes, image.pushed_at, scan_deadline).await?;
+                    let scan_deadline = pipeline
+                        .build
+                        .scan_gate
+                        .map(|_| now + pipeline.build.scan_timeout.as_millis());
+                    self.store
+                        .record_image(
+                            id,
+                            &image.repository_uri,
+                            &image.digest,
+                            image.size_bytes,
+                            image.pushed_at,
+                            scan_deadline,
+                        )
+                        .await?;
                     info!(digest = %image.digest, tag = %build.image_tag, "image found in ECR");
                     (image.digest, image.repository_uri)
                 }
-                Ok(None) | Err(CloudError { retryable: true, .. }) if now >= build.deadline_at => {
+                Ok(None)
+                | Err(CloudError {
+                    retryable: true, ..
+                }) if now >= build.deadline_at => {
                     let mut detail = format!(
                         "no image `{repository}:{}` appeared in ECR ({region}) within {}",
                         build.image_tag, pipeline.build.build_timeout
@@ -62,22 +92,37 @@ impl Engine {
 
         let mut scan_note = String::new();
         if let Some(threshold) = pipeline.build.scan_gate {
-            let counts = match build.scan_counts.as_deref().and_then(|c| serde_json::from_str::<BTreeMap<String, i64>>(c).ok()) {
+            let counts = match build
+                .scan_counts
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<BTreeMap<String, i64>>(c).ok())
+            {
                 Some(counts) => counts,
                 None => {
                     let deadline = build.scan_deadline_at.unwrap_or(now);
                     match self.cloud.scan_result(region, repository, &digest).await {
                         Ok(ScanResult::Complete(counts)) => {
-                            self.store.record_scan(id, "complete", Some(&serde_json::to_string(&counts).unwrap_or_default())).await?;
+                            self.store
+                                .record_scan(
+                                    id,
+                                    "complete",
+                                    Some(&serde_json::to_string(&counts).unwrap_or_default()),
+                                )
+                                .await?;
                             counts
                         }
                         Ok(ScanResult::Failed(why)) => {
                             self.store.record_scan(id, "failed", None).await?;
-                            let detail = format!("the ECR scan of {digest} failed ({why}); the scan gate cannot pass");
+                            let detail = format!(
+                                "the ECR scan of {digest} failed ({why}); the scan gate cannot pass"
+                            );
                             return self.fail_build(id, &detail).await;
                         }
                         Ok(ScanResult::Pending) | Err(_) if now >= deadline => {
-                            let detail = format!("the ECR scan of {digest} did not finish within {}", pipeline.build.scan_timeout);
+                            let detail = format!(
+                                "the ECR scan of {digest} did not finish within {}",
+                                pipeline.build.scan_timeout
+                            );
                             return self.fail_build(id, &detail).await;
                         }
                         Ok(ScanResult::Pending) => {
@@ -104,28 +149,44 @@ impl Engine {
             scan_note = format!("; scan: {summary}");
         }
         let detail = format!("image {uri}@{digest}{scan_note}");
-        self.store.apply_event(id, RunEvent::BuildSucceeded, Some(&detail)).await?;
+        self.store
+            .apply_event(id, RunEvent::BuildSucceeded, Some(&detail))
+            .await?;
         Ok(now_ms())
     }
 }
 
 impl Engine {
     async fn fail_build(&self, id: i64, detail: &str) -> Result<i64, EngineError> {
-        self.store.apply_event(id, RunEvent::BuildFailed, Some(detail)).await?;
+        self.store
+            .apply_event(id, RunEvent::BuildFailed, Some(detail))
+            .await?;
         Ok(now_ms())
     }
 
     /// Counts a look that found nothing yet (or hit a passing AWS error) and schedules the next.
-    async fn check_again(&self, build: &BuildRow, error: Option<&CloudError>) -> Result<i64, EngineError> {
-        self.store.note_build_check(build.run_id, error.map(ToString::to_string).as_deref()).await?;
+    async fn check_again(
+        &self,
+        build: &BuildRow,
+        error: Option<&CloudError>,
+    ) -> Result<i64, EngineError> {
+        self.store
+            .note_build_check(build.run_id, error.map(ToString::to_string).as_deref())
+            .await?;
         Ok(now_ms() + self.backoff(build.checks))
     }
 }
 
 /// `2 critical, 1 high, 0 medium`: every gated severity, worst first, zeros included.
 fn scan_summary(counts: &BTreeMap<String, i64>) -> String {
-    let mut parts: Vec<String> = Severity::ALL.iter().map(|s| format!("{} {s}", counts.get(s.as_str()).copied().unwrap_or(0))).collect();
-    let low: i64 = ["low", "informational", "undefined"].iter().filter_map(|k| counts.get(*k)).sum();
+    let mut parts: Vec<String> = Severity::ALL
+        .iter()
+        .map(|s| format!("{} {s}", counts.get(s.as_str()).copied().unwrap_or(0)))
+        .collect();
+    let low: i64 = ["low", "informational", "undefined"]
+        .iter()
+        .filter_map(|k| counts.get(*k))
+        .sum();
     if low > 0 {
         parts.push(format!("{low} low or informational"));
     }

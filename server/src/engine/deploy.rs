@@ -6,10 +6,12 @@ use super::{Engine, EngineError, crash_point};
 use crate::aws::{CloudError, ServiceTarget};
 use crate::store::deploys::{self, DeployChange, DeployRow};
 use crate::store::leases::ASLEEP;
-use crate::store::rollback::RollbackPlan;
+use crate::store::rollback::{Restore, RollbackPlan};
 use crate::store::{StoreError, Tx, now_ms};
 use futures::FutureExt;
-use shipgate_pipeline::deploy_step::{DeployFacts, DeployOutcome, DeployStep, StepAction, next_step};
+use shipgate_pipeline::deploy_step::{
+    DeployFacts, DeployOutcome, DeployStep, StepAction, next_step,
+};
 use shipgate_pipeline::read::RunDetail;
 use shipgate_pipeline::rollout::short_task_definition;
 use shipgate_pipeline::{PipelineSpec, RunEvent, RunKind};
@@ -26,24 +28,48 @@ enum Next {
 impl Engine {
     /// The run's next environment is ready: queue its deploy with the built digest, and
     /// start it if the service is free.
-    pub(super) async fn start_deploy(&self, run: &RunDetail, pipeline: Option<&PipelineSpec>, env: usize) -> Result<i64, EngineError> {
+    pub(super) async fn start_deploy(
+        &self,
+        run: &RunDetail,
+        pipeline: Option<&PipelineSpec>,
+        env: usize,
+    ) -> Result<i64, EngineError> {
         let id = run.run.id;
-        let existing = self.store.get_deploys(id).await?.into_iter().find(|d| d.position == env as i64);
+        let existing = self
+            .store
+            .get_deploys(id)
+            .await?
+            .into_iter()
+            .find(|d| d.position == env as i64);
         let row = match existing {
             Some(row) => row,
             None => {
                 let build = self.store.get_build(id).await?;
-                let image = build.as_ref().and_then(|b| Some(format!("{}@{}", b.image_uri.as_ref()?, b.image_digest.as_ref()?)));
+                let image = build.as_ref().and_then(|b| {
+                    Some(format!(
+                        "{}@{}",
+                        b.image_uri.as_ref()?,
+                        b.image_digest.as_ref()?
+                    ))
+                });
                 let target = pipeline.and_then(|p| p.environments.get(env));
                 let (Some(image), Some(target)) = (image, target) else {
                     // Nothing safe to deploy: say why on the stage, through the state machine.
                     let why = if target.is_none() {
-                        format!("pipeline `{}` no longer has environment {}", run.run.pipeline, env + 1)
+                        format!(
+                            "pipeline `{}` no longer has environment {}",
+                            run.run.pipeline,
+                            env + 1
+                        )
                     } else {
                         "the build recorded no image digest".to_owned()
                     };
-                    self.store.apply_event(id, RunEvent::DeployStarted(env), None).await?;
-                    self.store.apply_event(id, RunEvent::DeployFailed(env), Some(&why)).await?;
+                    self.store
+                        .apply_event(id, RunEvent::DeployStarted(env), None)
+                        .await?;
+                    self.store
+                        .apply_event(id, RunEvent::DeployFailed(env), Some(&why))
+                        .await?;
                     return Ok(now_ms());
                 };
                 let row = DeployRow::queued(id, env as i64, target, image, now_ms());
@@ -67,8 +93,13 @@ impl Engine {
             }
             .boxed()
         };
-        let detail = format!("deploying {} to {}/{} ({})", row.image, row.cluster, row.service, row.region);
-        self.store.apply_event_with(id, RunEvent::DeployStarted(env), Some(&detail), start).await?;
+        let detail = format!(
+            "deploying {} to {}/{} ({})",
+            row.image, row.cluster, row.service, row.region
+        );
+        self.store
+            .apply_event_with(id, RunEvent::DeployStarted(env), Some(&detail), start)
+            .await?;
         crash_point("after_deploy_started");
         self.deploy_step(id, env).await
     }
@@ -79,10 +110,20 @@ impl Engine {
             // Renew the lease before every step that may call AWS: a process that was
             // paused past its lease (and so lost the run to another replica) stops here
             // instead of acting alongside the new holder.
-            if !self.store.claim_run(id, &self.settings.owner, self.settings.lease.as_millis()).await? {
+            if !self
+                .store
+                .claim_run(id, &self.settings.owner, self.settings.lease.as_millis())
+                .await?
+            {
                 return Ok(ASLEEP);
             }
-            let Some(row) = self.store.get_deploys(id).await?.into_iter().find(|d| d.position == env as i64) else {
+            let Some(row) = self
+                .store
+                .get_deploys(id)
+                .await?
+                .into_iter()
+                .find(|d| d.position == env as i64)
+            else {
                 return Ok(ASLEEP);
             };
             match self.deploy_once(&row, env).await? {
@@ -101,47 +142,98 @@ impl Engine {
         };
         let mut row = row.clone();
         loop {
-            let action = next_step(&facts(&row), &view, now_ms(), self.settings.poll.as_millis());
+            let action = next_step(
+                &facts(&row),
+                &view,
+                now_ms(),
+                self.settings.poll.as_millis(),
+            );
             let (from, to, change) = match action {
                 StepAction::Park => return Ok(Next::WakeAt(ASLEEP)),
                 StepAction::RecordPrevious { live } => {
                     // Recorded, then the same look goes on with it.
-                    self.store.advance_deploy(&row, DeployStep::Registering, DeployStep::Registering, DeployChange::PreviousTaskDefinition(live.clone())).await?;
+                    self.store
+                        .advance_deploy(
+                            &row,
+                            DeployStep::Registering,
+                            DeployStep::Registering,
+                            DeployChange::PreviousTaskDefinition(live.clone()),
+                        )
+                        .await?;
                     row.previous_task_definition = Some(live);
                     continue;
                 }
-                StepAction::UseRevision { revision } => (DeployStep::Registering, DeployStep::Updating, DeployChange::TaskDefinition(revision)),
+                StepAction::UseRevision { revision } => (
+                    DeployStep::Registering,
+                    DeployStep::Updating,
+                    DeployChange::TaskDefinition(revision),
+                ),
                 StepAction::FindRegistered { previous } => {
                     // A crash after a registration but before it was stored leaves a tagged
                     // revision behind: adopt it rather than registering a second one.
-                    match self.cloud.find_registered_revision(&target, family_of(&previous), row.run_id, &row.environment).await {
+                    match self
+                        .cloud
+                        .find_registered_revision(
+                            &target,
+                            family_of(&previous),
+                            row.run_id,
+                            &row.environment,
+                        )
+                        .await
+                    {
                         Ok(Some(arn)) => {
                             info!(%arn, "adopting the revision registered before a restart");
                             crash_point("after_register");
-                            (DeployStep::Registering, DeployStep::Updating, DeployChange::TaskDefinition(arn))
+                            (
+                                DeployStep::Registering,
+                                DeployStep::Updating,
+                                DeployChange::TaskDefinition(arn),
+                            )
                         }
                         Ok(None) => match self.register(&row, &target, &previous).await? {
-                            Ok(arn) => (DeployStep::Registering, DeployStep::Updating, DeployChange::TaskDefinition(arn)),
+                            Ok(arn) => (
+                                DeployStep::Registering,
+                                DeployStep::Updating,
+                                DeployChange::TaskDefinition(arn),
+                            ),
                             Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
                         },
                         Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
                     }
                 }
-                StepAction::Register { previous } => match self.register(&row, &target, &previous).await? {
-                    Ok(arn) => (DeployStep::Registering, DeployStep::Updating, DeployChange::TaskDefinition(arn)),
-                    Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
-                },
+                StepAction::Register { previous } => {
+                    match self.register(&row, &target, &previous).await? {
+                        Ok(arn) => (
+                            DeployStep::Registering,
+                            DeployStep::Updating,
+                            DeployChange::TaskDefinition(arn),
+                        ),
+                        Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
+                    }
+                }
                 StepAction::RecordDeployment { id } => {
                     // The UpdateService went through before a crash.
                     crash_point("after_update");
                     info!(deployment = %id, task_definition = %row.task_definition.as_deref().unwrap_or_default(), "service updated");
-                    (DeployStep::Updating, DeployStep::Following, DeployChange::DeploymentId(id))
+                    (
+                        DeployStep::Updating,
+                        DeployStep::Following,
+                        DeployChange::DeploymentId(id),
+                    )
                 }
-                StepAction::UpdateService { revision } => match self.cloud.update_service(&target, &revision, &row.settings).await {
+                StepAction::UpdateService { revision } => match self
+                    .cloud
+                    .update_service(&target, &revision, &row.settings)
+                    .await
+                {
                     Ok(id) => {
                         crash_point("after_update");
                         info!(deployment = %id, task_definition = %revision, "service updated");
-                        (DeployStep::Updating, DeployStep::Following, DeployChange::DeploymentId(id))
+                        (
+                            DeployStep::Updating,
+                            DeployStep::Following,
+                            DeployChange::DeploymentId(id),
+                        )
                     }
                     Err(e) => return self.cloud_trouble(&row, env, e, deadline).await,
                 },
@@ -161,10 +253,32 @@ impl Engine {
 
     /// Registers the new revision, noting the attempt first: a crash after the call but
     /// before its answer is stored is then found by the next look ([`StepAction::FindRegistered`]).
-    async fn register(&self, row: &DeployRow, target: &ServiceTarget, previous: &str) -> Result<Result<String, CloudError>, EngineError> {
-        self.store.advance_deploy(row, DeployStep::Registering, DeployStep::Registering, DeployChange::RegisterAttempted(now_ms())).await?;
+    async fn register(
+        &self,
+        row: &DeployRow,
+        target: &ServiceTarget,
+        previous: &str,
+    ) -> Result<Result<String, CloudError>, EngineError> {
+        self.store
+            .advance_deploy(
+                row,
+                DeployStep::Registering,
+                DeployStep::Registering,
+                DeployChange::RegisterAttempted(now_ms()),
+            )
+            .await?;
         crash_point("before_register");
-        let registered = self.cloud.register_revision(target, previous, &row.container, &row.image, row.run_id, &row.environment).await;
+        let registered = self
+            .cloud
+            .register_revision(
+                target,
+                previous,
+                &row.container,
+                &row.image,
+                row.run_id,
+                &row.environment,
+            )
+            .await;
         if registered.is_ok() {
             crash_point("after_register");
         }
@@ -173,16 +287,26 @@ impl Engine {
 
     /// The rollout ended: the run moves on, and a failed deploy is undone if its environment
     /// asks for that (ECS left the failed revision in place).
-    async fn finish(&self, row: &DeployRow, env: usize, outcome: DeployOutcome, detail: String) -> Result<Next, EngineError> {
+    async fn finish(
+        &self,
+        row: &DeployRow,
+        env: usize,
+        outcome: DeployOutcome,
+        detail: String,
+    ) -> Result<Next, EngineError> {
         let event = outcome.event(env);
         let outcome = outcome.as_str();
         info!(outcome, %detail, "deploy ended");
         let error = (outcome != "succeeded").then_some(detail.as_str());
         let undo = match event {
-            RunEvent::DeployFailed(_) if row.settings.auto_rollback => self.auto_rollback_plan(row, &detail).await?,
+            RunEvent::DeployFailed(_) if row.settings.auto_rollback => {
+                self.auto_rollback_plan(row, &detail).await?
+            }
             _ => None,
         };
-        self.store.finish_deploy(row, event, outcome, &detail, error, undo.as_ref()).await?;
+        self.store
+            .finish_deploy(row, event, outcome, &detail, error, undo.as_ref())
+            .await?;
         if let Some(plan) = &undo {
             info!(rollback = %plan.delivery, "rolling back automatically");
             self.handle.wake();
@@ -194,13 +318,28 @@ impl Engine {
     /// An AWS call failed. Throttling and outages are retried until the deploy's deadline;
     /// anything else (AccessDenied, a missing service or container) ends the deploy now,
     /// with AWS's own words on the stage.
-    async fn cloud_trouble(&self, row: &DeployRow, env: usize, error: CloudError, deadline: i64) -> Result<Next, EngineError> {
+    async fn cloud_trouble(
+        &self,
+        row: &DeployRow,
+        env: usize,
+        error: CloudError,
+        deadline: i64,
+    ) -> Result<Next, EngineError> {
         let text = error.to_string();
         if error.retryable && now_ms() < deadline {
             self.store.note_deploy_error(row, &text).await?;
             return Ok(Next::WakeAt(now_ms() + self.settings.poll.as_millis()));
         }
-        self.store.finish_deploy(row, RunEvent::DeployFailed(env), "failed", &text, Some(&text), None).await?;
+        self.store
+            .finish_deploy(
+                row,
+                RunEvent::DeployFailed(env),
+                "failed",
+                &text,
+                Some(&text),
+                None,
+            )
+            .await?;
         self.deploy_ended(row);
         Ok(Next::WakeAt(now_ms()))
     }
@@ -209,30 +348,70 @@ impl Engine {
 impl Engine {
     /// The rollback that undoes a failed deploy: back to the revision that was live before
     /// it, unless there was none, or it is the failed revision itself.
-    async fn auto_rollback_plan(&self, row: &DeployRow, why: &str) -> Result<Option<RollbackPlan>, EngineError> {
-        let (Some(previous), Some(failed)) = (row.previous_task_definition.as_deref(), row.task_definition.as_deref()) else { return Ok(None) };
+    async fn auto_rollback_plan(
+        &self,
+        row: &DeployRow,
+        why: &str,
+    ) -> Result<Option<RollbackPlan>, EngineError> {
+        let (Some(previous), Some(failed)) = (
+            row.previous_task_definition.as_deref(),
+            row.task_definition.as_deref(),
+        ) else {
+            return Ok(None);
+        };
         if previous == failed {
             return Ok(None);
         }
-        let Some(run) = self.store.get_run(row.run_id).await? else { return Ok(None) };
+        let Some(run) = self.store.get_run(row.run_id).await? else {
+            return Ok(None);
+        };
         if run.run.kind == RunKind::Rollback {
             // A rollback that fails is not rolled back in turn: a person has to look.
             return Ok(None);
         }
         let restored = self.store.deploy_of_revision(previous).await?;
-        let image = restored.as_ref().map_or_else(|| format!("the image of {}", short_task_definition(previous)), |d| d.image.clone());
+        let image = restored.as_ref().map_or_else(
+            || format!("the image of {}", short_task_definition(previous)),
+            |d| d.image.clone(),
+        );
         let pipeline = self.store.get_pipeline(&run.run.pipeline).await?;
-        let environment = pipeline.as_ref().and_then(|p| p.spec.environments.iter().find(|e| e.name == row.environment));
-        let why = format!("automatic rollback of `{}` after run #{} failed: {why}; restoring {}", row.environment, row.run_id, short_task_definition(previous));
+        let environment = pipeline.as_ref().and_then(|p| {
+            p.spec
+                .environments
+                .iter()
+                .find(|e| e.name == row.environment)
+        });
+        let why = format!(
+            "automatic rollback of `{}` after run #{} failed: {why}; restoring {}",
+            row.environment,
+            row.run_id,
+            short_task_definition(previous)
+        );
         let delivery = format!("auto-rollback:{}:{}", row.run_id, row.position);
         let commit_of = restored.as_ref().map_or(row.run_id, |d| d.run_id);
-        Ok(Some(RollbackPlan::new(&run.run.pipeline, delivery, commit_of, row, environment, previous, &image, why)))
+        Ok(Some(RollbackPlan::new(
+            &run.run.pipeline,
+            delivery,
+            commit_of,
+            row,
+            environment,
+            Restore {
+                task_definition: previous,
+                image: &image,
+            },
+            why,
+        )))
     }
 }
 
 /// The ECS service a deploy acts on, and as whom.
 pub(super) fn target_of(row: &DeployRow) -> ServiceTarget {
-    ServiceTarget { region: row.region.clone(), role_arn: row.settings.role_arn.clone(), cluster: row.cluster.clone(), service: row.service.clone() }
+    ServiceTarget {
+        region: row.region.clone(),
+        role_arn: row.settings.role_arn.clone(),
+        cluster: row.cluster.clone(),
+        service: row.service.clone(),
+    }
 }
 
 /// What [`next_step`] needs to know of a deploy row.

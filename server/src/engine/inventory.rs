@@ -29,7 +29,11 @@ impl Engine {
     /// Refreshes the inventory if it is due and no other replica took this turn.
     pub async fn inventory_tick(&self) -> Result<Option<InventoryReport>, EngineError> {
         let now = now_ms();
-        if !self.store.claim_chore(INVENTORY, now, now + self.settings.inventory.as_millis()).await? {
+        if !self
+            .store
+            .claim_chore(INVENTORY, now, now + self.settings.inventory.as_millis())
+            .await?
+        {
             return Ok(None);
         }
         Ok(Some(self.refresh_inventory().await?))
@@ -42,7 +46,10 @@ impl Engine {
         let mut services: BTreeMap<ServiceKey, ServiceTarget> = BTreeMap::new();
         let mut repositories: BTreeSet<(String, String)> = BTreeSet::new();
         for p in &pipelines {
-            repositories.insert((p.spec.ecr_region().to_owned(), p.spec.ecr_repository.clone()));
+            repositories.insert((
+                p.spec.ecr_region().to_owned(),
+                p.spec.ecr_repository.clone(),
+            ));
             for e in &p.spec.environments {
                 let key = (e.region.clone(), e.cluster.clone(), e.service.clone());
                 services.entry(key).or_insert_with(|| ServiceTarget {
@@ -62,11 +69,14 @@ impl Engine {
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let repository_results: Vec<Result<bool, EngineError>> = futures::stream::iter(repositories)
-            .map(|(region, repository)| async move { self.list_repository(&region, &repository).await })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let repository_results: Vec<Result<bool, EngineError>> =
+            futures::stream::iter(repositories)
+                .map(|(region, repository)| async move {
+                    self.list_repository(&region, &repository).await
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
         let mut report = InventoryReport::default();
         for r in service_results {
             report.services += 1;
@@ -82,7 +92,12 @@ impl Engine {
 
     /// Looks again at the services whose deploys ended since the last call.
     pub async fn recheck_services(&self) -> Result<usize, EngineError> {
-        let due = std::mem::take(&mut *self.recheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let due = std::mem::take(
+            &mut *self
+                .recheck
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         if due.is_empty() {
             return Ok(0);
         }
@@ -94,7 +109,12 @@ impl Engine {
     }
 
     /// Stores what ECS says about one service; `Ok(false)` if AWS refused or failed.
-    async fn look_at_service(&self, key: &ServiceKey, target: &ServiceTarget, known: &HashMap<ServiceKey, LiveService>) -> Result<bool, EngineError> {
+    async fn look_at_service(
+        &self,
+        key: &ServiceKey,
+        target: &ServiceTarget,
+        known: &HashMap<ServiceKey, LiveService>,
+    ) -> Result<bool, EngineError> {
         let checked_at = now_ms();
         let last_error = known.get(key).and_then(|k| k.error.as_deref());
         let view = match self.cloud.describe_service(target).await {
@@ -105,19 +125,30 @@ impl Engine {
                 if last_error != Some(text.as_str()) {
                     warn!(cluster = %target.cluster, service = %target.service, error = %text, "cannot read the service");
                 }
-                self.store.note_service_error(key, &text, checked_at).await?;
+                self.store
+                    .note_service_error(key, &text, checked_at)
+                    .await?;
                 return Ok(false);
             }
         };
         // A task definition revision never changes, so its images are read once per revision.
-        let previous = known.get(key).filter(|k| k.task_definition.as_deref() == Some(view.task_definition.as_str()) && !k.images.is_empty());
+        let previous = known.get(key).filter(|k| {
+            k.task_definition.as_deref() == Some(view.task_definition.as_str())
+                && !k.images.is_empty()
+        });
         let images = match previous {
             Some(k) => k.images.clone(),
             None if view.task_definition.is_empty() => BTreeMap::new(),
-            None => match self.cloud.container_images(target, &view.task_definition).await {
+            None => match self
+                .cloud
+                .container_images(target, &view.task_definition)
+                .await
+            {
                 Ok(images) => images,
                 Err(e) => {
-                    self.store.note_service_error(key, &e.to_string(), checked_at).await?;
+                    self.store
+                        .note_service_error(key, &e.to_string(), checked_at)
+                        .await?;
                     return Ok(false);
                 }
             },
@@ -141,7 +172,11 @@ impl Engine {
     /// Stores a repository's newest images; `Ok(false)` if AWS refused or failed.
     async fn list_repository(&self, region: &str, repository: &str) -> Result<bool, EngineError> {
         let checked_at = now_ms();
-        match self.cloud.list_images(region, repository, IMAGES_KEPT).await {
+        match self
+            .cloud
+            .list_images(region, repository, IMAGES_KEPT)
+            .await
+        {
             Ok(found) => {
                 let listing = RegistryListing {
                     region: region.to_owned(),
@@ -152,7 +187,9 @@ impl Engine {
                     error: None,
                     checked_at,
                 };
-                self.store.save_registry_listing(&listing, &found.images).await?;
+                self.store
+                    .save_registry_listing(&listing, &found.images)
+                    .await?;
                 Ok(true)
             }
             Err(e) => {
@@ -161,7 +198,9 @@ impl Engine {
                 if last.and_then(|l| l.error).as_deref() != Some(text.as_str()) {
                     warn!(region, repository, error = %text, "cannot list the repository");
                 }
-                self.store.note_registry_error(region, repository, &text, checked_at).await?;
+                self.store
+                    .note_registry_error(region, repository, &text, checked_at)
+                    .await?;
                 Ok(false)
             }
         }

@@ -19,14 +19,16 @@ pub use inventory::InventoryReport;
 use crate::aws::Cloud;
 use crate::outbound::Outbound;
 use crate::store::engine::{ASLEEP, CiReport};
-use shipgate_pipeline::backoff::Backoff;
-use shipgate_pipeline::deploy_step::DeployStep;
 use crate::store::{Store, StoreError, now_ms, runs_state};
 use futures::StreamExt;
+use shipgate_pipeline::backoff::Backoff;
+use shipgate_pipeline::deploy_step::DeployStep;
 use shipgate_pipeline::freeze::active_freeze;
 use shipgate_pipeline::gate::{self, Waiting};
 use shipgate_pipeline::read::{RunDetail, gate_opened_at};
-use shipgate_pipeline::{Promotion, RunEvent, RunKind, RunState, RunStatus, Span, StageKind, StageStatus};
+use shipgate_pipeline::{
+    Promotion, RunEvent, RunKind, RunState, RunStatus, Span, StageKind, StageStatus,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -91,7 +93,9 @@ pub struct Engine {
     settings: EngineSettings,
     handle: EngineHandle,
     /// Services whose deploy just ended, for the inventory loop to look at again soon.
-    recheck: std::sync::Mutex<std::collections::BTreeMap<crate::store::inventory::ServiceKey, crate::aws::ServiceTarget>>,
+    recheck: std::sync::Mutex<
+        std::collections::BTreeMap<crate::store::inventory::ServiceKey, crate::aws::ServiceTarget>,
+    >,
     /// Wakes the inventory loop early, when `recheck` gained a service.
     inventory_wake: Notify,
 }
@@ -101,20 +105,42 @@ pub struct Engine {
 /// records it: the window a real crash could hit.
 fn crash_point(name: &str) {
     static CRASH_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if CRASH_AT.get_or_init(|| std::env::var("SHIPGATE_CRASH_AT").ok()).as_deref() == Some(name) {
+    if CRASH_AT
+        .get_or_init(|| std::env::var("SHIPGATE_CRASH_AT").ok())
+        .as_deref()
+        == Some(name)
+    {
         eprintln!("shipgate: crashing at `{name}` (SHIPGATE_CRASH_AT)");
         std::process::abort();
     }
 }
 
 impl Engine {
-    pub fn new(store: Store, cloud: Arc<Cloud>, outbound: Arc<Outbound>, settings: EngineSettings, handle: EngineHandle) -> Self {
-        Engine { store, cloud, outbound, settings, handle, recheck: Default::default(), inventory_wake: Notify::new() }
+    pub fn new(
+        store: Store,
+        cloud: Arc<Cloud>,
+        outbound: Arc<Outbound>,
+        settings: EngineSettings,
+        handle: EngineHandle,
+    ) -> Self {
+        Engine {
+            store,
+            cloud,
+            outbound,
+            settings,
+            handle,
+            recheck: Default::default(),
+            inventory_wake: Notify::new(),
+        }
     }
 
     /// Drives runs, keeps the inventory fresh, and sends notifications, until `stop` turns true.
     pub async fn run(self, stop: watch::Receiver<bool>) {
-        tokio::join!(self.run_loop(stop.clone()), self.inventory_loop(stop.clone()), self.tell_loop(stop));
+        tokio::join!(
+            self.run_loop(stop.clone()),
+            self.inventory_loop(stop.clone()),
+            self.tell_loop(stop)
+        );
     }
 
     /// Sends notifications and GitHub statuses, each poll interval (or sooner when the deploy
@@ -163,7 +189,10 @@ impl Engine {
     /// refresh. Only that service: the repositories and other services did not change.
     fn deploy_ended(&self, row: &crate::store::deploys::DeployRow) {
         let key = (row.region.clone(), row.cluster.clone(), row.service.clone());
-        self.recheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, deploy::target_of(row));
+        self.recheck
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, deploy::target_of(row));
         self.inventory_wake.notify_one();
     }
 
@@ -213,7 +242,11 @@ impl Engine {
 
     async fn look(&self, id: i64) -> Result<(), EngineError> {
         let owner = self.settings.owner.as_str();
-        if !self.store.claim_run(id, owner, self.settings.lease.as_millis()).await? {
+        if !self
+            .store
+            .claim_run(id, owner, self.settings.lease.as_millis())
+            .await?
+        {
             return Ok(());
         }
         self.store.begin_look(id).await?;
@@ -222,7 +255,9 @@ impl Engine {
             // Someone else moved the run while we looked: look again straight away.
             Err(EngineError::Store(StoreError::RunChanged(_))) => now_ms(),
             Err(e) => {
-                self.store.release_run(id, owner, now_ms() + self.settings.poll.as_millis()).await?;
+                self.store
+                    .release_run(id, owner, now_ms() + self.settings.poll.as_millis())
+                    .await?;
                 return Err(e);
             }
         };
@@ -232,15 +267,31 @@ impl Engine {
 
     /// Takes the next step for a run; returns when it should be looked at again.
     async fn step(&self, id: i64) -> Result<i64, EngineError> {
-        let Some(run) = self.store.get_run(id).await? else { return Ok(ASLEEP) };
+        let Some(run) = self.store.get_run(id).await? else {
+            return Ok(ASLEEP);
+        };
         let state = runs_state(&run)?;
         // Deploys left open by a run that ended (or by a crash just after it ended) are closed.
         // `get_run` already read the deploys; their rows are fetched only when one is stale.
         let stage_of = |position: i64| state.deploys.get(position as usize).map(|s| s.status);
-        let stale = |position: i64, step: &str| step != DeployStep::Done.as_str() && stage_of(position).is_none_or(StageStatus::is_terminal);
+        let stale = |position: i64, step: &str| {
+            step != DeployStep::Done.as_str()
+                && stage_of(position).is_none_or(StageStatus::is_terminal)
+        };
         if run.deploys.iter().any(|d| stale(d.position, &d.step)) {
-            for d in self.store.get_deploys(id).await?.into_iter().filter(|d| stale(d.position, d.step.as_str())) {
-                self.store.close_deploy(&d, stage_of(d.position).map_or("cancelled", StageStatus::as_str)).await?;
+            for d in self
+                .store
+                .get_deploys(id)
+                .await?
+                .into_iter()
+                .filter(|d| stale(d.position, d.step.as_str()))
+            {
+                self.store
+                    .close_deploy(
+                        &d,
+                        stage_of(d.position).map_or("cancelled", StageStatus::as_str),
+                    )
+                    .await?;
             }
         }
         if state.status == RunStatus::AwaitingApproval {
@@ -249,32 +300,57 @@ impl Engine {
         if state.status != RunStatus::Running {
             return Ok(ASLEEP);
         }
-        let pipeline = self.store.get_pipeline(&run.run.pipeline).await?.map(|p| p.spec);
+        let pipeline = self
+            .store
+            .get_pipeline(&run.run.pipeline)
+            .await?
+            .map(|p| p.spec);
         if matches!(state.build, StageStatus::Pending | StageStatus::Running) {
             return self.build_step(&run, pipeline.as_ref()).await;
         }
-        if let Some(env) = state.deploys.iter().position(|d| d.status == StageStatus::Running) {
+        if let Some(env) = state
+            .deploys
+            .iter()
+            .position(|d| d.status == StageStatus::Running)
+        {
             return self.deploy_step(id, env).await;
         }
         if let Some(env) = state.ready_deploy() {
             // Auto-promotion waits out a freeze. (A manual environment's approval already
             // weighed the freeze: an approval during one is an admin's override.)
             // A rollback is never held: it is how people get out of trouble during a freeze.
-            let target = pipeline.as_ref().and_then(|p| p.environments.get(env)).filter(|_| run.run.kind != RunKind::Rollback);
-            if let Some(target) = target.filter(|t| t.promotion == Promotion::Auto) {
-                if let Some(freeze) = active_freeze(&target.deploy.freeze, now_ms()) {
-                    info!(environment = %target.name, freeze = %freeze.name, until = freeze.until, "auto-promotion waits for a deploy freeze to end");
-                    // Say so on the stage, which would otherwise just look stuck.
-                    let until = time::OffsetDateTime::from_unix_timestamp(freeze.until / 1000)
-                        .ok()
-                        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                        .unwrap_or_default();
-                    let note = format!("waits for the deploy freeze “{}” to end at {until}", freeze.name);
-                    if let Some(stage) = run.stages.iter().filter(|s| s.kind == StageKind::Deploy).nth(env).filter(|s| s.detail != note) {
-                        self.store.note_stage(run.run.id, stage.position, &note).await?;
-                    }
-                    return Ok(freeze.until);
+            let target = pipeline
+                .as_ref()
+                .and_then(|p| p.environments.get(env))
+                .filter(|_| run.run.kind != RunKind::Rollback);
+            if let Some(target) = target.filter(|t| t.promotion == Promotion::Auto)
+                && let Some(freeze) = active_freeze(&target.deploy.freeze, now_ms())
+            {
+                info!(environment = %target.name, freeze = %freeze.name, until = freeze.until, "auto-promotion waits for a deploy freeze to end");
+                // Say so on the stage, which would otherwise just look stuck.
+                let until = time::OffsetDateTime::from_unix_timestamp(freeze.until / 1000)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                let note = format!(
+                    "waits for the deploy freeze “{}” to end at {until}",
+                    freeze.name
+                );
+                if let Some(stage) = run
+                    .stages
+                    .iter()
+                    .filter(|s| s.kind == StageKind::Deploy)
+                    .nth(env)
+                    .filter(|s| s.detail != note)
+                {
+                    self.store
+                        .note_stage(run.run.id, stage.position, &note)
+                        .await?;
                 }
+                return Ok(freeze.until);
             }
             return self.start_deploy(&run, pipeline.as_ref(), env).await;
         }
@@ -285,16 +361,46 @@ impl Engine {
     /// (unless the pipeline queues them), and a gate nobody decided in time expires. Returns
     /// when to look again: when the gate expires.
     async fn gate_step(&self, run: &RunDetail, state: &RunState) -> Result<i64, EngineError> {
-        let Some(position) = state.deploys.iter().position(|d| d.status == StageStatus::AwaitingApproval) else { return Ok(ASLEEP) };
-        let Some(pipeline) = self.store.get_pipeline(&run.run.pipeline).await? else { return Ok(ASLEEP) };
-        let Some(environment) = pipeline.spec.environments.get(position) else { return Ok(ASLEEP) };
+        let Some(position) = state
+            .deploys
+            .iter()
+            .position(|d| d.status == StageStatus::AwaitingApproval)
+        else {
+            return Ok(ASLEEP);
+        };
+        let Some(pipeline) = self.store.get_pipeline(&run.run.pipeline).await? else {
+            return Ok(ASLEEP);
+        };
+        let Some(environment) = pipeline.spec.environments.get(position) else {
+            return Ok(ASLEEP);
+        };
         let id = run.run.id;
 
-        let waiting: Vec<Waiting> = self.store.waiting_at_gate(&run.run.pipeline, &environment.name).await?.into_iter().map(|run_id| Waiting { run_id, position }).collect();
-        for (old, newer) in gate::superseded(pipeline.spec.build.pending_runs, &waiting, Waiting { run_id: id, position }) {
-            let detail = format!("superseded by run #{newer}, a newer change waiting for the same approval");
-            match self.store.apply_event(old, RunEvent::Superseded(position), Some(&detail)).await {
-                Ok(_) => info!(superseded = old, by = newer, environment = %environment.name, "run superseded at its gate"),
+        let waiting: Vec<Waiting> = self
+            .store
+            .waiting_at_gate(&run.run.pipeline, &environment.name)
+            .await?
+            .into_iter()
+            .map(|run_id| Waiting { run_id, position })
+            .collect();
+        for (old, newer) in gate::superseded(
+            pipeline.spec.build.pending_runs,
+            &waiting,
+            Waiting {
+                run_id: id,
+                position,
+            },
+        ) {
+            let detail =
+                format!("superseded by run #{newer}, a newer change waiting for the same approval");
+            match self
+                .store
+                .apply_event(old, RunEvent::Superseded(position), Some(&detail))
+                .await
+            {
+                Ok(_) => {
+                    info!(superseded = old, by = newer, environment = %environment.name, "run superseded at its gate")
+                }
                 // Decided or cancelled meanwhile: nothing to supersede.
                 Err(StoreError::Transition(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -305,13 +411,19 @@ impl Engine {
         }
 
         let policy = &environment.deploy.approval;
-        let expires_at = policy.expires_at(gate_opened_at(&run.stages, position, run.run.created_at));
+        let expires_at =
+            policy.expires_at(gate_opened_at(&run.stages, position, run.run.created_at));
         if now_ms() >= expires_at {
             let detail = format!("expired: nobody decided within {}", policy.expires_after);
-            self.store.apply_event(id, RunEvent::Expired(position), Some(&detail)).await?;
+            self.store
+                .apply_event(id, RunEvent::Expired(position), Some(&detail))
+                .await?;
             return Ok(ASLEEP);
         }
-        match self.brief_step(run, &pipeline.spec, position, environment).await? {
+        match self
+            .brief_step(run, &pipeline.spec, position, environment)
+            .await?
+        {
             Some(retry_at) => Ok(retry_at.min(expires_at)),
             None => Ok(expires_at),
         }
@@ -319,12 +431,26 @@ impl Engine {
 
     /// Applies a CI result to every live run of its commit whose pipeline it concerns.
     async fn apply_ci(&self, report: &CiReport) -> Result<(), EngineError> {
-        for (run_id, pipeline_name) in self.store.live_runs_for_commit(&report.repository_key, &report.head_sha).await? {
-            let Some(pipeline) = self.store.get_pipeline(&pipeline_name).await? else { continue };
-            if pipeline.spec.build.ci_workflow.as_deref().is_some_and(|w| w != report.name) {
+        for (run_id, pipeline_name) in self
+            .store
+            .live_runs_for_commit(&report.repository_key, &report.head_sha)
+            .await?
+        {
+            let Some(pipeline) = self.store.get_pipeline(&pipeline_name).await? else {
+                continue;
+            };
+            if pipeline
+                .spec
+                .build
+                .ci_workflow
+                .as_deref()
+                .is_some_and(|w| w != report.name)
+            {
                 continue;
             }
-            let Some(run) = self.store.get_run(run_id).await? else { continue };
+            let Some(run) = self.store.get_run(run_id).await? else {
+                continue;
+            };
             let state = runs_state(&run)?;
             if !matches!(state.build, StageStatus::Pending | StageStatus::Running) {
                 continue;
@@ -333,14 +459,32 @@ impl Engine {
             self.store.record_ci(run_id, report).await?;
             let failed = matches!(
                 report.conclusion.as_deref(),
-                Some("failure" | "cancelled" | "timed_out" | "action_required" | "startup_failure" | "stale")
+                Some(
+                    "failure"
+                        | "cancelled"
+                        | "timed_out"
+                        | "action_required"
+                        | "startup_failure"
+                        | "stale"
+                )
             );
             let result = if report.status == "completed" && failed {
-                let detail = format!("CI `{}` concluded {}: {}", report.name, report.conclusion.as_deref().unwrap_or_default(), report.url);
-                self.store.apply_event(run_id, RunEvent::BuildFailed, Some(&detail)).await.map(|_| ())
+                let detail = format!(
+                    "CI `{}` concluded {}: {}",
+                    report.name,
+                    report.conclusion.as_deref().unwrap_or_default(),
+                    report.url
+                );
+                self.store
+                    .apply_event(run_id, RunEvent::BuildFailed, Some(&detail))
+                    .await
+                    .map(|_| ())
             } else if report.status != "completed" && state.build == StageStatus::Pending {
                 let detail = format!("CI `{}` is {}: {}", report.name, report.status, report.url);
-                self.store.apply_event(run_id, RunEvent::BuildStarted, Some(&detail)).await.map(|_| ())
+                self.store
+                    .apply_event(run_id, RunEvent::BuildStarted, Some(&detail))
+                    .await
+                    .map(|_| ())
             } else {
                 // Completed successfully: the image should be in ECR now, so look at once
                 // instead of waiting for the next poll.
@@ -356,6 +500,11 @@ impl Engine {
 
     /// The interval before the `checks`-th poll: doubling from `poll`, at most `max_poll`.
     fn backoff(&self, checks: i64) -> i64 {
-        Backoff { base: self.settings.poll.as_millis(), max_doublings: 10, cap: self.settings.max_poll.as_millis() }.wait(checks)
+        Backoff {
+            base: self.settings.poll.as_millis(),
+            max_doublings: 10,
+            cap: self.settings.max_poll.as_millis(),
+        }
+        .wait(checks)
     }
 }

@@ -3,14 +3,14 @@
 //! receiver's answer kept for the run page. This runs beside the deploy loop and never
 //! inside it, so a receiver that is down or slow cannot hold up a deploy.
 
-use shipgate_pipeline::backoff::Backoff;
 use super::{Engine, EngineError};
 use crate::links::GateLink;
 use crate::outbound::{DeploymentUpdate, Message, SendError};
-use shipgate_pipeline::PipelineSpec;
 use crate::store::now_ms;
 use crate::store::outbound::{OutboxRow, RunEventRow};
 use futures::StreamExt;
+use shipgate_pipeline::PipelineSpec;
+use shipgate_pipeline::backoff::Backoff;
 use shipgate_pipeline::notice::{Happening, NoticeFacts, NotifierKind};
 use tracing::{Instrument, info, info_span, warn};
 
@@ -25,7 +25,9 @@ impl Engine {
     pub async fn tell_tick(&self) -> Result<usize, EngineError> {
         for event in self.store.undispatched_events(100).await? {
             let messages = self.messages_for(&event).await?;
-            self.store.dispatch_event(event.id, event.run_id, &messages).await?;
+            self.store
+                .dispatch_event(event.id, event.run_id, &messages)
+                .await?;
         }
         let due = self.store.due_messages(now_ms(), 32).await?;
         let count = due.len();
@@ -42,11 +44,22 @@ impl Engine {
 
     /// Who hears about `event`: each notifier of the pipeline that listens for it, and
     /// GitHub for deploy happenings when a token is configured.
-    async fn messages_for(&self, event: &RunEventRow) -> Result<Vec<(String, String)>, EngineError> {
-        let Some(happening) = Happening::parse(&event.happening) else { return Ok(Vec::new()) };
+    async fn messages_for(
+        &self,
+        event: &RunEventRow,
+    ) -> Result<Vec<(String, String)>, EngineError> {
+        let Some(happening) = Happening::parse(&event.happening) else {
+            return Ok(Vec::new());
+        };
         // The run's own row is all a message needs (not its stages, deploys or messages).
-        let Some((run, _)) = self.store.run_and_stages(event.run_id).await? else { return Ok(Vec::new()) };
-        let pipeline = self.store.get_pipeline(&run.pipeline).await?.map(|p| p.spec);
+        let Some((run, _)) = self.store.run_and_stages(event.run_id).await? else {
+            return Ok(Vec::new());
+        };
+        let pipeline = self
+            .store
+            .get_pipeline(&run.pipeline)
+            .await?
+            .map(|p| p.spec);
         let run_url = format!("{}/runs/{}", self.settings.public_url, run.id);
         let facts = NoticeFacts {
             run_id: run.id,
@@ -58,12 +71,18 @@ impl Engine {
             environment: event.environment.clone(),
             happening,
             detail: event.detail.clone(),
-            decision_url: self.decision_url(&event, happening, pipeline.as_ref(), &run_url).await?,
+            decision_url: self
+                .decision_url(event, happening, pipeline.as_ref(), &run_url)
+                .await?,
             run_url: run_url.clone(),
             at: event.at,
         };
         let mut out = Vec::new();
-        for notifier in pipeline.iter().flat_map(|p| &p.build.notify).filter(|n| n.hears(happening)) {
+        for notifier in pipeline
+            .iter()
+            .flat_map(|p| &p.build.notify)
+            .filter(|n| n.hears(happening))
+        {
             let payload = match notifier.kind {
                 NotifierKind::Slack => serde_json::json!({ "text": facts.text() }),
                 NotifierKind::Json => {
@@ -72,11 +91,24 @@ impl Engine {
                     body
                 }
             };
-            let message = Message::Notifier { url: notifier.url.clone(), payload };
-            out.push((format!("notifier:{}", notifier.name), serde_json::to_string(&message).unwrap_or_default()));
+            let message = Message::Notifier {
+                url: notifier.url.clone(),
+                payload,
+            };
+            out.push((
+                format!("notifier:{}", notifier.name),
+                serde_json::to_string(&message).unwrap_or_default(),
+            ));
         }
-        if let (true, Some((state, description)), Some(environment)) = (self.outbound.has_github(), happening.github_state(), event.environment.clone()) {
-            let production = pipeline.as_ref().and_then(|p| p.environments.last()).is_some_and(|last| last.name == environment);
+        if let (true, Some((state, description)), Some(environment)) = (
+            self.outbound.has_github(),
+            happening.github_state(),
+            event.environment.clone(),
+        ) {
+            let production = pipeline
+                .as_ref()
+                .and_then(|p| p.environments.last())
+                .is_some_and(|last| last.name == environment);
             let update = DeploymentUpdate {
                 repository: run.repository.clone(),
                 sha: run.commit.sha.clone(),
@@ -86,16 +118,29 @@ impl Engine {
                 description: description.to_owned(),
                 log_url: run_url,
             };
-            out.push(("github".to_owned(), serde_json::to_string(&Message::GitHub(update)).unwrap_or_default()));
+            out.push((
+                "github".to_owned(),
+                serde_json::to_string(&Message::GitHub(update)).unwrap_or_default(),
+            ));
         }
         Ok(out)
     }
 
     /// For a gate that opened: the run page with a signed one-time decision link, valid
     /// until the gate expires.
-    async fn decision_url(&self, event: &RunEventRow, happening: Happening, pipeline: Option<&PipelineSpec>, run_url: &str) -> Result<Option<String>, EngineError> {
-        let (Happening::ApprovalNeeded, Some(position)) = (happening, event.position) else { return Ok(None) };
-        let Some(environment) = pipeline.and_then(|p| p.environments.get(position as usize)) else { return Ok(None) };
+    async fn decision_url(
+        &self,
+        event: &RunEventRow,
+        happening: Happening,
+        pipeline: Option<&PipelineSpec>,
+        run_url: &str,
+    ) -> Result<Option<String>, EngineError> {
+        let (Happening::ApprovalNeeded, Some(position)) = (happening, event.position) else {
+            return Ok(None);
+        };
+        let Some(environment) = pipeline.and_then(|p| p.environments.get(position as usize)) else {
+            return Ok(None);
+        };
         let key = self.store.signing_key(crate::links::KEY_NAME).await?;
         let expires_at = event.at + environment.deploy.approval.expires_after.as_millis();
         let token = GateLink::new(event.run_id, position as usize, expires_at).sign(&key);
@@ -103,11 +148,17 @@ impl Engine {
     }
 
     async fn send(&self, row: &OutboxRow) -> Result<(), EngineError> {
-        if !self.store.claim_message(row.id, self.settings.lease.as_millis()).await? {
+        if !self
+            .store
+            .claim_message(row.id, self.settings.lease.as_millis())
+            .await?
+        {
             return Ok(());
         }
         let outcome = match serde_json::from_str::<Message>(&row.body) {
-            Err(e) => Err(SendError::Refused(format!("the stored message is not readable: {e}"))),
+            Err(e) => Err(SendError::Refused(format!(
+                "the stored message is not readable: {e}"
+            ))),
             Ok(Message::Notifier { url, payload }) => self.outbound.notify(&url, &payload).await,
             Ok(Message::GitHub(update)) => self.update_github(row, &update).await,
         };
@@ -118,9 +169,13 @@ impl Engine {
             }
             Err(e) => {
                 let attempts = row.attempts + 1;
-                let retry_at = matches!(e, SendError::Retry(_)).then(|| now_ms() + self.tell_backoff(attempts)).filter(|_| attempts < MAX_ATTEMPTS);
+                let retry_at = matches!(e, SendError::Retry(_))
+                    .then(|| now_ms() + self.tell_backoff(attempts))
+                    .filter(|_| attempts < MAX_ATTEMPTS);
                 warn!(error = %e, attempts, retrying = retry_at.is_some(), "message not delivered");
-                self.store.message_failed(row.id, &e.to_string(), retry_at).await?;
+                self.store
+                    .message_failed(row.id, &e.to_string(), retry_at)
+                    .await?;
             }
         }
         Ok(())
@@ -128,25 +183,47 @@ impl Engine {
 
     /// Sets a deployment status, creating the run's GitHub deployment for the environment
     /// first if there is none yet (looking for one made before a crash, on a retry).
-    async fn update_github(&self, row: &OutboxRow, update: &DeploymentUpdate) -> Result<(), SendError> {
-        let stored = self.store.github_deployment(row.run_id, &update.environment).await.map_err(|e| SendError::Retry(e.to_string()))?;
+    async fn update_github(
+        &self,
+        row: &OutboxRow,
+        update: &DeploymentUpdate,
+    ) -> Result<(), SendError> {
+        let stored = self
+            .store
+            .github_deployment(row.run_id, &update.environment)
+            .await
+            .map_err(|e| SendError::Retry(e.to_string()))?;
         let deployment = match stored {
             Some(id) => id,
             None => {
-                let found = if row.attempts > 0 { self.outbound.find_deployment(update, row.run_id).await? } else { None };
+                let found = if row.attempts > 0 {
+                    self.outbound.find_deployment(update, row.run_id).await?
+                } else {
+                    None
+                };
                 let id = match found {
                     Some(id) => id,
                     None => self.outbound.create_deployment(update, row.run_id).await?,
                 };
-                self.store.save_github_deployment(row.run_id, &update.environment, id).await.map_err(|e| SendError::Retry(e.to_string()))?;
+                self.store
+                    .save_github_deployment(row.run_id, &update.environment, id)
+                    .await
+                    .map_err(|e| SendError::Retry(e.to_string()))?;
                 id
             }
         };
-        self.outbound.set_deployment_status(update, deployment).await
+        self.outbound
+            .set_deployment_status(update, deployment)
+            .await
     }
 
     /// The wait before attempt `attempts + 1`: doubling from the poll interval.
     fn tell_backoff(&self, attempts: i64) -> i64 {
-        Backoff { base: self.settings.poll.as_millis().max(1), max_doublings: 20, cap: MAX_BACKOFF_MS }.wait(attempts)
+        Backoff {
+            base: self.settings.poll.as_millis().max(1),
+            max_doublings: 20,
+            cap: MAX_BACKOFF_MS,
+        }
+        .wait(attempts)
     }
 }

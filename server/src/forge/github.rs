@@ -1,9 +1,9 @@
 //! GitHub webhook deliveries: signature verification and payload classification.
 
-use shipgate_pipeline::delivery::{CiIntent, DeliveryIntent, PushIntent};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
+use shipgate_pipeline::delivery::{CiIntent, DeliveryIntent, PushIntent};
 use shipgate_pipeline::read::Commit;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,16 +18,23 @@ pub enum SignatureError {
 
 /// Checks GitHub's `X-Hub-Signature-256: sha256=<hex hmac>` over the raw body.
 /// The comparison is constant-time (`Mac::verify_slice`).
-pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+pub fn verify_signature(
+    secret: &[u8],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex_digest = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    let hex_digest = header
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed)?;
     if hex_digest.len() != 64 {
         return Err(SignatureError::Malformed);
     }
     let expected = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(body);
-    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// Signs a body as GitHub does; used by the benchmark and the tests.
@@ -50,7 +57,10 @@ pub struct PayloadError {
 
 /// Reads a payload as `T`, or says in words what is wrong with it.
 fn read<T: serde::de::DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, PayloadError> {
-    serde_json::from_slice(body).map_err(|e| PayloadError { event: event.to_owned(), message: describe::<T>(body, &e) })
+    serde_json::from_slice(body).map_err(|e| PayloadError {
+        event: event.to_owned(),
+        message: describe::<T>(body, &e),
+    })
 }
 
 /// Where a payload is wrong (the field's path, read again with `serde_path_to_error`: only a
@@ -61,25 +71,47 @@ fn describe<T: serde::de::DeserializeOwned>(body: &[u8], error: &serde_json::Err
         // Syntax errors say what was expected and where, never what was found.
         return format!("it is not JSON ({error})");
     }
-    let path = match serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_slice(body)) {
+    let path = match serde_path_to_error::deserialize::<_, T>(
+        &mut serde_json::Deserializer::from_slice(body),
+    ) {
         Err(e) => e.path().to_string(),
         Ok(_) => ".".to_owned(),
     };
-    let within = |field: &str| if path == "." { field.to_owned() } else { format!("{path}.{field}") };
+    let within = |field: &str| {
+        if path == "." {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
     let text = error.to_string();
-    let quoted = |prefix: &str| text.strip_prefix(prefix).and_then(|rest| rest.split('`').next());
+    let quoted = |prefix: &str| {
+        text.strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+    };
     if let Some(field) = quoted("missing field `") {
         return format!("`{}` is missing", within(field));
     }
     if let Some(field) = quoted("duplicate field `") {
         return format!("`{}` is given twice", within(field));
     }
-    let subject = if path == "." { "the payload".to_owned() } else { format!("`{path}`") };
+    let subject = if path == "." {
+        "the payload".to_owned()
+    } else {
+        format!("`{path}`")
+    };
     // serde says "invalid type: <what was found> <its value>, expected <what was wanted> at
     // line L column C"; only the two kinds are kept.
-    let expected = text.rsplit_once(", expected ").map(|(_, rest)| rest.rsplit_once(" at line ").map_or(rest, |(e, _)| e));
+    let expected = text
+        .rsplit_once(", expected ")
+        .map(|(_, rest)| rest.rsplit_once(" at line ").map_or(rest, |(e, _)| e));
     // "invalid length" is serde reading a record from an array, by position.
-    let found = if text.starts_with("invalid length ") { Some("sequence") } else { text.strip_prefix("invalid type: ").and_then(|rest| rest.split([' ', ',']).next()) };
+    let found = if text.starts_with("invalid length ") {
+        Some("sequence")
+    } else {
+        text.strip_prefix("invalid type: ")
+            .and_then(|rest| rest.split([' ', ',']).next())
+    };
     let expected = expected.map(|e| match e {
         e if e.starts_with("struct ") => "an object",
         "a sequence" => "an array",
@@ -190,11 +222,19 @@ struct CheckSuitePayload {
 }
 
 fn ci_intent(kind: &str, run: CiRun, repository: &Repository) -> CiIntent {
-    let name = run.name.or_else(|| run.app.and_then(|a| a.name)).unwrap_or_else(|| kind.to_owned());
-    let repo_url = repository.html_url.clone().unwrap_or_else(|| format!("https://github.com/{}", repository.full_name));
+    let name = run
+        .name
+        .or_else(|| run.app.and_then(|a| a.name))
+        .unwrap_or_else(|| kind.to_owned());
+    let repo_url = repository
+        .html_url
+        .clone()
+        .unwrap_or_else(|| format!("https://github.com/{}", repository.full_name));
     CiIntent {
         repository: repository.full_name.clone(),
-        url: run.html_url.unwrap_or_else(|| format!("{repo_url}/commit/{}/checks", run.head_sha)),
+        url: run
+            .html_url
+            .unwrap_or_else(|| format!("{repo_url}/commit/{}/checks", run.head_sha)),
         head_sha: run.head_sha,
         head_branch: run.head_branch,
         name,
@@ -205,7 +245,10 @@ fn ci_intent(kind: &str, run: CiRun, repository: &Repository) -> CiIntent {
 
 impl Person {
     fn display(&self) -> String {
-        self.username.clone().or_else(|| self.name.clone()).unwrap_or_default()
+        self.username
+            .clone()
+            .or_else(|| self.name.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -217,10 +260,20 @@ fn change_owners(push: &PushPayload) -> Vec<String> {
     if let Some(pusher) = &push.pusher {
         owners.extend([pusher.name.as_deref(), pusher.email.as_deref()]);
     }
-    for author in push.head_commit.iter().chain(&push.commits).filter_map(|c| c.author.as_ref()) {
+    for author in push
+        .head_commit
+        .iter()
+        .chain(&push.commits)
+        .filter_map(|c| c.author.as_ref())
+    {
         owners.extend([author.username.as_deref(), author.email.as_deref()]);
     }
-    let mut owners: Vec<String> = owners.into_iter().flatten().map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()).collect();
+    let mut owners: Vec<String> = owners
+        .into_iter()
+        .flatten()
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect();
     owners.sort();
     owners.dedup();
     owners
@@ -242,19 +295,66 @@ impl Classified {
                 *s = s.replace('\0', "\u{FFFD}");
             }
         }
-        let Classified { action, repository, git_ref, intent } = &mut self;
-        action.iter_mut().chain(repository.iter_mut()).chain(git_ref.iter_mut()).for_each(clean);
+        let Classified {
+            action,
+            repository,
+            git_ref,
+            intent,
+        } = &mut self;
+        action
+            .iter_mut()
+            .chain(repository.iter_mut())
+            .chain(git_ref.iter_mut())
+            .for_each(clean);
         match intent {
             DeliveryIntent::Ping => {}
             DeliveryIntent::Ignore(reason) => clean(reason),
-            DeliveryIntent::Push(PushIntent { repository, branch, commit, authors }) => {
-                let Commit { sha, message, author, pusher, compare_url, url, timestamp } = commit;
-                [repository, branch, sha, message, author, pusher, compare_url, url, timestamp].into_iter().for_each(clean);
+            DeliveryIntent::Push(PushIntent {
+                repository,
+                branch,
+                commit,
+                authors,
+            }) => {
+                let Commit {
+                    sha,
+                    message,
+                    author,
+                    pusher,
+                    compare_url,
+                    url,
+                    timestamp,
+                } = commit;
+                [
+                    repository,
+                    branch,
+                    sha,
+                    message,
+                    author,
+                    pusher,
+                    compare_url,
+                    url,
+                    timestamp,
+                ]
+                .into_iter()
+                .for_each(clean);
                 authors.iter_mut().for_each(clean);
             }
-            DeliveryIntent::Ci(CiIntent { repository, head_sha, head_branch, name, status, conclusion, url }) => {
-                [repository, head_sha, name, status, url].into_iter().for_each(clean);
-                head_branch.iter_mut().chain(conclusion.iter_mut()).for_each(clean);
+            DeliveryIntent::Ci(CiIntent {
+                repository,
+                head_sha,
+                head_branch,
+                name,
+                status,
+                conclusion,
+                url,
+            }) => {
+                [repository, head_sha, name, status, url]
+                    .into_iter()
+                    .for_each(clean);
+                head_branch
+                    .iter_mut()
+                    .chain(conclusion.iter_mut())
+                    .for_each(clean);
             }
         }
         self
@@ -276,19 +376,42 @@ fn classify_json(event: &str, body: &[u8]) -> Result<Classified, PayloadError> {
             let push: PushPayload = read(event, body)?;
             let repository = push.repository.full_name.clone();
             let intent = push_intent(&push);
-            Ok(Classified { action: None, repository: Some(repository), git_ref: Some(push.git_ref), intent })
+            Ok(Classified {
+                action: None,
+                repository: Some(repository),
+                git_ref: Some(push.git_ref),
+                intent,
+            })
         }
         "workflow_run" => {
             let p: WorkflowRunPayload = read(event, body)?;
-            let git_ref = p.workflow_run.head_branch.as_ref().map(|b| format!("refs/heads/{b}"));
+            let git_ref = p
+                .workflow_run
+                .head_branch
+                .as_ref()
+                .map(|b| format!("refs/heads/{b}"));
             let intent = DeliveryIntent::Ci(ci_intent("workflow", p.workflow_run, &p.repository));
-            Ok(Classified { action: p.action, repository: Some(p.repository.full_name), git_ref, intent })
+            Ok(Classified {
+                action: p.action,
+                repository: Some(p.repository.full_name),
+                git_ref,
+                intent,
+            })
         }
         "check_suite" => {
             let p: CheckSuitePayload = read(event, body)?;
-            let git_ref = p.check_suite.head_branch.as_ref().map(|b| format!("refs/heads/{b}"));
+            let git_ref = p
+                .check_suite
+                .head_branch
+                .as_ref()
+                .map(|b| format!("refs/heads/{b}"));
             let intent = DeliveryIntent::Ci(ci_intent("check suite", p.check_suite, &p.repository));
-            Ok(Classified { action: p.action, repository: Some(p.repository.full_name), git_ref, intent })
+            Ok(Classified {
+                action: p.action,
+                repository: Some(p.repository.full_name),
+                git_ref,
+                intent,
+            })
         }
         other => {
             let envelope: Envelope = read(event, body)?;
@@ -296,7 +419,9 @@ fn classify_json(event: &str, body: &[u8]) -> Result<Classified, PayloadError> {
                 action: envelope.action,
                 repository: envelope.repository.map(|r| r.full_name),
                 git_ref: None,
-                intent: DeliveryIntent::Ignore(format!("`{other}` events start nothing in Shipgate")),
+                intent: DeliveryIntent::Ignore(format!(
+                    "`{other}` events start nothing in Shipgate"
+                )),
             })
         }
     }
@@ -312,16 +437,31 @@ fn push_intent(push: &PushPayload) -> DeliveryIntent {
     if push.deleted {
         return DeliveryIntent::Ignore(format!("branch `{branch}` was deleted"));
     }
-    let repo_url = push.repository.html_url.clone().unwrap_or_else(|| format!("https://github.com/{}", push.repository.full_name));
-    let pusher = push.pusher.as_ref().map(Person::display).unwrap_or_default();
+    let repo_url = push
+        .repository
+        .html_url
+        .clone()
+        .unwrap_or_else(|| format!("https://github.com/{}", push.repository.full_name));
+    let pusher = push
+        .pusher
+        .as_ref()
+        .map(Person::display)
+        .unwrap_or_default();
     let commit = match &push.head_commit {
         Some(head) => Commit {
             sha: head.id.clone(),
             message: head.message.clone(),
-            author: head.author.as_ref().map(Person::display).unwrap_or_default(),
+            author: head
+                .author
+                .as_ref()
+                .map(Person::display)
+                .unwrap_or_default(),
             pusher,
             compare_url: push.compare.clone().unwrap_or_default(),
-            url: head.url.clone().unwrap_or_else(|| format!("{repo_url}/commit/{}", head.id)),
+            url: head
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("{repo_url}/commit/{}", head.id)),
             timestamp: head.timestamp.clone(),
         },
         // A push that moves a branch to a commit GitHub does not describe (e.g. a new branch
@@ -337,7 +477,12 @@ fn push_intent(push: &PushPayload) -> DeliveryIntent {
         },
     };
     let authors = change_owners(push);
-    DeliveryIntent::Push(PushIntent { repository: push.repository.full_name.clone(), branch: branch.to_owned(), commit, authors })
+    DeliveryIntent::Push(PushIntent {
+        repository: push.repository.full_name.clone(),
+        branch: branch.to_owned(),
+        commit,
+        authors,
+    })
 }
 
 #[cfg(test)]
@@ -353,18 +498,40 @@ mod tests {
     #[test]
     fn wrong_missing_and_malformed_signatures_are_told_apart() {
         let sig = sign(b"other", b"{}");
-        assert_eq!(verify_signature(b"s3cret", b"{}", Some(&sig)), Err(SignatureError::Mismatch));
-        assert_eq!(verify_signature(b"s3cret", b"{}", None), Err(SignatureError::Missing));
-        assert_eq!(verify_signature(b"s3cret", b"{}", Some("sha1=abc")), Err(SignatureError::Malformed));
-        assert_eq!(verify_signature(b"s3cret", b"{}", Some(&format!("sha256={}", "zz".repeat(32)))), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify_signature(b"s3cret", b"{}", Some(&sig)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(b"s3cret", b"{}", None),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_signature(b"s3cret", b"{}", Some("sha1=abc")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature(
+                b"s3cret",
+                b"{}",
+                Some(&format!("sha256={}", "zz".repeat(32)))
+            ),
+            Err(SignatureError::Malformed)
+        );
         // A signature of the right form over a different body.
-        assert_eq!(verify_signature(b"s3cret", b"{ }", Some(&sign(b"s3cret", b"{}"))), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_signature(b"s3cret", b"{ }", Some(&sign(b"s3cret", b"{}"))),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn github_documented_signature_example_verifies() {
         // GitHub's docs: secret "It's a Secret to Everybody", payload "Hello, World!".
         let expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert_eq!(sign(b"It's a Secret to Everybody", b"Hello, World!"), expected);
+        assert_eq!(
+            sign(b"It's a Secret to Everybody", b"Hello, World!"),
+            expected
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! shows it once in the log (as Argo CD's initial admin secret and Jenkins's setup password
 //! do). The sign-in form takes it. `shipgate reset-bootstrap-password` makes a new one.
 
-use shipgate_pipeline::access::{Grant, Principal, PrincipalKind, Role};
 use sha2::{Digest, Sha256};
+use shipgate_pipeline::access::{Grant, Principal, PrincipalKind, Role};
 
 /// The audit log's name for the bootstrap admin.
 pub const ACTOR: &str = "bootstrap-admin";
@@ -20,8 +20,15 @@ const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 pub fn new_password() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes)?;
-    let chars: Vec<char> = bytes.iter().map(|b| ALPHABET[usize::from(b & 31)] as char).collect();
-    Ok(chars.chunks(4).map(|group| group.iter().collect::<String>()).collect::<Vec<_>>().join("-"))
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 31)] as char)
+        .collect();
+    Ok(chars
+        .chunks(4)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-"))
 }
 
 /// What the database keeps of a password. A plain SHA-256 is enough: the password has 120
@@ -33,12 +40,23 @@ pub fn password_hash(password: &str) -> String {
 /// What a person may type for the same password: surrounding spaces, upper case, and the
 /// groups with or without their dashes.
 fn normalise(password: &str) -> String {
-    password.trim().chars().filter(|c| *c != '-' && !c.is_whitespace()).flat_map(char::to_lowercase).collect()
+    password
+        .trim()
+        .chars()
+        .filter(|c| *c != '-' && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// The bootstrap admin, once signed in.
 pub fn principal() -> Principal {
-    Principal { id: ACTOR.into(), name: "bootstrap admin".into(), kind: PrincipalKind::User, grants: vec![Grant::everywhere(Role::Admin)], via: None }
+    Principal {
+        id: ACTOR.into(),
+        name: "bootstrap admin".into(),
+        kind: PrincipalKind::User,
+        grants: vec![Grant::everywhere(Role::Admin)],
+        via: None,
+    }
 }
 
 #[cfg(test)]
@@ -51,17 +69,29 @@ mod tests {
         let b = new_password().unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), 24 + 5, "{a}");
-        assert!(a.split('-').all(|g| g.len() == 4 && g.bytes().all(|c| ALPHABET.contains(&c))), "{a}");
+        assert!(
+            a.split('-')
+                .all(|g| g.len() == 4 && g.bytes().all(|c| ALPHABET.contains(&c))),
+            "{a}"
+        );
     }
 
     #[test]
     fn the_hash_forgives_case_spaces_and_dashes_but_nothing_else() {
         let password = "ab12-cd34-ef56-gh78-jk90-mn12";
         let hash = password_hash(password);
-        for typed in ["ab12-cd34-ef56-gh78-jk90-mn12", " AB12CD34EF56GH78JK90MN12\n", "ab12 cd34 ef56 gh78 jk90 mn12"] {
+        for typed in [
+            "ab12-cd34-ef56-gh78-jk90-mn12",
+            " AB12CD34EF56GH78JK90MN12\n",
+            "ab12 cd34 ef56 gh78 jk90 mn12",
+        ] {
             assert_eq!(password_hash(typed), hash, "{typed:?}");
         }
-        for wrong in ["ab12-cd34-ef56-gh78-jk90-mn13", "ab12-cd34-ef56-gh78-jk90", ""] {
+        for wrong in [
+            "ab12-cd34-ef56-gh78-jk90-mn13",
+            "ab12-cd34-ef56-gh78-jk90",
+            "",
+        ] {
             assert_ne!(password_hash(wrong), hash, "{wrong:?}");
         }
     }

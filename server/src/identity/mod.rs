@@ -5,8 +5,8 @@ pub mod bootstrap;
 pub mod oidc;
 mod secret;
 
-use crate::config::{AuthMode, AuthSettings};
 use crate::clock::Clock;
+use crate::config::{AuthMode, AuthSettings};
 use serde::{Deserialize, Serialize};
 use shipgate_pipeline::Principal;
 use tower_sessions::Session;
@@ -52,7 +52,8 @@ pub enum SignIn {
     Local { loopback_only: bool },
     /// The bootstrap admin password (see [`bootstrap`]).
     Bootstrap,
-    Oidc(oidc::Provider),
+    /// Boxed: the provider's metadata and client are large beside the other variants.
+    Oidc(Box<oidc::Provider>),
 }
 
 /// The sign-in setup the web layer works with.
@@ -67,19 +68,30 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(settings: &AuthSettings, public_url: Option<&str>, clock: Clock) -> anyhow::Result<Auth> {
+    pub fn new(
+        settings: &AuthSettings,
+        public_url: Option<&str>,
+        clock: Clock,
+    ) -> anyhow::Result<Auth> {
         let sign_in = match &settings.mode {
-            AuthMode::Local { loopback_only } => SignIn::Local { loopback_only: *loopback_only },
+            AuthMode::Local { loopback_only } => SignIn::Local {
+                loopback_only: *loopback_only,
+            },
             AuthMode::Bootstrap => SignIn::Bootstrap,
             AuthMode::Oidc(oidc) => {
-                let public_url = public_url.ok_or_else(|| anyhow::anyhow!("public_url is required with OpenID Connect"))?;
-                SignIn::Oidc(oidc::Provider::new(oidc, &format!("{public_url}/auth/callback"), clock.clone())?)
+                let public_url = public_url
+                    .ok_or_else(|| anyhow::anyhow!("public_url is required with OpenID Connect"))?;
+                SignIn::Oidc(Box::new(oidc::Provider::new(
+                    oidc,
+                    &format!("{public_url}/auth/callback"),
+                    clock.clone(),
+                )?))
             }
         };
         Ok(Auth {
             sign_in,
-            idle_timeout_ms: settings.idle_timeout.as_millis() as i64,
-            absolute_timeout_ms: settings.absolute_timeout.as_millis() as i64,
+            idle_timeout_ms: settings.idle_timeout.as_millis(),
+            absolute_timeout_ms: settings.absolute_timeout.as_millis(),
             secure_cookies: public_url.is_some_and(|u| u.starts_with("https://")),
             clock,
         })
@@ -101,8 +113,13 @@ impl Auth {
 
 /// The signed-in person of this session, if the session is still good. A session past its
 /// absolute timeout is ended here, however recently it was used.
-pub async fn signed_in(session: &Session, auth: &Auth) -> Result<Option<SignedIn>, tower_sessions::session::Error> {
-    let Some(mut who) = session.get::<SignedIn>(SIGNED_IN).await? else { return Ok(None) };
+pub async fn signed_in(
+    session: &Session,
+    auth: &Auth,
+) -> Result<Option<SignedIn>, tower_sessions::session::Error> {
+    let Some(mut who) = session.get::<SignedIn>(SIGNED_IN).await? else {
+        return Ok(None);
+    };
     // A bootstrap admin's session is good only while the bootstrap password is how people
     // sign in: once an identity provider is configured, the provider decides who is admin.
     if (who.subject == bootstrap::SUBJECT) != matches!(auth.sign_in, SignIn::Bootstrap) {
@@ -133,7 +150,14 @@ pub fn sign_in_path(uri: &axum::http::Uri) -> String {
 /// as another host), nor a URL with a scheme.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']) => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.contains(['\r', '\n']) =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -161,6 +185,9 @@ mod tests {
     #[test]
     fn the_sign_in_path_carries_the_page_to_return_to() {
         let uri: axum::http::Uri = "/runs?pipeline=a&status=failed".parse().unwrap();
-        assert_eq!(sign_in_path(&uri), "/auth/sign-in?next=%2Fruns%3Fpipeline%3Da%26status%3Dfailed");
+        assert_eq!(
+            sign_in_path(&uri),
+            "/auth/sign-in?next=%2Fruns%3Fpipeline%3Da%26status%3Dfailed"
+        );
     }
 }

@@ -3,21 +3,23 @@
 //! of who came back.
 
 use super::{PENDING_FOR_MS, PendingSignIn};
+use crate::clock::Clock;
 use crate::config::OidcSettings;
 use crate::outbound::Https;
-use crate::clock::Clock;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client as HyperClient;
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
-    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
+    CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
     CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, HttpRequest, HttpResponse, IdTokenFields, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, IdTokenFields, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -33,7 +35,13 @@ pub struct OtherClaims {
 }
 impl AdditionalClaims for OtherClaims {}
 
-type IdFields = IdTokenFields<OtherClaims, EmptyExtraTokenFields, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type IdFields = IdTokenFields<
+    OtherClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 type Tokens = StandardTokenResponse<IdFields, CoreTokenType>;
 type DiscoveredClient = Client<
     OtherClaims,
@@ -77,8 +85,15 @@ impl SignInError {
     /// What the audit log records: the reason in full (never a token or a code).
     pub fn detail(&self) -> String {
         match self {
-            SignInError::Unreachable(d) | SignInError::Refused(d) | SignInError::Unverified(d) => format!("{self}: {d}"),
-            SignInError::NoAccess { email } => format!("{self}: no grant matches {}", email.as_deref().unwrap_or("an account without a verified email")),
+            SignInError::Unreachable(d) | SignInError::Refused(d) | SignInError::Unverified(d) => {
+                format!("{self}: {d}")
+            }
+            SignInError::NoAccess { email } => format!(
+                "{self}: no grant matches {}",
+                email
+                    .as_deref()
+                    .unwrap_or("an account without a verified email")
+            ),
             other => other.to_string(),
         }
     }
@@ -125,7 +140,8 @@ impl Provider {
             issuer: IssuerUrl::new(settings.issuer.clone()).context("auth.issuer is not a URL")?,
             client_id: ClientId::new(settings.client_id.clone()),
             client_secret: ClientSecret::new(settings.client_secret.expose_secret().to_owned()),
-            redirect: RedirectUrl::new(redirect.to_owned()).context("public_url does not make a redirect URL")?,
+            redirect: RedirectUrl::new(redirect.to_owned())
+                .context("public_url does not make a redirect URL")?,
             scopes: settings.scopes.clone(),
             groups_claim: settings.groups_claim.clone(),
             rules: settings.rules.clone(),
@@ -149,9 +165,19 @@ impl Provider {
         let http = self.http();
         let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &http)
             .await
-            .map_err(|e| SignInError::Unreachable(format!("discovery at {}: {}", self.issuer.as_str(), crate::error_chain(&e))))?;
-        let client = DiscoveredClient::from_provider_metadata(metadata, self.client_id.clone(), Some(self.client_secret.clone()))
-            .set_redirect_uri(self.redirect.clone());
+            .map_err(|e| {
+                SignInError::Unreachable(format!(
+                    "discovery at {}: {}",
+                    self.issuer.as_str(),
+                    crate::error_chain(&e)
+                ))
+            })?;
+        let client = DiscoveredClient::from_provider_metadata(
+            metadata,
+            self.client_id.clone(),
+            Some(self.client_secret.clone()),
+        )
+        .set_redirect_uri(self.redirect.clone());
         *self.discovered.write().await = Some((client.clone(), self.clock.now_ms()));
         Ok(client)
     }
@@ -160,7 +186,11 @@ impl Provider {
     pub async fn begin(&self, next: String) -> Result<(String, PendingSignIn), SignInError> {
         let client = self.client(false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut request = client.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random);
+        let mut request = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
         for scope in self.scopes.iter().filter(|s| *s != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
         }
@@ -177,8 +207,15 @@ impl Provider {
 
     /// Completes a sign-in from the provider's redirect. `pending` is what this browser's
     /// session held (already removed from it, so a replayed response finds nothing).
-    pub async fn finish(&self, pending: Option<PendingSignIn>, state: &str, code: &str) -> Result<Verified, SignInError> {
-        let pending = pending.filter(|p| self.clock.now_ms() - p.created_at < PENDING_FOR_MS).ok_or(SignInError::NoPendingSignIn)?;
+    pub async fn finish(
+        &self,
+        pending: Option<PendingSignIn>,
+        state: &str,
+        code: &str,
+    ) -> Result<Verified, SignInError> {
+        let pending = pending
+            .filter(|p| self.clock.now_ms() - p.created_at < PENDING_FOR_MS)
+            .ok_or(SignInError::NoPendingSignIn)?;
         if !super::same_secret(state, &pending.state) {
             return Err(SignInError::StateMismatch);
         }
@@ -186,19 +223,28 @@ impl Provider {
         let http = self.http();
         let tokens = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|e| SignInError::Unreachable(format!("the provider has no token endpoint: {e}")))?
+            .map_err(|e| {
+                SignInError::Unreachable(format!("the provider has no token endpoint: {e}"))
+            })?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
             .request_async(&http)
             .await
-            .map_err(|e| SignInError::Refused(format!("token exchange: {}", crate::error_chain(&e))))?;
-        let id_token = tokens.id_token().ok_or_else(|| SignInError::Unverified("the token response has no ID token".into()))?;
+            .map_err(|e| {
+                SignInError::Refused(format!("token exchange: {}", crate::error_chain(&e)))
+            })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| SignInError::Unverified("the token response has no ID token".into()))?;
         let nonce = Nonce::new(pending.nonce.clone());
         let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
             Ok(claims) => claims.clone(),
             // The provider may have rotated its keys since discovery: look again, once.
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
                 let fresh = self.client(true).await?;
-                id_token.claims(&fresh.id_token_verifier(), &nonce).map_err(|e| SignInError::Unverified(crate::error_chain(&e)))?.clone()
+                id_token
+                    .claims(&fresh.id_token_verifier(), &nonce)
+                    .map_err(|e| SignInError::Unverified(crate::error_chain(&e)))?
+                    .clone()
             }
             Err(e) => return Err(SignInError::Unverified(crate::error_chain(&e))),
         };
@@ -218,7 +264,12 @@ impl Provider {
             .map(|n| n.as_str().to_owned())
             .or_else(|| email.clone())
             .unwrap_or_else(|| claims.subject().as_str().to_owned());
-        Ok(Verified { subject: format!("{} {}", claims.issuer().as_str(), claims.subject().as_str()), email, name, grants })
+        Ok(Verified {
+            subject: format!("{} {}", claims.issuer().as_str(), claims.subject().as_str()),
+            email,
+            name,
+            grants,
+        })
     }
 }
 
@@ -228,19 +279,31 @@ struct ProviderHttp(HyperClient<Https, Full<Bytes>>);
 
 impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
     type Error = HttpError;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>,
+    >;
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let request = axum::http::Request::from_parts(parts, Full::new(Bytes::from(body)));
             let exchange = async {
-                let response = self.0.request(request).await.map_err(|e| HttpError(e.to_string()))?;
+                let response = self
+                    .0
+                    .request(request)
+                    .await
+                    .map_err(|e| HttpError(e.to_string()))?;
                 let (parts, body) = response.into_parts();
-                let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(|e| HttpError(e.to_string()))?.to_bytes();
+                let body = Limited::new(body, MAX_RESPONSE_BYTES)
+                    .collect()
+                    .await
+                    .map_err(|e| HttpError(e.to_string()))?
+                    .to_bytes();
                 Ok(axum::http::Response::from_parts(parts, body.to_vec()))
             };
-            tokio::time::timeout(Duration::from_secs(10), exchange).await.map_err(|_| HttpError("no answer within 10 s".into()))?
+            tokio::time::timeout(Duration::from_secs(10), exchange)
+                .await
+                .map_err(|_| HttpError("no answer within 10 s".into()))?
         })
     }
 }
@@ -248,7 +311,10 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
 /// The groups claim as a list, whether the provider sends an array or one string.
 fn groups(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> Vec<String> {
     match claims.get(name) {
-        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .collect(),
         Some(serde_json::Value::String(one)) => vec![one.clone()],
         _ => Vec::new(),
     }

@@ -30,28 +30,49 @@ impl Ops {
     /// completes the gate) the run's transition commit together before this returns. Two
     /// people deciding at once are serialised by the run's version: the later one is checked
     /// again, with the first in view.
-    pub async fn decide_gate(&self, who: &Acting, request: DecideGate) -> Result<GateOutcome, OpError> {
+    pub async fn decide_gate(
+        &self,
+        who: &Acting,
+        request: DecideGate,
+    ) -> Result<GateOutcome, OpError> {
         // Only people who could decide some gate learn whether this run exists.
-        if !who.principal.grants.iter().any(|g| g.role >= Role::ReleaseManager) {
+        if !who
+            .principal
+            .grants
+            .iter()
+            .any(|g| g.role >= Role::ReleaseManager)
+        {
             return Err(OpError::Forbidden(Role::ReleaseManager));
         }
         let comment = request.comment.trim();
         if request.verdict == Verdict::Reject && comment.is_empty() {
             return Err(OpError::Invalid {
                 message: "comment: a rejection needs a reason".into(),
-                fields: vec![shipgate_pipeline::FieldError { field: "comment".into(), message: "is required when rejecting".into() }],
+                fields: vec![shipgate_pipeline::FieldError {
+                    field: "comment".into(),
+                    message: "is required when rejecting".into(),
+                }],
             });
         }
         let id = request.run;
-        let run = self.store.get_run(id.get()).await?.ok_or_else(|| OpError::run_not_found(id))?;
+        let run = self
+            .store
+            .get_run(id.get())
+            .await?
+            .ok_or_else(|| OpError::run_not_found(id))?;
         let environment = request.environment.as_str();
         let position = run
             .stages
             .iter()
             .filter(|s| s.kind == StageKind::Deploy)
             .position(|s| s.environment.as_deref() == Some(environment))
-            .ok_or_else(|| OpError::NotFound(format!("run {id} has no environment `{environment}`")))?;
-        who.require(Action::DecideGate { pipeline: &run.run.pipeline, environment })?;
+            .ok_or_else(|| {
+                OpError::NotFound(format!("run {id} has no environment `{environment}`"))
+            })?;
+        who.require(Action::DecideGate {
+            pipeline: &run.run.pipeline,
+            environment,
+        })?;
         for _ in 0..5 {
             match self.try_decide_gate(who, &request, comment, position).await {
                 Err(OpError::Store(StoreError::RunChanged(_))) => continue,
@@ -65,13 +86,28 @@ impl Ops {
         Err(StoreError::RunChanged(id.get()).into())
     }
 
-    async fn try_decide_gate(&self, who: &Acting, request: &DecideGate, comment: &str, position: usize) -> Result<GateOutcome, OpError> {
+    async fn try_decide_gate(
+        &self,
+        who: &Acting,
+        request: &DecideGate,
+        comment: &str,
+        position: usize,
+    ) -> Result<GateOutcome, OpError> {
         let id = request.run;
         let at = self.store.gate_context(id.get(), position).await?;
         // The state machine says whether this run is at that gate at all, and if not, why.
-        transition(&at.state, RunEvent::Approved(position)).map_err(|t| OpError::Conflict(format!("run {id}, environment `{}`: {t}", request.environment)))?;
+        transition(&at.state, RunEvent::Approved(position)).map_err(|t| {
+            OpError::Conflict(format!(
+                "run {id}, environment `{}`: {t}",
+                request.environment
+            ))
+        })?;
         let actor = who.audit();
-        let person = actor.actor.parse::<Actor>().map_err(|e| StoreError::Corrupt(format!("the caller: {e}")))?.person();
+        let person = actor
+            .actor
+            .parse::<Actor>()
+            .map_err(|e| StoreError::Corrupt(format!("the caller: {e}")))?
+            .person();
         let now = now_ms();
         let freeze = active_freeze(&at.environment.deploy.freeze, now);
         let decision = Decision {
@@ -81,17 +117,37 @@ impl Ops {
             environment: &request.environment,
             override_freeze: request.override_freeze,
         };
-        let decider = Decider { principal: &who.principal, person: &person };
-        let outcome = gate::decide(&at.environment.deploy.approval, &at.candidate, &at.given, &decider, &decision, freeze.as_ref(), now).map_err(refused)?;
+        let decider = Decider {
+            principal: &who.principal,
+            person: &person,
+        };
+        let outcome = gate::decide(
+            &at.environment.deploy.approval,
+            &at.candidate,
+            &at.given,
+            &decider,
+            &decision,
+            freeze.as_ref(),
+            now,
+        )
+        .map_err(refused)?;
         let link = match &request.link {
             None => None,
             Some(token) => Some(self.spendable_link(id, position, token, now).await?),
         };
         let word = verdict_word(request.verdict);
-        let overridden = freeze.as_ref().filter(|_| request.override_freeze && request.verdict == Verdict::Approve);
+        let overridden = freeze
+            .as_ref()
+            .filter(|_| request.override_freeze && request.verdict == Verdict::Approve);
         let (approvals, required) = match outcome {
-            GateOutcome::Waiting { approvals, required } => (approvals, required),
-            _ => (at.given.len() + 1, usize::from(at.environment.deploy.approval.required_approvals)),
+            GateOutcome::Waiting {
+                approvals,
+                required,
+            } => (approvals, required),
+            _ => (
+                at.given.len() + 1,
+                usize::from(at.environment.deploy.approval.required_approvals),
+            ),
         };
         let audit = AuditEntry {
             action: format!("gate.{word}"),
@@ -112,7 +168,15 @@ impl Ops {
             GateOutcome::Approved => Some(RunEvent::Approved(position)),
             GateOutcome::Rejected => Some(RunEvent::Rejected(position)),
         };
-        let detail = format!("{word} by {}{}", actor.actor, if comment.is_empty() { String::new() } else { format!(": {comment}") });
+        let detail = format!(
+            "{word} by {}{}",
+            actor.actor,
+            if comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {comment}")
+            }
+        );
         let record = GateRecord {
             run_id: id.get(),
             version: at.version,
@@ -126,15 +190,27 @@ impl Ops {
             audit: &audit,
             event: event.map(|e| (e, detail)),
         };
-        self.store.record_gate_decision(&record).await.map_err(|e| match e {
-            StoreError::Transition(t) => OpError::Conflict(format!("run {id}, environment `{}`: {t}", request.environment)),
-            other => other.into(),
-        })?;
+        self.store
+            .record_gate_decision(&record)
+            .await
+            .map_err(|e| match e {
+                StoreError::Transition(t) => OpError::Conflict(format!(
+                    "run {id}, environment `{}`: {t}",
+                    request.environment
+                )),
+                other => other.into(),
+            })?;
         Ok(outcome)
     }
 
     /// A decision link for this gate that is genuine, current and not used yet.
-    async fn spendable_link(&self, id: RunId, position: usize, token: &str, now: i64) -> Result<GateLink, OpError> {
+    async fn spendable_link(
+        &self,
+        id: RunId,
+        position: usize,
+        token: &str,
+        now: i64,
+    ) -> Result<GateLink, OpError> {
         let key = self.store.signing_key(KEY_NAME).await?;
         let link = GateLink::verify(token, &key, now)
             .and_then(|l| l.for_gate(id.get(), position))
@@ -156,9 +232,13 @@ fn refused(why: GateRefusal) -> OpError {
         | GateRefusal::OverrideNeedsAdmin
         | GateRefusal::AlreadyApproved
         | GateRefusal::LinkInvalid(_) => OpError::Denied(message),
-        GateRefusal::ReasonRequired | GateRefusal::OverrideNeedsReason => OpError::invalid("comment", message),
-        GateRefusal::WrongEnvironment { .. } | GateRefusal::DigestMismatch { .. } | GateRefusal::Expired | GateRefusal::Frozen { .. } | GateRefusal::LinkUsed => {
-            OpError::Conflict(message)
+        GateRefusal::ReasonRequired | GateRefusal::OverrideNeedsReason => {
+            OpError::invalid("comment", message)
         }
+        GateRefusal::WrongEnvironment { .. }
+        | GateRefusal::DigestMismatch { .. }
+        | GateRefusal::Expired
+        | GateRefusal::Frozen { .. }
+        | GateRefusal::LinkUsed => OpError::Conflict(message),
     }
 }

@@ -30,12 +30,23 @@ impl Acting {
 
     /// Refused unless the caller may do `action`.
     pub fn require(&self, action: Action<'_>) -> Result<(), OpError> {
-        if self.principal.may(&action) { Ok(()) } else { Err(OpError::Forbidden(action.least_role())) }
+        if self.principal.may(&action) {
+            Ok(())
+        } else {
+            Err(OpError::Forbidden(action.least_role()))
+        }
     }
 
     /// An audit entry with the caller as actor; the use-case fills in what was done.
     pub fn audit(&self) -> AuditEntry {
-        AuditEntry { actor: self.principal.id.clone(), action: String::new(), target: String::new(), ip: self.ip.clone(), detail: String::new(), via: self.principal.via.clone() }
+        AuditEntry {
+            actor: self.principal.id.clone(),
+            action: String::new(),
+            target: String::new(),
+            ip: self.ip.clone(),
+            detail: String::new(),
+            via: self.principal.via.clone(),
+        }
     }
 }
 
@@ -54,7 +65,10 @@ pub enum OpError {
     NotFound(String),
     /// The request is malformed: `fields` names what to fix.
     #[error("{message}")]
-    Invalid { message: String, fields: Vec<FieldError> },
+    Invalid {
+        message: String,
+        fields: Vec<FieldError>,
+    },
     /// The thing asked about is not in a state that allows this (ended, frozen, another
     /// image waiting, changed meanwhile).
     #[error("{0}")]
@@ -73,7 +87,13 @@ impl OpError {
     /// A missing or wrong field, named.
     pub fn invalid(field: &str, message: impl Into<String>) -> OpError {
         let message = message.into();
-        OpError::Invalid { message: format!("{field}: {message}"), fields: vec![FieldError { field: field.into(), message }] }
+        OpError::Invalid {
+            message: format!("{field}: {message}"),
+            fields: vec![FieldError {
+                field: field.into(),
+                message,
+            }],
+        }
     }
 
     fn run_not_found(id: RunId) -> OpError {
@@ -85,8 +105,13 @@ impl From<StoreError> for OpError {
     fn from(e: StoreError) -> OpError {
         use crate::store::rollback::RollbackRefusal as R;
         match e {
-            StoreError::PipelineExists(_) | StoreError::RunChanged(_) | StoreError::Transition(_) | StoreError::RunRefused { .. } => OpError::Conflict(e.to_string()),
-            StoreError::PipelineNotFound(_) | StoreError::RunNotFound(_) => OpError::NotFound(e.to_string()),
+            StoreError::PipelineExists(_)
+            | StoreError::RunChanged(_)
+            | StoreError::Transition(_)
+            | StoreError::RunRefused { .. } => OpError::Conflict(e.to_string()),
+            StoreError::PipelineNotFound(_) | StoreError::RunNotFound(_) => {
+                OpError::NotFound(e.to_string())
+            }
             StoreError::RollbackRefused(why) => match why {
                 R::ReasonRequired => OpError::invalid("reason", why.to_string()),
                 R::NoSuchDeploy { .. } => OpError::NotFound(why.to_string()),
@@ -110,8 +135,15 @@ impl Ops {
     }
 
     /// The run `id` names, which the caller must at least be able to see.
-    async fn visible_run(&self, who: &Acting, id: RunId) -> Result<shipgate_pipeline::read::RunDetail, OpError> {
+    async fn visible_run(
+        &self,
+        who: &Acting,
+        id: RunId,
+    ) -> Result<shipgate_pipeline::read::RunDetail, OpError> {
         who.require(Action::View)?;
-        self.store.get_run(id.get()).await?.ok_or_else(|| OpError::run_not_found(id))
+        self.store
+            .get_run(id.get())
+            .await?
+            .ok_or_else(|| OpError::run_not_found(id))
     }
 }

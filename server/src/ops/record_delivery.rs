@@ -9,7 +9,11 @@ impl Ops {
     /// Records a verified delivery, durably, before it is acknowledged (the writer batches
     /// deliveries into shared commits), and wakes the engine when it started a run or
     /// reported CI. A redelivery is recognised by its delivery id and changes nothing.
-    pub async fn record_delivery(&self, deliveries: &DeliveryWriter, delivery: NewDelivery) -> Result<Recorded, OpError> {
+    pub async fn record_delivery(
+        &self,
+        deliveries: &DeliveryWriter,
+        delivery: NewDelivery,
+    ) -> Result<Recorded, OpError> {
         let recorded = deliveries.record(delivery).await.map_err(|e| match e {
             // The sender (GitHub's "Redeliver", a retrying proxy) should try again, and this
             // one is recorded then. The writer has logged the cause once for the whole batch.
@@ -18,7 +22,12 @@ impl Ops {
             }
             RecordError::Failed(detail) => OpError::Failed(detail),
         })?;
-        if !recorded.duplicate && matches!(recorded.outcome, DeliveryOutcome::RunCreated | DeliveryOutcome::CiRecorded) {
+        if !recorded.duplicate
+            && matches!(
+                recorded.outcome,
+                DeliveryOutcome::RunCreated | DeliveryOutcome::CiRecorded
+            )
+        {
             self.engine.wake();
         }
         Ok(recorded)

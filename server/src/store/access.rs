@@ -1,6 +1,8 @@
 //! People who signed in, and API tokens.
 
-use super::{AuditEntry, BeginWrite, Store, StoreError, StoreResult, append_audit, now_ms, on_pool};
+use super::{
+    AuditEntry, BeginWrite, Store, StoreError, StoreResult, append_audit, now_ms, on_pool,
+};
 use sha2::{Digest, Sha256};
 use shipgate_pipeline::access::{Grant, Principal, TokenSpec, describe};
 
@@ -46,25 +48,75 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-type TokenRow = (i64, String, String, Option<String>, String, String, String, i64, Option<i64>, Option<i64>, Option<String>, Option<i64>);
+type TokenRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
 
 const TOKEN_COLUMNS: &str = "id, name, kind, owner, grant_json, prefix, created_by, created_at, expires_at, revoked_at, revoked_by, last_used_at";
 
 fn token_record(row: TokenRow) -> StoreResult<TokenRecord> {
-    let (id, name, kind, owner, grant, prefix, created_by, created_at, expires_at, revoked_at, revoked_by, last_used_at) = row;
-    let grant = serde_json::from_str(&grant).map_err(|e| StoreError::Corrupt(format!("token {id} grant: {e}")))?;
-    Ok(TokenRecord { id, name, kind, owner, grant, prefix, created_by, created_at, expires_at, revoked_at, revoked_by, last_used_at })
+    let (
+        id,
+        name,
+        kind,
+        owner,
+        grant,
+        prefix,
+        created_by,
+        created_at,
+        expires_at,
+        revoked_at,
+        revoked_by,
+        last_used_at,
+    ) = row;
+    let grant = serde_json::from_str(&grant)
+        .map_err(|e| StoreError::Corrupt(format!("token {id} grant: {e}")))?;
+    Ok(TokenRecord {
+        id,
+        name,
+        kind,
+        owner,
+        grant,
+        prefix,
+        created_by,
+        created_at,
+        expires_at,
+        revoked_at,
+        revoked_by,
+        last_used_at,
+    })
 }
 
 impl Store {
     /// Records a sign-in and returns the grants of the previous one, if the person signed
     /// in before, so the caller can tell a role change.
-    pub async fn record_sign_in(&self, subject: &str, email: Option<&str>, name: &str, grants: &[Grant]) -> StoreResult<Option<Vec<Grant>>> {
+    pub async fn record_sign_in(
+        &self,
+        subject: &str,
+        email: Option<&str>,
+        name: &str,
+        grants: &[Grant],
+    ) -> StoreResult<Option<Vec<Grant>>> {
         let now = now_ms();
         let json = serde_json::to_string(grants).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let before: Option<(String,)> = on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let before: Option<(String,)> = sqlx::query_as("SELECT grants FROM users WHERE subject = $1").bind(subject).fetch_optional(&mut *tx).await?;
+            let before: Option<(String,)> =
+                sqlx::query_as("SELECT grants FROM users WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             sqlx::query(
                 "INSERT INTO users (subject, email, name, grants, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $5)
                  ON CONFLICT (subject) DO UPDATE SET email = excluded.email, name = excluded.name, grants = excluded.grants, last_seen = excluded.last_seen",
@@ -80,18 +132,27 @@ impl Store {
             before
         });
         before
-            .map(|(g,)| serde_json::from_str(&g).map_err(|e| StoreError::Corrupt(format!("grants of {subject}: {e}"))))
+            .map(|(g,)| {
+                serde_json::from_str(&g)
+                    .map_err(|e| StoreError::Corrupt(format!("grants of {subject}: {e}")))
+            })
             .transpose()
     }
 
     /// Makes a token and returns it with its record. The token itself exists only in the
     /// return value: the database keeps its SHA-256.
-    pub async fn create_token(&self, new: &NewToken, actor: &AuditEntry) -> StoreResult<(String, TokenRecord)> {
+    pub async fn create_token(
+        &self,
+        new: &NewToken,
+        actor: &AuditEntry,
+    ) -> StoreResult<(String, TokenRecord)> {
         let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| StoreError::Corrupt(format!("no randomness for a token: {e}")))?;
+        getrandom::fill(&mut secret)
+            .map_err(|e| StoreError::Corrupt(format!("no randomness for a token: {e}")))?;
         let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
         let prefix = token[..TOKEN_PREFIX.len() + 6].to_owned();
-        let grant = serde_json::to_string(&new.grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let grant =
+            serde_json::to_string(&new.grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = now_ms();
         let detail = serde_json::json!({
             "name": new.name, "kind": new.kind, "owner": new.owner, "grant": describe(std::slice::from_ref(&new.grant)),
@@ -115,30 +176,49 @@ impl Store {
             .bind(new.expires_at)
             .fetch_one(&mut *tx)
             .await?;
-            append_audit!(&mut *tx, &AuditEntry { action: "token.create".into(), target: format!("token:{id}"), detail: detail.clone(), ..actor.clone() })?;
+            append_audit!(
+                &mut *tx,
+                &AuditEntry {
+                    action: "token.create".into(),
+                    target: format!("token:{id}"),
+                    detail: detail.clone(),
+                    ..actor.clone()
+                }
+            )?;
             tx.commit().await?;
             id
         });
-        let record = self.get_token(id).await?.ok_or_else(|| StoreError::Corrupt(format!("token {id} vanished after insert")))?;
+        let record = self
+            .get_token(id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("token {id} vanished after insert")))?;
         Ok((token, record))
     }
 
     pub async fn get_token(&self, id: i64) -> StoreResult<Option<TokenRecord>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1");
-        let row: Option<TokenRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?);
+        let row: Option<TokenRow> = on_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?);
         row.map(token_record).transpose()
     }
 
     /// Every token, newest first, revoked ones included (they explain old audit entries).
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id DESC");
-        let rows: Vec<TokenRow> = on_pool!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+        let rows: Vec<TokenRow> =
+            on_pool!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
         rows.into_iter().map(token_record).collect()
     }
 
     /// Revokes a token at once. Returns `None` if there is no such token, and the record
     /// unchanged if it was already revoked (revoking twice is not an error, nor audited twice).
-    pub async fn revoke_token(&self, id: i64, actor: &AuditEntry) -> StoreResult<Option<TokenRecord>> {
+    pub async fn revoke_token(
+        &self,
+        id: i64,
+        actor: &AuditEntry,
+    ) -> StoreResult<Option<TokenRecord>> {
         let now = now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -149,7 +229,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 1 {
-                append_audit!(&mut *tx, &AuditEntry { action: "token.revoke".into(), target: format!("token:{id}"), ..actor.clone() })?;
+                append_audit!(
+                    &mut *tx,
+                    &AuditEntry {
+                        action: "token.revoke".into(),
+                        target: format!("token:{id}"),
+                        ..actor.clone()
+                    }
+                )?;
             }
             tx.commit().await?;
         });
@@ -172,13 +259,21 @@ impl Store {
 
     /// The bootstrap admin password's hash, if one was made.
     pub async fn bootstrap_password_hash(&self) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = on_pool!(self, |pool| sqlx::query_as("SELECT password_sha256 FROM bootstrap_admin WHERE id = 1").fetch_optional(pool).await?);
+        let row: Option<(String,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT password_sha256 FROM bootstrap_admin WHERE id = 1"
+        )
+        .fetch_optional(pool)
+        .await?);
         Ok(row.map(|(hash,)| hash))
     }
 
     /// Replaces the bootstrap admin password and ends every session in the same
     /// transaction: whoever signed in with the old password is signed out.
-    pub async fn reset_bootstrap_password(&self, hash: &str, actor: &AuditEntry) -> StoreResult<()> {
+    pub async fn reset_bootstrap_password(
+        &self,
+        hash: &str,
+        actor: &AuditEntry,
+    ) -> StoreResult<()> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
@@ -189,8 +284,16 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
-            let ended = sqlx::query("DELETE FROM sessions").execute(&mut *tx).await?.rows_affected();
-            let entry = AuditEntry { action: "bootstrap.reset".into(), target: "shipgate".into(), detail: format!("{ended} session(s) ended"), ..actor.clone() };
+            let ended = sqlx::query("DELETE FROM sessions")
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let entry = AuditEntry {
+                action: "bootstrap.reset".into(),
+                target: "shipgate".into(),
+                detail: format!("{ended} session(s) ended"),
+                ..actor.clone()
+            };
             append_audit!(&mut *tx, &entry)?;
             tx.commit().await?;
         });
@@ -204,8 +307,13 @@ impl Store {
         }
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1");
         let hash = token_hash(presented);
-        let row: Option<TokenRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(&hash).fetch_optional(pool).await?);
-        let Some(record) = row.map(token_record).transpose()? else { return Ok(TokenCheck::Unknown) };
+        let row: Option<TokenRow> = on_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(&hash)
+            .fetch_optional(pool)
+            .await?);
+        let Some(record) = row.map(token_record).transpose()? else {
+            return Ok(TokenCheck::Unknown);
+        };
         let now = now_ms();
         if record.revoked_at.is_some() {
             return Ok(TokenCheck::Revoked);
@@ -216,7 +324,11 @@ impl Store {
         // Last use is kept to the minute: a busy token should not write on every request.
         if record.last_used_at.is_none_or(|at| now - at > 60_000) {
             on_pool!(self, |pool| {
-                sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2").bind(now).bind(record.id).execute(pool).await?;
+                sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(record.id)
+                    .execute(pool)
+                    .await?;
             });
         }
         Ok(TokenCheck::Valid(record.principal()))

@@ -5,16 +5,33 @@ use shipgate_pipeline::brief::GateBrief;
 
 impl Store {
     /// The brief gathered for a run's gate at `position`, and how many times it was tried.
-    pub async fn gate_brief(&self, run_id: i64, position: i64) -> StoreResult<Option<(GateBrief, i64)>> {
+    pub async fn gate_brief(
+        &self,
+        run_id: i64,
+        position: i64,
+    ) -> StoreResult<Option<(GateBrief, i64)>> {
         let row: Option<(String, i64)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT brief, attempts FROM gate_briefs WHERE run_id = $1 AND position = $2").bind(run_id).bind(position).fetch_optional(pool).await?
+            sqlx::query_as(
+                "SELECT brief, attempts FROM gate_briefs WHERE run_id = $1 AND position = $2",
+            )
+            .bind(run_id)
+            .bind(position)
+            .fetch_optional(pool)
+            .await?
         });
-        row.map(|(json, attempts)| Ok((parse(&json)?, attempts))).transpose()
+        row.map(|(json, attempts)| Ok((parse(&json)?, attempts)))
+            .transpose()
     }
 
     /// Stores (or replaces) a run's brief for the gate at `position`.
-    pub async fn save_gate_brief(&self, run_id: i64, position: i64, brief: &GateBrief) -> StoreResult<()> {
-        let json = serde_json::to_string(brief).map_err(|e| StoreError::Corrupt(format!("a gate brief does not serialize: {e}")))?;
+    pub async fn save_gate_brief(
+        &self,
+        run_id: i64,
+        position: i64,
+        brief: &GateBrief,
+    ) -> StoreResult<()> {
+        let json = serde_json::to_string(brief)
+            .map_err(|e| StoreError::Corrupt(format!("a gate brief does not serialize: {e}")))?;
         on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO gate_briefs (run_id, position, brief, attempts, gathered_at) VALUES ($1, $2, $3, 1, $4)
@@ -33,7 +50,10 @@ impl Store {
     /// Every brief of a run, in gate order.
     pub(crate) async fn run_briefs(&self, run_id: i64) -> StoreResult<Vec<GateBrief>> {
         let rows: Vec<(String,)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT brief FROM gate_briefs WHERE run_id = $1 ORDER BY position").bind(run_id).fetch_all(pool).await?
+            sqlx::query_as("SELECT brief FROM gate_briefs WHERE run_id = $1 ORDER BY position")
+                .bind(run_id)
+                .fetch_all(pool)
+                .await?
         });
         rows.iter().map(|(json,)| parse(json)).collect()
     }

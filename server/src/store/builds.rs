@@ -50,12 +50,22 @@ const BUILD_COLUMNS: &str = "run_id, image_tag, deadline_at, checks, ci_name, ci
 impl Store {
     pub async fn get_build(&self, run_id: i64) -> StoreResult<Option<BuildRow>> {
         Ok(on_pool!(self, |pool| {
-            sqlx::query_as(&format!("SELECT {BUILD_COLUMNS} FROM builds WHERE run_id = $1")).bind(run_id).fetch_optional(pool).await?
+            sqlx::query_as(&format!(
+                "SELECT {BUILD_COLUMNS} FROM builds WHERE run_id = $1"
+            ))
+            .bind(run_id)
+            .fetch_optional(pool)
+            .await?
         }))
     }
 
     /// Starts tracking a run's build (once; a second call keeps the first).
-    pub async fn start_build(&self, run_id: i64, image_tag: &str, deadline_at: i64) -> StoreResult<BuildRow> {
+    pub async fn start_build(
+        &self,
+        run_id: i64,
+        image_tag: &str,
+        deadline_at: i64,
+    ) -> StoreResult<BuildRow> {
         on_pool!(self, |pool| {
             sqlx::query("INSERT INTO builds (run_id, image_tag, deadline_at) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING")
                 .bind(run_id)
@@ -64,7 +74,9 @@ impl Store {
                 .execute(pool)
                 .await?;
         });
-        self.get_build(run_id).await?.ok_or(StoreError::RunNotFound(run_id))
+        self.get_build(run_id)
+            .await?
+            .ok_or(StoreError::RunNotFound(run_id))
     }
 
     pub async fn note_build_check(&self, run_id: i64, error: Option<&str>) -> StoreResult<()> {
@@ -78,7 +90,15 @@ impl Store {
         Ok(())
     }
 
-    pub async fn record_image(&self, run_id: i64, uri: &str, digest: &str, size: Option<i64>, pushed_at: Option<i64>, scan_deadline: Option<i64>) -> StoreResult<()> {
+    pub async fn record_image(
+        &self,
+        run_id: i64,
+        uri: &str,
+        digest: &str,
+        size: Option<i64>,
+        pushed_at: Option<i64>,
+        scan_deadline: Option<i64>,
+    ) -> StoreResult<()> {
         on_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE builds SET image_uri = $1, image_digest = $2, image_size = $3, image_pushed_at = $4, scan_deadline_at = $5, last_error = NULL
@@ -96,7 +116,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn record_scan(&self, run_id: i64, status: &str, counts: Option<&str>) -> StoreResult<()> {
+    pub async fn record_scan(
+        &self,
+        run_id: i64,
+        status: &str,
+        counts: Option<&str>,
+    ) -> StoreResult<()> {
         on_pool!(self, |pool| {
             sqlx::query("UPDATE builds SET scan_status = $1, scan_counts = $2 WHERE run_id = $3")
                 .bind(status.to_owned())

@@ -29,13 +29,21 @@ impl Store {
 
     pub async fn mark_ci_applied(&self, id: i64) -> StoreResult<()> {
         on_pool!(self, |pool| {
-            sqlx::query("UPDATE ci_reports SET applied_at = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(pool).await?;
+            sqlx::query("UPDATE ci_reports SET applied_at = $1 WHERE id = $2")
+                .bind(now_ms())
+                .bind(id)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
 
     /// Live runs of `commit` in the repository (lowercase `owner/name`), with their pipeline.
-    pub async fn live_runs_for_commit(&self, repository_key: &str, sha: &str) -> StoreResult<Vec<(i64, String)>> {
+    pub async fn live_runs_for_commit(
+        &self,
+        repository_key: &str,
+        sha: &str,
+    ) -> StoreResult<Vec<(i64, String)>> {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT id, pipeline_name FROM runs WHERE commit_sha = $1 AND LOWER(repository) = $2 AND status IN ('running', 'awaiting_approval')",

@@ -37,15 +37,23 @@ pub(crate) async fn insert(tx: &mut Tx, d: &NewDecision<'_>) -> StoreResult<()> 
 
 /// Spends a decision link with the decision made through it; a second use (even a racing
 /// one) meets the key.
-pub(crate) async fn mark_link_used(tx: &mut Tx, nonce: &str, run_id: i64, actor: &str, at: i64) -> StoreResult<()> {
+pub(crate) async fn mark_link_used(
+    tx: &mut Tx,
+    nonce: &str,
+    run_id: i64,
+    actor: &str,
+    at: i64,
+) -> StoreResult<()> {
     on_tx!(tx, |conn| {
-        sqlx::query("INSERT INTO gate_links_used (nonce, run_id, actor, used_at) VALUES ($1, $2, $3, $4)")
-            .bind(nonce)
-            .bind(run_id)
-            .bind(actor)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO gate_links_used (nonce, run_id, actor, used_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(nonce)
+        .bind(run_id)
+        .bind(actor)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
     });
     Ok(())
 }

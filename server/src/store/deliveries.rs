@@ -1,7 +1,7 @@
 //! Webhook deliveries. Recording a delivery and starting the runs it causes happen in one
 //! transaction, so a delivery is never acknowledged without its runs, nor twice with two.
 
-use super::{BeginWrite, Arg, Store, StoreResult, bind_all, now_ms, on_pool};
+use super::{Arg, BeginWrite, Store, StoreResult, bind_all, now_ms, on_pool};
 use shipgate_pipeline::read::{DeliveryOutcome, DeliveryRecord, Page};
 use shipgate_pipeline::{Promotion, RunState, StageKind, StageStatus};
 use std::collections::HashMap;
@@ -43,15 +43,24 @@ pub(super) struct TrackingPipeline {
 }
 
 /// Folds the joined pipeline/environment rows (ordered by pipeline) into pipelines.
-pub(super) fn group_tracking(rows: Vec<(String, String, Option<String>, Option<String>)>) -> Vec<TrackingPipeline> {
+pub(super) fn group_tracking(
+    rows: Vec<(String, String, Option<String>, Option<String>)>,
+) -> Vec<TrackingPipeline> {
     let mut out: Vec<TrackingPipeline> = Vec::new();
     for (name, branch, env, promotion) in rows {
         if out.last().is_none_or(|p| p.name != name) {
-            out.push(TrackingPipeline { name, branch, environments: Vec::new() });
+            out.push(TrackingPipeline {
+                name,
+                branch,
+                environments: Vec::new(),
+            });
         }
         if let (Some(env), Some(promotion)) = (env, promotion) {
             let promotion = Promotion::parse(&promotion).unwrap_or(Promotion::Manual);
-            out.last_mut().expect("pushed above").environments.push((env, promotion));
+            out.last_mut()
+                .expect("pushed above")
+                .environments
+                .push((env, promotion));
         }
     }
     out
@@ -63,7 +72,10 @@ pub(super) fn placeholders(rows: usize, columns: &[usize]) -> String {
     let binds_per_row = columns.iter().max().map_or(0, |m| m + 1);
     (0..rows)
         .map(|r| {
-            let cells: Vec<String> = columns.iter().map(|c| format!("${}", r * binds_per_row + c + 1)).collect();
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| format!("${}", r * binds_per_row + c + 1))
+                .collect();
             format!("({})", cells.join(", "))
         })
         .collect::<Vec<_>>()
@@ -80,13 +92,39 @@ pub(super) struct NewStage<'a> {
     pub(super) detail: String,
 }
 
-pub(super) fn initial_stages<'a>(state: &RunState, pipeline: &'a TrackingPipeline, now: i64, sha: &str) -> Vec<NewStage<'a>> {
+pub(super) fn initial_stages<'a>(
+    state: &RunState,
+    pipeline: &'a TrackingPipeline,
+    now: i64,
+    sha: &str,
+) -> Vec<NewStage<'a>> {
     let mut stages = vec![
-        NewStage { kind: StageKind::Source, environment: None, promotion: None, status: StageStatus::Succeeded, at: Some(now), detail: format!("commit {sha}") },
-        NewStage { kind: StageKind::Build, environment: None, promotion: None, status: state.build, at: None, detail: String::new() },
+        NewStage {
+            kind: StageKind::Source,
+            environment: None,
+            promotion: None,
+            status: StageStatus::Succeeded,
+            at: Some(now),
+            detail: format!("commit {sha}"),
+        },
+        NewStage {
+            kind: StageKind::Build,
+            environment: None,
+            promotion: None,
+            status: state.build,
+            at: None,
+            detail: String::new(),
+        },
     ];
     for ((name, promotion), deploy) in pipeline.environments.iter().zip(&state.deploys) {
-        stages.push(NewStage { kind: StageKind::Deploy, environment: Some(name), promotion: Some(*promotion), status: deploy.status, at: None, detail: String::new() });
+        stages.push(NewStage {
+            kind: StageKind::Deploy,
+            environment: Some(name),
+            promotion: Some(*promotion),
+            status: deploy.status,
+            at: None,
+            detail: String::new(),
+        });
     }
     stages
 }
@@ -117,13 +155,25 @@ fn push_reason(push: &PushIntent, tracking: &[TrackingPipeline]) -> String {
         "branch `{}` of {} is not tracked; its pipelines track {}",
         push.branch,
         push.repository,
-        branches.iter().map(|b| format!("`{b}`")).collect::<Vec<_>>().join(", ")
+        branches
+            .iter()
+            .map(|b| format!("`{b}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
 fn created_reason(started: &[TrackingPipeline]) -> String {
-    let list = started.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ");
-    if started.len() == 1 { format!("started a run on pipeline {list}") } else { format!("started a run on each of pipelines {list}") }
+    let list = started
+        .iter()
+        .map(|p| format!("`{}`", p.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if started.len() == 1 {
+        format!("started a run on pipeline {list}")
+    } else {
+        format!("started a run on each of pipelines {list}")
+    }
 }
 
 impl Store {
@@ -142,33 +192,52 @@ impl Store {
             let mut plans = Vec::with_capacity(batch.len());
             for d in batch {
                 plans.push(match &d.intent {
-                    DeliveryIntent::Ping => (DeliveryOutcome::Pong, "ping answered".to_owned(), Vec::new()),
-                    DeliveryIntent::Ignore(reason) => (DeliveryOutcome::Ignored, reason.clone(), Vec::new()),
+                    DeliveryIntent::Ping => (
+                        DeliveryOutcome::Pong,
+                        "ping answered".to_owned(),
+                        Vec::new(),
+                    ),
+                    DeliveryIntent::Ignore(reason) => {
+                        (DeliveryOutcome::Ignored, reason.clone(), Vec::new())
+                    }
                     DeliveryIntent::Ci(ci) => {
                         let short = ci.head_sha.get(..7).unwrap_or(&ci.head_sha);
                         let state = match &ci.conclusion {
                             Some(c) => format!("{} ({c})", ci.status),
                             None => ci.status.clone(),
                         };
-                        (DeliveryOutcome::CiRecorded, format!("CI `{}` {state} for commit {short}", ci.name), Vec::new())
+                        (
+                            DeliveryOutcome::CiRecorded,
+                            format!("CI `{}` {state} for commit {short}", ci.name),
+                            Vec::new(),
+                        )
                     }
                     DeliveryIntent::Push(push) => {
                         let key = push.repository.to_ascii_lowercase();
                         if !tracking_by_repo.contains_key(&key) {
-                            let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
-                                "SELECT p.name, p.branch, e.name, e.promotion FROM pipelines p
+                            let rows: Vec<(String, String, Option<String>, Option<String>)> =
+                                sqlx::query_as(
+                                    "SELECT p.name, p.branch, e.name, e.promotion FROM pipelines p
                                  LEFT JOIN environments e ON e.pipeline_id = p.id
                                  WHERE p.repository_key = $1 ORDER BY p.name, e.position",
-                            )
-                            .bind(key.as_str())
-                            .fetch_all(&mut *tx)
-                            .await?;
+                                )
+                                .bind(key.as_str())
+                                .fetch_all(&mut *tx)
+                                .await?;
                             tracking_by_repo.insert(key.clone(), group_tracking(rows));
                         }
                         let tracking = &tracking_by_repo[&key];
-                        let starts: Vec<TrackingPipeline> = tracking.iter().filter(|p| p.branch == push.branch).cloned().collect();
+                        let starts: Vec<TrackingPipeline> = tracking
+                            .iter()
+                            .filter(|p| p.branch == push.branch)
+                            .cloned()
+                            .collect();
                         if starts.is_empty() {
-                            (DeliveryOutcome::Ignored, push_reason(push, tracking), starts)
+                            (
+                                DeliveryOutcome::Ignored,
+                                push_reason(push, tracking),
+                                starts,
+                            )
                         } else {
                             let reason = created_reason(&starts);
                             (DeliveryOutcome::RunCreated, reason, starts)
@@ -180,7 +249,9 @@ impl Store {
             // The first occurrence of each delivery id in the batch is a candidate; the rest
             // are redeliveries of it, answered after it has been written.
             let mut seen = std::collections::HashSet::new();
-            let candidates: Vec<usize> = (0..batch.len()).filter(|&i| seen.insert(batch[i].delivery_id.as_str())).collect();
+            let candidates: Vec<usize> = (0..batch.len())
+                .filter(|&i| seen.insert(batch[i].delivery_id.as_str()))
+                .collect();
             let sql = format!(
                 "INSERT INTO webhook_deliveries (delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, payload)
                  VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
@@ -201,8 +272,16 @@ impl Store {
                     .bind(d.received.elapsed().as_micros() as i64)
                     .bind(d.payload.as_ref());
             }
-            let inserted: std::collections::HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id).collect();
-            let fresh: Vec<usize> = candidates.into_iter().filter(|&i| inserted.contains(&batch[i].delivery_id)).collect();
+            let inserted: std::collections::HashSet<String> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(id,)| id)
+                .collect();
+            let fresh: Vec<usize> = candidates
+                .into_iter()
+                .filter(|&i| inserted.contains(&batch[i].delivery_id))
+                .collect();
 
             // CI results, for the engine to apply.
             let now = now_ms();
@@ -236,7 +315,12 @@ impl Store {
             // Runs for the new pushes, then their stages.
             let mut new_runs: Vec<(usize, &TrackingPipeline, RunState)> = Vec::new();
             for &i in &fresh {
-                new_runs.extend(plans[i].2.iter().map(|p| (i, p, RunState::new(p.environments.iter().map(|(_, m)| *m)))));
+                new_runs.extend(
+                    plans[i]
+                        .2
+                        .iter()
+                        .map(|p| (i, p, RunState::new(p.environments.iter().map(|(_, m)| *m)))),
+                );
             }
             let mut run_ids: HashMap<(String, String), i64> = HashMap::new();
             let mut stage_rows: Vec<(i64, i64, NewStage<'_>)> = Vec::new();
@@ -249,7 +333,9 @@ impl Store {
                 );
                 let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql);
                 for (i, pipeline, state) in chunk {
-                    let DeliveryIntent::Push(push) = &batch[*i].intent else { unreachable!("only pushes start runs") };
+                    let DeliveryIntent::Push(push) = &batch[*i].intent else {
+                        unreachable!("only pushes start runs")
+                    };
                     let c = &push.commit;
                     q = q
                         .bind(pipeline.name.as_str())
@@ -272,11 +358,18 @@ impl Store {
                 }
             }
             for (i, pipeline, state) in &new_runs {
-                let DeliveryIntent::Push(push) = &batch[*i].intent else { unreachable!("only pushes start runs") };
+                let DeliveryIntent::Push(push) = &batch[*i].intent else {
+                    unreachable!("only pushes start runs")
+                };
                 let id = *run_ids
                     .get(&(pipeline.name.clone(), batch[*i].delivery_id.clone()))
-                    .ok_or_else(|| super::StoreError::Corrupt("an inserted run was not returned".into()))?;
-                for (position, stage) in initial_stages(state, pipeline, now, &push.commit.sha).into_iter().enumerate() {
+                    .ok_or_else(|| {
+                        super::StoreError::Corrupt("an inserted run was not returned".into())
+                    })?;
+                for (position, stage) in initial_stages(state, pipeline, now, &push.commit.sha)
+                    .into_iter()
+                    .enumerate()
+                {
                     stage_rows.push((id, position as i64, stage));
                 }
             }
@@ -306,8 +399,21 @@ impl Store {
             let mut results = Vec::with_capacity(batch.len());
             for (i, (d, (outcome, reason, starts))) in batch.iter().zip(plans).enumerate() {
                 if fresh.contains(&i) {
-                    let run_ids = starts.iter().filter_map(|p| run_ids.get(&(p.name.clone(), d.delivery_id.clone())).copied()).collect();
-                    results.push(Recorded { delivery_id: d.delivery_id.clone(), outcome, reason, run_ids, duplicate: false });
+                    let run_ids = starts
+                        .iter()
+                        .filter_map(|p| {
+                            run_ids
+                                .get(&(p.name.clone(), d.delivery_id.clone()))
+                                .copied()
+                        })
+                        .collect();
+                    results.push(Recorded {
+                        delivery_id: d.delivery_id.clone(),
+                        outcome,
+                        reason,
+                        run_ids,
+                        duplicate: false,
+                    });
                     continue;
                 }
                 let (outcome, reason): (String, String) = sqlx::query_as(
@@ -316,10 +422,11 @@ impl Store {
                 .bind(d.delivery_id.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
-                let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM runs WHERE delivery_id = $1 ORDER BY id")
-                    .bind(d.delivery_id.as_str())
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let ids: Vec<(i64,)> =
+                    sqlx::query_as("SELECT id FROM runs WHERE delivery_id = $1 ORDER BY id")
+                        .bind(d.delivery_id.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
                 results.push(Recorded {
                     delivery_id: d.delivery_id.clone(),
                     outcome: DeliveryOutcome::parse(&outcome).unwrap_or(DeliveryOutcome::Ignored),
@@ -334,7 +441,11 @@ impl Store {
     }
 
     /// Deliveries newest first; `before` is the previous page's `next` cursor.
-    pub async fn list_deliveries(&self, before: Option<i64>, limit: u32) -> StoreResult<Page<DeliveryRecord>> {
+    pub async fn list_deliveries(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Page<DeliveryRecord>> {
         let limit = limit.clamp(1, shipgate_pipeline::read::MAX_PAGE);
         let mut sql = String::from(
             "SELECT id, delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, redeliveries
@@ -347,13 +458,24 @@ impl Store {
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
         let (mut rows, links): (Vec<DeliveryRow>, Vec<(String, i64)>) = on_pool!(self, |pool| {
-            let rows: Vec<DeliveryRow> = bind_all!(sqlx::query_as(&sql), &args).fetch_all(pool).await?;
-            let ids: Vec<&str> = rows.iter().filter(|r| r.outcome == "run_created").map(|r| r.delivery_id.as_str()).collect();
+            let rows: Vec<DeliveryRow> = bind_all!(sqlx::query_as(&sql), &args)
+                .fetch_all(pool)
+                .await?;
+            let ids: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.outcome == "run_created")
+                .map(|r| r.delivery_id.as_str())
+                .collect();
             let links = if ids.is_empty() {
                 Vec::new()
             } else {
-                let placeholders = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-                let q = format!("SELECT delivery_id, id FROM runs WHERE delivery_id IN ({placeholders}) ORDER BY id");
+                let placeholders = (1..=ids.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let q = format!(
+                    "SELECT delivery_id, id FROM runs WHERE delivery_id IN ({placeholders}) ORDER BY id"
+                );
                 let args: Vec<Arg> = ids.iter().map(|s| Arg::Text((*s).to_owned())).collect();
                 bind_all!(sqlx::query_as(&q), &args).fetch_all(pool).await?
             };
@@ -369,9 +491,14 @@ impl Store {
             .into_iter()
             .map(|r| {
                 Ok(DeliveryRecord {
-                    run_ids: links.iter().filter(|(d, _)| *d == r.delivery_id).map(|(_, id)| *id).collect(),
-                    outcome: DeliveryOutcome::parse(&r.outcome)
-                        .ok_or_else(|| super::StoreError::Corrupt(format!("delivery outcome `{}`", r.outcome)))?,
+                    run_ids: links
+                        .iter()
+                        .filter(|(d, _)| *d == r.delivery_id)
+                        .map(|(_, id)| *id)
+                        .collect(),
+                    outcome: DeliveryOutcome::parse(&r.outcome).ok_or_else(|| {
+                        super::StoreError::Corrupt(format!("delivery outcome `{}`", r.outcome))
+                    })?,
                     delivery_id: r.delivery_id,
                     event: r.event,
                     action: r.action,
@@ -390,18 +517,23 @@ impl Store {
     /// The body of a stored delivery, exactly as it was signed.
     pub async fn delivery_payload(&self, delivery_id: &str) -> StoreResult<Option<Vec<u8>>> {
         on_pool!(self, |pool| {
-            let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT payload FROM webhook_deliveries WHERE delivery_id = $1")
-                .bind(delivery_id.to_owned())
-                .fetch_optional(pool)
-                .await?;
+            let row: Option<(Vec<u8>,)> =
+                sqlx::query_as("SELECT payload FROM webhook_deliveries WHERE delivery_id = $1")
+                    .bind(delivery_id.to_owned())
+                    .fetch_optional(pool)
+                    .await?;
             Ok(row.map(|(p,)| p))
         })
     }
 
     pub async fn count_deliveries_and_runs(&self) -> StoreResult<(i64, i64)> {
         on_pool!(self, |pool| {
-            let (d,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhook_deliveries").fetch_one(pool).await?;
-            let (r,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM runs").fetch_one(pool).await?;
+            let (d,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhook_deliveries")
+                .fetch_one(pool)
+                .await?;
+            let (r,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM runs")
+                .fetch_one(pool)
+                .await?;
             Ok((d, r))
         })
     }

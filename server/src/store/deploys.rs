@@ -1,7 +1,9 @@
 //! Deploys and the ECS service locks they take: one row per environment of a run, moved
 //! through its [`DeployStep`]s, each stored before the AWS call it names.
 
-use super::{Arg, BeginWrite, Store, StoreError, StoreResult, Tx, bind_all, now_ms, on_pool, on_tx};
+use super::{
+    Arg, BeginWrite, Store, StoreError, StoreResult, Tx, bind_all, now_ms, on_pool, on_tx,
+};
 use shipgate_pipeline::deploy_step::DeployStep;
 use shipgate_pipeline::read::DeployInfo;
 use shipgate_pipeline::rollout::ServiceView;
@@ -73,9 +75,18 @@ struct DeployRecord {
 impl TryFrom<DeployRecord> for DeployRow {
     type Error = StoreError;
     fn try_from(r: DeployRecord) -> StoreResult<DeployRow> {
-        let corrupt = |what: String| StoreError::Corrupt(format!("run {} deploy to `{}`: {what}", r.run_id, r.environment));
-        let step = r.step.parse::<DeployStep>().map_err(|e| corrupt(e.to_string()))?;
-        let settings = serde_json::from_str(&r.settings).map_err(|e| corrupt(format!("unreadable settings `{}`: {e}", r.settings)))?;
+        let corrupt = |what: String| {
+            StoreError::Corrupt(format!(
+                "run {} deploy to `{}`: {what}",
+                r.run_id, r.environment
+            ))
+        };
+        let step = r
+            .step
+            .parse::<DeployStep>()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let settings = serde_json::from_str(&r.settings)
+            .map_err(|e| corrupt(format!("unreadable settings `{}`: {e}", r.settings)))?;
         Ok(DeployRow {
             run_id: r.run_id,
             position: r.position,
@@ -110,7 +121,13 @@ impl TryFrom<DeployRecord> for DeployRow {
 impl DeployRow {
     /// A deploy of `image` to `target` (environment `position` of the run), not started yet.
     /// The target and its settings are copied, so later edits to the pipeline leave it be.
-    pub fn queued(run_id: i64, position: i64, target: &EnvironmentSpec, image: String, queued_at: i64) -> DeployRow {
+    pub fn queued(
+        run_id: i64,
+        position: i64,
+        target: &EnvironmentSpec,
+        image: String,
+        queued_at: i64,
+    ) -> DeployRow {
         DeployRow {
             run_id,
             position,
@@ -195,10 +212,12 @@ const DEPLOY_COLUMNS: &str = "run_id, position, environment, region, cluster, se
 impl Store {
     pub async fn get_deploys(&self, run_id: i64) -> StoreResult<Vec<DeployRow>> {
         let rows: Vec<DeployRecord> = on_pool!(self, |pool| {
-            sqlx::query_as(&format!("SELECT {DEPLOY_COLUMNS} FROM deploys WHERE run_id = $1 ORDER BY position"))
-                .bind(run_id)
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(&format!(
+                "SELECT {DEPLOY_COLUMNS} FROM deploys WHERE run_id = $1 ORDER BY position"
+            ))
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?
         });
         rows.into_iter().map(DeployRow::try_from).collect()
     }
@@ -288,23 +307,50 @@ impl Store {
 
     /// Moves a deploy from one step to the next, recording `change`, but only from the step
     /// expected: a second process that read the same row cannot also move it.
-    pub(crate) async fn advance_deploy(&self, d: &DeployRow, from: DeployStep, to: DeployStep, change: DeployChange) -> StoreResult<bool> {
+    pub(crate) async fn advance_deploy(
+        &self,
+        d: &DeployRow,
+        from: DeployStep,
+        to: DeployStep,
+        change: DeployChange,
+    ) -> StoreResult<bool> {
         let (column, value) = match change {
             DeployChange::PreviousTaskDefinition(td) => ("previous_task_definition", Arg::Text(td)),
             DeployChange::TaskDefinition(td) => ("task_definition", Arg::Text(td)),
             DeployChange::RegisterAttempted(at) => ("register_attempted_at", Arg::Int(at)),
             DeployChange::DeploymentId(id) => ("deployment_id", Arg::Text(id)),
         };
-        let sql = format!("UPDATE deploys SET step = $1, {column} = $2 WHERE run_id = $3 AND position = $4 AND step = $5");
-        let args = [Arg::Text(to.as_str().to_owned()), value, Arg::Int(d.run_id), Arg::Int(d.position), Arg::Text(from.as_str().to_owned())];
-        let done = on_pool!(self, |pool| bind_all!(sqlx::query(&sql), &args).execute(pool).await?.rows_affected());
+        let sql = format!(
+            "UPDATE deploys SET step = $1, {column} = $2 WHERE run_id = $3 AND position = $4 AND step = $5"
+        );
+        let args = [
+            Arg::Text(to.as_str().to_owned()),
+            value,
+            Arg::Int(d.run_id),
+            Arg::Int(d.position),
+            Arg::Text(from.as_str().to_owned()),
+        ];
+        let done = on_pool!(self, |pool| bind_all!(sqlx::query(&sql), &args)
+            .execute(pool)
+            .await?
+            .rows_affected());
         Ok(done == 1)
     }
 
     /// Stores what the latest look at the service showed.
-    pub async fn record_rollout(&self, d: &DeployRow, view: &ServiceView, error: Option<&str>) -> StoreResult<()> {
-        let ours = d.deployment_id.as_deref().and_then(|id| view.deployments.iter().find(|x| x.id == id));
-        let counts = |f: fn(&shipgate_pipeline::rollout::DeploymentView) -> i32| ours.map(|o| i64::from(f(o)));
+    pub async fn record_rollout(
+        &self,
+        d: &DeployRow,
+        view: &ServiceView,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        let ours = d
+            .deployment_id
+            .as_deref()
+            .and_then(|id| view.deployments.iter().find(|x| x.id == id));
+        let counts = |f: fn(&shipgate_pipeline::rollout::DeploymentView) -> i32| {
+            ours.map(|o| i64::from(f(o)))
+        };
         let events = serde_json::to_string(&view.events).unwrap_or_else(|_| "[]".into());
         on_pool!(self, |pool| {
             sqlx::query(
@@ -360,7 +406,12 @@ impl Store {
 
 /// Starts a queued deploy (in the transaction of its stage's start): it leaves the queue
 /// and its deadline runs from `now`.
-pub(crate) async fn start(tx: &mut Tx, d: &DeployRow, now: i64, deadline_at: i64) -> StoreResult<()> {
+pub(crate) async fn start(
+    tx: &mut Tx,
+    d: &DeployRow,
+    now: i64,
+    deadline_at: i64,
+) -> StoreResult<()> {
     on_tx!(tx, |conn| {
         sqlx::query("UPDATE deploys SET step = $1, started_at = $2, deadline_at = $3 WHERE run_id = $4 AND position = $5 AND step = $6")
             .bind(DeployStep::Registering.as_str())
@@ -376,7 +427,13 @@ pub(crate) async fn start(tx: &mut Tx, d: &DeployRow, now: i64, deadline_at: i64
 }
 
 /// Ends a deploy with its outcome (in the transaction of the run's transition).
-pub(crate) async fn finish(tx: &mut Tx, d: &DeployRow, outcome: &str, error: Option<&str>, now: i64) -> StoreResult<()> {
+pub(crate) async fn finish(
+    tx: &mut Tx,
+    d: &DeployRow,
+    outcome: &str,
+    error: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
     on_tx!(tx, |conn| {
         sqlx::query("UPDATE deploys SET step = $1, outcome = $2, error = $3, finished_at = $4 WHERE run_id = $5 AND position = $6")
             .bind(DeployStep::Done.as_str())
@@ -408,7 +465,12 @@ pub(crate) async fn release_lock(tx: &mut Tx, d: &DeployRow) -> StoreResult<()> 
 
 /// Closes a run's deploys still queued, as `outcome`, and frees every service lock the run
 /// holds: for a run that ends while none of its deploys is under way.
-pub(crate) async fn abandon_queued(tx: &mut Tx, run_id: i64, outcome: &str, now: i64) -> StoreResult<()> {
+pub(crate) async fn abandon_queued(
+    tx: &mut Tx,
+    run_id: i64,
+    outcome: &str,
+    now: i64,
+) -> StoreResult<()> {
     on_tx!(tx, |conn| {
         sqlx::query("UPDATE deploys SET step = $1, outcome = $2, finished_at = $3 WHERE run_id = $4 AND step = $5")
             .bind(DeployStep::Done.as_str())
@@ -418,7 +480,10 @@ pub(crate) async fn abandon_queued(tx: &mut Tx, run_id: i64, outcome: &str, now:
             .bind(DeployStep::Queued.as_str())
             .execute(&mut *conn)
             .await?;
-        sqlx::query("DELETE FROM service_locks WHERE run_id = $1").bind(run_id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM service_locks WHERE run_id = $1")
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
     });
     Ok(())
 }

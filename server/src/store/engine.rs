@@ -28,13 +28,22 @@ impl Store {
     /// Writes a stage's detail without changing its status: what a waiting stage waits for.
     pub async fn note_stage(&self, run_id: i64, position: i64, detail: &str) -> StoreResult<()> {
         on_pool!(self, |pool| {
-            sqlx::query("UPDATE stage_runs SET detail = $1 WHERE run_id = $2 AND position = $3").bind(detail).bind(run_id).bind(position).execute(pool).await?;
+            sqlx::query("UPDATE stage_runs SET detail = $1 WHERE run_id = $2 AND position = $3")
+                .bind(detail)
+                .bind(run_id)
+                .bind(position)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
 
     /// The other runs of `pipeline` waiting at the gate of `environment`.
-    pub async fn waiting_at_gate(&self, pipeline: &str, environment: &str) -> StoreResult<Vec<i64>> {
+    pub async fn waiting_at_gate(
+        &self,
+        pipeline: &str,
+        environment: &str,
+    ) -> StoreResult<Vec<i64>> {
         let rows: Vec<(i64,)> = on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT r.id FROM runs r JOIN stage_runs s ON s.run_id = r.id
@@ -50,9 +59,17 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    pub(crate) async fn engine_details(&self, run_id: i64) -> StoreResult<(Option<BuildInfo>, Vec<DeployInfo>, Vec<GateDecision>)> {
+    pub(crate) async fn engine_details(
+        &self,
+        run_id: i64,
+    ) -> StoreResult<(Option<BuildInfo>, Vec<DeployInfo>, Vec<GateDecision>)> {
         let build = self.get_build(run_id).await?.map(BuildInfo::from);
-        let deploys = self.get_deploys(run_id).await?.into_iter().map(DeployInfo::from).collect();
+        let deploys = self
+            .get_deploys(run_id)
+            .await?
+            .into_iter()
+            .map(DeployInfo::from)
+            .collect();
         let decisions: Vec<DecisionRow> = on_pool!(self, |pool| {
             sqlx::query_as("SELECT environment, decision, actor, person, comment, image_digest, at FROM gate_decisions WHERE run_id = $1 ORDER BY id")
                 .bind(run_id)
@@ -61,7 +78,15 @@ impl Store {
         });
         let decisions = decisions
             .into_iter()
-            .map(|d| GateDecision { environment: d.environment, decision: d.decision, actor: d.actor, person: d.person, comment: d.comment, image_digest: d.image_digest, at: d.at })
+            .map(|d| GateDecision {
+                environment: d.environment,
+                decision: d.decision,
+                actor: d.actor,
+                person: d.person,
+                comment: d.comment,
+                image_digest: d.image_digest,
+                at: d.at,
+            })
             .collect();
         Ok((build, deploys, decisions))
     }

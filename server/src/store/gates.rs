@@ -3,9 +3,9 @@
 //! run's transition) in one version-guarded write. Whether a decision counts is decided by
 //! the pure gate policy, in `ops::decide_gate`; nothing here judges it.
 
-use super::runs::state_of;
 use super::decisions::{self, NewDecision};
 use super::runs::bump_version_if;
+use super::runs::state_of;
 use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, now_ms, on_pool};
 use futures::FutureExt;
 use shipgate_pipeline::gate::{Candidate, GivenApproval, Verdict};
@@ -61,23 +61,39 @@ impl Store {
     /// What a decision at the gate at `position` of run `run_id` is checked against.
     pub async fn gate_context(&self, run_id: i64, position: usize) -> StoreResult<GateContext> {
         let (version, authors): (i64, String) = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT version, authors FROM runs WHERE id = $1").bind(run_id).fetch_optional(pool).await?
+            sqlx::query_as("SELECT version, authors FROM runs WHERE id = $1")
+                .bind(run_id)
+                .fetch_optional(pool)
+                .await?
         })
         .ok_or(StoreError::RunNotFound(run_id))?;
-        let (run, stages) = self.run_and_stages(run_id).await?.ok_or(StoreError::RunNotFound(run_id))?;
+        let (run, stages) = self
+            .run_and_stages(run_id)
+            .await?
+            .ok_or(StoreError::RunNotFound(run_id))?;
         let state = state_of(run.status.as_str(), &stages)?;
-        let pipeline = self.get_pipeline(&run.pipeline).await?.ok_or_else(|| StoreError::PipelineNotFound(run.pipeline.clone()))?;
+        let pipeline = self
+            .get_pipeline(&run.pipeline)
+            .await?
+            .ok_or_else(|| StoreError::PipelineNotFound(run.pipeline.clone()))?;
         let environment = pipeline
             .spec
             .environments
             .get(position)
             .cloned()
-            .ok_or_else(|| StoreError::Corrupt(format!("run {run_id} waits at environment {} that pipeline `{}` no longer has", position, run.pipeline)))?;
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "run {run_id} waits at environment {} that pipeline `{}` no longer has",
+                    position, run.pipeline
+                ))
+            })?;
         let digest = self
             .get_build(run_id)
             .await?
             .and_then(|b| b.image_digest)
-            .ok_or_else(|| StoreError::Corrupt(format!("run {run_id} is at a gate without an image digest")))?;
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("run {run_id} is at a gate without an image digest"))
+            })?;
         let given: Vec<(String, Option<String>)> = on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT COALESCE(person, actor), image_digest FROM gate_decisions
@@ -88,21 +104,38 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        let given = given.into_iter().map(|(person, digest)| GivenApproval { person, digest: digest.unwrap_or_default() }).collect();
+        let given = given
+            .into_iter()
+            .map(|(person, digest)| GivenApproval {
+                person,
+                digest: digest.unwrap_or_default(),
+            })
+            .collect();
         let candidate = Candidate {
             pipeline: run.pipeline.clone(),
             environment: environment.name.clone(),
             digest,
-            authors: serde_json::from_str(&authors).map_err(|e| StoreError::Corrupt(format!("authors of run {run_id}: {e}")))?,
+            authors: serde_json::from_str(&authors)
+                .map_err(|e| StoreError::Corrupt(format!("authors of run {run_id}: {e}")))?,
             opened_at: gate_opened_at(&stages, position, run.created_at),
         };
-        Ok(GateContext { version, run, state, environment, candidate, given })
+        Ok(GateContext {
+            version,
+            run,
+            state,
+            environment,
+            candidate,
+            given,
+        })
     }
 
     /// Whether the decision link with this nonce was used already.
     pub async fn link_spent(&self, nonce: &str) -> StoreResult<bool> {
         let used: Option<(String,)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT nonce FROM gate_links_used WHERE nonce = $1").bind(nonce).fetch_optional(pool).await?
+            sqlx::query_as("SELECT nonce FROM gate_links_used WHERE nonce = $1")
+                .bind(nonce)
+                .fetch_optional(pool)
+                .await?
         });
         Ok(used.is_some())
     }
@@ -138,7 +171,15 @@ impl Store {
         match &record.event {
             // Only if nobody decided in between: otherwise the decision is made again, in view of theirs.
             Some((event, detail)) => {
-                self.apply_event_if(run_id, *event, Some(detail), also, |_, _| Ok(()), Some(record.version)).await?;
+                self.apply_event_if(
+                    run_id,
+                    *event,
+                    Some(detail),
+                    also,
+                    |_, _| Ok(()),
+                    Some(record.version),
+                )
+                .await?;
             }
             // Counted, not yet enough: the run stays at its gate, but its version moves, so a
             // concurrent decision is re-checked with this one in view.

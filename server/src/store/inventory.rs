@@ -71,11 +71,16 @@ impl Store {
 
     /// Every service snapshot, by service.
     pub async fn service_snapshots(&self) -> StoreResult<HashMap<ServiceKey, LiveService>> {
-        let rows: Vec<SnapshotRow> = on_pool!(self, |pool| sqlx::query_as("SELECT * FROM service_snapshots").fetch_all(pool).await?);
+        let rows: Vec<SnapshotRow> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT * FROM service_snapshots"
+        )
+        .fetch_all(pool)
+        .await?);
         Ok(rows
             .into_iter()
             .map(|r| {
-                let images: BTreeMap<String, String> = serde_json::from_str(&r.container_images).unwrap_or_default();
+                let images: BTreeMap<String, String> =
+                    serde_json::from_str(&r.container_images).unwrap_or_default();
                 let live = LiveService {
                     status: r.status,
                     task_definition: r.task_definition,
@@ -94,7 +99,11 @@ impl Store {
     }
 
     /// Records what a DescribeServices saw (`live.error` is `None`), replacing the snapshot.
-    pub async fn save_service_snapshot(&self, (region, cluster, service): &ServiceKey, live: &LiveService) -> StoreResult<()> {
+    pub async fn save_service_snapshot(
+        &self,
+        (region, cluster, service): &ServiceKey,
+        live: &LiveService,
+    ) -> StoreResult<()> {
         let images = serde_json::to_string(&live.images).unwrap_or_else(|_| "{}".into());
         on_pool!(self, |pool| {
             sqlx::query(
@@ -125,7 +134,12 @@ impl Store {
     }
 
     /// Records why a look at a service failed, keeping what the last good look saw.
-    pub async fn note_service_error(&self, (region, cluster, service): &ServiceKey, error: &str, checked_at: i64) -> StoreResult<()> {
+    pub async fn note_service_error(
+        &self,
+        (region, cluster, service): &ServiceKey,
+        error: &str,
+        checked_at: i64,
+    ) -> StoreResult<()> {
         on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO service_snapshots (region, cluster, service, error, checked_at) VALUES ($1, $2, $3, $4, $5)
@@ -144,7 +158,11 @@ impl Store {
 
     /// Replaces a repository's stored images with a fresh listing, in one transaction, so
     /// a page never sees half of one listing and half of the previous.
-    pub async fn save_registry_listing(&self, listing: &RegistryListing, images: &[RegistryImage]) -> StoreResult<()> {
+    pub async fn save_registry_listing(
+        &self,
+        listing: &RegistryListing,
+        images: &[RegistryImage],
+    ) -> StoreResult<()> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM registry_images WHERE region = $1 AND repository = $2")
@@ -153,12 +171,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for chunk in images.chunks(INSERT_CHUNK) {
-                let mut insert = sqlx::QueryBuilder::new("INSERT INTO registry_images (region, repository, digest, tags, size_bytes, pushed_at) ");
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO registry_images (region, repository, digest, tags, size_bytes, pushed_at) ",
+                );
                 insert.push_values(chunk, |mut row, image| {
                     row.push_bind(listing.region.as_str())
                         .push_bind(listing.repository.as_str())
                         .push_bind(image.digest.as_str())
-                        .push_bind(serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into()))
+                        .push_bind(
+                            serde_json::to_string(&image.tags).unwrap_or_else(|_| "[]".into()),
+                        )
                         .push_bind(image.size)
                         .push_bind(image.pushed_at);
                 });
@@ -184,7 +206,13 @@ impl Store {
     }
 
     /// Records why listing a repository failed, keeping the images the last good listing saw.
-    pub async fn note_registry_error(&self, region: &str, repository: &str, error: &str, checked_at: i64) -> StoreResult<()> {
+    pub async fn note_registry_error(
+        &self,
+        region: &str,
+        repository: &str,
+        error: &str,
+        checked_at: i64,
+    ) -> StoreResult<()> {
         on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO registry_listings (region, repository, error, checked_at) VALUES ($1, $2, $3, $4)
@@ -201,13 +229,20 @@ impl Store {
     }
 
     /// A repository's last listing and its newest `limit` images, newest first.
-    pub async fn registry(&self, region: &str, repository: &str, limit: i64) -> StoreResult<(Option<RegistryListing>, Vec<RegistryImage>)> {
+    pub async fn registry(
+        &self,
+        region: &str,
+        repository: &str,
+        limit: i64,
+    ) -> StoreResult<(Option<RegistryListing>, Vec<RegistryImage>)> {
         let (listing, images): (Option<ListingRow>, Vec<ImageRow>) = on_pool!(self, |pool| {
-            let listing = sqlx::query_as("SELECT * FROM registry_listings WHERE region = $1 AND repository = $2")
-                .bind(region)
-                .bind(repository)
-                .fetch_optional(pool)
-                .await?;
+            let listing = sqlx::query_as(
+                "SELECT * FROM registry_listings WHERE region = $1 AND repository = $2",
+            )
+            .bind(region)
+            .bind(repository)
+            .fetch_optional(pool)
+            .await?;
             let images = sqlx::query_as(
                 "SELECT digest, tags, size_bytes, pushed_at FROM registry_images WHERE region = $1 AND repository = $2
                  ORDER BY COALESCE(pushed_at, 0) DESC, digest LIMIT $3",
@@ -230,7 +265,12 @@ impl Store {
         });
         let images = images
             .into_iter()
-            .map(|i| RegistryImage { digest: i.digest, tags: serde_json::from_str(&i.tags).unwrap_or_default(), size: i.size_bytes, pushed_at: i.pushed_at })
+            .map(|i| RegistryImage {
+                digest: i.digest,
+                tags: serde_json::from_str(&i.tags).unwrap_or_default(),
+                size: i.size_bytes,
+                pushed_at: i.pushed_at,
+            })
             .collect();
         Ok((listing, images))
     }

@@ -26,7 +26,11 @@ impl Store {
     /// at a gate wants it when the gate expires.)
     pub async fn next_wake(&self) -> StoreResult<Option<i64>> {
         let row: (Option<i64>,) = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT MIN(wake_at) FROM runs WHERE status IN ('running', 'awaiting_approval')").fetch_one(pool).await?
+            sqlx::query_as(
+                "SELECT MIN(wake_at) FROM runs WHERE status IN ('running', 'awaiting_approval')",
+            )
+            .fetch_one(pool)
+            .await?
         });
         Ok(row.0)
     }
@@ -71,7 +75,10 @@ impl Store {
     /// Marks a run as worth looking at now (and clears the flag the engine reads on release).
     pub async fn wake_run(&self, id: i64) -> StoreResult<()> {
         on_pool!(self, |pool| {
-            sqlx::query("UPDATE runs SET wake_at = 0 WHERE id = $1").bind(id).execute(pool).await?;
+            sqlx::query("UPDATE runs SET wake_at = 0 WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
@@ -79,7 +86,10 @@ impl Store {
     /// Clears the wake flag before the engine looks, so a wake during the look is not lost.
     pub async fn begin_look(&self, id: i64) -> StoreResult<()> {
         on_pool!(self, |pool| {
-            sqlx::query("UPDATE runs SET wake_at = 1 WHERE id = $1 AND wake_at = 0").bind(id).execute(pool).await?;
+            sqlx::query("UPDATE runs SET wake_at = 1 WHERE id = $1 AND wake_at = 0")
+                .bind(id)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! which both drivers accept. So each query is written once and [`on_pool!`] expands it for
 //! both backends, each checked by the compiler against its own driver.
 
+pub mod access;
 pub(crate) mod audit;
 mod briefs;
 pub mod builds;
@@ -14,15 +15,14 @@ mod deliveries;
 pub mod deploys;
 pub mod engine;
 pub mod gates;
+pub mod inventory;
 pub(crate) mod keys;
 pub mod leases;
-pub mod inventory;
 pub mod outbound;
-pub mod rollback;
 pub mod pipelines;
+pub mod rollback;
 mod runs;
 pub mod sessions;
-pub mod access;
 pub mod views;
 
 pub use deliveries::{CiIntent, DeliveryIntent, NewDelivery, PushIntent, Recorded};
@@ -34,7 +34,9 @@ use shipgate_pipeline::TransitionError;
 use shipgate_pipeline::access::TokenRef;
 use shipgate_pipeline::read::{DEFAULT_PAGE, MAX_PAGE, Page};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -56,9 +58,16 @@ pub enum StoreError {
     /// A person asked for something the run's state does not allow (cancel an ended run,
     /// retry a live one): a conflict to report to them, not a fault.
     #[error("run {run}: {why}")]
-    GateRefused { run: i64, why: shipgate_pipeline::gate::GateRefusal },
+    GateRefused {
+        run: i64,
+        why: shipgate_pipeline::gate::GateRefusal,
+    },
     #[error("run {run} cannot be {action}: {why}")]
-    RunRefused { run: i64, action: &'static str, why: Refusal },
+    RunRefused {
+        run: i64,
+        action: &'static str,
+        why: Refusal,
+    },
     #[error("cannot roll back: {0}")]
     RollbackRefused(rollback::RollbackRefusal),
     #[error(transparent)]
@@ -76,13 +85,23 @@ impl StoreError {
     /// restarting, out of connections), rather than refusing this operation: nothing was
     /// written, and the same operation may succeed once the database is back.
     pub fn is_unavailable(&self) -> bool {
-        let StoreError::Database(e) = self else { return false };
+        let StoreError::Database(e) = self else {
+            return false;
+        };
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
             // PostgreSQL's connection exceptions (08…), its shutdown and start-up refusals
             // (57P01–57P03) and too_many_connections (53300).
             sqlx::Error::Database(db) => {
-                db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() && db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300")
+                db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                    && db.code().is_some_and(|c| {
+                        c.starts_with("08") || c.starts_with("57P") || c == "53300"
+                    })
             }
             _ => false,
         }
@@ -103,19 +122,30 @@ pub enum Store {
 /// so every writer takes the write lock up front and queues behind `busy_timeout`.
 pub(crate) trait BeginWrite {
     type Db: sqlx::Database;
-    fn begin_write(&self) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+    + Send;
 }
 
 impl BeginWrite for SqlitePool {
     type Db = sqlx::Sqlite;
-    fn begin_write(&self) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send {
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>,
+    > + Send {
         self.begin_with("BEGIN IMMEDIATE")
     }
 }
 
 impl BeginWrite for PgPool {
     type Db = sqlx::Postgres;
-    fn begin_write(&self) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send {
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>,
+    > + Send {
         self.begin()
     }
 }
@@ -241,7 +271,11 @@ impl Store {
         if database.split('?').next() == Some(":memory:") || url.contains("mode=memory") {
             return Ok(None);
         }
-        Ok(Some(SqliteConnectOptions::from_str(url)?.get_filename().to_path_buf()))
+        Ok(Some(
+            SqliteConnectOptions::from_str(url)?
+                .get_filename()
+                .to_path_buf(),
+        ))
     }
 
     /// Opens an existing SQLite file as it is, for `shipgate backup` (the live database, and
@@ -249,8 +283,15 @@ impl Store {
     /// empty database) and no migration runs (a backup must not change the database it
     /// copies, which a Shipgate of another version may be serving from).
     pub async fn open_sqlite_file(path: &std::path::Path) -> StoreResult<Store> {
-        let options = SqliteConnectOptions::new().filename(path).create_if_missing(false).busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
         Ok(Store::Sqlite(pool))
     }
 
@@ -259,22 +300,37 @@ impl Store {
     /// go on committing meanwhile, and the copy holds exactly what was committed when it
     /// began. PostgreSQL has `pg_dump` for this.
     pub async fn backup_into(&self, path: &std::path::Path) -> StoreResult<()> {
-        let Store::Sqlite(pool) = self else { return Err(StoreError::SqliteOnly("a backup with VACUUM INTO")) };
-        let path = path.to_str().ok_or_else(|| sqlx::Error::Configuration(format!("the path {} is not valid UTF-8", path.display()).into()))?;
-        sqlx::query("VACUUM INTO $1").bind(path).execute(pool).await?;
+        let Store::Sqlite(pool) = self else {
+            return Err(StoreError::SqliteOnly("a backup with VACUUM INTO"));
+        };
+        let path = path.to_str().ok_or_else(|| {
+            sqlx::Error::Configuration(
+                format!("the path {} is not valid UTF-8", path.display()).into(),
+            )
+        })?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(pool)
+            .await?;
         Ok(())
     }
 
     /// SQLite's `PRAGMA integrity_check`: `["ok"]` for a sound database, else what is wrong.
     pub async fn integrity_check(&self) -> StoreResult<Vec<String>> {
-        let Store::Sqlite(pool) = self else { return Err(StoreError::SqliteOnly("PRAGMA integrity_check")) };
-        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check").fetch_all(pool).await?;
+        let Store::Sqlite(pool) = self else {
+            return Err(StoreError::SqliteOnly("PRAGMA integrity_check"));
+        };
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+            .fetch_all(pool)
+            .await?;
         Ok(rows.into_iter().map(|(line,)| line).collect())
     }
 
     /// Wraps an existing pool (tests hand in per-test databases) and migrates it.
     pub async fn from_sqlite(pool: SqlitePool) -> StoreResult<Store> {
-        sqlx::query("PRAGMA foreign_keys = ON").execute(&pool).await?;
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&pool)
+            .await?;
         let store = Store::Sqlite(pool);
         store.migrate().await?;
         Ok(store)
@@ -311,7 +367,10 @@ impl Store {
 
     /// For `/readyz`: can a query reach the database right now?
     pub async fn ping(&self) -> StoreResult<()> {
-        on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        on_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -346,7 +405,11 @@ impl Store {
                 args.push(Arg::Text(prefix.to_owned()));
                 // The length is a literal: PostgreSQL's substr takes an int4, and a bound
                 // integer arrives as an int8.
-                conditions.push(format!("substr(action, 1, {}) = ${}", prefix.chars().count(), args.len()));
+                conditions.push(format!(
+                    "substr(action, 1, {}) = ${}",
+                    prefix.chars().count(),
+                    args.len()
+                ));
             }
             Some(exact) => {
                 args.push(Arg::Text(exact.to_owned()));
@@ -368,18 +431,27 @@ impl Store {
             sql.push_str(&conditions.join(" AND "));
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
-        let mut rows: Vec<AuditRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args).fetch_all(pool).await?);
+        let mut rows: Vec<AuditRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args)
+            .fetch_all(pool)
+            .await?);
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| r.0)
         } else {
             None
         };
-        Ok(Page { items: rows.into_iter().map(audit_record).collect(), next })
+        Ok(Page {
+            items: rows.into_iter().map(audit_record).collect(),
+            next,
+        })
     }
 
     /// The newest `limit` entries, of one target or of all.
-    pub async fn list_audit(&self, target: Option<&str>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+    pub async fn list_audit(
+        &self,
+        target: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log");
         let mut args = Vec::new();
         if let Some(t) = target {
@@ -387,7 +459,9 @@ impl Store {
             sql.push_str(" WHERE target = $1");
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
-        let rows: Vec<AuditRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args).fetch_all(pool).await?);
+        let rows: Vec<AuditRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args)
+            .fetch_all(pool)
+            .await?);
         Ok(rows.into_iter().map(audit_record).collect())
     }
 }
@@ -395,15 +469,38 @@ impl Store {
 const AUDIT_COLUMNS: &str = "id, at, actor, action, target, ip, detail, via_token, via_token_name";
 
 /// The one way an audit entry is written, by [`append_audit!`] and [`audit::append`].
-pub(crate) const INSERT_AUDIT: &str =
-    "INSERT INTO audit_log (at, actor, action, target, ip, detail, via_token, via_token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor, action, target, ip, detail, via_token, via_token_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-type AuditRow = (i64, i64, String, String, String, Option<String>, String, Option<i64>, Option<String>);
+type AuditRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<i64>,
+    Option<String>,
+);
 
-fn audit_record((id, at, actor, action, target, ip, detail, via_token, via_name): AuditRow) -> AuditRecord {
-    let via = via_token.zip(via_name).map(|(id, name)| TokenRef { id, name });
+fn audit_record(
+    (id, at, actor, action, target, ip, detail, via_token, via_name): AuditRow,
+) -> AuditRecord {
+    let via = via_token
+        .zip(via_name)
+        .map(|(id, name)| TokenRef { id, name });
     let actor_name = shipgate_pipeline::read::actor_name(&actor, via.as_ref());
-    AuditRecord { id, at, actor, action, target, ip, detail, via, actor_name }
+    AuditRecord {
+        id,
+        at,
+        actor,
+        action,
+        target,
+        ip,
+        detail,
+        via,
+        actor_name,
+    }
 }
 
 /// Who did what to which object, and from where.
@@ -444,13 +541,13 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// The wall clock, in milliseconds since the epoch (see [`crate::clock`]).
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    crate::clock::wall_ms()
 }
 
 fn parse_text<T: FromStr>(what: &str, value: &str) -> StoreResult<T> {
-    value.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{value}`")))
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("{what} `{value}`")))
 }

@@ -55,11 +55,22 @@ impl Store {
 
     /// Turns event `event_id` into `messages` (channel, body), once: a replica that lost the
     /// race to dispatch it writes nothing. Returns whether this call dispatched it.
-    pub async fn dispatch_event(&self, event_id: i64, run_id: i64, messages: &[(String, String)]) -> StoreResult<bool> {
+    pub async fn dispatch_event(
+        &self,
+        event_id: i64,
+        run_id: i64,
+        messages: &[(String, String)],
+    ) -> StoreResult<bool> {
         let now = now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let marked = sqlx::query("UPDATE run_events SET dispatched_at = $1 WHERE id = $2 AND dispatched_at IS NULL").bind(now).bind(event_id).execute(&mut *tx).await?;
+            let marked = sqlx::query(
+                "UPDATE run_events SET dispatched_at = $1 WHERE id = $2 AND dispatched_at IS NULL",
+            )
+            .bind(now)
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?;
             if marked.rows_affected() != 1 {
                 return Ok(false);
             }
@@ -120,7 +131,12 @@ impl Store {
     }
 
     /// A send failed: try again at `retry_at`, or give up when it is `None`.
-    pub async fn message_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> StoreResult<()> {
+    pub async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> StoreResult<()> {
         let now = now_ms();
         on_pool!(self, |pool| {
             sqlx::query(
@@ -139,14 +155,23 @@ impl Store {
     }
 
     /// The GitHub deployment made for a run's environment, if one was.
-    pub async fn github_deployment(&self, run_id: i64, environment: &str) -> StoreResult<Option<i64>> {
+    pub async fn github_deployment(
+        &self,
+        run_id: i64,
+        environment: &str,
+    ) -> StoreResult<Option<i64>> {
         let row: Option<(i64,)> = on_pool!(self, |pool| {
             sqlx::query_as("SELECT deployment_id FROM github_deployments WHERE run_id = $1 AND environment = $2").bind(run_id).bind(environment).fetch_optional(pool).await?
         });
         Ok(row.map(|r| r.0))
     }
 
-    pub async fn save_github_deployment(&self, run_id: i64, environment: &str, deployment_id: i64) -> StoreResult<()> {
+    pub async fn save_github_deployment(
+        &self,
+        run_id: i64,
+        environment: &str,
+        deployment_id: i64,
+    ) -> StoreResult<()> {
         on_pool!(self, |pool| {
             sqlx::query("INSERT INTO github_deployments (run_id, environment, deployment_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (run_id, environment) DO NOTHING")
                 .bind(run_id)

@@ -1,6 +1,8 @@
 //! Pipeline definitions: the API's CRUD and the config file's idempotent sync.
 
-use super::{BeginWrite, AuditEntry, Store, StoreError, StoreResult, append_audit, now_ms, on_pool};
+use super::{
+    AuditEntry, BeginWrite, Store, StoreError, StoreResult, append_audit, now_ms, on_pool,
+};
 use shipgate_pipeline::read::PipelineRecord;
 use shipgate_pipeline::{EnvironmentSpec, PipelineSpec, Promotion};
 
@@ -29,8 +31,10 @@ struct EnvironmentRow {
     settings: String,
 }
 
-const PIPELINE_COLUMNS: &str = "id, name, repository, branch, ecr_repository, source, created_at, updated_at, settings";
-const ENVIRONMENT_COLUMNS: &str = "pipeline_id, name, cluster, service, container, region, promotion, settings";
+const PIPELINE_COLUMNS: &str =
+    "id, name, repository, branch, ecr_repository, source, created_at, updated_at, settings";
+const ENVIRONMENT_COLUMNS: &str =
+    "pipeline_id, name, cluster, service, container, region, promotion, settings";
 
 fn settings_json<T: serde::Serialize>(settings: &T) -> String {
     serde_json::to_string(settings).expect("settings serialize")
@@ -61,8 +65,9 @@ fn assemble(rows: Vec<PipelineRow>, envs: Vec<EnvironmentRow>) -> StoreResult<Ve
                         service: e.service.clone(),
                         container: e.container.clone(),
                         region: e.region.clone(),
-                        promotion: Promotion::parse(&e.promotion)
-                            .ok_or_else(|| StoreError::Corrupt(format!("promotion `{}`", e.promotion)))?,
+                        promotion: Promotion::parse(&e.promotion).ok_or_else(|| {
+                            StoreError::Corrupt(format!("promotion `{}`", e.promotion))
+                        })?,
                         deploy: parse_settings(&e.settings, &e.name)?,
                     })
                 })
@@ -121,7 +126,12 @@ impl Store {
     }
 
     /// Creates a pipeline; refuses if one of that name exists.
-    pub async fn create_pipeline(&self, spec: &PipelineSpec, source: &str, actor: &AuditEntry) -> StoreResult<PipelineRecord> {
+    pub async fn create_pipeline(
+        &self,
+        spec: &PipelineSpec,
+        source: &str,
+        actor: &AuditEntry,
+    ) -> StoreResult<PipelineRecord> {
         match self.save_pipeline(spec, source, actor, false).await? {
             (Saved::Created, record) => Ok(record),
             _ => Err(StoreError::PipelineExists(spec.name.clone())),
@@ -130,7 +140,12 @@ impl Store {
 
     /// Creates or replaces a pipeline. Writing the same definition again changes nothing
     /// and adds nothing to the audit log, which is what makes config loading idempotent.
-    pub async fn put_pipeline(&self, spec: &PipelineSpec, source: &str, actor: &AuditEntry) -> StoreResult<(Saved, PipelineRecord)> {
+    pub async fn put_pipeline(
+        &self,
+        spec: &PipelineSpec,
+        source: &str,
+        actor: &AuditEntry,
+    ) -> StoreResult<(Saved, PipelineRecord)> {
         self.save_pipeline(spec, source, actor, true).await
     }
 
@@ -144,17 +159,26 @@ impl Store {
         let now = now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let existing: Option<(i64, i64)> = sqlx::query_as("SELECT id, created_at FROM pipelines WHERE name = $1")
-                .bind(spec.name.clone())
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existing: Option<(i64, i64)> =
+                sqlx::query_as("SELECT id, created_at FROM pipelines WHERE name = $1")
+                    .bind(spec.name.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let (saved, id) = match existing {
                 Some((id, _)) => {
                     if !replace {
-                        return Ok((Saved::Unchanged, load_pipelines!(tx, "WHERE name = $1", spec.name.clone())?.pop().ok_or_else(|| StoreError::PipelineNotFound(spec.name.clone()))?));
+                        return Ok((
+                            Saved::Unchanged,
+                            load_pipelines!(tx, "WHERE name = $1", spec.name.clone())?
+                                .pop()
+                                .ok_or_else(|| StoreError::PipelineNotFound(spec.name.clone()))?,
+                        ));
                     }
                     let current = load_pipelines!(tx, "WHERE id = $1", id)?.pop();
-                    if current.as_ref().is_some_and(|c| &c.spec == spec && c.source == source) {
+                    if current
+                        .as_ref()
+                        .is_some_and(|c| &c.spec == spec && c.source == source)
+                    {
                         return Ok((Saved::Unchanged, current.expect("checked above")));
                     }
                     sqlx::query(
@@ -170,7 +194,10 @@ impl Store {
                     .bind(settings_json(&spec.build))
                     .execute(&mut *tx)
                     .await?;
-                    sqlx::query("DELETE FROM environments WHERE pipeline_id = $1").bind(id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM environments WHERE pipeline_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                     (Saved::Updated, id)
                 }
                 None => {
@@ -208,10 +235,24 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            let action = if saved == Saved::Created { "pipeline.created" } else { "pipeline.updated" };
+            let action = if saved == Saved::Created {
+                "pipeline.created"
+            } else {
+                "pipeline.updated"
+            };
             let detail = serde_json::to_string(spec).unwrap_or_default();
-            append_audit!(&mut *tx, &AuditEntry { action: action.into(), target: format!("pipeline:{}", spec.name), detail, ..actor.clone() })?;
-            let record = load_pipelines!(tx, "WHERE name = $1", spec.name.clone())?.pop().ok_or_else(|| StoreError::PipelineNotFound(spec.name.clone()))?;
+            append_audit!(
+                &mut *tx,
+                &AuditEntry {
+                    action: action.into(),
+                    target: format!("pipeline:{}", spec.name),
+                    detail,
+                    ..actor.clone()
+                }
+            )?;
+            let record = load_pipelines!(tx, "WHERE name = $1", spec.name.clone())?
+                .pop()
+                .ok_or_else(|| StoreError::PipelineNotFound(spec.name.clone()))?;
             tx.commit().await?;
             Ok((saved, record))
         })
@@ -221,13 +262,21 @@ impl Store {
     pub async fn delete_pipeline(&self, name: &str, actor: &AuditEntry) -> StoreResult<()> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let deleted = sqlx::query("DELETE FROM pipelines WHERE name = $1").bind(name.to_owned()).execute(&mut *tx).await?;
+            let deleted = sqlx::query("DELETE FROM pipelines WHERE name = $1")
+                .bind(name.to_owned())
+                .execute(&mut *tx)
+                .await?;
             if deleted.rows_affected() == 0 {
                 return Err(StoreError::PipelineNotFound(name.to_owned()));
             }
             append_audit!(
                 &mut *tx,
-                &AuditEntry { action: "pipeline.deleted".into(), target: format!("pipeline:{name}"), detail: String::new(), ..actor.clone() }
+                &AuditEntry {
+                    action: "pipeline.deleted".into(),
+                    target: format!("pipeline:{name}"),
+                    detail: String::new(),
+                    ..actor.clone()
+                }
             )?;
             tx.commit().await?;
             Ok(())

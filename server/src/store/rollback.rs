@@ -9,21 +9,30 @@ use super::deploys::{self, DeployRow};
 use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, now_ms, on_pool, on_tx};
 use futures::FutureExt;
 use shipgate_pipeline::deploy_step::DeployStep;
-use shipgate_pipeline::{RunEvent, RunState};
 use shipgate_pipeline::rollout::short_task_definition;
 use shipgate_pipeline::{EnvironmentSpec, Promotion, RunStatus, StageStatus};
+use shipgate_pipeline::{RunEvent, RunState};
 
 /// Why a rollback was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RollbackRefusal {
     #[error("run {run} has no deploy to environment position {position}")]
     NoSuchDeploy { run: i64, position: i64 },
-    #[error("run {run}'s deploy to `{environment}` did not succeed, so there is nothing proven to roll back to")]
+    #[error(
+        "run {run}'s deploy to `{environment}` did not succeed, so there is nothing proven to roll back to"
+    )]
     NotSucceeded { run: i64, environment: String },
     #[error("run {run}'s deploy to `{environment}` recorded no task-definition revision")]
     NoRevision { run: i64, environment: String },
     #[error("a reason is required for a rollback")]
     ReasonRequired,
+}
+
+/// What a rollback puts back: a task-definition revision, and the image it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Restore<'a> {
+    pub task_definition: &'a str,
+    pub image: &'a str,
 }
 
 /// Everything a rollback run is made from.
@@ -40,16 +49,41 @@ pub struct RollbackPlan {
 }
 
 impl RollbackPlan {
-    /// A rollback of a service to `task_definition` running `image`, copying the target and
+    /// A rollback of a service to `restore`, copying the target and
     /// its settings from `environment` as the pipeline defines it now (or from `like`, the
     /// deploy being undone, when the environment is gone).
-    pub fn new(pipeline: &str, delivery: String, commit_of_run: i64, like: &DeployRow, environment: Option<&EnvironmentSpec>, task_definition: &str, image: &str, why: String) -> RollbackPlan {
+    pub fn new(
+        pipeline: &str,
+        delivery: String,
+        commit_of_run: i64,
+        like: &DeployRow,
+        environment: Option<&EnvironmentSpec>,
+        restore: Restore<'_>,
+        why: String,
+    ) -> RollbackPlan {
+        let Restore {
+            task_definition,
+            image,
+        } = restore;
         let mut target = match environment {
             Some(env) => DeployRow::queued(0, 0, env, image.to_owned(), now_ms()),
-            None => DeployRow { run_id: 0, position: 0, image: image.to_owned(), step: DeployStep::Queued, queued_at: now_ms(), ..like.clone() },
+            None => DeployRow {
+                run_id: 0,
+                position: 0,
+                image: image.to_owned(),
+                step: DeployStep::Queued,
+                queued_at: now_ms(),
+                ..like.clone()
+            },
         };
         target.task_definition = Some(task_definition.to_owned());
-        RollbackPlan { pipeline: pipeline.to_owned(), delivery, commit_of_run, target, why }
+        RollbackPlan {
+            pipeline: pipeline.to_owned(),
+            delivery,
+            commit_of_run,
+            target,
+            why,
+        }
     }
 
     /// Writes the run in `tx`: a run row copied from the commit's run, its three stages, and
@@ -59,11 +93,24 @@ impl RollbackPlan {
     pub(crate) async fn write(&self, tx: &mut Tx) -> StoreResult<Option<i64>> {
         let now = now_ms();
         let t = &self.target;
-        let revision = short_task_definition(t.task_definition.as_deref().unwrap_or_default()).to_owned();
+        let revision =
+            short_task_definition(t.task_definition.as_deref().unwrap_or_default()).to_owned();
         let stages = [
             (0, "source", None, StageStatus::Succeeded, self.why.clone()),
-            (1, "build", None, StageStatus::Succeeded, format!("no build: a rollback redeploys revision {revision}")),
-            (2, "deploy", Some(t.environment.as_str()), StageStatus::Pending, String::new()),
+            (
+                1,
+                "build",
+                None,
+                StageStatus::Succeeded,
+                format!("no build: a rollback redeploys revision {revision}"),
+            ),
+            (
+                2,
+                "deploy",
+                Some(t.environment.as_str()),
+                StageStatus::Pending,
+                String::new(),
+            ),
         ];
         on_tx!(tx, |conn| {
             sqlx::query(
@@ -80,12 +127,15 @@ impl RollbackPlan {
             .bind(self.commit_of_run)
             .execute(&mut *conn)
             .await?;
-            let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2")
-                .bind(self.pipeline.as_str())
-                .bind(self.delivery.as_str())
-                .fetch_optional(&mut *conn)
-                .await?;
-            let Some((run_id,)) = found else { return Ok(None) };
+            let found: Option<(i64,)> =
+                sqlx::query_as("SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2")
+                    .bind(self.pipeline.as_str())
+                    .bind(self.delivery.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let Some((run_id,)) = found else {
+                return Ok(None);
+            };
             for (position, kind, environment, status, detail) in &stages {
                 let at = (*status != StageStatus::Pending).then_some(now);
                 sqlx::query(
@@ -127,43 +177,87 @@ impl RollbackPlan {
 
 impl Store {
     /// A deploy that can be rolled back to: it succeeded and recorded its revision.
-    pub async fn restorable_deploy(&self, run_id: i64, position: i64) -> StoreResult<Result<DeployRow, RollbackRefusal>> {
-        let Some(row) = self.get_deploys(run_id).await?.into_iter().find(|d| d.position == position) else {
-            return Ok(Err(RollbackRefusal::NoSuchDeploy { run: run_id, position }));
+    pub async fn restorable_deploy(
+        &self,
+        run_id: i64,
+        position: i64,
+    ) -> StoreResult<Result<DeployRow, RollbackRefusal>> {
+        let Some(row) = self
+            .get_deploys(run_id)
+            .await?
+            .into_iter()
+            .find(|d| d.position == position)
+        else {
+            return Ok(Err(RollbackRefusal::NoSuchDeploy {
+                run: run_id,
+                position,
+            }));
         };
         if row.outcome.as_deref() != Some("succeeded") {
-            return Ok(Err(RollbackRefusal::NotSucceeded { run: run_id, environment: row.environment }));
+            return Ok(Err(RollbackRefusal::NotSucceeded {
+                run: run_id,
+                environment: row.environment,
+            }));
         }
         if row.task_definition.is_none() {
-            return Ok(Err(RollbackRefusal::NoRevision { run: run_id, environment: row.environment }));
+            return Ok(Err(RollbackRefusal::NoRevision {
+                run: run_id,
+                environment: row.environment,
+            }));
         }
         Ok(Ok(row))
     }
 
     /// The latest successful deploy that registered `task_definition`, if Shipgate made it.
-    pub async fn deploy_of_revision(&self, task_definition: &str) -> StoreResult<Option<DeployRow>> {
+    pub async fn deploy_of_revision(
+        &self,
+        task_definition: &str,
+    ) -> StoreResult<Option<DeployRow>> {
         let found: Option<(i64, i64)> = on_pool!(self, |pool| {
             sqlx::query_as("SELECT run_id, position FROM deploys WHERE task_definition = $1 AND outcome = 'succeeded' ORDER BY finished_at DESC LIMIT 1")
                 .bind(task_definition)
                 .fetch_optional(pool)
                 .await?
         });
-        let Some((run_id, position)) = found else { return Ok(None) };
-        Ok(self.get_deploys(run_id).await?.into_iter().find(|d| d.position == position))
+        let Some((run_id, position)) = found else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_deploys(run_id)
+            .await?
+            .into_iter()
+            .find(|d| d.position == position))
     }
 
     /// A person rolls an environment back to what run `run_id`'s deploy at `position` put
     /// there. Returns the rollback run's id.
-    pub async fn roll_back(&self, run_id: i64, position: i64, reason: &str, actor: &AuditEntry) -> StoreResult<i64> {
+    pub async fn roll_back(
+        &self,
+        run_id: i64,
+        position: i64,
+        reason: &str,
+        actor: &AuditEntry,
+    ) -> StoreResult<i64> {
         let refuse = |why| StoreError::RollbackRefused(why);
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(refuse(RollbackRefusal::ReasonRequired));
         }
-        let restored = self.restorable_deploy(run_id, position).await?.map_err(refuse)?;
-        let (run, _) = self.run_and_stages(run_id).await?.ok_or(StoreError::RunNotFound(run_id))?;
+        let restored = self
+            .restorable_deploy(run_id, position)
+            .await?
+            .map_err(refuse)?;
+        let (run, _) = self
+            .run_and_stages(run_id)
+            .await?
+            .ok_or(StoreError::RunNotFound(run_id))?;
         let pipeline = self.get_pipeline(&run.pipeline).await?;
-        let environment = pipeline.as_ref().and_then(|p| p.spec.environments.iter().find(|e| e.name == restored.environment));
+        let environment = pipeline.as_ref().and_then(|p| {
+            p.spec
+                .environments
+                .iter()
+                .find(|e| e.name == restored.environment)
+        });
         let revision = restored.task_definition.clone().unwrap_or_default();
         let why = format!(
             "rollback of `{}` by {} to {}, as deployed by run #{run_id}: {reason}",
@@ -172,15 +266,39 @@ impl Store {
             short_task_definition(&revision)
         );
         let delivery = format!("rollback:{run_id}:{position}:{}", now_ms());
-        let plan = RollbackPlan::new(&run.pipeline, delivery, run_id, &restored, environment, &revision, &restored.image, why);
+        let plan = RollbackPlan::new(
+            &run.pipeline,
+            delivery,
+            run_id,
+            &restored,
+            environment,
+            Restore {
+                task_definition: &revision,
+                image: &restored.image,
+            },
+            why,
+        );
         self.start_rollback(&plan, actor).await
     }
 
     /// Writes a rollback run and its audit entry; returns the new run's id.
-    pub async fn start_rollback(&self, plan: &RollbackPlan, actor: &AuditEntry) -> StoreResult<i64> {
+    pub async fn start_rollback(
+        &self,
+        plan: &RollbackPlan,
+        actor: &AuditEntry,
+    ) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
         let id = plan.write(&mut tx).await?.ok_or(sqlx::Error::RowNotFound)?;
-        audit::append(&mut tx, &AuditEntry { action: "run.rollback".into(), target: format!("pipeline:{}", plan.pipeline), detail: plan.why.clone(), ..actor.clone() }).await?;
+        audit::append(
+            &mut tx,
+            &AuditEntry {
+                action: "run.rollback".into(),
+                target: format!("pipeline:{}", plan.pipeline),
+                detail: plan.why.clone(),
+                ..actor.clone()
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -188,7 +306,15 @@ impl Store {
     /// Ends a deploy: the run's transition, the deploy's outcome and the service lock's
     /// release commit together.
     /// With `undo`, the rollback run that undoes the deploy is written in the same transaction.
-    pub async fn finish_deploy(&self, d: &DeployRow, event: RunEvent, outcome: &str, detail: &str, error: Option<&str>, undo: Option<&RollbackPlan>) -> StoreResult<RunState> {
+    pub async fn finish_deploy(
+        &self,
+        d: &DeployRow,
+        event: RunEvent,
+        outcome: &str,
+        detail: &str,
+        error: Option<&str>,
+        undo: Option<&RollbackPlan>,
+    ) -> StoreResult<RunState> {
         let now = now_ms();
         let also = move |mut tx: Tx| {
             async move {
@@ -201,6 +327,7 @@ impl Store {
             }
             .boxed()
         };
-        self.apply_event_with(d.run_id, event, Some(detail), also).await
+        self.apply_event_with(d.run_id, event, Some(detail), also)
+            .await
     }
 }

@@ -2,39 +2,23 @@
 //! the engine uses to move a run, which goes through the pure state machine.
 
 use super::deliveries::{group_tracking, initial_stages, placeholders};
-use super::{Arg, AuditEntry, BeginWrite, BoxedWrite, Store, StoreError, StoreResult, Tx, append_audit, audit, bind_all, deploys, nothing_else, now_ms, on_pool, on_tx, parse_text};
+use super::{
+    Arg, AuditEntry, BeginWrite, BoxedWrite, Store, StoreError, StoreResult, Tx, append_audit,
+    audit, bind_all, deploys, nothing_else, now_ms, on_pool, on_tx, parse_text,
+};
 use futures::FutureExt;
 use shipgate_pipeline::freeze::active_freeze;
-use shipgate_pipeline::read::{BuildInfo, Commit, DEFAULT_PAGE, GateDecision, GateStatus, MAX_PAGE, Page, PendingGate, RunDetail, RunFilter, RunSummary, StageRecord, gate_opened_at};
 use shipgate_pipeline::notice::happenings;
-use shipgate_pipeline::{DeployState, Promotion, RunEvent, RunKind, RunState, RunStatus, StageKind, StageStatus, transition};
+use shipgate_pipeline::read::{
+    BuildInfo, Commit, DEFAULT_PAGE, GateDecision, GateStatus, MAX_PAGE, Page, PendingGate,
+    RunDetail, RunFilter, RunSummary, StageRecord, gate_opened_at,
+};
+use shipgate_pipeline::{
+    DeployState, Promotion, RunEvent, RunState, RunStatus, StageKind, StageStatus, transition,
+};
 
-/// Why a person's request to cancel or retry a run was refused. Each says what to do instead.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("it has already ended as {}", .0.as_str().replace('_', " "))]
-    Ended(RunStatus),
-    /// ECS is replacing the service's tasks, and nothing Shipgate could do stops that: a
-    /// cancelled run would only stop watching a rollout that goes on regardless.
-    #[error(
-        "its deploy to `{0}` is rolling out on ECS, and Shipgate cannot take back an UpdateService; \
-         wait for the rollout to end, or roll the service back"
-    )]
-    Deploying(String),
-    #[error("it is still {}; only a run that ended unsuccessfully can be retried", .0.as_str().replace('_', " "))]
-    Live(RunStatus),
-    #[error("it succeeded; only a run that ended unsuccessfully can be retried (push again to deploy the commit again)")]
-    Succeeded,
-    #[error("it was superseded by a newer run, which ships the newer commit")]
-    Superseded,
-    /// Each run is retried at most once, so a form sent twice does not start two runs.
-    #[error("it was already retried as run {0}; retry that one instead")]
-    AlreadyRetried(i64),
-    #[error("its pipeline `{0}` no longer exists")]
-    PipelineGone(String),
-    #[error("it is a rollback; roll back again from the service page instead")]
-    IsRollback,
-}
+pub use shipgate_pipeline::run_rules::Refusal;
+use shipgate_pipeline::run_rules::{may_cancel, may_retry};
 
 #[derive(sqlx::FromRow)]
 struct RunRow {
@@ -112,7 +96,10 @@ impl TryFrom<StageRow> for StageRecord {
             position: s.position,
             kind: parse_text("stage kind", &s.kind)?,
             promotion: match s.promotion {
-                Some(p) => Some(Promotion::parse(&p).ok_or_else(|| StoreError::Corrupt(format!("promotion `{p}`")))?),
+                Some(p) => Some(
+                    Promotion::parse(&p)
+                        .ok_or_else(|| StoreError::Corrupt(format!("promotion `{p}`")))?,
+                ),
                 None => None,
             },
             environment: s.environment,
@@ -136,7 +123,10 @@ pub(crate) fn state_of(status: &str, stages: &[StageRecord]) -> StoreResult<RunS
         deploys: stages
             .iter()
             .filter(|s| s.kind == StageKind::Deploy)
-            .map(|s| DeployState { promotion: s.promotion.unwrap_or(Promotion::Manual), status: s.status })
+            .map(|s| DeployState {
+                promotion: s.promotion.unwrap_or(Promotion::Manual),
+                status: s.status,
+            })
             .collect(),
     })
 }
@@ -166,23 +156,47 @@ impl Store {
             sql.push_str(&conditions.join(" AND "));
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
-        let mut rows: Vec<RunRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args).fetch_all(pool).await?);
+        let mut rows: Vec<RunRow> = on_pool!(self, |pool| bind_all!(sqlx::query_as(&sql), &args)
+            .fetch_all(pool)
+            .await?);
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| r.id)
         } else {
             None
         };
-        Ok(Page { items: rows.into_iter().map(RunSummary::try_from).collect::<StoreResult<_>>()?, next })
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(RunSummary::try_from)
+                .collect::<StoreResult<_>>()?,
+            next,
+        })
     }
 
     pub async fn get_run(&self, id: i64) -> StoreResult<Option<RunDetail>> {
-        let Some((run, stages)) = self.run_and_stages(id).await? else { return Ok(None) };
+        let Some((run, stages)) = self.run_and_stages(id).await? else {
+            return Ok(None);
+        };
         let (build, deploys, decisions) = self.engine_details(id).await?;
-        let gate = if run.status == RunStatus::AwaitingApproval { self.gate_status(&run, &stages, &decisions, build.as_ref()).await? } else { None };
+        let gate = if run.status == RunStatus::AwaitingApproval {
+            self.gate_status(&run, &stages, &decisions, build.as_ref())
+                .await?
+        } else {
+            None
+        };
         let messages = self.run_messages(id).await?;
         let briefs = self.run_briefs(id).await?;
-        Ok(Some(RunDetail { run, stages, build, deploys, decisions, gate, messages, briefs }))
+        Ok(Some(RunDetail {
+            run,
+            stages,
+            build,
+            deploys,
+            decisions,
+            gate,
+            messages,
+            briefs,
+        }))
     }
 
     /// Every run waiting at a gate, longest-waiting first. (At most one gate per run waits.)
@@ -196,26 +210,55 @@ impl Store {
              ORDER BY COALESCE(b.finished_at, r.created_at), r.id",
             columns = RUN_COLUMNS.split(", ").map(|c| format!("r.{}", c.trim())).collect::<Vec<_>>().join(", ")
         );
-        let rows: Vec<PendingRow> = on_pool!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
+        let rows: Vec<PendingRow> =
+            on_pool!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await?);
         rows.into_iter()
-            .map(|row| Ok(PendingGate { run: RunSummary::try_from(row.run)?, environment: row.environment.unwrap_or_default(), waiting_since: row.waiting_since }))
+            .map(|row| {
+                Ok(PendingGate {
+                    run: RunSummary::try_from(row.run)?,
+                    environment: row.environment.unwrap_or_default(),
+                    waiting_since: row.waiting_since,
+                })
+            })
             .collect()
     }
 
     /// Where a waiting gate stands: approvals so far against the environment's policy as it
     /// is now, when it expires, and whether a freeze is on.
-    async fn gate_status(&self, run: &RunSummary, stages: &[StageRecord], decisions: &[GateDecision], build: Option<&BuildInfo>) -> StoreResult<Option<GateStatus>> {
-        let deploys: Vec<&StageRecord> = stages.iter().filter(|s| s.kind == StageKind::Deploy).collect();
-        let Some(position) = deploys.iter().position(|s| s.status == StageStatus::AwaitingApproval) else { return Ok(None) };
-        let Some(pipeline) = self.get_pipeline(&run.pipeline).await? else { return Ok(None) };
-        let Some(environment) = pipeline.spec.environments.get(position) else { return Ok(None) };
+    async fn gate_status(
+        &self,
+        run: &RunSummary,
+        stages: &[StageRecord],
+        decisions: &[GateDecision],
+        build: Option<&BuildInfo>,
+    ) -> StoreResult<Option<GateStatus>> {
+        let deploys: Vec<&StageRecord> = stages
+            .iter()
+            .filter(|s| s.kind == StageKind::Deploy)
+            .collect();
+        let Some(position) = deploys
+            .iter()
+            .position(|s| s.status == StageStatus::AwaitingApproval)
+        else {
+            return Ok(None);
+        };
+        let Some(pipeline) = self.get_pipeline(&run.pipeline).await? else {
+            return Ok(None);
+        };
+        let Some(environment) = pipeline.spec.environments.get(position) else {
+            return Ok(None);
+        };
         let digest = build.and_then(|b| b.image_digest.as_deref());
         let policy = &environment.deploy.approval;
         Ok(Some(GateStatus {
             environment: environment.name.clone(),
             approved_by: decisions
                 .iter()
-                .filter(|d| d.environment == environment.name && d.decision == "approved" && d.image_digest.as_deref() == digest)
+                .filter(|d| {
+                    d.environment == environment.name
+                        && d.decision == "approved"
+                        && d.image_digest.as_deref() == digest
+                })
                 .map(|d| d.who().to_owned())
                 .collect(),
             required_approvals: policy.required_approvals,
@@ -226,9 +269,15 @@ impl Store {
     }
 
     /// A run and its stages: all a state transition needs.
-    pub(crate) async fn run_and_stages(&self, id: i64) -> StoreResult<Option<(RunSummary, Vec<StageRecord>)>> {
+    pub(crate) async fn run_and_stages(
+        &self,
+        id: i64,
+    ) -> StoreResult<Option<(RunSummary, Vec<StageRecord>)>> {
         let (run, stages): (Option<RunRow>, Vec<StageRow>) = on_pool!(self, |pool| {
-            let run = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+            let run = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
             let stages = sqlx::query_as(
                 "SELECT position, kind, environment, promotion, status, started_at, finished_at, detail
                  FROM stage_runs WHERE run_id = $1 ORDER BY position",
@@ -239,21 +288,39 @@ impl Store {
             (run, stages)
         });
         let Some(run) = run else { return Ok(None) };
-        Ok(Some((run.try_into()?, stages.into_iter().map(StageRecord::try_from).collect::<StoreResult<_>>()?)))
+        Ok(Some((
+            run.try_into()?,
+            stages
+                .into_iter()
+                .map(StageRecord::try_from)
+                .collect::<StoreResult<_>>()?,
+        )))
     }
 
     /// Applies `event` to run `id` through the state machine and stores the result.
     /// Two writers racing on the same run cannot both succeed: the update is conditional
     /// on the version read, and the loser gets [`StoreError::RunChanged`].
-    pub async fn apply_event(&self, id: i64, event: RunEvent, detail: Option<&str>) -> StoreResult<RunState> {
+    pub async fn apply_event(
+        &self,
+        id: i64,
+        event: RunEvent,
+        detail: Option<&str>,
+    ) -> StoreResult<RunState> {
         self.apply_event_with(id, event, detail, nothing_else).await
     }
 
     /// [`Store::apply_event`], plus `also`: store functions that write in the transition's
     /// transaction, so they commit or fail together with it (a deploy row reaching its end, a
     /// service lock released, a gate decision). `also` gets the transaction and hands it back.
-    pub(crate) async fn apply_event_with<'a>(&self, id: i64, event: RunEvent, detail: Option<&str>, also: impl FnOnce(Tx) -> BoxedWrite<'a> + Send) -> StoreResult<RunState> {
-        self.apply_event_if(id, event, detail, also, |_, _| Ok(()), None).await
+    pub(crate) async fn apply_event_with<'a>(
+        &self,
+        id: i64,
+        event: RunEvent,
+        detail: Option<&str>,
+        also: impl FnOnce(Tx) -> BoxedWrite<'a> + Send,
+    ) -> StoreResult<RunState> {
+        self.apply_event_if(id, event, detail, also, |_, _| Ok(()), None)
+            .await
     }
 
     /// [`Store::apply_event_with`], if `allow` accepts the run as it stands. `allow` sees the
@@ -273,30 +340,52 @@ impl Store {
         // The version is read before the state: if the run moves in between, the conditional
         // update below fails rather than storing a transition computed from a newer state.
         let version: Option<(i64,)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT version FROM runs WHERE id = $1").bind(id).fetch_optional(pool).await?
+            sqlx::query_as("SELECT version FROM runs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
         });
         let (version,) = version.ok_or(StoreError::RunNotFound(id))?;
         if expected_version.is_some_and(|expected| expected != version) {
             return Err(StoreError::RunChanged(id));
         }
-        let (run, stages) = self.run_and_stages(id).await?.ok_or(StoreError::RunNotFound(id))?;
+        let (run, stages) = self
+            .run_and_stages(id)
+            .await?
+            .ok_or(StoreError::RunNotFound(id))?;
         let before = state_of(run.status.as_str(), &stages)?;
         allow(&before, &stages)?;
         let after = transition(&before, event)?;
         let now = now_ms();
         // Stage rows in the order the state machine models them: build, then each deploy.
         let modelled: Vec<(i64, StageStatus, StageStatus)> = {
-            let build = stages.iter().find(|s| s.kind == StageKind::Build).map(|s| s.position);
-            let deploys = stages.iter().filter(|s| s.kind == StageKind::Deploy).map(|s| s.position);
+            let build = stages
+                .iter()
+                .find(|s| s.kind == StageKind::Build)
+                .map(|s| s.position);
+            let deploys = stages
+                .iter()
+                .filter(|s| s.kind == StageKind::Deploy)
+                .map(|s| s.position);
             build
                 .into_iter()
                 .chain(deploys)
-                .zip(std::iter::once((before.build, after.build)).chain(before.deploys.iter().zip(&after.deploys).map(|(b, a)| (b.status, a.status))))
+                .zip(
+                    std::iter::once((before.build, after.build)).chain(
+                        before
+                            .deploys
+                            .iter()
+                            .zip(&after.deploys)
+                            .map(|(b, a)| (b.status, a.status)),
+                    ),
+                )
                 .map(|(pos, (b, a))| (pos, b, a))
                 .collect()
         };
         let target = match event {
-            RunEvent::BuildStarted | RunEvent::BuildSucceeded | RunEvent::BuildFailed => modelled.first().map(|m| m.0),
+            RunEvent::BuildStarted | RunEvent::BuildSucceeded | RunEvent::BuildFailed => {
+                modelled.first().map(|m| m.0)
+            }
             RunEvent::DeployStarted(e)
             | RunEvent::DeploySucceeded(e)
             | RunEvent::DeployFailed(e)
@@ -306,11 +395,17 @@ impl Store {
             | RunEvent::Superseded(e)
             | RunEvent::Expired(e) => modelled.get(e + 1).map(|m| m.0),
             // A cancellation's detail (who, and why) goes on the first stage it stopped.
-            RunEvent::Cancelled => modelled.iter().find(|(_, was, now)| was != now).map(|m| m.0),
+            RunEvent::Cancelled => modelled
+                .iter()
+                .find(|(_, was, now)| was != now)
+                .map(|m| m.0),
         };
         // What the change tells people (notifiers, GitHub), recorded with it.
         let told = happenings(&before, &after);
-        let deploy_stages: Vec<&StageRecord> = stages.iter().filter(|s| s.kind == StageKind::Deploy).collect();
+        let deploy_stages: Vec<&StageRecord> = stages
+            .iter()
+            .filter(|s| s.kind == StageKind::Deploy)
+            .collect();
         let mut tx = self.begin_write().await?;
         on_tx!(&mut tx, |conn| {
             // A changed run is worth another look by the engine straight away (wake_at = 0).
@@ -329,7 +424,11 @@ impl Store {
                     continue;
                 }
                 let started = *now_status == StageStatus::Running;
-                let detail = if Some(*position) == target { detail.unwrap_or("") } else { "" };
+                let detail = if Some(*position) == target {
+                    detail.unwrap_or("")
+                } else {
+                    ""
+                };
                 let finished = now_status.is_terminal();
                 sqlx::query(
                     "UPDATE stage_runs SET status = $1,
@@ -377,10 +476,24 @@ impl Store {
     /// cannot be taken back, so cancelling then would only hide the rollout. A deploy still
     /// queued behind a busy service leaves the queue (and frees any lock already taken for
     /// it), or it would hold up every later deploy of that service.
-    pub async fn cancel_run(&self, id: i64, reason: &str, actor: &AuditEntry) -> StoreResult<RunState> {
+    pub async fn cancel_run(
+        &self,
+        id: i64,
+        reason: &str,
+        actor: &AuditEntry,
+    ) -> StoreResult<RunState> {
         let reason = reason.trim();
-        let refuse = |why| StoreError::RunRefused { run: id, action: "cancelled", why };
-        let audit = AuditEntry { action: "run.cancel".into(), target: format!("run:{id}"), detail: reason.to_owned(), ..actor.clone() };
+        let refuse = |why| StoreError::RunRefused {
+            run: id,
+            action: "cancelled",
+            why,
+        };
+        let audit = AuditEntry {
+            action: "run.cancel".into(),
+            target: format!("run:{id}"),
+            detail: reason.to_owned(),
+            ..actor.clone()
+        };
         let now = now_ms();
         let audit = &audit;
         // No deploy of this run is under way (checked below, on the state this write is
@@ -393,16 +506,19 @@ impl Store {
             }
             .boxed()
         };
-        let detail = if reason.is_empty() { format!("cancelled by {}", actor.actor) } else { format!("cancelled by {}: {reason}", actor.actor) };
-        self.apply_event_if(id, RunEvent::Cancelled, Some(&detail), also, |state, stages| {
-            if state.status.is_terminal() {
-                return Err(refuse(Refusal::Ended(state.status)));
-            }
-            match stages.iter().find(|s| s.kind == StageKind::Deploy && s.status == StageStatus::Running) {
-                Some(deploying) => Err(refuse(Refusal::Deploying(deploying.environment.clone().unwrap_or_default()))),
-                None => Ok(()),
-            }
-        }, None)
+        let detail = if reason.is_empty() {
+            format!("cancelled by {}", actor.actor)
+        } else {
+            format!("cancelled by {}: {reason}", actor.actor)
+        };
+        self.apply_event_if(
+            id,
+            RunEvent::Cancelled,
+            Some(&detail),
+            also,
+            |state, stages| may_cancel(state.status, stages).map_err(refuse),
+            None,
+        )
         .await
     }
 
@@ -415,23 +531,22 @@ impl Store {
     /// this one, and the uniqueness of (pipeline, delivery) then makes a second retry of the
     /// same run fail even when two replicas race.
     pub async fn retry_run(&self, id: i64, actor: &AuditEntry) -> StoreResult<i64> {
-        let refuse = |why| StoreError::RunRefused { run: id, action: "retried", why };
+        let refuse = |why| StoreError::RunRefused {
+            run: id,
+            action: "retried",
+            why,
+        };
         let delivery = format!("retry:{id}");
         let now = now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let old: Option<RunRow> =
-                sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?;
+                sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let old = RunSummary::try_from(old.ok_or(StoreError::RunNotFound(id))?)?;
-            if old.kind == RunKind::Rollback {
-                return Err(refuse(Refusal::IsRollback));
-            }
-            match old.status {
-                RunStatus::Running | RunStatus::AwaitingApproval => return Err(refuse(Refusal::Live(old.status))),
-                RunStatus::Succeeded => return Err(refuse(Refusal::Succeeded)),
-                RunStatus::Superseded => return Err(refuse(Refusal::Superseded)),
-                RunStatus::Failed | RunStatus::RolledBack | RunStatus::Rejected | RunStatus::Cancelled | RunStatus::Expired => {}
-            }
+            may_retry(old.kind, old.status).map_err(refuse)?;
             let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
                 "SELECT p.name, p.branch, e.name, e.promotion FROM pipelines p
                  LEFT JOIN environments e ON e.pipeline_id = p.id
@@ -468,11 +583,13 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some((new_id,)) = inserted else {
-                let (by,): (i64,) = sqlx::query_as("SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2")
-                    .bind(old.pipeline.as_str())
-                    .bind(delivery.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let (by,): (i64,) = sqlx::query_as(
+                    "SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2",
+                )
+                .bind(old.pipeline.as_str())
+                .bind(delivery.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
                 return Err(refuse(Refusal::AlreadyRetried(by)));
             };
             let mut stages = initial_stages(&state, &pipeline, now, &c.sha);
@@ -510,15 +627,22 @@ impl Store {
 /// Moves run `run_id`'s version on without a transition, if it is still `version`: a
 /// write that others deciding about the run must see (a gate approval that is not yet
 /// enough). [`StoreError::RunChanged`] if someone moved the run in between.
-pub(crate) async fn bump_version_if(tx: &mut Tx, run_id: i64, version: i64, now: i64) -> StoreResult<()> {
+pub(crate) async fn bump_version_if(
+    tx: &mut Tx,
+    run_id: i64,
+    version: i64,
+    now: i64,
+) -> StoreResult<()> {
     let bumped = on_tx!(tx, |conn| {
-        sqlx::query("UPDATE runs SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3")
-            .bind(now)
-            .bind(run_id)
-            .bind(version)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
+        sqlx::query(
+            "UPDATE runs SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3",
+        )
+        .bind(now)
+        .bind(run_id)
+        .bind(version)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
     });
     if bumped != 1 {
         return Err(StoreError::RunChanged(run_id));

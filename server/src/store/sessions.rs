@@ -26,11 +26,13 @@ fn backend(e: sqlx::Error) -> session_store::Error {
 impl SessionRecords {
     /// The record's expiry, in milliseconds on `self.clock`.
     fn expires_ms(&self, record: &Record) -> i64 {
-        (record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64 + self.clock.ahead_of_system_ms()
+        (record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64
+            + self.clock.ahead_of_system_ms()
     }
 
     async fn write(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data = serde_json::to_string(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         on_pool!(&self.store, |pool| {
             sqlx::query(
                 "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)
@@ -49,12 +51,14 @@ impl SessionRecords {
     /// Deletes sessions past their expiry. Called as new sessions are made, which bounds
     /// the table by the number of sessions started within one idle timeout.
     pub async fn sweep(&self) -> session_store::Result<u64> {
-        Ok(on_pool!(&self.store, |pool| sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-            .bind(self.clock.now_ms())
-            .execute(pool)
-            .await
-            .map_err(backend)?
-            .rows_affected()))
+        Ok(on_pool!(&self.store, |pool| sqlx::query(
+            "DELETE FROM sessions WHERE expires_at < $1"
+        )
+        .bind(self.clock.now_ms())
+        .execute(pool)
+        .await
+        .map_err(backend)?
+        .rows_affected()))
     }
 }
 
@@ -65,11 +69,13 @@ impl SessionStore for SessionRecords {
         // Ids are 128 random bits; a clash is all but impossible, but a clash must never
         // hand one person another's session, so a taken id is replaced.
         loop {
-            let taken: Option<(String,)> = on_pool!(&self.store, |pool| sqlx::query_as("SELECT id FROM sessions WHERE id = $1")
-                .bind(record.id.to_string())
-                .fetch_optional(pool)
-                .await
-                .map_err(backend)?);
+            let taken: Option<(String,)> = on_pool!(&self.store, |pool| sqlx::query_as(
+                "SELECT id FROM sessions WHERE id = $1"
+            )
+            .bind(record.id.to_string())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?);
             if taken.is_none() {
                 break;
             }
@@ -83,23 +89,37 @@ impl SessionStore for SessionRecords {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row: Option<(String, i64)> = on_pool!(&self.store, |pool| sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-            .bind(id.to_string())
-            .bind(self.clock.now_ms())
-            .fetch_optional(pool)
-            .await
-            .map_err(backend)?);
-        let Some((data, expires_at)) = row else { return Ok(None) };
-        let data = serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let row: Option<(String, i64)> = on_pool!(&self.store, |pool| sqlx::query_as(
+            "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2"
+        )
+        .bind(id.to_string())
+        .bind(self.clock.now_ms())
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?);
+        let Some((data, expires_at)) = row else {
+            return Ok(None);
+        };
+        let data =
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expires_at = expires_at - self.clock.ahead_of_system_ms();
-        let expiry_date = OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
-            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date }))
+        let expiry_date =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         on_pool!(&self.store, |pool| {
-            sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id.to_string()).execute(pool).await.map_err(backend)?;
+            sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id.to_string())
+                .execute(pool)
+                .await
+                .map_err(backend)?;
         });
         Ok(())
     }

@@ -5,7 +5,9 @@
 use super::inventory::{IMAGES_KEPT, ServiceKey};
 use super::{Store, StoreResult, on_pool};
 use shipgate_pipeline::inventory::{LiveService, runs_image};
-use shipgate_pipeline::read::{EnvironmentImage, ImageRecord, PipelineImages, ServiceDeploy, ServiceRecord, image_digest};
+use shipgate_pipeline::read::{
+    EnvironmentImage, ImageRecord, PipelineImages, ServiceDeploy, ServiceRecord, image_digest,
+};
 use std::collections::HashMap;
 
 /// How many of a service's deploys the services page lists.
@@ -79,7 +81,10 @@ struct ImageRow {
 
 impl Store {
     /// The latest deploy to a service that succeeded: what Shipgate last put there.
-    async fn last_success(&self, (region, cluster, service): &Target) -> StoreResult<Option<ServiceDeploy>> {
+    async fn last_success(
+        &self,
+        (region, cluster, service): &Target,
+    ) -> StoreResult<Option<ServiceDeploy>> {
         let row: Option<ServiceDeployRow> = on_pool!(self, |pool| {
             sqlx::query_as(&format!("{SERVICE_DEPLOYS} AND d.outcome = $4 ORDER BY d.finished_at DESC, d.run_id DESC LIMIT 1"))
                 .bind(region.clone())
@@ -93,21 +98,31 @@ impl Store {
     }
 
     /// A service's most recent deploys, whatever became of them, newest first.
-    async fn recent_deploys(&self, (region, cluster, service): &Target, limit: i64) -> StoreResult<Vec<ServiceDeploy>> {
+    async fn recent_deploys(
+        &self,
+        (region, cluster, service): &Target,
+        limit: i64,
+    ) -> StoreResult<Vec<ServiceDeploy>> {
         let rows: Vec<ServiceDeployRow> = on_pool!(self, |pool| {
-            sqlx::query_as(&format!("{SERVICE_DEPLOYS} ORDER BY d.queued_at DESC, d.run_id DESC LIMIT $4"))
-                .bind(region.clone())
-                .bind(cluster.clone())
-                .bind(service.clone())
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(&format!(
+                "{SERVICE_DEPLOYS} ORDER BY d.queued_at DESC, d.run_id DESC LIMIT $4"
+            ))
+            .bind(region.clone())
+            .bind(cluster.clone())
+            .bind(service.clone())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
         });
         Ok(rows.into_iter().map(ServiceDeploy::from).collect())
     }
 
     /// The deploy that registered `task_definition` on a service, if Shipgate made it.
-    async fn deploy_of_task_definition(&self, (region, cluster, service): &Target, task_definition: &str) -> StoreResult<Option<ServiceDeploy>> {
+    async fn deploy_of_task_definition(
+        &self,
+        (region, cluster, service): &Target,
+        task_definition: &str,
+    ) -> StoreResult<Option<ServiceDeploy>> {
         let row: Option<ServiceDeployRow> = on_pool!(self, |pool| {
             sqlx::query_as(&format!("{SERVICE_DEPLOYS} AND d.task_definition = $4 ORDER BY d.queued_at DESC, d.run_id DESC LIMIT 1"))
                 .bind(region.clone())
@@ -121,7 +136,11 @@ impl Store {
     }
 
     /// The deploy behind what a service runs now by ECS's report, if Shipgate made it.
-    async fn live_deploy(&self, target: &Target, live: Option<&LiveService>) -> StoreResult<Option<ServiceDeploy>> {
+    async fn live_deploy(
+        &self,
+        target: &Target,
+        live: Option<&LiveService>,
+    ) -> StoreResult<Option<ServiceDeploy>> {
         match live.and_then(|l| l.task_definition.as_deref()) {
             Some(td) => self.deploy_of_task_definition(target, td).await,
             None => Ok(None),
@@ -133,7 +152,11 @@ impl Store {
     pub async fn service_records(&self) -> StoreResult<Vec<ServiceRecord>> {
         let pipelines = self.list_pipelines().await?;
         let snapshots = self.service_snapshots().await?;
-        type Found = (Option<ServiceDeploy>, Option<ServiceDeploy>, Vec<ServiceDeploy>);
+        type Found = (
+            Option<ServiceDeploy>,
+            Option<ServiceDeploy>,
+            Vec<ServiceDeploy>,
+        );
         let mut looked: HashMap<Target, Found> = HashMap::new();
         let mut records = Vec::new();
         for p in pipelines {
@@ -171,9 +194,13 @@ impl Store {
     /// repository merged with the images its builds found, each marked with the
     /// environments that run it. `None` if there is no such pipeline.
     pub async fn pipeline_images(&self, name: &str) -> StoreResult<Option<PipelineImages>> {
-        let Some(pipeline) = self.get_pipeline(name).await? else { return Ok(None) };
+        let Some(pipeline) = self.get_pipeline(name).await? else {
+            return Ok(None);
+        };
         let spec = pipeline.spec;
-        let (listing, listed) = self.registry(spec.ecr_region(), &spec.ecr_repository, IMAGES_KEPT as i64).await?;
+        let (listing, listed) = self
+            .registry(spec.ecr_region(), &spec.ecr_repository, IMAGES_KEPT as i64)
+            .await?;
         let listed_ok = listing.as_ref().is_some_and(|l| l.observed_at.is_some());
         let repository_uri = listing.as_ref().and_then(|l| l.repository_uri.clone());
 
@@ -209,23 +236,25 @@ impl Store {
         });
         let mut more = rows.len() as i64 > IMAGE_ROWS;
         for row in rows.into_iter().take(IMAGE_ROWS as usize) {
-            let i = *by_digest.entry(row.image_digest.clone()).or_insert_with(|| {
-                images.push(ImageRecord {
-                    digest: row.image_digest.clone(),
-                    uri: None,
-                    tags: Vec::new(),
-                    size: None,
-                    pushed_at: None,
-                    scan_status: None,
-                    scan_counts: None,
-                    runs: Vec::new(),
-                    live_in: Vec::new(),
-                    // The repository was listed and this image was not among its newest
-                    // IMAGES_KEPT: deleted from ECR, or too old to be kept.
-                    in_registry: listed_ok.then_some(false),
+            let i = *by_digest
+                .entry(row.image_digest.clone())
+                .or_insert_with(|| {
+                    images.push(ImageRecord {
+                        digest: row.image_digest.clone(),
+                        uri: None,
+                        tags: Vec::new(),
+                        size: None,
+                        pushed_at: None,
+                        scan_status: None,
+                        scan_counts: None,
+                        runs: Vec::new(),
+                        live_in: Vec::new(),
+                        // The repository was listed and this image was not among its newest
+                        // IMAGES_KEPT: deleted from ECR, or too old to be kept.
+                        in_registry: listed_ok.then_some(false),
+                    });
+                    images.len() - 1
                 });
-                images.len() - 1
-            });
             // Builds come newest first: the first to mention the image sets its scan.
             let image = &mut images[i];
             if !image.tags.contains(&row.image_tag) {
@@ -253,9 +282,20 @@ impl Store {
                     let digest = image.as_deref().and_then(|reference| {
                         images
                             .iter()
-                            .find(|i| runs_image(reference, i.uri.as_deref().or(repository_uri.as_deref()), &i.digest, &i.tags))
+                            .find(|i| {
+                                runs_image(
+                                    reference,
+                                    i.uri.as_deref().or(repository_uri.as_deref()),
+                                    &i.digest,
+                                    &i.tags,
+                                )
+                            })
                             .map(|i| i.digest.clone())
-                            .or_else(|| reference.contains('@').then(|| image_digest(reference).to_owned()))
+                            .or_else(|| {
+                                reference
+                                    .contains('@')
+                                    .then(|| image_digest(reference).to_owned())
+                            })
                     });
                     let by = self.live_deploy(&target, Some(live)).await?;
                     EnvironmentImage {
@@ -283,17 +323,34 @@ impl Store {
             environments.push(environment);
         }
         for image in &mut images {
-            image.live_in =
-                environments.iter().filter(|e| e.digest.as_deref() == Some(image.digest.as_str())).map(|e| e.environment.clone()).collect();
+            image.live_in = environments
+                .iter()
+                .filter(|e| e.digest.as_deref() == Some(image.digest.as_str()))
+                .map(|e| e.environment.clone())
+                .collect();
         }
 
-        images.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest)));
+        images.sort_by(|a, b| {
+            b.pushed_at
+                .cmp(&a.pushed_at)
+                .then_with(|| a.digest.cmp(&b.digest))
+        });
         if images.len() > IMAGES_SHOWN {
             images.truncate(IMAGES_SHOWN);
             more = true;
         }
-        more |= listing.as_ref().and_then(|l| l.image_count).is_some_and(|n| n > IMAGES_KEPT as i64);
-        Ok(Some(PipelineImages { pipeline: spec.name, ecr_repository: spec.ecr_repository, listing, environments, images, more }))
+        more |= listing
+            .as_ref()
+            .and_then(|l| l.image_count)
+            .is_some_and(|n| n > IMAGES_KEPT as i64);
+        Ok(Some(PipelineImages {
+            pipeline: spec.name,
+            ecr_repository: spec.ecr_repository,
+            listing,
+            environments,
+            images,
+            more,
+        }))
     }
 }
 

@@ -17,9 +17,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::ExposeSecret;
+use shipgate_app::access::ClientIp;
 use shipgate_pipeline::access::{Action, Grant, Principal, PrincipalKind, Role};
 use std::net::SocketAddr;
-use shipgate_app::access::ClientIp;
 use tower_sessions::Session;
 
 /// A REST handler's proof that someone is calling, and who.
@@ -36,8 +36,15 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<Principal>()
             .cloned()
-            .ok_or_else(|| ApiError::Unauthorized("sign in, or send `Authorization: Bearer <API token>`".into()))?;
-        Ok(Caller { principal, ip: client_ip(parts) })
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "sign in, or send `Authorization: Bearer <API token>`".into(),
+                )
+            })?;
+        Ok(Caller {
+            principal,
+            ip: client_ip(parts),
+        })
     }
 }
 
@@ -48,7 +55,10 @@ impl Caller {
         if self.principal.may(&action) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("this needs the {} role", action.least_role())))
+            Err(ApiError::Forbidden(format!(
+                "this needs the {} role",
+                action.least_role()
+            )))
         }
     }
 
@@ -59,19 +69,31 @@ impl Caller {
 
     /// An audit entry with the caller as actor; the caller fills in action and target.
     pub fn audit(&self) -> AuditEntry {
-        AuditEntry { actor: self.principal.id.clone(), action: String::new(), target: String::new(), ip: self.ip.clone(), detail: String::new(), via: self.principal.via.clone() }
+        AuditEntry {
+            actor: self.principal.id.clone(),
+            action: String::new(),
+            target: String::new(),
+            ip: self.ip.clone(),
+            detail: String::new(),
+            via: self.principal.via.clone(),
+        }
     }
 }
 
 pub fn client_ip(parts: &Parts) -> Option<String> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 /// Paths anyone may reach: health checks, GitHub's webhook (it carries its own signature),
 /// the sign-in flow, and the static files the sign-in pages themselves need.
 fn is_open(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/webhooks/github" | "/favicon.ico")
-        || path.starts_with("/auth/")
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/webhooks/github" | "/favicon.ico"
+    ) || path.starts_with("/auth/")
         || path.starts_with("/pkg/")
 }
 
@@ -83,8 +105,16 @@ fn is_api(path: &str) -> bool {
 /// Resolves the caller and stores it in the request. A bearer token that is wrong, expired
 /// or revoked is refused here, whatever the path, so a broken automation fails loudly
 /// rather than being treated as anonymous.
-pub async fn authenticate(State(state): State<AppState>, session: Session, mut request: Request, next: Next) -> Response {
-    let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+pub async fn authenticate(
+    State(state): State<AppState>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let path = request.uri().path().to_owned();
     let principal = match bearer(request.headers()) {
         Some(Err(message)) => return ApiError::Unauthorized(message.into()).into_response(),
@@ -93,17 +123,22 @@ pub async fn authenticate(State(state): State<AppState>, session: Session, mut r
             Err(e) => return e.into_response(),
         },
         None => match &state.auth.sign_in {
-            SignIn::Local { loopback_only } => match loopback_only.then(|| not_addressed_locally(request.headers())).flatten() {
+            SignIn::Local { loopback_only } => match loopback_only
+                .then(|| not_addressed_locally(request.headers()))
+                .flatten()
+            {
                 None => Some(Principal::local()),
                 Some(_) if is_open(&path) => None,
                 Some(why) => return local_mode_refused(&why, is_api(&path)),
             },
             // Static files and the sign-in flow need no caller: no session read for them.
             _ if is_open(&path) => None,
-            SignIn::Bootstrap | SignIn::Oidc(_) => match identity::signed_in(&session, &state.auth).await {
-                Ok(found) => found.map(|s: SignedIn| s.principal),
-                Err(e) => return ApiError::Internal(format!("session: {e}")).into_response(),
-            },
+            SignIn::Bootstrap | SignIn::Oidc(_) => {
+                match identity::signed_in(&session, &state.auth).await {
+                    Ok(found) => found.map(|s: SignedIn| s.principal),
+                    Err(e) => return ApiError::Internal(format!("session: {e}")).into_response(),
+                }
+            }
         },
     };
     match principal {
@@ -127,22 +162,44 @@ pub async fn authenticate(State(state): State<AppState>, session: Session, mut r
 /// a request a person sent to `localhost` from this machine does. A request without a
 /// `Host` (HTTP/1.0, in-process calls) names no other host.
 pub fn not_addressed_locally(headers: &HeaderMap) -> Option<String> {
-    if let Some(name) = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip"].into_iter().find(|h| headers.contains_key(*h)) {
+    if let Some(name) = [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-real-ip",
+    ]
+    .into_iter()
+    .find(|h| headers.contains_key(*h))
+    {
         return Some(format!("it came through a proxy (it carries `{name}`)"));
     }
     let host = headers.get(header::HOST)?;
     let text = host.to_str().unwrap_or_default();
-    if is_loopback_host(text) { None } else { Some(format!("it was sent to `{}`, not to localhost", text.escape_debug())) }
+    if is_loopback_host(text) {
+        None
+    } else {
+        Some(format!(
+            "it was sent to `{}`, not to localhost",
+            text.escape_debug()
+        ))
+    }
 }
 
 /// `localhost`, `*.localhost`, `127.x.x.x` or `[::1]`, with or without a port.
 fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(name, _)| name),
+        None => host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(name, _)| name),
     };
     let name = name.to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A 403 that says why local mode does not let this request in, and what to do instead.
@@ -159,7 +216,11 @@ fn local_mode_refused(why: &str, api: bool) -> Response {
     } else {
         tracing::warn!(%why, "local mode refused a request that was not addressed to localhost (logged once; more at debug level)");
     }
-    if api { ApiError::Forbidden(message).into_response() } else { super::auth::notice(StatusCode::FORBIDDEN, "Not available here", &message) }
+    if api {
+        ApiError::Forbidden(message).into_response()
+    } else {
+        super::auth::notice(StatusCode::FORBIDDEN, "Not available here", &message)
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<Result<&str, &'static str>> {
@@ -187,7 +248,9 @@ async fn token_principal(state: &AppState, token: &str) -> Result<Principal, Api
         TokenCheck::Valid(principal) => Ok(principal),
         TokenCheck::Expired => Err(ApiError::Unauthorized("the API token has expired".into())),
         TokenCheck::Revoked => Err(ApiError::Unauthorized("the API token was revoked".into())),
-        TokenCheck::Unknown => Err(ApiError::Unauthorized("the bearer token is not valid".into())),
+        TokenCheck::Unknown => Err(ApiError::Unauthorized(
+            "the bearer token is not valid".into(),
+        )),
     }
 }
 
@@ -200,15 +263,32 @@ async fn token_principal(state: &AppState, token: &str) -> Result<Principal, Api
 /// is GitHub's webhook (signed). A request with neither header did not come from a browser:
 /// it carries no ambient cookie worth stealing, except in local mode, which is why local
 /// mode refuses to face the internet.
-pub async fn refuse_cross_site(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+pub async fn refuse_cross_site(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if unsafe_method
         && request.uri().path() != "/webhooks/github"
         && !request.headers().contains_key(header::AUTHORIZATION)
-        && let Err(why) = same_origin(request.headers(), request.uri(), state.public_url.as_deref())
+        && let Err(why) = same_origin(
+            request.headers(),
+            request.uri(),
+            state.public_url.as_deref(),
+        )
     {
         tracing::warn!(path = %request.uri().path(), %why, "cross-site request refused");
-        return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": format!("cross-site request refused: {why}") }))).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(
+                serde_json::json!({ "error": format!("cross-site request refused: {why}") }),
+            ),
+        )
+            .into_response();
     }
     next.run(request).await
 }
@@ -221,18 +301,30 @@ fn same_origin(headers: &HeaderMap, uri: &Uri, public_url: Option<&str>) -> Resu
             other => Err(format!("Sec-Fetch-Site is `{other}`")),
         };
     }
-    let Some(origin) = text("origin") else { return Ok(()) };
+    let Some(origin) = text("origin") else {
+        return Ok(());
+    };
     let expected = match public_url {
         Some(url) => url.to_owned(),
         None => {
             // Without a configured public URL, the origin must name the host the request
             // was sent to, under either scheme (a TLS proxy may sit in front).
             let host = text("host").or(uri.host()).unwrap_or_default();
-            let bare = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-            return if bare == Some(host) && !host.is_empty() { Ok(()) } else { Err(format!("Origin `{origin}` is not this site")) };
+            let bare = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            return if bare == Some(host) && !host.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("Origin `{origin}` is not this site"))
+            };
         }
     };
-    if origin == expected { Ok(()) } else { Err(format!("Origin `{origin}` is not {expected}")) }
+    if origin == expected {
+        Ok(())
+    } else {
+        Err(format!("Origin `{origin}` is not {expected}"))
+    }
 }
 
 #[cfg(test)]
@@ -261,36 +353,77 @@ mod tests {
             (&[("host", "192.0.2.10:3000")], false),
             (&[("host", "localhost.evil.test")], false),
             (&[("host", "127.0.0.1.nip.io")], false),
-            (&[("host", "127.0.0.1:3000"), ("x-forwarded-for", "203.0.113.9")], false),
-            (&[("host", "localhost"), ("forwarded", "for=203.0.113.9")], false),
-            (&[("host", "127.0.0.1:3000"), ("x-real-ip", "203.0.113.9")], false),
+            (
+                &[
+                    ("host", "127.0.0.1:3000"),
+                    ("x-forwarded-for", "203.0.113.9"),
+                ],
+                false,
+            ),
+            (
+                &[("host", "localhost"), ("forwarded", "for=203.0.113.9")],
+                false,
+            ),
+            (
+                &[("host", "127.0.0.1:3000"), ("x-real-ip", "203.0.113.9")],
+                false,
+            ),
         ];
         for (pairs, local) in cases {
-            assert_eq!(not_addressed_locally(&headers(pairs)).is_none(), local, "{pairs:?}");
+            assert_eq!(
+                not_addressed_locally(&headers(pairs)).is_none(),
+                local,
+                "{pairs:?}"
+            );
         }
         let why = not_addressed_locally(&headers(&[("host", "shipgate.example.com")])).unwrap();
-        assert_eq!(why, "it was sent to `shipgate.example.com`, not to localhost");
+        assert_eq!(
+            why,
+            "it was sent to `shipgate.example.com`, not to localhost"
+        );
     }
+
+    /// A row: the request's headers, the configured public URL, and whether it passes.
+    type OriginCase<'a> = (&'a [(&'static str, &'static str)], Option<&'a str>, bool);
 
     #[test]
     fn browsers_on_other_sites_are_refused_and_everything_else_passes() {
         let uri: Uri = "/api/v1/pipelines".parse().unwrap();
         let public = Some("https://shipgate.example.com");
-        let cases: [(&[(&'static str, &'static str)], Option<&str>, bool); 10] = [
+        let cases: [OriginCase; 10] = [
             (&[("sec-fetch-site", "same-origin")], public, true),
             (&[("sec-fetch-site", "none")], public, true),
             (&[("sec-fetch-site", "cross-site")], public, false),
             (&[("sec-fetch-site", "same-site")], public, false),
             (&[("origin", "https://shipgate.example.com")], public, true),
             (&[("origin", "https://evil.example.net")], public, false),
-            (&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")], None, true),
-            (&[("origin", "http://evil.test"), ("host", "127.0.0.1:3000")], None, false),
-            (&[("origin", "null"), ("host", "127.0.0.1:3000")], None, false),
+            (
+                &[
+                    ("origin", "http://127.0.0.1:3000"),
+                    ("host", "127.0.0.1:3000"),
+                ],
+                None,
+                true,
+            ),
+            (
+                &[("origin", "http://evil.test"), ("host", "127.0.0.1:3000")],
+                None,
+                false,
+            ),
+            (
+                &[("origin", "null"), ("host", "127.0.0.1:3000")],
+                None,
+                false,
+            ),
             // Not a browser: nothing to forge.
             (&[], public, true),
         ];
         for (pairs, public_url, allowed) in cases {
-            assert_eq!(same_origin(&headers(pairs), &uri, public_url).is_ok(), allowed, "{pairs:?} {public_url:?}");
+            assert_eq!(
+                same_origin(&headers(pairs), &uri, public_url).is_ok(),
+                allowed,
+                "{pairs:?} {public_url:?}"
+            );
         }
     }
 }

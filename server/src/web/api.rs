@@ -23,7 +23,10 @@ use shipgate_pipeline::{PipelineDraft, RunId, RunStatus};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/pipelines", get(list_pipelines).post(create_pipeline))
-        .route("/pipelines/{name}", get(get_pipeline).put(put_pipeline).delete(delete_pipeline))
+        .route(
+            "/pipelines/{name}",
+            get(get_pipeline).put(put_pipeline).delete(delete_pipeline),
+        )
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/cancel", post(cancel_run))
@@ -39,9 +42,20 @@ pub fn routes() -> Router<AppState> {
 
 /// Parses a JSON body, naming the path of any field that has the wrong type or is unknown.
 fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::UnsupportedMediaType("the body must be JSON (Content-Type: application/json)".into()));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return Err(ApiError::UnsupportedMediaType(
+            "the body must be JSON (Content-Type: application/json)".into(),
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -52,45 +66,99 @@ fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T
         } else {
             let field = if path == "." { String::new() } else { path };
             ApiError::Unprocessable {
-                message: if field.is_empty() { inner.to_string() } else { format!("{field}: {inner}") },
-                fields: vec![shipgate_pipeline::FieldError { field, message: inner.to_string() }],
+                message: if field.is_empty() {
+                    inner.to_string()
+                } else {
+                    format!("{field}: {inner}")
+                },
+                fields: vec![shipgate_pipeline::FieldError {
+                    field,
+                    message: inner.to_string(),
+                }],
             }
         }
     })
 }
 
-async fn list_pipelines(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn list_pipelines(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
     let admin = caller.principal.may(&Action::Administer);
-    let items: Vec<_> = state.store.list_pipelines().await?.into_iter().map(|p| p.for_reader(admin)).collect();
+    let items: Vec<_> = state
+        .store
+        .list_pipelines()
+        .await?
+        .into_iter()
+        .map(|p| p.for_reader(admin))
+        .collect();
     Ok(Json(serde_json::json!({ "items": items })).into_response())
 }
 
-async fn get_pipeline(State(state): State<AppState>, caller: Caller, ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
+async fn get_pipeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
     match state.store.get_pipeline(&name).await? {
-        Some(p) => Ok(Json(p.for_reader(caller.principal.may(&Action::Administer))).into_response()),
-        None => Err(ApiError::NotFound(format!("pipeline `{name}` does not exist"))),
+        Some(p) => {
+            Ok(Json(p.for_reader(caller.principal.may(&Action::Administer))).into_response())
+        }
+        None => Err(ApiError::NotFound(format!(
+            "pipeline `{name}` does not exist"
+        ))),
     }
 }
 
-async fn create_pipeline(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn create_pipeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require(Action::Administer)?;
     let draft = json_body::<PipelineDraft>(&headers, &body)?;
-    let record = state.ops().create_pipeline(&caller.acting(), &draft).await?;
+    let record = state
+        .ops()
+        .create_pipeline(&caller.acting(), &draft)
+        .await?;
     let location = format!("/api/v1/pipelines/{}", record.spec.name);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(record)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(record),
+    )
+        .into_response())
 }
 
-async fn put_pipeline(State(state): State<AppState>, caller: Caller, ApiPath(name): ApiPath<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn put_pipeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require(Action::Administer)?;
     let draft = json_body::<PipelineDraft>(&headers, &body)?;
-    let (saved, record) = state.ops().put_pipeline(&caller.acting(), &name, draft).await?;
-    let status = if saved == Saved::Created { StatusCode::CREATED } else { StatusCode::OK };
+    let (saved, record) = state
+        .ops()
+        .put_pipeline(&caller.acting(), &name, draft)
+        .await?;
+    let status = if saved == Saved::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(record)).into_response())
 }
 
-async fn delete_pipeline(State(state): State<AppState>, caller: Caller, ApiPath(name): ApiPath<String>) -> Result<StatusCode, ApiError> {
+async fn delete_pipeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
     state.ops().delete_pipeline(&caller.acting(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -108,20 +176,37 @@ pub struct RunsQuery {
 impl RunsQuery {
     pub fn filter(self) -> Result<RunFilter, ApiError> {
         let status = match text(self.status) {
-            Some(s) => Some(s.parse::<RunStatus>().map_err(|e| ApiError::BadRequest(format!("query parameter `status`: {e}")))?),
+            Some(s) => Some(
+                s.parse::<RunStatus>()
+                    .map_err(|e| ApiError::BadRequest(format!("query parameter `status`: {e}")))?,
+            ),
             None => None,
         };
-        Ok(RunFilter { pipeline: text(self.pipeline), status, before: number("before", self.before.as_deref())?, limit: number("limit", self.limit.as_deref())? })
+        Ok(RunFilter {
+            pipeline: text(self.pipeline),
+            status,
+            before: number("before", self.before.as_deref())?,
+            limit: number("limit", self.limit.as_deref())?,
+        })
     }
 }
 
-async fn list_runs(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<RunsQuery>) -> Result<Response, ApiError> {
+async fn list_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<RunsQuery>,
+) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
-    let page: shipgate_pipeline::read::Page<RunSummary> = state.store.list_runs(&query.filter()?).await?;
+    let page: shipgate_pipeline::read::Page<RunSummary> =
+        state.store.list_runs(&query.filter()?).await?;
     Ok(Json(page).into_response())
 }
 
-async fn get_run(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<RunId>) -> Result<Response, ApiError> {
+async fn get_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<RunId>,
+) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
     match state.store.get_run(id.get()).await? {
         Some(run) => Ok(Json(run).into_response()),
@@ -137,10 +222,15 @@ struct PageQuery {
     limit: Option<String>,
 }
 
-async fn list_deliveries(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<PageQuery>) -> Result<Response, ApiError> {
+async fn list_deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
     let before = number("before", query.before.as_deref())?;
-    let limit = number::<u32>("limit", query.limit.as_deref())?.unwrap_or(shipgate_pipeline::read::DEFAULT_PAGE);
+    let limit = number::<u32>("limit", query.limit.as_deref())?
+        .unwrap_or(shipgate_pipeline::read::DEFAULT_PAGE);
     Ok(Json(state.store.list_deliveries(before, limit).await?).into_response())
 }
 
@@ -154,35 +244,76 @@ struct ReasonBody {
 }
 
 /// An optional JSON body: absent is the default.
-fn optional_body<T: DeserializeOwned + Default>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
-    if body.is_empty() { Ok(T::default()) } else { json_body(headers, body) }
+fn optional_body<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    if body.is_empty() {
+        Ok(T::default())
+    } else {
+        json_body(headers, body)
+    }
 }
 
 /// Cancels a live run. The reply is the run as it stands afterwards; 409 if it has ended or
 /// a deploy is rolling out.
-async fn cancel_run(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<RunId>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn cancel_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<RunId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body: ReasonBody = optional_body(&headers, &body)?;
-    Ok(Json(state.ops().cancel_run(&caller.acting(), id, &body.reason).await?).into_response())
+    Ok(Json(
+        state
+            .ops()
+            .cancel_run(&caller.acting(), id, &body.reason)
+            .await?,
+    )
+    .into_response())
 }
 
 /// The reply to a change that made a run: the new run, at its own address.
 async fn created_run(state: &AppState, id: RunId) -> Result<Response, ApiError> {
-    let run = state.store.get_run(id.get()).await?.ok_or_else(|| ApiError::Internal(format!("run {id} vanished after it was created")))?;
-    Ok((StatusCode::CREATED, [(header::LOCATION, format!("/api/v1/runs/{id}"))], Json(run)).into_response())
+    let run = state
+        .store
+        .get_run(id.get())
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("run {id} vanished after it was created")))?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/runs/{id}"))],
+        Json(run),
+    )
+        .into_response())
 }
 
 /// Starts a new run of a run's pipeline and commit. 409 if the run is live, succeeded, or
 /// was retried already.
-async fn retry_run(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<RunId>) -> Result<Response, ApiError> {
+async fn retry_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<RunId>,
+) -> Result<Response, ApiError> {
     let new_id = state.ops().retry_run(&caller.acting(), id).await?;
     created_run(&state, new_id).await
 }
 
 /// Redeploys what run `id` deployed to environment `env`, as a new run of kind `rollback`
 /// (see [`crate::ops::Ops::roll_back`]). The reply is the new run (201).
-async fn roll_back(State(state): State<AppState>, caller: Caller, ApiPath((id, env)): ApiPath<(RunId, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn roll_back(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, env)): ApiPath<(RunId, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body: ReasonBody = optional_body(&headers, &body)?;
-    let new_id = state.ops().roll_back(&caller.acting(), id, &env, &body.reason).await?;
+    let new_id = state
+        .ops()
+        .roll_back(&caller.acting(), id, &env, &body.reason)
+        .await?;
     created_run(&state, new_id).await
 }
 
@@ -200,11 +331,23 @@ struct DecisionBody {
     override_freeze: bool,
 }
 
-async fn approve_gate(state: State<AppState>, caller: Caller, path: ApiPath<(RunId, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn approve_gate(
+    state: State<AppState>,
+    caller: Caller,
+    path: ApiPath<(RunId, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     decide(state, caller, path, headers, body, Verdict::Approve).await
 }
 
-async fn reject_gate(state: State<AppState>, caller: Caller, path: ApiPath<(RunId, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn reject_gate(
+    state: State<AppState>,
+    caller: Caller,
+    path: ApiPath<(RunId, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     decide(state, caller, path, headers, body, Verdict::Reject).await
 }
 
@@ -219,14 +362,34 @@ async fn decide(
     verdict: Verdict,
 ) -> Result<Response, ApiError> {
     // Only people who could decide some gate learn even whether the body was well formed.
-    if !caller.principal.grants.iter().any(|g| g.role >= shipgate_pipeline::Role::ReleaseManager) {
-        return Err(ApiError::Forbidden(format!("this needs the {} role", shipgate_pipeline::Role::ReleaseManager)));
+    if !caller
+        .principal
+        .grants
+        .iter()
+        .any(|g| g.role >= shipgate_pipeline::Role::ReleaseManager)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "this needs the {} role",
+            shipgate_pipeline::Role::ReleaseManager
+        )));
     }
     let body: DecisionBody = optional_body(&headers, &body)?;
     let digest = body.digest.map(|d| d.trim().to_owned());
-    let request = DecideGate { run: id, environment, verdict, comment: body.comment, digest, override_freeze: body.override_freeze, link: None };
+    let request = DecideGate {
+        run: id,
+        environment,
+        verdict,
+        comment: body.comment,
+        digest,
+        override_freeze: body.override_freeze,
+        link: None,
+    };
     state.ops().decide_gate(&caller.acting(), request).await?;
-    let run = state.store.get_run(id.get()).await?.ok_or_else(|| ApiError::NotFound(format!("run {id} does not exist")))?;
+    let run = state
+        .store
+        .get_run(id.get())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("run {id} does not exist")))?;
     Ok(Json(run).into_response())
 }
 
@@ -236,17 +399,43 @@ async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<Re
 }
 
 /// Makes a token. The reply is the only time the token is shown.
-async fn create_token(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require(Action::Administer)?;
     let spec = json_body::<TokenDraft>(&headers, &body)?
         .validate()
-        .map_err(|e| ApiError::Unprocessable { message: format!("invalid token: {e}"), fields: e.errors })?;
-    let (token, token_record) = state.store.create_token(&NewToken::from_spec(spec, crate::store::now_ms()), &caller.audit()).await?;
+        .map_err(|e| ApiError::Unprocessable {
+            message: format!("invalid token: {e}"),
+            fields: e.errors,
+        })?;
+    let (token, token_record) = state
+        .store
+        .create_token(
+            &NewToken::from_spec(spec, crate::store::now_ms()),
+            &caller.audit(),
+        )
+        .await?;
     let location = format!("/api/v1/tokens/{}", token_record.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(CreatedToken { token, token_record })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(CreatedToken {
+            token,
+            token_record,
+        }),
+    )
+        .into_response())
 }
 
-async fn revoke_token(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> Result<Response, ApiError> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
     caller.require(Action::Administer)?;
     match state.store.revoke_token(id, &caller.audit()).await? {
         Some(record) => Ok(Json(record).into_response()),
@@ -266,7 +455,11 @@ struct AuditQuery {
 }
 
 /// A page of the audit log, newest first; `next` is the `before` of the following page.
-async fn list_audit(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<AuditQuery>) -> Result<Response, ApiError> {
+async fn list_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Response, ApiError> {
     caller.require(Action::Administer)?;
     let filter = AuditFilter {
         actor: text(query.actor),

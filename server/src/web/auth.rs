@@ -4,14 +4,16 @@
 use super::AppState;
 use super::access::client_ip;
 use crate::identity::oidc::SignInError;
-use crate::identity::{PENDING, PendingSignIn, SIGNED_IN, SignIn, SignedIn, bootstrap, safe_next, same_secret};
+use crate::identity::{
+    PENDING, PendingSignIn, SIGNED_IN, SignIn, SignedIn, bootstrap, safe_next, same_secret,
+};
 use crate::store::AuditEntry;
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use shipgate_pipeline::access::describe;
 use tower_sessions::Session;
@@ -31,7 +33,10 @@ struct SignInQuery {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A page outside the dashboard (the dashboard needs a signed-in user): a title, a sentence,
@@ -50,7 +55,12 @@ fn html_page(status: StatusCode, title: &str, message: &str, more: &str) -> Resp
 /// A page about the sign-in, with a way to start again.
 fn page(status: StatusCode, title: &str, message: &str, next: &str) -> Response {
     let again: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    html_page(status, title, message, &format!("<p><a class=\"button\" href=\"/auth/sign-in?next={again}\">Sign in</a></p>"))
+    html_page(
+        status,
+        title,
+        message,
+        &format!("<p><a class=\"button\" href=\"/auth/sign-in?next={again}\">Sign in</a></p>"),
+    )
 }
 
 /// A page that only says something: why a request was refused, and what to do.
@@ -92,7 +102,12 @@ async fn audit_failure(state: &AppState, parts: &Parts, e: &SignInError) {
 }
 
 /// Sends the browser to the provider, remembering (in the session) what must come back.
-async fn sign_in(State(state): State<AppState>, session: Session, parts: Parts, Query(query): Query<SignInQuery>) -> Response {
+async fn sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+    Query(query): Query<SignInQuery>,
+) -> Response {
     let next = safe_next(query.next.as_deref());
     let provider = match &state.auth.sign_in {
         // Local mode: there is no one to sign in as but the local user.
@@ -105,12 +120,22 @@ async fn sign_in(State(state): State<AppState>, session: Session, parts: Parts, 
             Ok(()) => Redirect::to(&url).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "could not store a pending sign-in");
-                page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "The session could not be stored; the server log has the details.", &next)
+                page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sign-in failed",
+                    "The session could not be stored; the server log has the details.",
+                    &next,
+                )
             }
         },
         Err(e) => {
             audit_failure(&state, &parts, &e).await;
-            page(failure_status(&e), "Sign-in is unavailable", &format!("{e}. Try again in a moment."), &next)
+            page(
+                failure_status(&e),
+                "Sign-in is unavailable",
+                &format!("{e}. Try again in a moment."),
+                &next,
+            )
         }
     }
 }
@@ -125,17 +150,30 @@ struct CallbackQuery {
 
 /// The provider sends the browser back here. Only a response to the sign-in this browser
 /// started, exchanged for an ID token that verifies, signs anyone in.
-async fn callback(State(state): State<AppState>, session: Session, parts: Parts, Query(query): Query<CallbackQuery>) -> Response {
-    let Some(provider) = state.auth.provider() else { return Redirect::to("/").into_response() };
+async fn callback(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let Some(provider) = state.auth.provider() else {
+        return Redirect::to("/").into_response();
+    };
     // Taken out first: whatever happens next, this response cannot be used twice.
     let pending: Option<PendingSignIn> = session.remove(PENDING).await.ok().flatten();
-    let next = pending.as_ref().map_or_else(|| "/".to_owned(), |p| p.next.clone());
+    let next = pending
+        .as_ref()
+        .map_or_else(|| "/".to_owned(), |p| p.next.clone());
     let outcome = match (&query.error, &query.code, &query.state) {
         (Some(error), _, _) => {
             let description = query.error_description.as_deref().unwrap_or("");
-            Err(SignInError::Refused(format!("{error} {description}").trim().to_owned()))
+            Err(SignInError::Refused(
+                format!("{error} {description}").trim().to_owned(),
+            ))
         }
-        (None, Some(code), Some(returned_state)) => provider.finish(pending, returned_state, code).await,
+        (None, Some(code), Some(returned_state)) => {
+            provider.finish(pending, returned_state, code).await
+        }
         _ => Err(SignInError::NoPendingSignIn),
     };
     let verified = match outcome {
@@ -143,14 +181,19 @@ async fn callback(State(state): State<AppState>, session: Session, parts: Parts,
         Err(e) => {
             audit_failure(&state, &parts, &e).await;
             let message = match &e {
-                SignInError::NoAccess { .. } => format!("{e}. Ask a Shipgate admin to grant your account a role."),
+                SignInError::NoAccess { .. } => {
+                    format!("{e}. Ask a Shipgate admin to grant your account a role.")
+                }
                 _ => format!("Sign-in failed: {e}."),
             };
             return page(failure_status(&e), "Sign-in failed", &message, &next);
         }
     };
     let now = state.clock.now_ms();
-    let actor = verified.email.as_ref().map_or_else(|| format!("user:{}", verified.subject), |e| format!("user:{e}"));
+    let actor = verified.email.as_ref().map_or_else(
+        || format!("user:{}", verified.subject),
+        |e| format!("user:{e}"),
+    );
     let principal = shipgate_pipeline::Principal {
         id: actor.clone(),
         name: verified.name.clone(),
@@ -158,7 +201,12 @@ async fn callback(State(state): State<AppState>, session: Session, parts: Parts,
         grants: verified.grants.clone(),
         via: None,
     };
-    let who = SignedIn { principal, subject: verified.subject.clone(), signed_in_at: now, touched_at: now };
+    let who = SignedIn {
+        principal,
+        subject: verified.subject.clone(),
+        signed_in_at: now,
+        touched_at: now,
+    };
     // A new id for the signed-in session: an id planted before sign-in is worth nothing.
     let stored = async {
         session.cycle_id().await?;
@@ -166,16 +214,40 @@ async fn callback(State(state): State<AppState>, session: Session, parts: Parts,
     };
     if let Err(e) = stored.await {
         tracing::error!(error = %e, "could not store a session");
-        return page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "The session could not be stored; the server log has the details.", &next);
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-in failed",
+            "The session could not be stored; the server log has the details.",
+            &next,
+        );
     }
     let ip = client_ip(&parts);
-    let audit = |action: &str, detail: String| AuditEntry { actor: actor.clone(), action: action.into(), target: "shipgate".into(), ip: ip.clone(), detail, via: None };
-    let previous = state.store.record_sign_in(&verified.subject, verified.email.as_deref(), &verified.name, &verified.grants).await;
+    let audit = |action: &str, detail: String| AuditEntry {
+        actor: actor.clone(),
+        action: action.into(),
+        target: "shipgate".into(),
+        ip: ip.clone(),
+        detail,
+        via: None,
+    };
+    let previous = state
+        .store
+        .record_sign_in(
+            &verified.subject,
+            verified.email.as_deref(),
+            &verified.name,
+            &verified.grants,
+        )
+        .await;
     let mut entries = vec![audit("sign-in", describe(&verified.grants))];
     match previous {
-        Ok(Some(before)) if before != verified.grants => {
-            entries.push(AuditEntry { target: actor.clone(), ..audit("role.change", format!("{} → {}", describe(&before), describe(&verified.grants))) })
-        }
+        Ok(Some(before)) if before != verified.grants => entries.push(AuditEntry {
+            target: actor.clone(),
+            ..audit(
+                "role.change",
+                format!("{} → {}", describe(&before), describe(&verified.grants)),
+            )
+        }),
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "could not record the sign-in"),
     }
@@ -197,10 +269,19 @@ struct PasswordForm {
 
 /// The bootstrap admin signs in with the password from the log. Only in bootstrap mode:
 /// with a provider, or in local mode, there is no password to take.
-async fn bootstrap_sign_in(State(state): State<AppState>, session: Session, parts: Parts, Form(form): Form<PasswordForm>) -> Response {
+async fn bootstrap_sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+    Form(form): Form<PasswordForm>,
+) -> Response {
     let next = safe_next(form.next.as_deref());
     if !matches!(state.auth.sign_in, SignIn::Bootstrap) {
-        return notice(StatusCode::NOT_FOUND, "No password sign-in", "This Shipgate does not sign people in with a password.");
+        return notice(
+            StatusCode::NOT_FOUND,
+            "No password sign-in",
+            "This Shipgate does not sign people in with a password.",
+        );
     }
     let stored = match state.store.bootstrap_password_hash().await {
         Ok(Some(hash)) => hash,
@@ -213,31 +294,71 @@ async fn bootstrap_sign_in(State(state): State<AppState>, session: Session, part
         }
         Err(e) => {
             tracing::error!(error = %e, "could not read the bootstrap password");
-            return page(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", "The database could not be read; the server log has the details.", &next);
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in failed",
+                "The database could not be read; the server log has the details.",
+                &next,
+            );
         }
     };
     if !same_secret(&bootstrap::password_hash(&form.password), &stored) {
         warn!("bootstrap sign-in failed: wrong password");
-        audit_attempt(&state, &parts, "anonymous", "sign-in.failed", "wrong bootstrap admin password").await;
-        return password_form(StatusCode::UNAUTHORIZED, &format!("That is not the bootstrap admin password. {BOOTSTRAP_HINT}"), &next);
+        audit_attempt(
+            &state,
+            &parts,
+            "anonymous",
+            "sign-in.failed",
+            "wrong bootstrap admin password",
+        )
+        .await;
+        return password_form(
+            StatusCode::UNAUTHORIZED,
+            &format!("That is not the bootstrap admin password. {BOOTSTRAP_HINT}"),
+            &next,
+        );
     }
     let now = state.clock.now_ms();
-    let who = SignedIn { principal: bootstrap::principal(), subject: bootstrap::SUBJECT.into(), signed_in_at: now, touched_at: now };
+    let who = SignedIn {
+        principal: bootstrap::principal(),
+        subject: bootstrap::SUBJECT.into(),
+        signed_in_at: now,
+        touched_at: now,
+    };
     let stored = async {
         session.cycle_id().await?;
         session.insert(SIGNED_IN, &who).await
     };
     if let Err(e) = stored.await {
         tracing::error!(error = %e, "could not store a session");
-        return page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "The session could not be stored; the server log has the details.", &next);
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-in failed",
+            "The session could not be stored; the server log has the details.",
+            &next,
+        );
     }
-    audit_attempt(&state, &parts, bootstrap::ACTOR, "sign-in", "bootstrap admin password").await;
+    audit_attempt(
+        &state,
+        &parts,
+        bootstrap::ACTOR,
+        "sign-in",
+        "bootstrap admin password",
+    )
+    .await;
     info!("the bootstrap admin signed in");
     Redirect::to(&next).into_response()
 }
 
 async fn audit_attempt(state: &AppState, parts: &Parts, actor: &str, action: &str, detail: &str) {
-    let entry = AuditEntry { actor: actor.into(), action: action.into(), target: "shipgate".into(), ip: client_ip(parts), detail: detail.into(), via: None };
+    let entry = AuditEntry {
+        actor: actor.into(),
+        action: action.into(),
+        target: "shipgate".into(),
+        ip: client_ip(parts),
+        detail: detail.into(),
+        via: None,
+    };
     if let Err(e) = state.store.append_audit(&entry).await {
         tracing::error!(error = %e, "could not audit a sign-in");
     }
@@ -246,14 +367,26 @@ async fn audit_attempt(state: &AppState, parts: &Parts, actor: &str, action: &st
 /// Ends the session everywhere: its row is deleted, so a copied cookie is worthless too.
 async fn sign_out(State(state): State<AppState>, session: Session, parts: Parts) -> Response {
     if let Ok(Some(who)) = session.get::<SignedIn>(SIGNED_IN).await {
-        let entry = AuditEntry { actor: who.principal.id, action: "sign-out".into(), target: "shipgate".into(), ip: client_ip(&parts), detail: String::new(), via: who.principal.via };
+        let entry = AuditEntry {
+            actor: who.principal.id,
+            action: "sign-out".into(),
+            target: "shipgate".into(),
+            ip: client_ip(&parts),
+            detail: String::new(),
+            via: who.principal.via,
+        };
         if let Err(e) = state.store.append_audit(&entry).await {
             tracing::error!(error = %e, "could not audit a sign-out");
         }
     }
     if let Err(e) = session.flush().await {
         tracing::error!(error = %e, "could not end a session");
-        return page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-out failed", "The session could not be ended; the server log has the details.", "/");
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-out failed",
+            "The session could not be ended; the server log has the details.",
+            "/",
+        );
     }
     Redirect::to("/auth/signed-out").into_response()
 }
@@ -262,5 +395,10 @@ async fn signed_out(State(state): State<AppState>) -> Response {
     if state.auth.is_local() {
         return Redirect::to("/").into_response();
     }
-    page(StatusCode::OK, "Signed out", "You are signed out of Shipgate.", "/")
+    page(
+        StatusCode::OK,
+        "Signed out",
+        "You are signed out of Shipgate.",
+        "/",
+    )
 }

@@ -2,17 +2,18 @@
 
 use crate::engine::EngineHandle;
 use crate::ops::{Acting, DecideGate, OpError, Ops};
+use crate::store::access::NewToken;
 use crate::store::{AuditEntry, Store};
-use futures::future::BoxFuture;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use shipgate_app::Dashboard;
 use shipgate_app::data::{Decision, GateForm, Refused};
 use shipgate_pipeline::RunId;
-use shipgate_pipeline::gate::Verdict;
-use crate::store::access::NewToken;
 use shipgate_pipeline::access::{Principal, TokenSpec};
+use shipgate_pipeline::gate::Verdict;
 use shipgate_pipeline::read::{
-    AuditFilter, AuditRecord, CreatedToken, DeliveryRecord, Page, PendingGate, PipelineImages, PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord, TokenRecord,
+    AuditFilter, AuditRecord, CreatedToken, DeliveryRecord, Page, PendingGate, PipelineImages,
+    PipelineRecord, RunDetail, RunFilter, RunSummary, ServiceRecord, TokenRecord,
 };
 
 /// The dashboard's reads and changes, over the store; changes wake the engine, as the REST
@@ -33,11 +34,15 @@ fn shown(e: crate::store::StoreError) -> String {
 fn refused(e: OpError) -> Refused {
     match e {
         OpError::Forbidden(_) | OpError::Denied(_) => Refused::Forbidden(e.to_string()),
-        OpError::NotFound(m) | OpError::Conflict(m) | OpError::Invalid { message: m, .. } => Refused::Other(m),
+        OpError::NotFound(m) | OpError::Conflict(m) | OpError::Invalid { message: m, .. } => {
+            Refused::Other(m)
+        }
         OpError::Unavailable(m) => Refused::Other(m),
         OpError::Failed(detail) => {
             tracing::error!(error = %detail, "dashboard change failed");
-            Refused::Other("the change failed on the server; the server log has the details".to_owned())
+            Refused::Other(
+                "the change failed on the server; the server log has the details".to_owned(),
+            )
         }
         OpError::Store(e) => Refused::Other(shown(e)),
     }
@@ -45,7 +50,14 @@ fn refused(e: OpError) -> Refused {
 
 /// An audit entry with the caller as actor; the store fills in what was done.
 fn actor(by: &Principal, ip: Option<String>) -> AuditEntry {
-    AuditEntry { actor: by.id.clone(), action: String::new(), target: String::new(), ip, detail: String::new(), via: by.via.clone() }
+    AuditEntry {
+        actor: by.id.clone(),
+        action: String::new(),
+        target: String::new(),
+        ip,
+        detail: String::new(),
+        via: by.via.clone(),
+    }
 }
 
 impl StoreDashboard {
@@ -83,19 +95,38 @@ impl Dashboard for StoreDashboard {
         async move { self.store.pending_gates().await.map_err(shown) }.boxed()
     }
 
-    fn deliveries(&self, before: Option<i64>) -> BoxFuture<'_, Result<Page<DeliveryRecord>, String>> {
-        async move { self.store.list_deliveries(before, shipgate_pipeline::read::DEFAULT_PAGE).await.map_err(shown) }.boxed()
+    fn deliveries(
+        &self,
+        before: Option<i64>,
+    ) -> BoxFuture<'_, Result<Page<DeliveryRecord>, String>> {
+        async move {
+            self.store
+                .list_deliveries(before, shipgate_pipeline::read::DEFAULT_PAGE)
+                .await
+                .map_err(shown)
+        }
+        .boxed()
     }
 
     fn services(&self) -> BoxFuture<'_, Result<Vec<ServiceRecord>, String>> {
         async move { self.store.service_records().await.map_err(shown) }.boxed()
     }
 
-    fn images(&self, pipeline: Option<String>) -> BoxFuture<'_, Result<Option<PipelineImages>, String>> {
+    fn images(
+        &self,
+        pipeline: Option<String>,
+    ) -> BoxFuture<'_, Result<Option<PipelineImages>, String>> {
         async move {
             let name = match pipeline {
                 Some(name) => name,
-                None => match self.store.list_pipelines().await.map_err(shown)?.into_iter().next() {
+                None => match self
+                    .store
+                    .list_pipelines()
+                    .await
+                    .map_err(shown)?
+                    .into_iter()
+                    .next()
+                {
                     Some(first) => first.spec.name,
                     None => return Ok(None),
                 },
@@ -105,46 +136,131 @@ impl Dashboard for StoreDashboard {
         .boxed()
     }
 
-    fn cancel_run(&self, id: i64, reason: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), Refused>> {
+    fn cancel_run(
+        &self,
+        id: i64,
+        reason: String,
+        by: Principal,
+        ip: Option<String>,
+    ) -> BoxFuture<'_, Result<(), Refused>> {
         async move {
-            self.ops().cancel_run(&Acting::new(by, ip), RunId::new(id), &reason).await.map_err(refused)?;
+            self.ops()
+                .cancel_run(&Acting::new(by, ip), RunId::new(id), &reason)
+                .await
+                .map_err(refused)?;
             Ok(())
         }
         .boxed()
     }
 
-    fn retry_run(&self, id: i64, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, Refused>> {
-        async move { Ok(self.ops().retry_run(&Acting::new(by, ip), RunId::new(id)).await.map_err(refused)?.get()) }.boxed()
-    }
-
-    fn roll_back(&self, id: i64, environment: String, reason: String, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<i64, Refused>> {
-        async move { Ok(self.ops().roll_back(&Acting::new(by, ip), RunId::new(id), &environment, &reason).await.map_err(refused)?.get()) }.boxed()
-    }
-
-    fn decide_gate(&self, id: i64, form: GateForm, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<(), Refused>> {
+    fn retry_run(
+        &self,
+        id: i64,
+        by: Principal,
+        ip: Option<String>,
+    ) -> BoxFuture<'_, Result<i64, Refused>> {
         async move {
-            let GateForm { environment, decision, comment, digest, override_freeze, link } = form;
+            Ok(self
+                .ops()
+                .retry_run(&Acting::new(by, ip), RunId::new(id))
+                .await
+                .map_err(refused)?
+                .get())
+        }
+        .boxed()
+    }
+
+    fn roll_back(
+        &self,
+        id: i64,
+        environment: String,
+        reason: String,
+        by: Principal,
+        ip: Option<String>,
+    ) -> BoxFuture<'_, Result<i64, Refused>> {
+        async move {
+            Ok(self
+                .ops()
+                .roll_back(&Acting::new(by, ip), RunId::new(id), &environment, &reason)
+                .await
+                .map_err(refused)?
+                .get())
+        }
+        .boxed()
+    }
+
+    fn decide_gate(
+        &self,
+        id: i64,
+        form: GateForm,
+        by: Principal,
+        ip: Option<String>,
+    ) -> BoxFuture<'_, Result<(), Refused>> {
+        async move {
+            let GateForm {
+                environment,
+                decision,
+                comment,
+                digest,
+                override_freeze,
+                link,
+            } = form;
             let verdict = match decision {
                 Decision::Approve => Verdict::Approve,
                 Decision::Reject => Verdict::Reject,
             };
-            let request = DecideGate { run: RunId::new(id), environment, verdict, comment, digest, override_freeze, link };
-            self.ops().decide_gate(&Acting::new(by, ip), request).await.map_err(refused)?;
+            let request = DecideGate {
+                run: RunId::new(id),
+                environment,
+                verdict,
+                comment,
+                digest,
+                override_freeze,
+                link,
+            };
+            self.ops()
+                .decide_gate(&Acting::new(by, ip), request)
+                .await
+                .map_err(refused)?;
             Ok(())
         }
         .boxed()
     }
 
-    fn create_token(&self, spec: TokenSpec, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<CreatedToken, String>> {
+    fn create_token(
+        &self,
+        spec: TokenSpec,
+        by: Principal,
+        ip: Option<String>,
+    ) -> BoxFuture<'_, Result<CreatedToken, String>> {
         async move {
             let new = NewToken::from_spec(spec, crate::store::now_ms());
-            let (token, token_record) = self.store.create_token(&new, &actor(&by, ip)).await.map_err(shown)?;
-            Ok(CreatedToken { token, token_record })
+            let (token, token_record) = self
+                .store
+                .create_token(&new, &actor(&by, ip))
+                .await
+                .map_err(shown)?;
+            Ok(CreatedToken {
+                token,
+                token_record,
+            })
         }
         .boxed()
     }
 
-    fn revoke_token(&self, id: i64, by: Principal, ip: Option<String>) -> BoxFuture<'_, Result<TokenRecord, String>> {
-        async move { self.store.revoke_token(id, &actor(&by, ip)).await.map_err(shown)?.ok_or_else(|| format!("token {id} does not exist")) }.boxed()
+    fn revoke_token(
+        &self,
+        id: i64,
+        by: Principal,
+        ip: Option<String>,
+    ) -> BoxFuture<'_, Result<TokenRecord, String>> {
+        async move {
+            self.store
+                .revoke_token(id, &actor(&by, ip))
+                .await
+                .map_err(shown)?
+                .ok_or_else(|| format!("token {id} does not exist"))
+        }
+        .boxed()
     }
 }

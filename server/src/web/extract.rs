@@ -38,7 +38,12 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(ApiQuery(value)),
-            Err(rejection) => Err(ApiError::BadRequest(format!("query parameters: {}", rejection.body_text().trim_start_matches("Failed to deserialize query string: ")))),
+            Err(rejection) => Err(ApiError::BadRequest(format!(
+                "query parameters: {}",
+                rejection
+                    .body_text()
+                    .trim_start_matches("Failed to deserialize query string: ")
+            ))),
         }
     }
 }
@@ -47,7 +52,13 @@ where
 pub fn number<T: std::str::FromStr>(key: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
     value
         .filter(|v| !v.is_empty())
-        .map(|v| v.parse::<T>().map_err(|_| ApiError::BadRequest(format!("query parameter `{key}`: `{v}` is not a valid number"))))
+        .map(|v| {
+            v.parse::<T>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "query parameter `{key}`: `{v}` is not a valid number"
+                ))
+            })
+        })
         .transpose()
 }
 

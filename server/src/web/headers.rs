@@ -12,8 +12,7 @@ use super::AppState;
 /// The policy of every response that sets none of its own: JSON, redirects, the sign-in and
 /// notice pages, static files. It runs no script at all. Dashboard pages send their own,
 /// with the nonce of their hydration script (`shipgate_app::page_policy`).
-pub const STRICT_POLICY: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+pub const STRICT_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// A year: what browsers (and preload lists) expect of a site that means it.
 const HSTS: &str = "max-age=31536000";
@@ -27,15 +26,30 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
     let cacheable = is_static(request.uri().path());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(STRICT_POLICY));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(STRICT_POLICY));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     // `same-origin`: a `Referer` only on requests to Shipgate itself, never to GitHub or any
     // other site. Not `no-referrer`: a form posted without JavaScript comes back to the page
     // it was posted from by its `Referer`.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    if state.public_url.as_deref().is_some_and(|u| u.starts_with("https://")) {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if state
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+    {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
     }
     if !cacheable {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -4,15 +4,15 @@
 //! `changed` when it moves; the page then fetches its data again. Reading the database
 //! rather than an in-process signal means a change made by any replica reaches every page.
 
+use super::ApiError;
 use super::AppState;
 use super::access::Caller;
-use super::ApiError;
 use super::extract::ApiPath;
+use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use futures::Stream;
 use shipgate_pipeline::RunId;
 use shipgate_pipeline::access::Action;
@@ -22,7 +22,9 @@ use std::time::Duration;
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/events/runs", get(runs_list)).route("/events/runs/{id}", get(one_run))
+    Router::new()
+        .route("/events/runs", get(runs_list))
+        .route("/events/runs/{id}", get(one_run))
 }
 
 async fn runs_list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
@@ -30,7 +32,11 @@ async fn runs_list(State(state): State<AppState>, caller: Caller) -> Result<Resp
     Ok(stream(state, None).into_response())
 }
 
-async fn one_run(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<RunId>) -> Result<Response, ApiError> {
+async fn one_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<RunId>,
+) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
     if state.store.run_fingerprint(id.get()).await?.is_none() {
         return Err(ApiError::NotFound(format!("run {id} does not exist")));
@@ -40,30 +46,46 @@ async fn one_run(State(state): State<AppState>, caller: Caller, ApiPath(id): Api
 
 /// `ready` with the fingerprint first, then `changed` each time it moves. Ends when the
 /// server shuts down, so graceful shutdown does not wait on open pages.
-fn stream(state: AppState, run: Option<i64>) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
+fn stream(
+    state: AppState,
+    run: Option<i64>,
+) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
     let closing = state.closing.subscribe();
-    let looks = futures::stream::unfold((state, closing, None::<String>), move |(state, mut closing, last)| async move {
-        loop {
-            if *closing.borrow() {
-                return None;
-            }
-            if last.is_some() {
-                tokio::select! {
-                    () = tokio::time::sleep(LOOK_EVERY) => {}
-                    _ = closing.changed() => return None,
+    let looks = futures::stream::unfold(
+        (state, closing, None::<String>),
+        move |(state, mut closing, last)| async move {
+            loop {
+                if *closing.borrow() {
+                    return None;
+                }
+                if last.is_some() {
+                    tokio::select! {
+                        () = tokio::time::sleep(LOOK_EVERY) => {}
+                        _ = closing.changed() => return None,
+                    }
+                }
+                let now = match run {
+                    Some(id) => state.store.run_fingerprint(id).await.ok().flatten(),
+                    None => state.store.runs_fingerprint().await.ok(),
+                };
+                let Some(now) = now else { continue };
+                match &last {
+                    None => {
+                        return Some((
+                            Ok(Event::default().event("ready").data(now.clone())),
+                            (state, closing, Some(now)),
+                        ));
+                    }
+                    Some(seen) if *seen != now => {
+                        return Some((
+                            Ok(Event::default().event("changed").data(now.clone())),
+                            (state, closing, Some(now)),
+                        ));
+                    }
+                    Some(_) => {}
                 }
             }
-            let now = match run {
-                Some(id) => state.store.run_fingerprint(id).await.ok().flatten(),
-                None => state.store.runs_fingerprint().await.ok(),
-            };
-            let Some(now) = now else { continue };
-            match &last {
-                None => return Some((Ok(Event::default().event("ready").data(now.clone())), (state, closing, Some(now)))),
-                Some(seen) if *seen != now => return Some((Ok(Event::default().event("changed").data(now.clone())), (state, closing, Some(now)))),
-                Some(_) => {}
-            }
-        }
-    });
+        },
+    );
     Sse::new(looks).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

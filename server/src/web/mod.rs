@@ -11,6 +11,7 @@ mod live;
 mod webhook;
 
 use crate::intake::DeliveryWriter;
+use crate::store::sessions::SessionRecords;
 use crate::store::{Store, StoreError};
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -24,7 +25,6 @@ use serde_json::json;
 use shipgate_app::{App, shell};
 use shipgate_pipeline::FieldError;
 use std::sync::{Arc, OnceLock};
-use crate::store::sessions::SessionRecords;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -75,7 +75,10 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     #[error("{message}")]
-    Unprocessable { message: String, fields: Vec<FieldError> },
+    Unprocessable {
+        message: String,
+        fields: Vec<FieldError>,
+    },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -103,7 +106,9 @@ impl From<crate::ops::OpError> for ApiError {
             OpError::Conflict(message) => ApiError::Conflict(message),
             OpError::Unavailable(message) => ApiError::Unavailable(message),
             OpError::Failed(detail) => ApiError::Internal(detail),
-            OpError::Store(e) if e.is_unavailable() => ApiError::Unavailable("the database is unavailable; try again shortly".into()),
+            OpError::Store(e) if e.is_unavailable() => {
+                ApiError::Unavailable("the database is unavailable; try again shortly".into())
+            }
             OpError::Store(e) => ApiError::Internal(crate::error_chain(&e)),
         }
     }
@@ -128,12 +133,16 @@ impl IntoResponse for ApiError {
                 tracing::error!(%detail, "request failed");
                 json!({ "error": "internal error; the server log has the details" })
             }
-            ApiError::Unprocessable { message, fields } => json!({ "error": message, "fields": fields }),
+            ApiError::Unprocessable { message, fields } => {
+                json!({ "error": message, "fields": fields })
+            }
             other => json!({ "error": other.to_string() }),
         };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -154,15 +163,23 @@ pub fn page_routes() -> Vec<AxumRouteListing> {
 /// Builds the whole application: API, webhook intake, health checks and the dashboard.
 pub fn router(state: AppState) -> Router {
     let routes = page_routes();
-    let dashboard: Arc<dyn shipgate_app::Dashboard> = Arc::new(dashboard::StoreDashboard { store: state.store.clone(), engine: state.engine.clone() });
+    let dashboard: Arc<dyn shipgate_app::Dashboard> = Arc::new(dashboard::StoreDashboard {
+        store: state.store.clone(),
+        engine: state.engine.clone(),
+    });
     let leptos_options = state.leptos.clone();
-    let sessions = SessionManagerLayer::new(SessionRecords { store: state.store.clone(), clock: state.clock.clone() })
-        .with_name("shipgate_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(state.auth.secure_cookies)
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::milliseconds(state.auth.idle_timeout_ms)));
+    let sessions = SessionManagerLayer::new(SessionRecords {
+        store: state.store.clone(),
+        clock: state.clock.clone(),
+    })
+    .with_name("shipgate_session")
+    .with_http_only(true)
+    .with_same_site(SameSite::Lax)
+    .with_secure(state.auth.secure_cookies)
+    .with_path("/")
+    .with_expiry(Expiry::OnInactivity(time::Duration::milliseconds(
+        state.auth.idle_timeout_ms,
+    )));
     let local_mode = state.auth.is_local();
     Router::new()
         .route("/healthz", get(healthz))
@@ -184,10 +201,19 @@ pub fn router(state: AppState) -> Router {
         // Outermost first: the browser protections (on every reply, refusals included), a
         // session for the request, then the cross-site check, then who is calling. All of
         // them run before any handler.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), access::refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::refuse_cross_site,
+        ))
         .layer(sessions)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::protect))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::protect,
+        ))
         .with_state(state)
 }
 
@@ -199,10 +225,15 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Readiness: the database answers.
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ready", "database": state.store.backend() })).into_response(),
+        Ok(()) => {
+            Json(json!({ "status": "ready", "database": state.store.backend() })).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": "the database is not reachable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "error": "the database is not reachable" })),
+            )
                 .into_response()
         }
     }

@@ -18,7 +18,10 @@ use tracing::{Instrument, info, info_span, warn};
 /// A delivery whose signature matched the webhook secret, classified and ready to record.
 pub struct VerifiedDelivery(pub NewDelivery);
 
-pub async fn receive(State(state): State<AppState>, VerifiedDelivery(delivery): VerifiedDelivery) -> Result<Response, ApiError> {
+pub async fn receive(
+    State(state): State<AppState>,
+    VerifiedDelivery(delivery): VerifiedDelivery,
+) -> Result<Response, ApiError> {
     let span = info_span!("delivery", delivery = %delivery.delivery_id, event = %delivery.event);
     async move {
         let recorded = state.ops().record_delivery(&state.deliveries, delivery).await?;
@@ -37,7 +40,8 @@ impl FromRequest<AppState> for VerifiedDelivery {
         let received_at = now_ms();
         let (parts, body) = request.into_parts();
         let headers = &parts.headers;
-        if let Some(len) = header_str(headers, header::CONTENT_LENGTH.as_str())?.and_then(|v| v.parse::<u64>().ok())
+        if let Some(len) = header_str(headers, header::CONTENT_LENGTH.as_str())?
+            .and_then(|v| v.parse::<u64>().ok())
             && len > MAX_PAYLOAD_BYTES as u64
         {
             return Err(too_large());
@@ -46,13 +50,19 @@ impl FromRequest<AppState> for VerifiedDelivery {
         let event = required_header(headers, "x-github-event")?.to_owned();
         let delivery_id = required_header(headers, "x-github-delivery")?.to_owned();
         if delivery_id.len() > 128 || !delivery_id.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(ApiError::BadRequest("the X-GitHub-Delivery header must be at most 128 printable characters".into()));
+            return Err(ApiError::BadRequest(
+                "the X-GitHub-Delivery header must be at most 128 printable characters".into(),
+            ));
         }
         if event.len() > 64 || !event.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-            return Err(ApiError::BadRequest(format!("the X-GitHub-Event header `{event}` is not an event name")));
+            return Err(ApiError::BadRequest(format!(
+                "the X-GitHub-Event header `{event}` is not an event name"
+            )));
         }
         let body = to_bytes(body, MAX_PAYLOAD_BYTES).await.map_err(|e| {
-            if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
                 too_large()
             } else {
                 ApiError::BadRequest(format!("the request body could not be read: {e}"))
@@ -65,19 +75,25 @@ impl FromRequest<AppState> for VerifiedDelivery {
             ));
         };
         let signature = header_str(headers, "x-hub-signature-256")?;
-        if let Err(e) = github::verify_signature(secret.expose_secret().as_bytes(), &body, signature) {
+        if let Err(e) =
+            github::verify_signature(secret.expose_secret().as_bytes(), &body, signature)
+        {
             warn!(delivery = %delivery_id, reason = %e, "rejected a delivery with a bad signature");
             return Err(ApiError::Unauthorized(match e {
                 SignatureError::Missing => e.to_string(),
-                _ => "the X-Hub-Signature-256 signature is not valid for this payload and secret".into(),
+                _ => "the X-Hub-Signature-256 signature is not valid for this payload and secret"
+                    .into(),
             }));
         }
 
         let json: std::borrow::Cow<'_, [u8]> = match encoding {
             Encoding::Json => std::borrow::Cow::Borrowed(&body),
-            Encoding::Form => std::borrow::Cow::Owned(form_payload(&body).ok_or_else(|| ApiError::BadRequest("the form body has no `payload` field".into()))?),
+            Encoding::Form => std::borrow::Cow::Owned(form_payload(&body).ok_or_else(|| {
+                ApiError::BadRequest("the form body has no `payload` field".into())
+            })?),
         };
-        let classified = github::classify(&event, &json).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let classified =
+            github::classify(&event, &json).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         Ok(VerifiedDelivery(NewDelivery {
             delivery_id,
             event,
@@ -95,14 +111,19 @@ impl FromRequest<AppState> for VerifiedDelivery {
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v.to_str().map(Some).map_err(|_| ApiError::BadRequest(format!("the {name} header is not valid text"))),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("the {name} header is not valid text"))),
     }
 }
 
 fn required_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
     match header_str(headers, name)? {
         Some(v) if !v.trim().is_empty() => Ok(v.trim()),
-        _ => Err(ApiError::BadRequest(format!("the {name} header is missing"))),
+        _ => Err(ApiError::BadRequest(format!(
+            "the {name} header is missing"
+        ))),
     }
 }
 
@@ -115,7 +136,12 @@ enum Encoding {
 
 fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     let content_type = header_str(headers, header::CONTENT_TYPE.as_str())?.unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Ok(Encoding::Json),
         "application/x-www-form-urlencoded" => Ok(Encoding::Form),
@@ -125,5 +151,7 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
 }
 
 fn too_large() -> ApiError {
-    ApiError::PayloadTooLarge(format!("the payload is larger than GitHub's 25 MB limit ({MAX_PAYLOAD_BYTES} bytes)"))
+    ApiError::PayloadTooLarge(format!(
+        "the payload is larger than GitHub's 25 MB limit ({MAX_PAYLOAD_BYTES} bytes)"
+    ))
 }

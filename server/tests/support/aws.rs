@@ -3,7 +3,10 @@
 //! through the real AWS SDK, as an operator would create them.
 #![allow(dead_code)]
 
-use aws_sdk_ecs::types::{AwsVpcConfiguration, Compatibility, ContainerDefinition, KeyValuePair, LaunchType, NetworkConfiguration, NetworkMode, PortMapping};
+use aws_sdk_ecs::types::{
+    AwsVpcConfiguration, Compatibility, ContainerDefinition, KeyValuePair, LaunchType,
+    NetworkConfiguration, NetworkMode, PortMapping,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shipgate::aws::Cloud;
@@ -47,23 +50,36 @@ impl Moto {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("python3 runs tests/peers/moto_ecs.py (the test command installs moto[server])");
+            .expect(
+                "python3 runs tests/peers/moto_ecs.py (the test command installs moto[server])",
+            );
         let stdout = child.stdout.take().expect("piped stdout");
         let line = tokio::task::spawn_blocking(move || {
             let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).expect("moto prints its address");
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("moto prints its address");
             line
         })
         .await
         .unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line from moto: {line:?}")).to_owned();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from moto: {line:?}"))
+            .to_owned();
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(REGION))
             .endpoint_url(&url)
             .credentials_provider(credentials())
             .load()
             .await;
-        Moto { child, ecs: aws_sdk_ecs::Client::new(&config), ecr: aws_sdk_ecr::Client::new(&config), url }
+        Moto {
+            child,
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            url,
+        }
     }
 
     pub fn cloud(&self) -> Cloud {
@@ -74,7 +90,9 @@ impl Moto {
     pub async fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let authority = self.url.trim_start_matches("http://");
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut stream = tokio::net::TcpStream::connect(authority).await.expect("moto reachable");
+        let mut stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("moto reachable");
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -84,19 +102,31 @@ impl Moto {
         stream.read_to_end(&mut response).await.unwrap();
         let text = String::from_utf8_lossy(&response);
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        assert!(head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"), "{method} {path}: {head}\n{body}");
+        assert!(
+            head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"),
+            "{method} {path}: {head}\n{body}"
+        );
         serde_json::from_str(body).unwrap_or(Value::Null)
     }
 
     /// Every ECS/ECR call moto received for `action`, oldest first.
     pub async fn calls(&self, action: &str) -> Vec<Value> {
-        let all = self.control("GET", &format!("/_shipgate/calls?action={action}"), None).await;
+        let all = self
+            .control("GET", &format!("/_shipgate/calls?action={action}"), None)
+            .await;
         all["calls"].as_array().cloned().unwrap_or_default()
     }
 
     /// The next UpdateService of a service ends as `outcome` after `polls` looks.
     pub async fn script_rollout(&self, cluster: &str, service: &str, outcome: &str, polls: u32) {
-        self.control("POST", "/_shipgate/rollout", Some(json!({"cluster": cluster, "service": service, "outcome": outcome, "polls": polls}))).await;
+        self.control(
+            "POST",
+            "/_shipgate/rollout",
+            Some(
+                json!({"cluster": cluster, "service": service, "outcome": outcome, "polls": polls}),
+            ),
+        )
+        .await;
     }
 
     /// The next `times` calls of `action` fail with AWS error `code`.
@@ -108,7 +138,14 @@ impl Moto {
     /// A cluster with a Fargate service running a one-container task (plus a sidecar, so
     /// the render must pick the right container). Returns the live task definition ARN.
     pub async fn create_service(&self, cluster: &str, service: &str, container: &str) -> String {
-        self.create_service_with(&self.ecs.clone(), DEFAULT_ACCOUNT, cluster, service, container).await
+        self.create_service_with(
+            &self.ecs.clone(),
+            DEFAULT_ACCOUNT,
+            cluster,
+            service,
+            container,
+        )
+        .await
     }
 
     /// An ECS client acting as `role_arn` (assumed through moto's STS). Moto places what it
@@ -120,14 +157,32 @@ impl Moto {
             .credentials_provider(credentials())
             .load()
             .await;
-        let role = aws_config::sts::AssumeRoleProvider::builder(role_arn).session_name("tests").configure(&base).build().await;
-        let config = base.into_builder().credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(role)).build();
+        let role = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("tests")
+            .configure(&base)
+            .build()
+            .await;
+        let config = base
+            .into_builder()
+            .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(role))
+            .build();
         aws_sdk_ecs::Client::new(&config)
     }
 
     /// As [`Moto::create_service`], through `ecs` in `account`.
-    pub async fn create_service_with(&self, ecs: &aws_sdk_ecs::Client, account: &str, cluster: &str, service: &str, container: &str) -> String {
-        ecs.create_cluster().cluster_name(cluster).send().await.expect("create cluster");
+    pub async fn create_service_with(
+        &self,
+        ecs: &aws_sdk_ecs::Client,
+        account: &str,
+        cluster: &str,
+        service: &str,
+        container: &str,
+    ) -> String {
+        ecs.create_cluster()
+            .cluster_name(cluster)
+            .send()
+            .await
+            .expect("create cluster");
         let registered = ecs
             .register_task_definition()
             .family(service)
@@ -142,17 +197,44 @@ impl Moto {
                     .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world:previous")
                     .essential(true)
                     .memory(512)
-                    .environment(KeyValuePair::builder().name("MODE").value("production").build())
+                    .environment(
+                        KeyValuePair::builder()
+                            .name("MODE")
+                            .value("production")
+                            .build(),
+                    )
                     .port_mappings(PortMapping::builder().container_port(8080).build())
                     .build(),
             )
-            .container_definitions(ContainerDefinition::builder().name("log-router").image("fluent-bit:3").essential(false).memory(64).build())
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("log-router")
+                    .image("fluent-bit:3")
+                    .essential(false)
+                    .memory(64)
+                    .build(),
+            )
             .send()
             .await
             .expect("register task definition");
-        let arn = registered.task_definition.and_then(|t| t.task_definition_arn).expect("arn");
-        let network = self.control("GET", &format!("/_shipgate/network?account={account}"), None).await;
-        let strings = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        let arn = registered
+            .task_definition
+            .and_then(|t| t.task_definition_arn)
+            .expect("arn");
+        let network = self
+            .control(
+                "GET",
+                &format!("/_shipgate/network?account={account}"),
+                None,
+            )
+            .await;
+        let strings = |v: &Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
         ecs.create_service()
             .cluster(cluster)
             .service_name(service)
@@ -178,7 +260,12 @@ impl Moto {
 
     /// Pushes an image manifest under `tag`, as CI would; returns its digest.
     pub async fn push_image(&self, repository: &str, tag: &str) -> String {
-        let _ = self.ecr.create_repository().repository_name(repository).send().await;
+        let _ = self
+            .ecr
+            .create_repository()
+            .repository_name(repository)
+            .send()
+            .await;
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -186,7 +273,10 @@ impl Moto {
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2811478, "digest": "sha256:59bf1c3509f33515622619af21ed55bbe26d24913cedbca106468a5fb37a50c3"}]
         })
         .to_string();
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest.as_bytes())));
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(manifest.as_bytes()))
+        );
         self.ecr
             .put_image()
             .repository_name(repository)
@@ -208,11 +298,20 @@ impl Moto {
             "imageId": {"imageTag": tag},
             "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."}
         });
-        self.control("POST", "/moto-api/static/ecr/scan-finding-results", Some(json!({"results": [findings], "region": REGION}))).await;
+        self.control(
+            "POST",
+            "/moto-api/static/ecr/scan-finding-results",
+            Some(json!({"results": [findings], "region": REGION})),
+        )
+        .await;
         self.ecr
             .start_image_scan()
             .repository_name(repository)
-            .image_id(aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build())
+            .image_id(
+                aws_sdk_ecr::types::ImageIdentifier::builder()
+                    .image_tag(tag)
+                    .build(),
+            )
             .send()
             .await
             .expect("start image scan");

@@ -73,11 +73,7 @@ pub fn settings() -> Settings {
 
 /// A pipeline tracking the repository and branch GitHub's examples push to.
 pub fn hello_world_pipeline() -> PipelineSpec {
-    pipeline_json(
-        "hello",
-        "Codertocat/Hello-World",
-        "master",
-    )
+    pipeline_json("hello", "Codertocat/Hello-World", "master")
 }
 
 pub fn pipeline_json(name: &str, repository: &str, branch: &str) -> PipelineSpec {
@@ -109,14 +105,18 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     /// The `error` message of a JSON error reply.
     pub fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_else(|| panic!("no error message in {}", self.text())).to_owned()
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message in {}", self.text()))
+            .to_owned()
     }
 }
 
@@ -132,22 +132,43 @@ impl TestApp {
     /// An app whose sign-in and sessions go by `clock`: with [`Clock::manual`], a test moves
     /// time on instead of sleeping through timeouts.
     pub async fn with_clock(store: Store, settings: Settings, clock: Clock) -> TestApp {
-        shipgate::load_config_pipelines(&store, &settings).await.expect("config pipelines load");
-        let state = shipgate::state(store.clone(), &settings, settings.listen, clock.clone()).expect("app state");
+        shipgate::load_config_pipelines(&store, &settings)
+            .await
+            .expect("config pipelines load");
+        let state = shipgate::state(store.clone(), &settings, settings.listen, clock.clone())
+            .expect("app state");
         let closing = state.closing.clone();
-        TestApp { store, router: shipgate::web::router(state), closing, clock }
+        TestApp {
+            store,
+            router: shipgate::web::router(state),
+            closing,
+            clock,
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let body = to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec();
-        Reply { status, headers, body }
+        let body = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
@@ -155,7 +176,13 @@ impl TestApp {
     }
 
     /// A JSON request to the REST API, with the admin token unless `token` says otherwise.
-    pub async fn api(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> Reply {
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -173,10 +200,18 @@ impl TestApp {
     /// Posts a delivery signed with the test secret, as GitHub would.
     pub async fn deliver(&self, event: &str, delivery_id: &str, payload: &Value) -> Reply {
         let body = serde_json::to_vec(payload).unwrap();
-        self.deliver_raw(event, delivery_id, "application/json", body, Some(SECRET)).await
+        self.deliver_raw(event, delivery_id, "application/json", body, Some(SECRET))
+            .await
     }
 
-    pub async fn deliver_raw(&self, event: &str, delivery_id: &str, content_type: &str, body: Vec<u8>, secret: Option<&str>) -> Reply {
+    pub async fn deliver_raw(
+        &self,
+        event: &str,
+        delivery_id: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        secret: Option<&str>,
+    ) -> Reply {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri("/webhooks/github")
@@ -198,11 +233,21 @@ impl TestApp {
 /// GitHub's example payloads for one event: npm `@octokit/webhooks-examples`, vendored in
 /// `tests/fixtures/webhooks/<event>.json` (see its README) so `cargo test` needs no npm.
 pub fn examples(event: &str) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks").join(format!("{event}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; vendor `{event}` with scripts/check-fixtures.sh --write", path.display()));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/webhooks")
+        .join(format!("{event}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; vendor `{event}` with scripts/check-fixtures.sh --write",
+            path.display()
+        )
+    });
     let examples: Vec<Value> = serde_json::from_str(&text).unwrap();
-    assert!(!examples.is_empty(), "no `{event}` examples in {}", path.display());
+    assert!(
+        !examples.is_empty(),
+        "no `{event}` examples in {}",
+        path.display()
+    );
     examples
 }
 
@@ -225,7 +270,11 @@ pub async fn decide(
     actor: &shipgate::store::AuditEntry,
 ) -> Result<shipgate_pipeline::gate::GateOutcome, shipgate::ops::OpError> {
     // An admin everywhere, audited under the actor's name.
-    let principal = shipgate_pipeline::Principal { id: actor.actor.clone(), via: actor.via.clone(), ..shipgate_pipeline::Principal::local() };
+    let principal = shipgate_pipeline::Principal {
+        id: actor.actor.clone(),
+        via: actor.via.clone(),
+        ..shipgate_pipeline::Principal::local()
+    };
     let request = shipgate::ops::DecideGate {
         run: shipgate_pipeline::RunId::new(run),
         environment: environment.to_owned(),
@@ -236,32 +285,58 @@ pub async fn decide(
         link: None,
     };
     let engine = shipgate::engine::EngineHandle::default();
-    shipgate::ops::Ops::new(store.clone(), engine).decide_gate(&shipgate::ops::Acting::new(principal, actor.ip.clone()), request).await
+    shipgate::ops::Ops::new(store.clone(), engine)
+        .decide_gate(
+            &shipgate::ops::Acting::new(principal, actor.ip.clone()),
+            request,
+        )
+        .await
 }
 
 /// The digest [`image_built`] records.
 #[allow(dead_code)]
-pub const BUILT_DIGEST: &str = "sha256:5e1d2f3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+pub const BUILT_DIGEST: &str =
+    "sha256:5e1d2f3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
 /// What the engine records when CI's image is in ECR: what a run needs before any gate.
 #[allow(dead_code)]
 pub async fn image_built(store: &Store, run: i64) {
     let uri = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world@{BUILT_DIGEST}");
-    store.start_build(run, "latest", shipgate::store::now_ms() + 3_600_000).await.unwrap();
-    store.record_image(run, &uri, BUILT_DIGEST, Some(1), None, None).await.unwrap();
+    store
+        .start_build(run, "latest", shipgate::store::now_ms() + 3_600_000)
+        .await
+        .unwrap();
+    store
+        .record_image(run, &uri, BUILT_DIGEST, Some(1), None, None)
+        .await
+        .unwrap();
 }
 
 #[allow(dead_code)]
 impl TestApp {
     /// A page (or any GET) as a caller with an API token.
     pub async fn get_as(&self, path: &str, token: &str) -> Reply {
-        self.send(Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()).await
+        self.send(
+            Request::get(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 
     /// Posts a form as a browser without JavaScript does, from the page at `referer`: with the
     /// session's own-site marker, or as a caller with an API token.
-    pub async fn post_form(&self, action: &str, fields: &[(&str, &str)], referer: &str, token: Option<&str>) -> Reply {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    pub async fn post_form(
+        &self,
+        action: &str,
+        fields: &[(&str, &str)],
+        referer: &str,
+        token: Option<&str>,
+    ) -> Reply {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         let mut request = Request::post(action)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "text/html,application/xhtml+xml")
@@ -276,7 +351,16 @@ impl TestApp {
 
 /// The `action` of the form whose submit button says `label`, from a server-rendered page.
 pub fn form_action(html: &str, label: &str) -> String {
-    let button = html.find(&format!(">{label}</button>")).unwrap_or_else(|| panic!("no `{label}` button in the page"));
+    let button = html
+        .find(&format!(">{label}</button>"))
+        .unwrap_or_else(|| panic!("no `{label}` button in the page"));
     let form = html[..button].rfind("<form").expect("the button's form");
-    html[form..].split("action=\"").nth(1).expect("a form action").split('"').next().unwrap().replace("&amp;", "&")
+    html[form..]
+        .split("action=\"")
+        .nth(1)
+        .expect("a form action")
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
 }

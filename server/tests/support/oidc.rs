@@ -46,15 +46,27 @@ pub fn user_for(role: Role) -> &'static str {
 /// The role rules the sign-in tests configure: groups for roles, and the example.com
 /// domain as an allowlist of viewers.
 pub fn rules() -> Vec<RoleRule> {
-    let group = |g: &str, role| RoleRule { subject: RuleSubject::Group(g.into()), grant: Grant::everywhere(role) };
+    let group = |g: &str, role| RoleRule {
+        subject: RuleSubject::Group(g.into()),
+        grant: Grant::everywhere(role),
+    };
     vec![
-        RoleRule { subject: RuleSubject::Domain("example.com".into()), grant: Grant::everywhere(Role::Viewer) },
+        RoleRule {
+            subject: RuleSubject::Domain("example.com".into()),
+            grant: Grant::everywhere(Role::Viewer),
+        },
         group("developers", Role::Deployer),
         group("release-managers", Role::ReleaseManager),
         group("admins", Role::Admin),
         RoleRule {
             subject: RuleSubject::Group("hello-production".into()),
-            grant: Grant { role: Role::ReleaseManager, scope: Scope { pipelines: vec!["hello".into()], environments: vec!["production".into()] } },
+            grant: Grant {
+                role: Role::ReleaseManager,
+                scope: Scope {
+                    pipelines: vec!["hello".into()],
+                    environments: vec!["production".into()],
+                },
+            },
         },
     ]
 }
@@ -79,18 +91,40 @@ impl Provider {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../end2end/peers/oidc.mjs");
         let mut child = Command::new("node")
             .arg(&script)
-            .args(["--port", "0", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
+            .args([
+                "--port",
+                "0",
+                "--client-id",
+                CLIENT_ID,
+                "--client-secret",
+                CLIENT_SECRET,
+            ])
             .args(["--redirect-uri", &format!("{PUBLIC_URL}/auth/callback")])
             .arg("--users")
             .arg(users.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("node {}: {e}; run `npm ci` in end2end/ (the test command does)", script.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "node {}: {e}; run `npm ci` in end2end/ (the test command does)",
+                    script.display()
+                )
+            });
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let issuer = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("oidc peer said: {line:?}")).to_owned();
-        Provider { child, issuer, _users: users }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let issuer = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("oidc peer said: {line:?}"))
+            .to_owned();
+        Provider {
+            child,
+            issuer,
+            _users: users,
+        }
     }
 
     /// Test settings in OpenID mode against this provider.
@@ -102,7 +136,9 @@ impl Provider {
                 issuer: self.issuer.clone(),
                 client_id: CLIENT_ID.into(),
                 client_secret: CLIENT_SECRET.to_owned().into(),
-                scopes: ["openid", "email", "profile", "groups"].map(String::from).to_vec(),
+                scopes: ["openid", "email", "profile", "groups"]
+                    .map(String::from)
+                    .to_vec(),
                 groups_claim: "groups".into(),
                 rules: rules(),
             }),
@@ -113,18 +149,41 @@ impl Provider {
 
     /// Makes the provider's next ID token carry a wrong value (see `oidc.mjs`).
     pub async fn spoil_next_id_token(&self, spoil: Value) {
-        let reply = self.request("POST", &format!("{}/_test/next-id-token", self.issuer), &Cookies::default(), Some(("application/json", spoil.to_string()))).await;
-        assert!(reply.status < 300, "next-id-token: {} {}", reply.status, reply.body);
+        let reply = self
+            .request(
+                "POST",
+                &format!("{}/_test/next-id-token", self.issuer),
+                &Cookies::default(),
+                Some(("application/json", spoil.to_string())),
+            )
+            .await;
+        assert!(
+            reply.status < 300,
+            "next-id-token: {} {}",
+            reply.status,
+            reply.body
+        );
     }
 
     /// A bare HTTP/1.1 exchange with the provider.
-    pub async fn request(&self, method: &str, url: &str, cookies: &Cookies, body: Option<(&str, String)>) -> Raw {
+    pub async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        cookies: &Cookies,
+        body: Option<(&str, String)>,
+    ) -> Raw {
         let rest = url.strip_prefix("http://").expect("the provider is http");
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let path = if path.is_empty() { "/" } else { path };
-        let mut stream = tokio::net::TcpStream::connect(authority).await.expect("provider reachable");
+        let mut stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("provider reachable");
         let (content_type, body) = body.unwrap_or(("text/plain", String::new()));
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         if method != "GET" {
             head.push_str(&format!("Content-Type: {content_type}\r\n"));
         }
@@ -153,16 +212,35 @@ impl Raw {
         let text = String::from_utf8_lossy(bytes).into_owned();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let mut lines = head.lines();
-        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let headers: Vec<(String, String)> =
-            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
-        let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-        let body = if chunked { dechunk(body) } else { body.to_owned() };
-        Raw { status, headers, body }
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Raw {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -188,22 +266,35 @@ impl Cookies {
         for line in set_cookies {
             let pair = line.split(';').next().unwrap_or("");
             if let Some((name, value)) = pair.split_once('=') {
-                if value.is_empty() || line.to_ascii_lowercase().contains("max-age=0") || line.contains("expires=Thu, 01 Jan 1970") {
+                if value.is_empty()
+                    || line.to_ascii_lowercase().contains("max-age=0")
+                    || line.contains("expires=Thu, 01 Jan 1970")
+                {
                     self.0.remove(name.trim());
                 } else {
-                    self.0.insert(name.trim().to_owned(), value.trim().to_owned());
+                    self.0
+                        .insert(name.trim().to_owned(), value.trim().to_owned());
                 }
             }
         }
     }
 
     pub fn header(&self) -> Option<String> {
-        (!self.0.is_empty()).then(|| self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 }
 
 /// Where test browsers connect from, so the audit log's IP can be checked.
-pub const BROWSER_ADDR: std::net::SocketAddr = std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)), 40000);
+pub const BROWSER_ADDR: std::net::SocketAddr = std::net::SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)),
+    40000,
+);
 
 /// Where the provider sent the browser back to Shipgate: the callback path with its query.
 pub struct Callback(pub String);
@@ -217,13 +308,26 @@ pub struct Browser {
 
 impl Browser {
     /// A request to Shipgate carrying this browser's cookies, as a same-origin page would.
-    pub async fn send(&mut self, app: &TestApp, request: axum::http::request::Builder, body: Body) -> Reply {
-        let mut request = request.header("sec-fetch-site", "same-origin").extension(axum::extract::ConnectInfo(BROWSER_ADDR));
+    pub async fn send(
+        &mut self,
+        app: &TestApp,
+        request: axum::http::request::Builder,
+        body: Body,
+    ) -> Reply {
+        let mut request = request
+            .header("sec-fetch-site", "same-origin")
+            .extension(axum::extract::ConnectInfo(BROWSER_ADDR));
         if let Some(cookie) = self.shipgate.header() {
             request = request.header("cookie", cookie);
         }
         let reply = app.send(request.body(body).unwrap()).await;
-        self.shipgate.take_from(reply.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()));
+        self.shipgate.take_from(
+            reply
+                .headers
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
         reply
     }
 
@@ -233,19 +337,53 @@ impl Browser {
 
     /// Follows the provider's redirects from `url` through its login form, signing in as
     /// `email`, until it sends the browser back to Shipgate's callback.
-    pub async fn log_in_at_provider(&mut self, provider: &Provider, url: &str, email: &str, password: &str) -> Result<Callback, Raw> {
+    pub async fn log_in_at_provider(
+        &mut self,
+        provider: &Provider,
+        url: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Callback, Raw> {
         let mut next = url.to_owned();
         for _ in 0..10 {
             if let Some(path) = next.strip_prefix(PUBLIC_URL) {
                 return Ok(Callback(path.to_owned()));
             }
-            let absolute = if next.starts_with('/') { format!("{}{next}", provider.issuer) } else { next.clone() };
-            let reply = provider.request("GET", &absolute, &self.provider, None).await;
-            self.provider.take_from(reply.headers.iter().filter(|(k, _)| k == "set-cookie").map(|(_, v)| v.as_str()));
+            let absolute = if next.starts_with('/') {
+                format!("{}{next}", provider.issuer)
+            } else {
+                next.clone()
+            };
+            let reply = provider
+                .request("GET", &absolute, &self.provider, None)
+                .await;
+            self.provider.take_from(
+                reply
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k == "set-cookie")
+                    .map(|(_, v)| v.as_str()),
+            );
             let reply = if reply.status == 200 && reply.body.contains("name=\"login\"") {
-                let form: String = form_urlencoded::Serializer::new(String::new()).append_pair("login", email).append_pair("password", password).finish();
-                let posted = provider.request("POST", &absolute, &self.provider, Some(("application/x-www-form-urlencoded", form))).await;
-                self.provider.take_from(posted.headers.iter().filter(|(k, _)| k == "set-cookie").map(|(_, v)| v.as_str()));
+                let form: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("login", email)
+                    .append_pair("password", password)
+                    .finish();
+                let posted = provider
+                    .request(
+                        "POST",
+                        &absolute,
+                        &self.provider,
+                        Some(("application/x-www-form-urlencoded", form)),
+                    )
+                    .await;
+                self.provider.take_from(
+                    posted
+                        .headers
+                        .iter()
+                        .filter(|(k, _)| k == "set-cookie")
+                        .map(|(_, v)| v.as_str()),
+                );
                 posted
             } else {
                 reply
@@ -261,7 +399,9 @@ impl Browser {
     /// Starts a sign-in at Shipgate and returns the provider URL it redirected to.
     pub async fn start_sign_in(&mut self, app: &TestApp, next: &str) -> String {
         let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
-        let reply = self.get(app, &format!("/auth/sign-in?next={encoded}")).await;
+        let reply = self
+            .get(app, &format!("/auth/sign-in?next={encoded}"))
+            .await;
         assert_eq!(reply.status, 303, "sign-in start: {}", reply.text());
         reply.headers["location"].to_str().unwrap().to_owned()
     }
@@ -269,7 +409,10 @@ impl Browser {
     /// The whole flow: Shipgate → provider login → callback. Returns the callback's reply.
     pub async fn sign_in(&mut self, app: &TestApp, provider: &Provider, email: &str) -> Reply {
         let url = self.start_sign_in(app, "/").await;
-        let Callback(path) = self.log_in_at_provider(provider, &url, email, PASSWORD).await.unwrap_or_else(|r| panic!("provider login: {} {}", r.status, r.body));
+        let Callback(path) = self
+            .log_in_at_provider(provider, &url, email, PASSWORD)
+            .await
+            .unwrap_or_else(|r| panic!("provider login: {} {}", r.status, r.body));
         self.get(app, &path).await
     }
 }

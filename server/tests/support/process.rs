@@ -14,21 +14,40 @@ pub fn hello_config() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A minimal HTTP/1.1 exchange; returns the status code and body.
-pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<(u16, String)> {
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     http_reply(port, method, path, headers, body).map(|(status, _, body)| (status, body))
 }
 
 /// [`http`], with the reply's header lines too (e.g. to keep a `Set-Cookie`).
-pub fn http_reply(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<(u16, String, String)> {
+pub fn http_reply(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<(u16, String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     // The address it connected to, as a real client names it: local mode answers only
     // requests addressed to localhost.
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -37,19 +56,32 @@ pub fn http_reply(port: u16, method: &str, path: &str, headers: &[(&str, String)
     stream.write_all(body)?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply)?;
-    let status = reply.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (head, body) = reply.split_once("\r\n\r\n").map(|(h, b)| (h.to_owned(), b.to_owned())).unwrap_or_default();
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = reply
+        .split_once("\r\n\r\n")
+        .map(|(h, b)| (h.to_owned(), b.to_owned()))
+        .unwrap_or_default();
     Ok((status, head, body))
 }
 
 /// `shipgate serve` on `port` with the hello pipeline and the test webhook secret, plus `env`.
 pub fn spawn(port: u16, database_url: &str, env: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
-        .env("GITHUB_WEBHOOK_SECRET", super::SECRET)
-        .env("SHIPGATE_CONFIG", hello_config())
-        .env("SHIPGATE_LOG", "warn")
-        .stdout(Stdio::null());
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--database-url",
+        database_url,
+    ])
+    .env("GITHUB_WEBHOOK_SECRET", super::SECRET)
+    .env("SHIPGATE_CONFIG", hello_config())
+    .env("SHIPGATE_LOG", "warn")
+    .stdout(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -78,13 +110,21 @@ pub fn start(port: u16, db: &std::path::Path) -> Child {
 }
 
 /// Posts a signed delivery, as GitHub would.
-pub fn deliver(port: u16, event: &str, delivery_id: &str, payload: &serde_json::Value) -> (u16, String) {
+pub fn deliver(
+    port: u16,
+    event: &str,
+    delivery_id: &str,
+    payload: &serde_json::Value,
+) -> (u16, String) {
     let body = serde_json::to_vec(payload).unwrap();
     let headers = [
         ("content-type", "application/json".to_owned()),
         ("x-github-event", event.to_owned()),
         ("x-github-delivery", delivery_id.to_owned()),
-        ("x-hub-signature-256", shipgate::forge::github::sign(super::SECRET.as_bytes(), &body)),
+        (
+            "x-hub-signature-256",
+            shipgate::forge::github::sign(super::SECRET.as_bytes(), &body),
+        ),
     ];
     http(port, "POST", "/webhooks/github", &headers, &body).expect("delivery answered")
 }

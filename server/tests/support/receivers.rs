@@ -23,7 +23,9 @@ pub struct Received {
 }
 
 async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port");
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     format!("http://{addr}")
@@ -46,10 +48,18 @@ struct ReceiverState {
 impl Receiver {
     pub async fn start(script: &[u16]) -> Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
-        let state = ReceiverState { received: received.clone(), script: Arc::new(Mutex::new(script.iter().rev().copied().collect())) };
-        let router = Router::new().route("/hook", post(receive)).with_state(state);
+        let state = ReceiverState {
+            received: received.clone(),
+            script: Arc::new(Mutex::new(script.iter().rev().copied().collect())),
+        };
+        let router = Router::new()
+            .route("/hook", post(receive))
+            .with_state(state);
         let base = serve(router).await;
-        Receiver { url: format!("{base}/hook"), received }
+        Receiver {
+            url: format!("{base}/hook"),
+            received,
+        }
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -58,19 +68,37 @@ impl Receiver {
 
     /// The `text` of each request that a 2xx answered (what Slack would have shown).
     pub fn texts(&self) -> Vec<String> {
-        self.received().into_iter().filter_map(|r| r.body["text"].as_str().map(str::to_owned)).collect()
+        self.received()
+            .into_iter()
+            .filter_map(|r| r.body["text"].as_str().map(str::to_owned))
+            .collect()
     }
 }
 
-async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: Json<Value>) -> Response {
+async fn receive(
+    State(state): State<ReceiverState>,
+    headers: HeaderMap,
+    body: Json<Value>,
+) -> Response {
     state.received.lock().unwrap().push(Received {
         path: "/hook".into(),
-        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         body: body.0,
     });
     let status = state.script.lock().unwrap().pop().unwrap_or(200);
     let status = StatusCode::from_u16(status).unwrap();
-    (status, if status.is_success() { "ok" } else { "no_service" }).into_response()
+    (
+        status,
+        if status.is_success() {
+            "ok"
+        } else {
+            "no_service"
+        },
+    )
+        .into_response()
 }
 
 /// GitHub's REST API, as far as Shipgate uses it.
@@ -96,11 +124,20 @@ impl FakeGitHub {
     pub async fn start() -> FakeGitHub {
         let state = GitHubState::default();
         let router = Router::new()
-            .route("/repos/{owner}/{repo}/deployments", post(create_deployment).get(list_deployments))
-            .route("/repos/{owner}/{repo}/deployments/{id}/statuses", post(create_status))
+            .route(
+                "/repos/{owner}/{repo}/deployments",
+                post(create_deployment).get(list_deployments),
+            )
+            .route(
+                "/repos/{owner}/{repo}/deployments/{id}/statuses",
+                post(create_status),
+            )
             .route("/repos/{owner}/{repo}/compare/{basehead}", get(compare))
             .with_state(state.clone());
-        FakeGitHub { url: serve(router).await, state }
+        FakeGitHub {
+            url: serve(router).await,
+            state,
+        }
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -119,7 +156,11 @@ impl FakeGitHub {
             .filter(|r| r.path.ends_with("/statuses"))
             .map(|r| {
                 let id: i64 = r.path.split('/').nth(5).unwrap().parse().unwrap();
-                let env = deployments.iter().find(|d| d["id"] == id).map(|d| d["environment"].as_str().unwrap().to_owned()).unwrap_or_default();
+                let env = deployments
+                    .iter()
+                    .find(|d| d["id"] == id)
+                    .map(|d| d["environment"].as_str().unwrap().to_owned())
+                    .unwrap_or_default();
                 (env, r.body["state"].as_str().unwrap_or_default().to_owned())
             })
             .collect()
@@ -127,7 +168,11 @@ impl FakeGitHub {
 
     /// The next requests of a kind (`create`, `status`, `compare`) fail with these statuses.
     pub fn fail(&self, kind: &'static str, statuses: &[u16]) {
-        self.state.failures.lock().unwrap().insert(kind, statuses.iter().rev().copied().collect());
+        self.state
+            .failures
+            .lock()
+            .unwrap()
+            .insert(kind, statuses.iter().rev().copied().collect());
     }
 
     /// The next `n` deployments are created but their answer is a 502.
@@ -136,17 +181,32 @@ impl FakeGitHub {
     }
 
     pub fn set_commits(&self, commits: &[(&str, &str, &str)]) {
-        *self.state.commits.lock().unwrap() = commits.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+        *self.state.commits.lock().unwrap() = commits
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
     }
 }
 
 impl GitHubState {
     fn record(&self, path: String, headers: &HeaderMap, body: Value) {
-        self.received.lock().unwrap().push(Received { path, authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned), body });
+        self.received.lock().unwrap().push(Received {
+            path,
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body,
+        });
     }
 
     fn scripted_failure(&self, kind: &'static str) -> Option<Response> {
-        let status = self.failures.lock().unwrap().get_mut(kind).and_then(Vec::pop)?;
+        let status = self
+            .failures
+            .lock()
+            .unwrap()
+            .get_mut(kind)
+            .and_then(Vec::pop)?;
         let status = StatusCode::from_u16(status).unwrap();
         Some((status, Json(json!({"message": "Server Error", "documentation_url": "https://docs.github.com/rest"}))).into_response())
     }
@@ -158,11 +218,20 @@ fn user() -> Value {
            "html_url": "https://github.com/shipgate-bot"})
 }
 
-async fn create_deployment(State(state): State<GitHubState>, Path((owner, repo)): Path<(String, String)>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn create_deployment(
+    State(state): State<GitHubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let path = format!("/repos/{owner}/{repo}/deployments");
     state.record(path.clone(), &headers, body.clone());
     if headers.get("authorization").is_none() {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"message": "Requires authentication"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "Requires authentication"})),
+        )
+            .into_response();
     }
     if let Some(failure) = state.scripted_failure("create") {
         return failure;
@@ -190,28 +259,59 @@ async fn create_deployment(State(state): State<GitHubState>, Path((owner, repo))
     (StatusCode::CREATED, Json(deployment)).into_response()
 }
 
-async fn list_deployments(State(state): State<GitHubState>, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn list_deployments(
+    State(state): State<GitHubState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let listed: Vec<Value> = state
         .deployments
         .lock()
         .unwrap()
         .iter()
-        .filter(|d| query.get("sha").is_none_or(|s| d["sha"] == s.as_str()) && query.get("environment").is_none_or(|e| d["environment"] == e.as_str()))
+        .filter(|d| {
+            query.get("sha").is_none_or(|s| d["sha"] == s.as_str())
+                && query
+                    .get("environment")
+                    .is_none_or(|e| d["environment"] == e.as_str())
+        })
         .rev()
         .cloned()
         .collect();
     Json(listed).into_response()
 }
 
-async fn create_status(State(state): State<GitHubState>, Path((owner, repo, id)): Path<(String, String, i64)>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    state.record(format!("/repos/{owner}/{repo}/deployments/{id}/statuses"), &headers, body.clone());
+async fn create_status(
+    State(state): State<GitHubState>,
+    Path((owner, repo, id)): Path<(String, String, i64)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    state.record(
+        format!("/repos/{owner}/{repo}/deployments/{id}/statuses"),
+        &headers,
+        body.clone(),
+    );
     if let Some(failure) = state.scripted_failure("status") {
         return failure;
     }
-    if !state.deployments.lock().unwrap().iter().any(|d| d["id"] == id) {
+    if !state
+        .deployments
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|d| d["id"] == id)
+    {
         return (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response();
     }
-    let allowed = ["error", "failure", "inactive", "in_progress", "queued", "pending", "success"];
+    let allowed = [
+        "error",
+        "failure",
+        "inactive",
+        "in_progress",
+        "queued",
+        "pending",
+        "success",
+    ];
     if !body["state"].as_str().is_some_and(|s| allowed.contains(&s)) {
         return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"message": "Validation Failed", "errors": [{"field": "state", "code": "invalid"}]}))).into_response();
     }
@@ -224,8 +324,16 @@ async fn create_status(State(state): State<GitHubState>, Path((owner, repo, id))
     .into_response()
 }
 
-async fn compare(State(state): State<GitHubState>, Path((owner, repo, basehead)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
-    state.record(format!("/repos/{owner}/{repo}/compare/{basehead}"), &headers, Value::Null);
+async fn compare(
+    State(state): State<GitHubState>,
+    Path((owner, repo, basehead)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    state.record(
+        format!("/repos/{owner}/{repo}/compare/{basehead}"),
+        &headers,
+        Value::Null,
+    );
     if let Some(failure) = state.scripted_failure("compare") {
         return failure;
     }
