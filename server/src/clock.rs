@@ -64,7 +64,7 @@ pub fn wall_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::Clock;
+    use super::{Clock, wall_ms};
     use std::time::Duration;
 
     #[test]
