@@ -1,8 +1,11 @@
 //! The `shipgate` server: webhook intake, REST API, store and dashboard host.
 //!
-//! Layers, outermost first: `web` (HTTP, thin handlers) → `intake` (webhook deliveries) →
-//! `store` (SQLite or PostgreSQL). `forge` holds what is known about GitHub; the domain
-//! (pipelines, statuses, the run state machine) lives in the `shipgate-pipeline` crate.
+//! Layers, outermost first (each imports only those after it; `docs/architecture.md` has
+//! the whole map): `web` (the doors: REST, dashboard bridge, webhook, live streams) →
+//! `ops` (one use-case per intent) → `engine` (every side effect on AWS and GitHub, in the
+//! background) → `intake` (the delivery writer), `store` (SQLite or PostgreSQL), `aws`,
+//! `forge` (GitHub), `identity`, `links`, `outbound` → `config`, `clock`. The rules live in
+//! the domain crate, `shipgate-pipeline`.
 
 pub mod aws;
 pub mod backup;
