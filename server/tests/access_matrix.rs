@@ -608,26 +608,24 @@ fn check_coverage(listed: &[String], rows: &[Row], what: &str) {
     }
 }
 
-/// `.route("/path", get(a).post(b))` lines of the REST module, as `METHOD /path`.
+/// The `.route("/path", get(a).post(b))` calls of the REST module's `routes()`, as
+/// `METHOD /path`, however rustfmt wraps them.
 fn rest_routes() -> Vec<String> {
     let source = include_str!("../src/web/api.rs");
+    let start = source.find("pub fn routes()").expect("web/api.rs has `pub fn routes()`");
+    let body = &source[start..];
+    let body = &body[..body.find("\n}\n").expect("routes() ends")];
+    let flat: String = body.split_whitespace().collect();
     let mut out = Vec::new();
-    for line in source
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with(".route(\""))
-    {
-        let path = line
-            .trim_start_matches(".route(\"")
-            .split('"')
-            .next()
-            .unwrap();
+    for call in flat.split(".route(\"").skip(1) {
+        let (path, handlers) = call.split_once('"').expect("a route's path is a string literal");
         for method in ["get", "post", "put", "delete", "patch"] {
-            if line.contains(&format!("{method}(")) {
+            if handlers.starts_with(&format!(",{method}(")) || handlers.contains(&format!(").{method}(")) {
                 out.push(format!("{} {path}", method.to_uppercase()));
             }
         }
     }
+    assert!(out.len() >= 15, "read only {} REST routes from web/api.rs: {out:?}", out.len());
     out
 }
 

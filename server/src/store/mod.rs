@@ -56,12 +56,8 @@ pub enum StoreError {
     #[error("run {0} was changed by someone else while this change was being made")]
     RunChanged(i64),
     /// A person asked for something the run's state does not allow (cancel an ended run,
-    /// retry a live one): a conflict to report to them, not a fault.
-    #[error("run {run}: {why}")]
-    GateRefused {
-        run: i64,
-        why: shipgate_pipeline::gate::GateRefusal,
-    },
+    /// retry a live one), judged by `run_rules` inside the write: a conflict to report to
+    /// them, not a fault.
     #[error("run {run} cannot be {action}: {why}")]
     RunRefused {
         run: i64,
