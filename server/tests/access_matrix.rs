@@ -612,20 +612,30 @@ fn check_coverage(listed: &[String], rows: &[Row], what: &str) {
 /// `METHOD /path`, however rustfmt wraps them.
 fn rest_routes() -> Vec<String> {
     let source = include_str!("../src/web/api.rs");
-    let start = source.find("pub fn routes()").expect("web/api.rs has `pub fn routes()`");
+    let start = source
+        .find("pub fn routes()")
+        .expect("web/api.rs has `pub fn routes()`");
     let body = &source[start..];
     let body = &body[..body.find("\n}\n").expect("routes() ends")];
     let flat: String = body.split_whitespace().collect();
     let mut out = Vec::new();
     for call in flat.split(".route(\"").skip(1) {
-        let (path, handlers) = call.split_once('"').expect("a route's path is a string literal");
+        let (path, handlers) = call
+            .split_once('"')
+            .expect("a route's path is a string literal");
         for method in ["get", "post", "put", "delete", "patch"] {
-            if handlers.starts_with(&format!(",{method}(")) || handlers.contains(&format!(").{method}(")) {
+            if handlers.starts_with(&format!(",{method}("))
+                || handlers.contains(&format!(").{method}("))
+            {
                 out.push(format!("{} {path}", method.to_uppercase()));
             }
         }
     }
-    assert!(out.len() >= 15, "read only {} REST routes from web/api.rs: {out:?}", out.len());
+    assert!(
+        out.len() >= 15,
+        "read only {} REST routes from web/api.rs: {out:?}",
+        out.len()
+    );
     out
 }
 
