@@ -434,9 +434,12 @@ async fn create_token(
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Administer)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("`{id}` is not a token id")))?;
     match state.store.revoke_token(id, &caller.audit()).await? {
         Some(record) => Ok(Json(record).into_response()),
         None => Err(ApiError::NotFound(format!("token {id} does not exist"))),
