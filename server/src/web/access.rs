@@ -69,14 +69,7 @@ impl Caller {
 
     /// An audit entry with the caller as actor; the caller fills in action and target.
     pub fn audit(&self) -> AuditEntry {
-        AuditEntry {
-            actor: self.principal.id.clone(),
-            action: String::new(),
-            target: String::new(),
-            ip: self.ip.clone(),
-            detail: String::new(),
-            via: self.principal.via.clone(),
-        }
+        self.acting().audit()
     }
 }
 

@@ -50,14 +50,7 @@ fn refused(e: OpError) -> Refused {
 
 /// An audit entry with the caller as actor; the store fills in what was done.
 fn actor(by: &Principal, ip: Option<String>) -> AuditEntry {
-    AuditEntry {
-        actor: by.id.clone(),
-        action: String::new(),
-        target: String::new(),
-        ip,
-        detail: String::new(),
-        via: by.via.clone(),
-    }
+    Acting::new(by.clone(), ip).audit()
 }
 
 impl StoreDashboard {
