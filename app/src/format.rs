@@ -1,17 +1,17 @@
 //! Plain text forms of times and durations. Times are shown in UTC, so the server's render
 //! and the browser's hydration agree to the character.
 
-/// `2026-11-22 14:03:07 UTC` from milliseconds since the epoch.
+use chrono::{DateTime, Utc};
+
+/// `2026-11-22 14:03:07 UTC` from milliseconds since the epoch; `—` for an instant chrono
+/// cannot represent (beyond ±262,000 years), which no stored time reaches.
 pub fn timestamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    utc(ms, "%Y-%m-%d %H:%M:%S UTC")
+}
+
+fn utc(ms: i64, format: &str) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map_or_else(|| "—".to_owned(), |t| t.format(format).to_string())
 }
 
 /// `850 ms`, `12.4 s`, `3m 05s`, `2h 14m`.
@@ -27,8 +27,7 @@ pub fn duration(ms: i64) -> String {
 
 /// `14:03:07` (UTC) from milliseconds since the epoch, for lists where the date is in a title.
 pub fn time_of_day(ms: i64) -> String {
-    let rem = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    utc(ms, "%H:%M:%S")
 }
 
 /// `850 B`, `12.3 KiB`, `2.7 MiB`, `1.25 GiB`: binary units, as ECR sizes are bytes.
@@ -66,20 +65,6 @@ pub fn short_digest(digest: &str) -> String {
     }
 }
 
-/// Howard Hinnant's days-to-civil algorithm: proleptic Gregorian date from days since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +74,10 @@ mod tests {
         assert_eq!(timestamp(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(timestamp(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(timestamp(1_795_309_387_000), "2026-11-22 01:03:07 UTC");
+        // Before the epoch, and the millisecond before a day starts, stay on the right day.
+        assert_eq!(timestamp(-1), "1969-12-31 23:59:59 UTC");
+        assert_eq!(timestamp(1_795_305_599_999), "2026-11-21 23:59:59 UTC");
+        assert_eq!(timestamp(i64::MAX), "—");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::gate::ActiveFreeze;
 use crate::time::{Millis, Span};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -278,10 +278,6 @@ fn instant(tz: Tz, local: NaiveDateTime) -> Millis {
     local.and_utc().timestamp_millis()
 }
 
-fn local_at(tz: Tz, at: Millis) -> Option<NaiveDateTime> {
-    DateTime::from_timestamp_millis(at).map(|t| t.with_timezone(&tz).naive_local())
-}
-
 impl FreezeWindow {
     /// When this window, if it is on at `now`, ends.
     pub fn on_until(&self, now: Millis) -> Option<Millis> {
@@ -293,18 +289,9 @@ impl FreezeWindow {
                 );
                 (from <= now && now < until).then_some(until)
             }
-            FreezeWhen::Recurring { cron, lasts } => {
-                // The newest start at or before now whose window still covers now.
-                let minute = now - now.rem_euclid(60_000);
-                let mut start = minute;
-                while now - start < lasts.as_millis() {
-                    if local_at(self.time_zone, start).is_some_and(|local| cron.matches(&local)) {
-                        return Some(start + lasts.as_millis());
-                    }
-                    start -= 60_000;
-                }
-                None
-            }
+            FreezeWhen::Recurring { cron, lasts } => cron
+                .newest_start(self.time_zone, now, now - lasts.as_millis())
+                .map(|start| start + lasts.as_millis()),
         }
     }
 }
@@ -325,24 +312,40 @@ pub fn active_freeze(windows: &[FreezeWindow], now: Millis) -> Option<ActiveFree
 /// A five-field cron expression (minute hour day-of-month month day-of-week), with lists,
 /// ranges, steps and English month and day names. As in cron, when both day fields are
 /// restricted, a day matching either is a match.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The text is checked here, field by field, so a mistake is named in people's terms;
+/// [`croner`] then does the matching and the search.
+#[derive(Clone)]
 pub struct Cron {
     text: String,
-    minutes: u64,
-    hours: u64,
-    days: u64,
-    months: u64,
-    weekdays: u64,
-    any_day: bool,
-    any_weekday: bool,
+    /// Boxed: croner's parsed pattern is a few hundred bytes, and windows are moved about.
+    schedule: Box<croner::Cron>,
 }
+
+impl fmt::Debug for Cron {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Cron").field(&self.text).finish()
+    }
+}
+
+/// Two crons are the same when they read the same: the schedule is parsed from the text.
+impl PartialEq for Cron {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Cron {}
 
 const MONTHS: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
 const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
-fn cron_field(
+/// Reads one field: each comma-separated part is `*`, a value, a range or either with a
+/// `/step`, and every value is a number or name within `low..=high`. The values it allows
+/// come back as bits.
+fn read_cron_field(
     text: &str,
     what: &str,
     low: u32,
@@ -393,6 +396,20 @@ fn cron_field(
     Ok(bits)
 }
 
+/// A field as croner is given it: `*` stays `*` (croner, like cron, treats a day field that
+/// is exactly `*` as unrestricted), anything else becomes the plain list of its values, so
+/// croner never has to agree with this parser on steps, names or lists with `*` in them.
+fn plain_field(text: &str, bits: u64) -> String {
+    if text == "*" {
+        return "*".to_owned();
+    }
+    let values: Vec<String> = (0..64)
+        .filter(|v| bits & (1 << v) != 0)
+        .map(|v: u32| v.to_string())
+        .collect();
+    values.join(",")
+}
+
 impl std::str::FromStr for Cron {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
@@ -403,19 +420,31 @@ impl std::str::FromStr for Cron {
                 fields.len()
             ));
         };
-        let mut weekdays = cron_field(weekday, "day-of-week", 0, 7, &WEEKDAYS, 0)?;
+        let minutes = read_cron_field(minute, "minute", 0, 59, &[], 0)?;
+        let hours = read_cron_field(hour, "hour", 0, 23, &[], 0)?;
+        let days = read_cron_field(day, "day-of-month", 1, 31, &[], 0)?;
+        let months = read_cron_field(month, "month", 1, 12, &MONTHS, 1)?;
+        let mut weekdays = read_cron_field(weekday, "day-of-week", 0, 7, &WEEKDAYS, 0)?;
         if weekdays & (1 << 7) != 0 {
             weekdays = (weekdays | 1) & !(1 << 7); // 7 is Sunday too
         }
+        let plain = [
+            plain_field(minute, minutes),
+            plain_field(hour, hours),
+            plain_field(day, days),
+            plain_field(month, months),
+            plain_field(weekday, weekdays),
+        ]
+        .join(" ");
+        // Plain numbers in range, so croner reads every cron the checks above accept; a
+        // refusal would be a difference between the two, still named as the cron's fault.
+        let schedule = plain
+            .parse::<croner::Cron>()
+            .map_err(|e| format!("`{text}` cannot be read as a cron: {e}"))?;
+        let text = fields.join(" ");
         Ok(Cron {
-            text: fields.join(" "),
-            minutes: cron_field(minute, "minute", 0, 59, &[], 0)?,
-            hours: cron_field(hour, "hour", 0, 23, &[], 0)?,
-            days: cron_field(day, "day-of-month", 1, 31, &[], 0)?,
-            months: cron_field(month, "month", 1, 12, &MONTHS, 1)?,
-            weekdays,
-            any_day: day == "*",
-            any_weekday: weekday == "*",
+            text,
+            schedule: Box::new(schedule),
         })
     }
 }
@@ -427,21 +456,76 @@ impl fmt::Display for Cron {
 }
 
 impl Cron {
+    /// Whether a window starts in this local wall-clock minute.
     pub fn matches(&self, t: &NaiveDateTime) -> bool {
-        let has = |bits: u64, v: u32| bits & (1 << v) != 0;
-        let day = has(self.days, t.day());
-        let weekday = has(self.weekdays, t.weekday().num_days_from_sunday());
-        let day_ok = match (self.any_day, self.any_weekday) {
-            (true, true) => true,
-            (true, false) => weekday,
-            (false, true) => day,
-            (false, false) => day || weekday,
-        };
-        has(self.minutes, t.minute())
-            && has(self.hours, t.hour())
-            && has(self.months, t.month())
-            && day_ok
+        let minute = t.with_second(0).and_then(|t| t.with_nanosecond(0));
+        minute.is_some_and(|t| {
+            self.schedule
+                .is_time_matching(&t.and_utc())
+                .unwrap_or(false)
+        })
     }
+
+    /// The newest instant in `(after, now]` whose local time in `tz` the cron allows.
+    ///
+    /// croner searches back through wall-clock time read as UTC, so it applies no
+    /// daylight-saving policy of its own; each match is turned back into the instants that
+    /// show it. A time skipped by a jump forward is shown by none, so it starts nothing; a time
+    /// repeated by a jump back is shown twice, and the later one that is not after `now`
+    /// counts. Around a jump back, wall-clock order is not time order, so the search goes on
+    /// until no earlier match could be newer than the best so far.
+    fn newest_start(&self, tz: Tz, now: Millis, after: Millis) -> Option<Millis> {
+        let (low, high) = offsets_between(tz, after, now)?;
+        // Starts are whole minutes: from a whole second, croner's matches are whole too.
+        let mut cursor = DateTime::from_timestamp(now.checked_add(high)?.div_euclid(1000), 0)?;
+        let mut best: Option<Millis> = None;
+        loop {
+            let Ok(found) = self.schedule.find_previous_occurrence(&cursor, true) else {
+                return best;
+            };
+            // Read with the smallest offset, the match is as late an instant as it can be.
+            let latest = found.timestamp_millis() - low;
+            if latest <= after || best.is_some_and(|b| latest <= b) {
+                return best;
+            }
+            let starts = tz.from_local_datetime(&found.naive_utc());
+            for start in [starts.latest(), starts.earliest()].into_iter().flatten() {
+                let start = start.timestamp_millis();
+                if after < start && start <= now && best.is_none_or(|b| start > b) {
+                    best = Some(start);
+                }
+            }
+            let Some(earlier) = found.checked_sub_signed(chrono::TimeDelta::seconds(1)) else {
+                return best;
+            };
+            cursor = earlier;
+        }
+    }
+}
+
+/// The smallest and largest UTC offsets (in milliseconds) `tz` has from `from` to `to`,
+/// sampled at both ends and every six hours between: no zone changes its offset twice in so
+/// short a time. `None` when neither end is a time chrono can represent.
+fn offsets_between(tz: Tz, from: Millis, to: Millis) -> Option<(Millis, Millis)> {
+    const STEP: Millis = 6 * 3_600_000;
+    let offset = |at: Millis| {
+        DateTime::from_timestamp_millis(at).map(|t| {
+            let seconds = tz
+                .offset_from_utc_datetime(&t.naive_utc())
+                .fix()
+                .local_minus_utc();
+            Millis::from(seconds) * 1000
+        })
+    };
+    (0..)
+        .map(|i| from.saturating_add(i * STEP))
+        .take_while(|at| *at < to)
+        .chain([to])
+        .filter_map(offset)
+        .fold(None, |range, o| match range {
+            None => Some((o, o)),
+            Some((low, high)) => Some((o.min(low), o.max(high))),
+        })
 }
 
 #[cfg(test)]
@@ -574,6 +658,77 @@ mod tests {
         assert_eq!(
             active_freeze(&[nightly], at(berlin, "2026-12-22 12:00")),
             None
+        );
+    }
+
+    #[test]
+    fn daylight_saving_jumps_table() {
+        // New York, 2026: on 8 March 02:00 EST jumps to 03:00 EDT; on 1 November 02:00 EDT
+        // falls back to 01:00 EST, so 01:00-01:59 is shown twice.
+        let window = |cron: &str, lasts: &str| {
+            FreezeDraft {
+                cron: Some(cron.into()),
+                lasts: Some(lasts.into()),
+                ..draft("America/New_York")
+            }
+            .validate()
+            .unwrap()
+        };
+        let utc = |text: &str| parse_local(text).unwrap().and_utc().timestamp_millis();
+        let rows = [
+            (
+                "a start skipped by the jump forward starts nothing",
+                window("30 2 * * *", "2h"),
+                utc("2026-03-08 08:00"),
+                None,
+            ),
+            (
+                "the day after, it starts as usual",
+                window("30 2 * * *", "2h"),
+                utc("2026-03-09 07:00"),
+                Some(utc("2026-03-09 08:30")),
+            ),
+            (
+                "between the two showings of a repeated time, the first counts",
+                window("30 1 * * *", "1h"),
+                utc("2026-11-01 05:45"),
+                Some(utc("2026-11-01 06:30")),
+            ),
+            (
+                "after the second showing, the second counts",
+                window("30 1 * * *", "1h"),
+                utc("2026-11-01 06:45"),
+                Some(utc("2026-11-01 07:30")),
+            ),
+            (
+                "after a jump back, a later wall-clock time can be the older start",
+                window("10,55 1 * * *", "2h"),
+                utc("2026-11-01 06:12"),
+                Some(utc("2026-11-01 08:10")),
+            ),
+        ];
+        for (case, window, now, expect) in rows {
+            assert_eq!(window.on_until(now), expect, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_month_long_window_is_found_from_its_one_start() {
+        let monthly = FreezeDraft {
+            cron: Some("0 0 1 * *".into()),
+            lasts: Some("31d".into()),
+            ..draft("UTC")
+        }
+        .validate()
+        .unwrap();
+        let utc = |text: &str| parse_local(text).unwrap().and_utc().timestamp_millis();
+        assert_eq!(
+            monthly.on_until(utc("2026-03-31 23:59")),
+            Some(utc("2026-04-01 00:00"))
+        );
+        assert_eq!(
+            monthly.on_until(utc("2026-04-01 00:00")),
+            Some(utc("2026-05-02 00:00"))
         );
     }
 

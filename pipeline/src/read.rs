@@ -501,25 +501,6 @@ pub struct AuditRecord {
     pub actor_name: String,
 }
 
-/// An audit actor for people to read. A person is their email, a token its name, and a
-/// personal token's action is its owner's, through the token.
-pub fn actor_name(actor: &str, via: Option<&crate::access::TokenRef>) -> String {
-    let who = match actor {
-        "local" => "local user".to_owned(),
-        "bootstrap-admin" => "bootstrap admin".to_owned(),
-        "token:config" => "admin token from the configuration".to_owned(),
-        other if other.starts_with("token:") => match via {
-            Some(token) => return token.to_string(),
-            None => other.to_owned(),
-        },
-        other => other.strip_prefix("user:").unwrap_or(other).to_owned(),
-    };
-    match via {
-        Some(token) => format!("{who} via {token}"),
-        None => who,
-    }
-}
-
 /// What the audit log is searched by. Every filter is optional; `actor` and `target` match
 /// exactly, `action` exactly or, when it ends in `.`, as a prefix (`gate.` finds approvals
 /// and rejections).
@@ -594,31 +575,6 @@ pub struct CreatedToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn audit_actors_read_as_people_and_tokens() {
-        let token = crate::access::TokenRef {
-            id: 3,
-            name: "ci-deployer".into(),
-        };
-        let cases = [
-            ("user:alice@example.com", None, "alice@example.com"),
-            (
-                "user:alice@example.com",
-                Some(&token),
-                "alice@example.com via token ci-deployer",
-            ),
-            ("token:3", Some(&token), "token ci-deployer"),
-            ("token:3", None, "token:3"),
-            ("token:config", None, "admin token from the configuration"),
-            ("local", None, "local user"),
-            ("bootstrap-admin", None, "bootstrap admin"),
-            ("config:shipgate.toml", None, "config:shipgate.toml"),
-        ];
-        for (actor, via, want) in cases {
-            assert_eq!(actor_name(actor, via), want, "{actor} {via:?}");
-        }
-    }
 
     #[test]
     fn a_personal_token_acts_as_its_owner_and_a_service_token_as_itself() {

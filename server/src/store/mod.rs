@@ -485,7 +485,12 @@ fn audit_record(
     let via = via_token
         .zip(via_name)
         .map(|(id, name)| TokenRef { id, name });
-    let actor_name = shipgate_pipeline::read::actor_name(&actor, via.as_ref());
+    // Decoded once, here. Text no writer of this version produces (an older or hand-edited
+    // row) is still shown, as written, rather than hiding the whole log.
+    let actor_name = match actor.parse::<shipgate_pipeline::ids::Actor>() {
+        Ok(known) => known.display_name(via.as_ref()),
+        Err(_) => actor.clone(),
+    };
     AuditRecord {
         id,
         at,
