@@ -517,14 +517,7 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
             let sql = format!(
                 "UPDATE deploys SET step = 'following', task_definition = '{revision}' WHERE run_id = {id} AND position = 1"
             );
-            match store {
-                shipgate::store::Store::Sqlite(pool) => {
-                    sqlx::query(&sql).execute(pool).await.unwrap();
-                }
-                shipgate::store::Store::Postgres(pool) => {
-                    sqlx::query(&sql).execute(pool).await.unwrap();
-                }
-            }
+            support::exec(store, &sql).await;
             (row.step, row.task_definition) = (
                 shipgate::store::engine::DeployStep::Following,
                 Some(revision.into()),

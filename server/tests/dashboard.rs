@@ -91,16 +91,6 @@ fn td(family_revision: &str) -> String {
     format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family_revision}")
 }
 
-/// Writes engine columns that only the engine's private step function sets. Literal SQL:
-/// the values are the test's own.
-async fn exec(store: &Store, sql: &str) {
-    match store {
-        Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
 /// A run started by GitHub's push example, with the commit `sha`.
 async fn push_run(app: &TestApp, delivery: &str, sha: &str) -> i64 {
     let mut push = branch_push();

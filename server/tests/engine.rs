@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::aws::Moto;
 use support::receivers::{FakeGitHub, Receiver};
-use support::{ADMIN_TOKEN, TestApp, branch_push, examples, settings};
+use support::{ADMIN_TOKEN, TestApp, branch_push, examples, exec, settings};
 
 const GITHUB_TOKEN: &str = "ghp_test-token-for-the-fake";
 
@@ -764,10 +764,7 @@ on_both_backends! {
         let (stale, fresh) = (w.at_gate("exp-1").await, w.at_gate("exp-2").await);
         // The first run's gate opened three days ago (staging finished then).
         let sql = format!("UPDATE stage_runs SET finished_at = finished_at - 259200000 WHERE run_id = {stale} AND environment = 'staging'");
-        match &w.store {
-            Store::Sqlite(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
-            Store::Postgres(pool) => { sqlx::query(&sql).execute(pool).await.unwrap(); }
-        }
+        exec(&w.store, &sql).await;
         w.engine.tick().await.unwrap();
         assert_eq!(w.status(stale).await, RunStatus::Expired, "expired, not failed");
         assert_eq!(w.status(fresh).await, RunStatus::AwaitingApproval);

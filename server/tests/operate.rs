@@ -78,15 +78,6 @@ fn refusal(err: StoreError) -> Refusal {
     }
 }
 
-/// Runs literal SQL of the test's own (a trigger, a check) on either backend.
-async fn exec(store: &Store, sql: &str) {
-    match store {
-        Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
 async fn count(store: &Store, sql: &str) -> i64 {
     match store {
         Store::Sqlite(pool) => sqlx::query_as::<_, (i64,)>(sql)

@@ -156,16 +156,6 @@ on_both_backends! {
     }
 }
 
-/// Runs `sql` on the store's own pool, whichever backend it is: a test's way of damaging a
-/// row the way a bad migration or a hand edit would.
-async fn damage(store: &shipgate::store::Store, sql: &str) {
-    match store {
-        shipgate::store::Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        shipgate::store::Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-    }
-    .unwrap();
-}
-
 on_both_backends! {
     async fn a_deploy_with_an_unknown_step_or_unreadable_settings_is_reported_corrupt(store: Store) {
         let id = one_run(&store).await;
@@ -175,14 +165,14 @@ on_both_backends! {
         assert_eq!(store.get_deploys(id).await.unwrap().len(), 1, "a sound row reads back");
 
         // An unknown step is never parked as if it were asleep: the read fails, naming it.
-        damage(&store, "UPDATE deploys SET step = 'teleporting'").await;
+        exec(&store, "UPDATE deploys SET step = 'teleporting'").await;
         match store.get_deploys(id).await {
             Err(StoreError::Corrupt(why)) => assert!(why.contains("teleporting") && why.contains("staging"), "{why}"),
             other => panic!("an unknown step must be Corrupt, got {other:?}"),
         }
 
         // Settings that do not decode are not replaced by defaults.
-        damage(&store, "UPDATE deploys SET step = 'queued', settings = '{not json'").await;
+        exec(&store, "UPDATE deploys SET step = 'queued', settings = '{not json'").await;
         match store.get_deploys(id).await {
             Err(StoreError::Corrupt(why)) => assert!(why.contains("unreadable settings"), "{why}"),
             other => panic!("unreadable settings must be Corrupt, got {other:?}"),

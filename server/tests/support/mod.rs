@@ -21,6 +21,17 @@ use shipgate_pipeline::{PipelineDraft, PipelineSpec};
 use std::path::PathBuf;
 use tower::ServiceExt;
 
+/// Runs literal SQL of the test's own on the store's pool, whichever backend it is: to set
+/// up a trigger, write columns only the engine sets, or damage a row as a bad migration or
+/// a hand edit would. Panics with the statement if it fails.
+pub async fn exec(store: &Store, sql: &str) {
+    match store {
+        Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 pub const SECRET: &str = "It's a Secret to Everybody";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
