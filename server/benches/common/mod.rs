@@ -71,7 +71,8 @@ pub async fn request(
     let mut req = Request::builder()
         .method(method)
         .uri(path)
-        .header("host", "bench");
+        // Local mode answers only requests addressed to localhost by name or address.
+        .header("host", addr.to_string());
     for (k, v) in headers {
         req = req.header(*k, v.as_str());
     }
