@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::aws::Moto;
 use support::receivers::{FakeGitHub, Receiver};
-use support::{ADMIN_TOKEN, TestApp, branch_push, examples, exec, settings};
+use support::{ADMIN_TOKEN, TestApp, branch_push, examples, exec, fetch_i64, settings};
 
 const GITHUB_TOKEN: &str = "ghp_test-token-for-the-fake";
 
@@ -775,10 +775,7 @@ on_both_backends! {
         let opened = stage(&w.store.get_run(fresh).await.unwrap().unwrap(), "staging").finished_at.unwrap();
         let start = Instant::now();
         loop {
-            let (wake_at,): (i64,) = match &w.store {
-                Store::Sqlite(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {fresh}")).fetch_one(pool).await.unwrap(),
-                Store::Postgres(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {fresh}")).fetch_one(pool).await.unwrap(),
-            };
+            let wake_at = fetch_i64(&w.store, &format!("SELECT wake_at FROM runs WHERE id = {fresh}")).await;
             if wake_at == opened + 2 * 86_400_000 {
                 break;
             }
@@ -805,10 +802,7 @@ on_both_backends! {
         assert_eq!(stage(&run, "staging").status, StageStatus::Pending, "staging is not started during the freeze");
         assert_eq!(stage(&run, "staging").detail, "waits for the deploy freeze “all year” to end at 2100-01-01T00:00:00Z", "the stage says why it waits");
         assert!(w.store.get_deploys(id).await.unwrap().is_empty(), "no deploy was queued");
-        let (wake_at,): (i64,) = match &w.store {
-            Store::Sqlite(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {id}")).fetch_one(pool).await.unwrap(),
-            Store::Postgres(pool) => sqlx::query_as(&format!("SELECT wake_at FROM runs WHERE id = {id}")).fetch_one(pool).await.unwrap(),
-        };
+        let wake_at = fetch_i64(&w.store, &format!("SELECT wake_at FROM runs WHERE id = {id}")).await;
         assert_eq!(wake_at, 4_102_444_800_000, "it looks again when the freeze ends (2100-01-01 UTC)");
     }
 }

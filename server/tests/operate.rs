@@ -78,20 +78,6 @@ fn refusal(err: StoreError) -> Refusal {
     }
 }
 
-async fn count(store: &Store, sql: &str) -> i64 {
-    match store {
-        Store::Sqlite(pool) => sqlx::query_as::<_, (i64,)>(sql)
-            .fetch_one(pool)
-            .await
-            .map(|r| r.0),
-        Store::Postgres(pool) => sqlx::query_as::<_, (i64,)>(sql)
-            .fetch_one(pool)
-            .await
-            .map(|r| r.0),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
 // ---- The store ----
 
 on_both_backends! {
@@ -250,7 +236,7 @@ on_both_backends! {
             assert!(err.to_string().contains("audit refused"), "{err}");
         }
         assert_eq!(status(&store, at_gate).await, RunStatus::AwaitingApproval, "neither cancelled nor approved");
-        assert_eq!(count(&store, &format!("SELECT COUNT(*) FROM gate_decisions WHERE run_id = {at_gate}")).await, 0);
+        assert_eq!(fetch_i64(&store, &format!("SELECT COUNT(*) FROM gate_decisions WHERE run_id = {at_gate}")).await, 0);
         assert_eq!(app.counts().await.1, runs_before, "no retry run");
     }
 }

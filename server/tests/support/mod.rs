@@ -32,6 +32,17 @@ pub async fn exec(store: &Store, sql: &str) {
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// Reads one integer (a count, a timestamp) with literal SQL of the test's own, whichever
+/// backend the store is. Panics with the statement if it fails.
+pub async fn fetch_i64(store: &Store, sql: &str) -> i64 {
+    match store {
+        Store::Sqlite(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await,
+        Store::Postgres(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await,
+    }
+    .map(|r| r.0)
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 pub const SECRET: &str = "It's a Secret to Everybody";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
