@@ -19,6 +19,13 @@ pub trait Dashboard: Send + Sync + 'static {
         filter: RunFilter,
     ) -> futures::future::BoxFuture<'_, Result<Page<RunSummary>, String>>;
     fn run(&self, id: i64) -> futures::future::BoxFuture<'_, Result<Option<RunDetail>, String>>;
+    /// What a live page compares to know it is out of date: run `id`'s fingerprint (`None`
+    /// if there is no such run), or with no id the runs list's. The same value the
+    /// `/events/…` streams watch.
+    fn live_fingerprint(
+        &self,
+        run: Option<i64>,
+    ) -> futures::future::BoxFuture<'_, Result<Option<String>, String>>;
     fn pipelines(&self) -> futures::future::BoxFuture<'_, Result<Vec<PipelineRecord>, String>>;
     fn pipeline(
         &self,
@@ -182,6 +189,17 @@ pub async fn list_runs(
 pub async fn get_run(id: i64) -> Result<Option<RunDetail>, ServerFnError> {
     require(Action::View)?;
     dashboard()?.run(id).await.map_err(ServerFnError::new)
+}
+
+/// How run `run` (or, with none, the runs list) looks now, as its live stream sees it: a
+/// page takes it before it reads the data, and subscribes with it (`?seen=`).
+#[server]
+pub async fn live_fingerprint(run: Option<i64>) -> Result<Option<String>, ServerFnError> {
+    require(Action::View)?;
+    dashboard()?
+        .live_fingerprint(run)
+        .await
+        .map_err(ServerFnError::new)
 }
 
 #[server]

@@ -1,7 +1,9 @@
-//! Shipgate's dashboard. Pages render on the server (they work with JavaScript off) and then
-//! hydrate. Data comes through the server functions in [`data`], which reach the store
-//! through the [`Dashboard`] trait the server places in context, so this crate never
-//! depends on the server.
+//! Shipgate's dashboard. Pages render on the server and work with JavaScript off. In the
+//! browser only the islands hydrate (`#[island]`: the runs list and a run's page, which follow
+//! the server live and submit their forms in place, and `HydrationMarker`); everything else
+//! stays the HTML the server sent, its links and forms plain ones. Data comes through the
+//! server functions in [`data`], which reach the store through the [`Dashboard`] trait the
+//! server places in context, so this crate never depends on the server.
 
 pub mod access;
 pub mod admin;
@@ -32,11 +34,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
                 <App/>
+                <HydrationMarker/>
             </body>
         </html>
     }
@@ -70,16 +73,29 @@ fn send_content_security_policy() {
     }
 }
 
-#[component]
-pub fn App() -> impl IntoView {
-    provide_meta_context();
-    let me: WhoAmI = Resource::new(|| (), |_| access::who_am_i());
-    // Lets people (and the end-to-end tests) tell a hydrated page from a server-rendered one.
+/// The browser's entry point: hydrates each island of the page, in document order.
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    leptos::mount::hydrate_islands();
+}
+
+/// Marks the page hydrated (`<html data-hydrated="true">`), so people and the end-to-end
+/// tests can tell a live page from server-rendered HTML. It is the last island of every
+/// page, and islands hydrate in document order, so the mark means every island before it
+/// has its event handlers.
+#[island]
+fn HydrationMarker() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(root) = document().document_element() {
             let _ = root.set_attribute("data-hydrated", "true");
         }
     });
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let me: WhoAmI = Resource::new(|| (), |_| access::who_am_i());
     view! {
         <Stylesheet id="shipgate" href="/pkg/shipgate.css"/>
         <Title formatter=|page: String| if page.is_empty() { "Shipgate".to_owned() } else { format!("{page} · Shipgate") }/>

@@ -5,18 +5,16 @@
 #[cfg(feature = "hydrate")]
 use leptos::prelude::*;
 
-/// Calls `changed` each time the stream at `path` (when there is one) reports a change.
-/// While someone is typing into a field of the page, the update waits a little, so a
-/// refresh does not wipe a half-written comment.
-pub fn on_server_change(
-    path: impl Fn() -> Option<String> + Send + Sync + 'static,
-    changed: impl Fn() + Clone + Send + Sync + 'static,
-) {
+/// Calls `changed` each time the stream at `url` reports a change. The stream's address
+/// carries what the page was drawn from (`?seen=<fingerprint>`), so a change made between
+/// the server's render and this subscription is reported at once rather than lost. While
+/// someone is typing into a field of the page, the update waits a little, so a refresh does
+/// not wipe a half-written comment.
+pub fn on_server_change(url: String, changed: impl Fn() + Clone + Send + Sync + 'static) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         use wasm_bindgen::JsCast;
         use wasm_bindgen::closure::Closure;
-        let Some(url) = path() else { return };
         let Ok(source) = web_sys::EventSource::new(&url) else {
             return;
         };
@@ -29,7 +27,7 @@ pub fn on_server_change(
         on_cleanup(move || held.0.close());
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (path, changed);
+    let _ = (url, changed);
 }
 
 #[cfg(feature = "hydrate")]

@@ -42,7 +42,7 @@ test('with JavaScript on, a pushed run appears, hydrates, and opens its timeline
   await page.locator(`tr[data-run-id="${second.run_ids[0]}"]`).waitFor({ timeout: 15_000 });
   await page.screenshot({ path: `${shots}/runs-js.png`, fullPage: true });
 
-  // Client-side navigation to the run's timeline.
+  // The link opens the run's timeline (a page load: only the islands hydrate).
   await page.locator(`tr[data-run-id="${runId}"] a.run-link`).click();
   await page.waitForURL(`**/runs/${runId}`);
   const stages = page.locator('ol.timeline > li');

@@ -1,7 +1,7 @@
 // A push ships to staging against moto (ECS rollouts simulated by server/tests/peers/moto_ecs.py),
 // and a person checks the services and images pages: what ECS runs, which run put it there,
-// and which image of the repository is live where. JavaScript on (hydrated, client-side
-// navigation) and off (plain server-rendered HTML).
+// and which image of the repository is live where. JavaScript on (the page's islands hydrated)
+// and off (plain server-rendered HTML).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -83,7 +83,7 @@ test('with JavaScript on, the services page hydrates and links to the images ECR
   await checkServices(page);
   await page.screenshot({ path: `${shots}/services-js.png`, fullPage: true });
 
-  // Client-side navigation to the pipeline's images.
+  // The link opens the pipeline's images.
   await page.locator('section.service-group[data-pipeline="hello"] a[href="/pipelines/hello/images"]').click();
   await page.waitForURL('**/pipelines/hello/images');
   await page.locator('table.images').waitFor();

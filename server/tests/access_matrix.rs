@@ -319,6 +319,9 @@ fn server_fn_rows() -> Vec<Row> {
         view("get_run", |id| {
             (Method::POST, String::new(), Some(format!("id={id}")))
         }),
+        view("live_fingerprint", |id| {
+            (Method::POST, String::new(), Some(format!("run={id}")))
+        }),
         view("list_pipelines", |_| {
             (Method::POST, String::new(), Some(String::new()))
         }),

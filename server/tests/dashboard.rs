@@ -506,12 +506,32 @@ on_both_backends! {
         assert_eq!(run_stream.headers()["content-type"], "text/event-stream");
         let mut run_events = run_stream.into_body().into_data_stream();
         let mut list_events = open("/events/runs".into()).await.into_body().into_data_stream();
-        assert!(next_event(&mut run_events).await.starts_with("event: ready"));
-        assert!(next_event(&mut list_events).await.starts_with("event: ready"));
+        let run_ready = next_event(&mut run_events).await;
+        assert!(run_ready.starts_with("event: ready"), "{run_ready}");
+        let list_ready = next_event(&mut list_events).await;
+        assert!(list_ready.starts_with("event: ready"), "{list_ready}");
+        let fingerprint = |event: &str| event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap().to_owned();
+        let (run_before, list_before) = (fingerprint(&run_ready), fingerprint(&list_ready));
 
         store.apply_event(id, RunEvent::BuildStarted, None).await.unwrap();
         assert!(next_event(&mut run_events).await.starts_with("event: changed"), "the run moved");
         assert!(next_event(&mut list_events).await.starts_with("event: changed"), "the list shows the run's status");
+
+        // A page drawn before the change subscribes with what it saw and hears of it at once;
+        // one drawn after it hears `ready`.
+        let first_event = |path: String| async move {
+            next_event(&mut open(path).await.into_body().into_data_stream()).await
+        };
+        let stale_run = first_event(format!("/events/runs/{id}?seen={run_before}")).await;
+        assert!(stale_run.starts_with("event: changed"), "{stale_run}");
+        let current = fingerprint(&stale_run);
+        assert_ne!(current, run_before);
+        let fresh_run = first_event(format!("/events/runs/{id}?seen={current}")).await;
+        assert!(fresh_run.starts_with("event: ready"), "{fresh_run}");
+        let stale_list = first_event(format!("/events/runs?seen={list_before}")).await;
+        assert!(stale_list.starts_with("event: changed"), "{stale_list}");
+        let refused = open(format!("/events/runs/{id}?since=1")).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "an unknown parameter is named, not ignored");
         push_run(&app, "live-2", &"c".repeat(40)).await;
         assert!(next_event(&mut list_events).await.starts_with("event: changed"), "a new run");
 

@@ -1,8 +1,8 @@
 //! One run: its commit and the Source → Build → Deploy timeline.
 
-use super::Missing;
+use super::{Missing, server_title};
 use crate::access::{Me, who_am_i};
-use crate::data::{ApproveGate, CancelRun, RejectGate, RetryRun, get_run};
+use crate::data::{ApproveGate, CancelRun, RejectGate, RetryRun, get_run, live_fingerprint};
 use crate::format;
 use crate::live::on_server_change;
 use crate::widgets::{
@@ -10,7 +10,6 @@ use crate::widgets::{
     TaskDefinition, last_error,
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use shipgate_pipeline::access::{self as rules, Principal, PrincipalKind};
 use shipgate_pipeline::brief::{GateBrief, Gathered};
@@ -30,18 +29,53 @@ struct Controls {
     reject: ServerAction<RejectGate>,
 }
 
+/// The run page, on the server: reads the run's id (and a decision link) from the address,
+/// notes how the run looked when served, and hands both to the [`RunLive`] island.
 #[component]
 pub fn RunPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = Memo::new(move |_| {
-        params
-            .read()
-            .get("id")
-            .and_then(|id| id.parse::<i64>().ok())
-    });
+    let id = use_params_map()
+        .read_untracked()
+        .get("id")
+        .and_then(|id| id.parse::<i64>().ok());
     // A decision link from a notification (`?decide=<signed token>`), sent with the decision.
-    let query = use_query_map();
-    let link = Memo::new(move |_| query.read().get("decide").filter(|l| !l.is_empty()));
+    let link = use_query_map()
+        .read_untracked()
+        .get("decide")
+        .filter(|l| !l.is_empty());
+    // Taken before the run is read, so a change in between shows up as soon as the page
+    // listens (a refetch), instead of being lost until the next one.
+    let seen = Resource::new(
+        || (),
+        move |_| async move {
+            match id {
+                Some(id) => live_fingerprint(Some(id)).await,
+                None => Ok(None),
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=Loading>
+            {move || {
+                let link = link.clone();
+                Suspend::new(async move {
+                    match (id, seen.await) {
+                        (_, Err(e)) => view! { <LoadError message=e.to_string()/> }.into_any(),
+                        (Some(id), Ok(Some(seen))) => view! { <RunLive id link seen/> }.into_any(),
+                        (None, _) | (_, Ok(None)) => view! {
+                            <Missing title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
+                        }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// The run, drawn in the browser too: it follows the server's changes while open (stages,
+/// rollout, approvals, messages) and its forms (cancel, retry, approve, reject) submit in
+/// place. `seen` is the run's fingerprint when the server drew the page.
+#[island]
+fn RunLive(id: i64, link: Option<String>, seen: String) -> impl IntoView {
     let controls = Controls {
         cancel: ServerAction::new(),
         retry: ServerAction::new(),
@@ -56,35 +90,28 @@ pub fn RunPage() -> impl IntoView {
             controls.reject.version().get(),
         )
     };
-    // The server says when the run changes (stages, rollout, approvals, messages).
     let live = RwSignal::new(0u32);
-    on_server_change(
-        move || id.get().map(|id| format!("/events/runs/{id}")),
-        move || live.update(|n| *n += 1),
-    );
-    let run = Resource::new(
-        move || (id.get(), changes(), live.get()),
-        |(id, _, _)| async move {
-            match id {
-                Some(id) => get_run(id).await,
-                None => Ok(None),
-            }
-        },
-    );
+    on_server_change(format!("/events/runs/{id}?seen={seen}"), move || {
+        live.update(|n| *n += 1)
+    });
+    let run = Resource::new(move || (changes(), live.get()), move |_| get_run(id));
     let me = Resource::new(|| (), |_| who_am_i());
     view! {
         // A transition, not a suspense: a live reload keeps the page on screen.
         <Transition fallback=Loading>
-            {move || Suspend::new(async move {
-                let me = me.await.ok().flatten();
-                match run.await {
-                    Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
-                    Ok(None) => view! {
-                        <Missing title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
-                    }.into_any(),
-                    Ok(Some(detail)) => view! { <RunView detail me controls link=link.get_untracked()/> }.into_any(),
-                }
-            })}
+            {move || {
+                let link = link.clone();
+                Suspend::new(async move {
+                    let me = me.await.ok().flatten();
+                    match run.await {
+                        Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
+                        Ok(None) => view! {
+                            <Missing title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
+                        }.into_any(),
+                        Ok(Some(detail)) => view! { <RunView detail me controls link/> }.into_any(),
+                    }
+                })
+            }}
         </Transition>
     }
 }
@@ -362,7 +389,7 @@ fn RunView(
     let title = format!("Run #{} · {}", run.id, run.pipeline);
     let commit = run.commit.clone();
     view! {
-        <Title text=title.clone()/>
+        {server_title(title)}
         <nav class="crumbs"><a href="/">"Runs"</a>" / "<span>{format!("#{}", run.id)}</span></nav>
         <div class="page-head">
             <h1>

@@ -1,6 +1,6 @@
 //! The runs list: newest first, filtered by pipeline and status, paged by cursor.
 
-use crate::data::{list_pipelines, list_runs};
+use crate::data::{list_pipelines, list_runs, live_fingerprint};
 use crate::format;
 use crate::live::on_server_change;
 use crate::widgets::{LoadError, Loading, Pager, StatusBadge};
@@ -29,30 +29,29 @@ fn runs_href(pipeline: &Option<String>, status: &Option<String>, before: Option<
     }
 }
 
+/// The runs list, on the server: reads the filters from the address, draws the filter form,
+/// and hands the list to the [`LiveRuns`] island.
 #[component]
 pub fn RunsPage() -> impl IntoView {
     let query = use_query_map();
-    let pipeline = Memo::new(move |_| query.read().get("pipeline").filter(|p| !p.is_empty()));
-    let status = Memo::new(move |_| query.read().get("status").filter(|s| !s.is_empty()));
-    let before = Memo::new(move |_| {
-        query
-            .read()
-            .get("before")
-            .and_then(|b| b.parse::<i64>().ok())
-    });
-    let runs = Resource::new(
-        move || (pipeline.get(), status.get(), before.get()),
-        |(pipeline, status, before)| list_runs(pipeline, status, before),
-    );
+    let read = |key: &str| query.read_untracked().get(key).filter(|v| !v.is_empty());
+    let pipeline = read("pipeline");
+    let status = read("status");
+    let before = read("before").and_then(|b| b.parse::<i64>().ok());
     let pipelines = Resource::new(|| (), |_| list_pipelines());
-
-    // The first page follows the server's changes while open, so a new push or a run that
-    // moves shows up without a reload.
-    on_server_change(
-        move || before.get().is_none().then(|| "/events/runs".to_owned()),
-        move || runs.refetch(),
+    // The first page follows the server's changes. What the list looked like when served is
+    // taken before the list is read, so a change in between is not lost.
+    let seen = Resource::new(
+        || (),
+        move |_| async move {
+            match before {
+                None => live_fingerprint(None).await,
+                Some(_) => Ok(None),
+            }
+        },
     );
-
+    let selected_pipeline = pipeline.clone();
+    let selected_status = status.clone();
     view! {
         <Title text="Runs"/>
         <div class="page-head">
@@ -63,14 +62,16 @@ pub fn RunsPage() -> impl IntoView {
                     <select name="pipeline">
                         <option value="">"All pipelines"</option>
                         <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                let selected = pipeline.get();
-                                pipelines.await.unwrap_or_default().into_iter().map(|p| {
-                                    let name = p.spec.name;
-                                    let is_selected = selected.as_deref() == Some(name.as_str());
-                                    view! { <option value=name.clone() selected=is_selected>{name.clone()}</option> }
-                                }).collect_view()
-                            })}
+                            {move || {
+                                let selected = selected_pipeline.clone();
+                                Suspend::new(async move {
+                                    pipelines.await.unwrap_or_default().into_iter().map(|p| {
+                                        let name = p.spec.name;
+                                        let is_selected = selected.as_deref() == Some(name.as_str());
+                                        view! { <option value=name.clone() selected=is_selected>{name.clone()}</option> }
+                                    }).collect_view()
+                                })
+                            }}
                         </Suspense>
                     </select>
                 </label>
@@ -78,15 +79,12 @@ pub fn RunsPage() -> impl IntoView {
                     "Status "
                     <select name="status">
                         <option value="">"Any status"</option>
-                        {move || {
-                            let selected = status.get();
-                            RunStatus::ALL.iter().map(|s| {
-                                let value = s.as_str();
-                                view! {
-                                    <option value=value selected=selected.as_deref() == Some(value)>{value.replace('_', " ")}</option>
-                                }
-                            }).collect_view()
-                        }}
+                        {RunStatus::ALL.iter().map(|s| {
+                            let value = s.as_str();
+                            view! {
+                                <option value=value selected=selected_status.as_deref() == Some(value)>{value.replace('_', " ")}</option>
+                            }
+                        }).collect_view()}
                     </select>
                 </label>
                 <button type="submit" class="button">"Filter"</button>
@@ -94,7 +92,40 @@ pub fn RunsPage() -> impl IntoView {
             </form>
         </div>
         <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
+            {move || {
+                let (pipeline, status) = (pipeline.clone(), status.clone());
+                Suspend::new(async move {
+                    match seen.await {
+                        Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
+                        Ok(seen) => view! { <LiveRuns pipeline status before seen/> }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// One page of runs, drawn in the browser too: the first page (`seen` is its fingerprint
+/// when served) fetches itself again whenever the server says a run was pushed or moved.
+#[island]
+fn LiveRuns(
+    pipeline: Option<String>,
+    status: Option<String>,
+    before: Option<i64>,
+    seen: Option<String>,
+) -> impl IntoView {
+    let runs = Resource::new(|| (), {
+        let (pipeline, status) = (pipeline.clone(), status.clone());
+        move |_| list_runs(pipeline.clone(), status.clone(), before)
+    });
+    if let Some(seen) = seen {
+        on_server_change(format!("/events/runs?seen={seen}"), move || runs.refetch());
+    }
+    view! {
+        <Suspense fallback=Loading>
+            {move || {
+                let (pipeline, status) = (pipeline.clone(), status.clone());
+                Suspend::new(async move {
                 match runs.await {
                     Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
                     Ok(page) if page.items.is_empty() => view! {
@@ -105,8 +136,8 @@ pub fn RunsPage() -> impl IntoView {
                         </section>
                     }.into_any(),
                     Ok(page) => {
-                        let older = page.next.map(|next| runs_href(&pipeline.get_untracked(), &status.get_untracked(), Some(next)));
-                        let newest = before.get_untracked().map(|_| runs_href(&pipeline.get_untracked(), &status.get_untracked(), None));
+                        let older = page.next.map(|next| runs_href(&pipeline, &status, Some(next)));
+                        let newest = before.map(|_| runs_href(&pipeline, &status, None));
                         view! {
                             <table class="table runs">
                                 <thead>
@@ -123,7 +154,8 @@ pub fn RunsPage() -> impl IntoView {
                         }.into_any()
                     }
                 }
-            })}
+                })
+            }}
         </Suspense>
     }
 }

@@ -68,6 +68,17 @@ impl Dashboard for StoreDashboard {
         async move { self.store.get_run(id).await.map_err(shown) }.boxed()
     }
 
+    fn live_fingerprint(&self, run: Option<i64>) -> BoxFuture<'_, Result<Option<String>, String>> {
+        async move {
+            match run {
+                Some(id) => self.store.run_fingerprint(id).await,
+                None => self.store.runs_fingerprint().await.map(Some),
+            }
+            .map_err(shown)
+        }
+        .boxed()
+    }
+
     fn pipelines(&self) -> BoxFuture<'_, Result<Vec<PipelineRecord>, String>> {
         async move { self.store.list_pipelines().await.map_err(shown) }.boxed()
     }

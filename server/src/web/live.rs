@@ -3,17 +3,20 @@
 //! decisions, brief and messages; the runs list: the newest change) once a second and says
 //! `changed` when it moves; the page then fetches its data again. Reading the database
 //! rather than an in-process signal means a change made by any replica reaches every page.
+//! A page subscribes with the fingerprint it was drawn from (`?seen=`), so a change between
+//! the server's render and the subscription is said at once, not lost.
 
 use super::ApiError;
 use super::AppState;
 use super::access::Caller;
-use super::extract::ApiPath;
+use super::extract::{ApiPath, ApiQuery};
 use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::Stream;
+use serde::Deserialize;
 use shipgate_pipeline::RunId;
 use shipgate_pipeline::access::Action;
 use std::time::Duration;
@@ -27,63 +30,74 @@ pub fn routes() -> Router<AppState> {
         .route("/events/runs/{id}", get(one_run))
 }
 
-async fn runs_list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+/// `?seen=<fingerprint>`: what the subscribing page shows.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiveQuery {
+    seen: Option<String>,
+}
+
+async fn runs_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<LiveQuery>,
+) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
-    Ok(stream(state, None).into_response())
+    Ok(stream(state, None, query.seen).into_response())
 }
 
 async fn one_run(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<RunId>,
+    ApiQuery(query): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::View)?;
     if state.store.run_fingerprint(id.get()).await?.is_none() {
         return Err(ApiError::NotFound(format!("run {id} does not exist")));
     }
-    Ok(stream(state, Some(id.get())).into_response())
+    Ok(stream(state, Some(id.get()), query.seen).into_response())
 }
 
-/// `ready` with the fingerprint first, then `changed` each time it moves. Ends when the
-/// server shuts down, so graceful shutdown does not wait on open pages.
+/// First `ready` with the fingerprint, or `changed` if it is not the `seen` one; then
+/// `changed` each time it moves. Ends when the server shuts down, so graceful shutdown does
+/// not wait on open pages.
 fn stream(
     state: AppState,
     run: Option<i64>,
+    seen: Option<String>,
 ) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
     let closing = state.closing.subscribe();
     let looks = futures::stream::unfold(
-        (state, closing, None::<String>),
-        move |(state, mut closing, last)| async move {
+        (state, closing, seen, false),
+        move |(state, mut closing, last, said)| async move {
+            // The first look is at once; every later one a second after the one before.
+            let mut wait = said;
             loop {
                 if *closing.borrow() {
                     return None;
                 }
-                if last.is_some() {
+                if wait {
                     tokio::select! {
                         () = tokio::time::sleep(LOOK_EVERY) => {}
                         _ = closing.changed() => return None,
                     }
                 }
+                wait = true;
                 let now = match run {
                     Some(id) => state.store.run_fingerprint(id).await.ok().flatten(),
                     None => state.store.runs_fingerprint().await.ok(),
                 };
                 let Some(now) = now else { continue };
-                match &last {
-                    None => {
-                        return Some((
-                            Ok(Event::default().event("ready").data(now.clone())),
-                            (state, closing, Some(now)),
-                        ));
-                    }
-                    Some(seen) if *seen != now => {
-                        return Some((
-                            Ok(Event::default().event("changed").data(now.clone())),
-                            (state, closing, Some(now)),
-                        ));
-                    }
-                    Some(_) => {}
-                }
+                let event = match &last {
+                    Some(seen) if *seen != now => "changed",
+                    _ if !said => "ready",
+                    _ => continue,
+                };
+                return Some((
+                    Ok(Event::default().event(event).data(now.clone())),
+                    (state, closing, Some(now), true),
+                ));
             }
         },
     );
