@@ -1,6 +1,6 @@
 //! One run: its commit and the Source → Build → Deploy timeline.
 
-use super::{Missing, server_title};
+use super::{Missing, MissingBody};
 use crate::access::{Me, who_am_i};
 use crate::data::{ApproveGate, CancelRun, RejectGate, RetryRun, get_run, live_fingerprint};
 use crate::format;
@@ -10,6 +10,7 @@ use crate::widgets::{
     TaskDefinition, last_error,
 };
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use shipgate_pipeline::access::{self as rules, Principal, PrincipalKind};
 use shipgate_pipeline::brief::{GateBrief, Gathered};
@@ -60,7 +61,10 @@ pub fn RunPage() -> impl IntoView {
                 Suspend::new(async move {
                     match (id, seen.await) {
                         (_, Err(e)) => view! { <LoadError message=e.to_string()/> }.into_any(),
-                        (Some(id), Ok(Some(seen))) => view! { <RunLive id link seen/> }.into_any(),
+                        (Some(id), Ok(Some(seen))) => view! {
+                            <Title text=format!("Run #{id}")/>
+                            <RunLive id link seen/>
+                        }.into_any(),
                         (None, _) | (_, Ok(None)) => view! {
                             <Missing title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
                         }.into_any(),
@@ -106,7 +110,7 @@ fn RunLive(id: i64, link: Option<String>, seen: String) -> impl IntoView {
                     match run.await {
                         Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
                         Ok(None) => view! {
-                            <Missing title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
+                            <MissingBody title="Run not found" message="No run has this id." back_href="/" back_label="Back to runs"/>
                         }.into_any(),
                         Ok(Some(detail)) => view! { <RunView detail me controls link/> }.into_any(),
                     }
@@ -386,10 +390,8 @@ fn RunView(
         .then(|| cards.first().map(|(s, _)| s.detail.clone()))
         .flatten()
         .filter(|d| !d.is_empty());
-    let title = format!("Run #{} · {}", run.id, run.pipeline);
     let commit = run.commit.clone();
     view! {
-        {server_title(title)}
         <nav class="crumbs"><a href="/">"Runs"</a>" / "<span>{format!("#{}", run.id)}</span></nav>
         <div class="page-head">
             <h1>
