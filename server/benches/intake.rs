@@ -323,19 +323,19 @@ async fn main() -> anyhow::Result<()> {
 
     // Runs list pages over a large history.
     if o.seed_runs > 0 {
-        let (last_before_seed,): (i64,) = match &store {
-            shipgate::store::Store::Sqlite(pool) => {
+        let (last_before_seed,): (i64,) = match store.db() {
+            shipgate::store::Db::Sqlite(pool) => {
                 sqlx::query_as("SELECT MAX(id) FROM runs")
                     .fetch_one(pool)
                     .await?
             }
-            shipgate::store::Store::Postgres(pool) => {
+            shipgate::store::Db::Postgres(pool) => {
                 sqlx::query_as("SELECT MAX(id) FROM runs")
                     .fetch_one(pool)
                     .await?
             }
         };
-        if let shipgate::store::Store::Sqlite(pool) = &store {
+        if let shipgate::store::Db::Sqlite(pool) = store.db() {
             let t = Instant::now();
             sqlx::query(
                 "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $1)

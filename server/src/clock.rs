@@ -1,5 +1,7 @@
-//! What time it is, as the sign-in code sees it: the system clock in the server, and a clock
-//! a test moves by hand, so that session timeouts are tested without waiting for them.
+//! What time it is, as Shipgate sees it: the system clock in the server, and a clock a test
+//! moves by hand, so that session timeouts, gate expiry and retry delays are tested without
+//! waiting for them or backdating rows. The store holds the one clock
+//! ([`crate::store::Store::clock`]); the engine, the doors and sign-in all read it there.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -65,7 +65,7 @@ impl Server {
             store.clone(),
             settings,
             listener.local_addr()?,
-            clock::Clock::system(),
+            store.clock().clone(),
         )?;
         let outbound = outbound::Outbound::new(settings.github.as_ref())?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
@@ -100,7 +100,7 @@ impl Server {
 }
 
 /// The shared state for a store and settings; tests build routers from it directly, some
-/// with a manual `clock`.
+/// with a manual `clock`. Sign-in, sessions and the store all read `clock`.
 pub fn state(
     store: Store,
     settings: &Settings,
@@ -113,6 +113,7 @@ pub fn state(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let store = store.with_clock(clock.clone());
     Ok(web::AppState {
         deliveries: DeliveryWriter::spawn(store.clone()),
         store,

@@ -8,8 +8,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use shipgate::clock::wall_ms;
 use shipgate::store::access::{NewToken, TokenCheck};
-use shipgate::store::{AuditEntry, AuditFilter, Store, now_ms};
+use shipgate::store::{AuditEntry, AuditFilter, Db, Store};
 use shipgate_pipeline::access::{Grant, PrincipalKind, Role, Scope};
 use support::*;
 
@@ -47,9 +48,9 @@ async fn token_columns(store: &Store) -> Vec<String> {
         String,
         String,
     );
-    let rows: Vec<Row> = match store {
-        Store::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await,
-        Store::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+    let rows: Vec<Row> = match store.db() {
+        Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+        Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
     }
     .unwrap();
     rows.into_iter()
@@ -67,7 +68,7 @@ on_both_backends! {
             kind: "personal".into(),
             owner: Some("alice@example.com".into()),
             grant: Grant { role: Role::ReleaseManager, scope },
-            expires_at: Some(now_ms() + 86_400_000),
+            expires_at: Some(wall_ms() + 86_400_000),
         };
         let (token, record) = store.create_token(&new, &admin()).await.unwrap();
         assert!(token.starts_with("sgp_") && token.len() == 4 + 64, "{token}");
@@ -108,9 +109,9 @@ on_both_backends! {
 
 on_both_backends! {
     async fn expired_unknown_and_malformed_tokens_are_told_apart(store: Store) {
-        let (expired, _) = store.create_token(&new_token("old", Role::Admin, Some(now_ms() - 1_000)), &admin()).await.unwrap();
+        let (expired, _) = store.create_token(&new_token("old", Role::Admin, Some(wall_ms() - 1_000)), &admin()).await.unwrap();
         assert_eq!(store.check_token(&expired).await.unwrap(), TokenCheck::Expired);
-        let (live, _) = store.create_token(&new_token("new", Role::Viewer, Some(now_ms() + 60_000)), &admin()).await.unwrap();
+        let (live, _) = store.create_token(&new_token("new", Role::Viewer, Some(wall_ms() + 60_000)), &admin()).await.unwrap();
         assert!(matches!(store.check_token(&live).await.unwrap(), TokenCheck::Valid(_)));
         let unknown = format!("sgp_{}", "0".repeat(64));
         assert_eq!(store.check_token(&unknown).await.unwrap(), TokenCheck::Unknown);
@@ -250,7 +251,7 @@ async fn api_token(app: &TestApp, body: Value) -> (String, Value) {
 on_both_backends! {
     async fn an_admin_makes_a_token_that_is_shown_once_and_works_until_revoked(store: Store) {
         let app = TestApp::new(store.clone()).await;
-        let before = now_ms();
+        let before = wall_ms();
         let reply = app.api(Method::POST, "/api/v1/tokens",
             Some(json!({"name": "ci-deployer", "role": "deployer", "pipelines": ["hello"], "expires_in_days": 30})), Some(ADMIN_TOKEN)).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
@@ -264,7 +265,7 @@ on_both_backends! {
         assert_eq!(record["grant"], json!({"role": "deployer", "scope": {"pipelines": ["hello"]}}));
         assert_eq!(record["created_by"], "token:config");
         let expires = record["expires_at"].as_i64().unwrap();
-        assert!((before + 30 * 86_400_000..=now_ms() + 30 * 86_400_000).contains(&expires), "expires in 30 days");
+        assert!((before + 30 * 86_400_000..=wall_ms() + 30 * 86_400_000).contains(&expires), "expires in 30 days");
         assert!(record.get("token_hash").is_none() && record.get("token").is_none());
 
         let list = app.api(Method::GET, "/api/v1/tokens", None, Some(ADMIN_TOKEN)).await;
@@ -340,7 +341,7 @@ on_both_backends! {
 on_both_backends! {
     async fn an_expired_token_is_refused_as_expired(store: Store) {
         let app = TestApp::new(store.clone()).await;
-        let (token, _) = store.create_token(&new_token("old", Role::Admin, Some(now_ms() - 1)), &admin()).await.unwrap();
+        let (token, _) = store.create_token(&new_token("old", Role::Admin, Some(wall_ms() - 1)), &admin()).await.unwrap();
         let reply = app.api(Method::GET, "/api/v1/runs", None, Some(&token)).await;
         assert_eq!((reply.status, reply.error()), (StatusCode::UNAUTHORIZED, "the API token has expired".to_owned()));
         assert_eq!(app.get_as("/admin/tokens", &token).await.status, StatusCode::UNAUTHORIZED, "pages refuse it too");

@@ -6,6 +6,7 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use shipgate::clock::Clock;
 use shipgate::config::GitHubApi;
 use shipgate::engine::{Engine, EngineHandle, EngineSettings};
 use shipgate::outbound::Outbound;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::aws::Moto;
 use support::receivers::{FakeGitHub, Receiver};
-use support::{ADMIN_TOKEN, TestApp, branch_push, examples, exec, fetch_i64, settings};
+use support::{ADMIN_TOKEN, TestApp, branch_push, examples, fetch_i64, settings};
 
 const GITHUB_TOKEN: &str = "ghp_test-token-for-the-fake";
 
@@ -759,31 +760,38 @@ on_both_backends! {
 
 on_both_backends! {
     async fn a_gate_nobody_decides_in_time_ends_the_run_as_expired(store: Store) {
+        // Days pass on a manual clock, which the store and the engine both read: nothing is
+        // backdated and nothing waits for real time.
+        let clock = Clock::manual(shipgate::clock::wall_ms());
         // Queued, so that the newer run does not supersede the older one first.
-        let w = World::new(store, gated(json!({"pending_runs": "queue"}), json!({"approval_expiry": "2d"}))).await;
-        let (stale, fresh) = (w.at_gate("exp-1").await, w.at_gate("exp-2").await);
-        // The first run's gate opened three days ago (staging finished then).
-        let sql = format!("UPDATE stage_runs SET finished_at = finished_at - 259200000 WHERE run_id = {stale} AND environment = 'staging'");
-        exec(&w.store, &sql).await;
+        let w = World::new(store.with_clock(clock.clone()), gated(json!({"pending_runs": "queue"}), json!({"approval_expiry": "2d"}))).await;
+        let stale = w.at_gate("exp-1").await;
+        clock.advance(Duration::from_secs(86_400));
+        let fresh = w.at_gate("exp-2").await;
+        w.engine.tick().await.unwrap();
+        assert_eq!(w.status(stale).await, RunStatus::AwaitingApproval, "a day in, nothing has expired");
+        // Two days and a second after the first gate opened: only that one has expired.
+        clock.advance(Duration::from_secs(86_401));
         w.engine.tick().await.unwrap();
         assert_eq!(w.status(stale).await, RunStatus::Expired, "expired, not failed");
         assert_eq!(w.status(fresh).await, RunStatus::AwaitingApproval);
         let run = w.store.get_run(stale).await.unwrap().unwrap();
         assert_eq!(stage(&run, "production").detail, "expired: nobody decided within 2d");
         // The fresh run sleeps until its own expiry, two days from when its gate opened, once
-        // its brief is gathered (here its service does not exist, so after a few tries).
+        // its brief is gathered (here its service does not exist, so after a few tries; the
+        // clock jumps each retry's delay).
         let opened = stage(&w.store.get_run(fresh).await.unwrap().unwrap(), "staging").finished_at.unwrap();
-        let start = Instant::now();
-        loop {
+        for tries in 0.. {
             let wake_at = fetch_i64(&w.store, &format!("SELECT wake_at FROM runs WHERE id = {fresh}")).await;
             if wake_at == opened + 2 * 86_400_000 {
                 break;
             }
             assert!(wake_at < opened + 2 * 86_400_000, "never later than the expiry");
-            assert!(start.elapsed() < Duration::from_secs(20), "the run never went to sleep until its expiry");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(tries < 50, "the run never went to sleep until its expiry");
+            clock.advance(Duration::from_secs(1));
             w.engine.tick().await.unwrap();
         }
+        assert_eq!(w.status(fresh).await, RunStatus::AwaitingApproval);
         let brief = &w.store.get_run(fresh).await.unwrap().unwrap().briefs[0];
         assert!(matches!(&brief.task_definition, shipgate_pipeline::brief::Gathered::Failed(e) if e.contains("ServiceNotFound") || e.contains("not found") || e.contains("MISSING")), "{:?}", brief.task_definition);
     }
@@ -877,7 +885,7 @@ on_both_backends! {
         let link = bodies[1]["decision_url"].as_str().expect("a decision link");
         let token = link.strip_prefix(&format!("http://shipgate.test/runs/{id}?decide=")).expect("to the run page");
         let key = w.store.signing_key(shipgate::links::KEY_NAME).await.unwrap();
-        let verified = shipgate::links::GateLink::verify(token, &key, shipgate::store::now_ms()).expect("genuine");
+        let verified = shipgate::links::GateLink::verify(token, &key, shipgate::clock::wall_ms()).expect("genuine");
         assert_eq!((verified.run_id, verified.position), (id, 1));
         assert!(texts[1].contains(&format!("<{link}|Approve or reject>")), "{}", texts[1]);
         assert!(bodies[0]["decision_url"].is_null(), "only an approval request carries one");

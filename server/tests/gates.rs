@@ -270,7 +270,7 @@ on_both_backends! {
         let run = at_gate(&app, &store, "link-1").await;
         let key = store.signing_key(KEY_NAME).await.unwrap();
         assert_eq!(key, store.signing_key(KEY_NAME).await.unwrap(), "one key, kept");
-        let link = GateLink::new(run, 1, shipgate::store::now_ms() + 3_600_000).sign(&key);
+        let link = GateLink::new(run, 1, shipgate::clock::wall_ms() + 3_600_000).sign(&key);
         let (ana, ben, viewer) = (
             token_for(&store, "ana@example.com", Role::ReleaseManager).await,
             token_for(&store, "ben@example.com", Role::ReleaseManager).await,
@@ -315,7 +315,7 @@ on_both_backends! {
         // A link changed by hand, or for another gate, is refused too.
         let forged = link.replacen(&format!("v1.{run}."), &format!("v1.{}.", run + 1), 1);
         assert!(post(ben.clone(), forged).await.contains("signature does not match"));
-        let other_gate = GateLink::new(run + 1, 1, shipgate::store::now_ms() + 3_600_000).sign(&key);
+        let other_gate = GateLink::new(run + 1, 1, shipgate::clock::wall_ms() + 3_600_000).sign(&key);
         assert!(post(ben.clone(), other_gate).await.contains("for another run or environment"));
         assert_eq!(status(&store, run).await, RunStatus::AwaitingApproval);
 

@@ -3,7 +3,7 @@
 //! applied, and the same columns in the same tables (types differ by dialect, so only
 //! names are compared).
 
-use shipgate::store::Store;
+use shipgate::store::{Db, Store};
 use std::collections::BTreeSet;
 
 /// (table, column) pairs and applied migration versions of one migrated database.
@@ -14,8 +14,8 @@ struct Schema {
 }
 
 async fn schema(store: &Store) -> Schema {
-    let (columns, versions): (Vec<(String, String)>, Vec<(i64,)>) = match store {
-        Store::Sqlite(pool) => (
+    let (columns, versions): (Vec<(String, String)>, Vec<(i64,)>) = match store.db() {
+        Db::Sqlite(pool) => (
             sqlx::query_as(
                 "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c
                  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
@@ -25,7 +25,7 @@ async fn schema(store: &Store) -> Schema {
             .unwrap(),
             sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(pool).await.unwrap(),
         ),
-        Store::Postgres(pool) => (
+        Db::Postgres(pool) => (
             sqlx::query_as(
                 "SELECT table_name::text, column_name::text FROM information_schema.columns
                  WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations'",

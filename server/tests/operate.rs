@@ -8,7 +8,7 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 use shipgate::store::access::NewToken;
 use shipgate::store::engine::DeployRow;
-use shipgate::store::{AuditEntry, Refusal, Store, StoreError};
+use shipgate::store::{AuditEntry, Db, Refusal, Store, StoreError};
 use shipgate_pipeline::access::{Grant, Role, Scope};
 use shipgate_pipeline::gate::Verdict as Decision;
 use shipgate_pipeline::{RunEvent, RunStatus, StageStatus};
@@ -217,11 +217,11 @@ on_both_backends! {
         let failed = push_run(&app, "a-2").await;
         apply(&store, failed, &[RunEvent::BuildFailed]).await;
         // The database refuses these audit entries: each change must fail with its entry.
-        match &store {
-            Store::Sqlite(_) => exec(&store, "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
+        match store.db() {
+            Db::Sqlite(_) => exec(&store, "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
                 WHEN NEW.action IN ('run.cancel', 'run.retry', 'gate.approved')
                 BEGIN SELECT RAISE(ABORT, 'audit refused'); END").await,
-            Store::Postgres(_) => {
+            Db::Postgres(_) => {
                 exec(&store, "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$ LANGUAGE plpgsql").await;
                 exec(&store, "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW
                     WHEN (NEW.action IN ('run.cancel', 'run.retry', 'gate.approved')) EXECUTE FUNCTION refuse_audit()").await;

@@ -8,8 +8,9 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use serde_json::json;
 use shipgate::clock::Clock;
+use shipgate::clock::wall_ms;
 use shipgate::config::AuthSettings;
-use shipgate::store::{Store, now_ms};
+use shipgate::store::Store;
 use shipgate_pipeline::Span;
 use std::time::Duration;
 use support::TestApp;
@@ -283,7 +284,7 @@ on_both_backends! {
         // Time passes on the app's manual clock, not in the test: sessions are judged on it.
         let wait = |app: &TestApp, ms: u64| app.clock.advance(Duration::from_millis(ms));
         // Idle: unused for longer than the idle timeout.
-        let app = TestApp::with_clock(store.clone(), with_timeouts(2500, 60_000), Clock::manual(now_ms())).await;
+        let app = TestApp::with_clock(store.clone(), with_timeouts(2500, 60_000), Clock::manual(wall_ms())).await;
         let mut browser = Browser::default();
         assert_eq!(browser.sign_in(&app, &provider, "vera@example.com").await.status, 303);
         assert_eq!(browser.get(&app, "/api/v1/runs").await.status, 200);
@@ -297,7 +298,7 @@ on_both_backends! {
         assert_eq!(browser.get(&app, "/api/v1/runs").await.status, 401, "idle too long");
 
         // Absolute: busy all along, but older than the absolute timeout.
-        let app = TestApp::with_clock(store.clone(), with_timeouts(60_000, 2500), Clock::manual(now_ms())).await;
+        let app = TestApp::with_clock(store.clone(), with_timeouts(60_000, 2500), Clock::manual(wall_ms())).await;
         let mut browser = Browser::default();
         assert_eq!(browser.sign_in(&app, &provider, "vera@example.com").await.status, 303);
         for _ in 0..3 {

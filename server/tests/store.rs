@@ -41,12 +41,12 @@ on_both_backends! {
 on_both_backends! {
     async fn the_audit_log_refuses_updates_and_deletes(store: Store) {
         store.append_audit(&AuditEntry { action: "test.appended".into(), target: "x".into(), ..actor() }).await.unwrap();
-        let (update, delete) = match &store {
-            shipgate::store::Store::Sqlite(pool) => (
+        let (update, delete) = match store.db() {
+            shipgate::store::Db::Sqlite(pool) => (
                 sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(pool).await.map(|_| ()),
                 sqlx::query("DELETE FROM audit_log").execute(pool).await.map(|_| ()),
             ),
-            shipgate::store::Store::Postgres(pool) => (
+            shipgate::store::Db::Postgres(pool) => (
                 sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(pool).await.map(|_| ()),
                 sqlx::query("DELETE FROM audit_log").execute(pool).await.map(|_| ()),
             ),
@@ -113,7 +113,7 @@ on_both_backends! {
 on_both_backends! {
     async fn of_replicas_claiming_a_due_chore_at_once_exactly_one_gets_it(store: Store) {
         use shipgate::store::inventory::INVENTORY;
-        let now = shipgate::store::now_ms();
+        let now = shipgate::clock::wall_ms();
         let claims = futures::future::join_all((0..8).map(|_| store.claim_chore(INVENTORY, now, now + 60_000))).await;
         assert_eq!(claims.into_iter().map(Result::unwrap).filter(|won| *won).count(), 1);
         assert!(!store.claim_chore(INVENTORY, now + 59_999, now + 120_000).await.unwrap(), "not due again before its interval");

@@ -6,7 +6,6 @@
 use super::{Engine, EngineError};
 use crate::aws::{ScanResult, ServiceTarget};
 use crate::outbound::SendError;
-use crate::store::now_ms;
 use shipgate_pipeline::brief::{CommitLine, CommitList, GateBrief, Gathered, LiveVersion, diff};
 use shipgate_pipeline::read::RunDetail;
 use shipgate_pipeline::{EnvironmentSpec, PipelineSpec};
@@ -40,7 +39,7 @@ impl Engine {
             .save_gate_brief(id, position as i64, &brief)
             .await?;
         Ok((brief.incomplete() && attempts + 1 < MAX_BRIEF_ATTEMPTS)
-            .then(|| now_ms() + self.backoff(attempts + 1)))
+            .then(|| self.store.now_ms() + self.backoff(attempts + 1)))
     }
 
     async fn gather_brief(
@@ -140,7 +139,7 @@ impl Engine {
             commits,
             task_definition,
             scan,
-            gathered_at: now_ms(),
+            gathered_at: self.store.now_ms(),
         })
     }
 

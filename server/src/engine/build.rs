@@ -5,7 +5,6 @@
 use super::{Engine, EngineError};
 use crate::aws::{CloudError, ScanResult};
 use crate::store::engine::BuildRow;
-use crate::store::now_ms;
 use shipgate_pipeline::read::RunDetail;
 use shipgate_pipeline::{PipelineSpec, RunEvent, Severity};
 use std::collections::BTreeMap;
@@ -40,7 +39,7 @@ impl Engine {
             return self.fail_build(id, &detail).await;
         };
         let build = self.ensure_build(run, pipeline).await?;
-        let now = now_ms();
+        let now = self.store.now_ms();
         let region = pipeline.ecr_region();
         let repository = &pipeline.ecr_repository;
 
@@ -152,7 +151,7 @@ impl Engine {
         self.store
             .apply_event(id, RunEvent::BuildSucceeded, Some(&detail))
             .await?;
-        Ok(now_ms())
+        Ok(self.store.now_ms())
     }
 }
 
@@ -161,7 +160,7 @@ impl Engine {
         self.store
             .apply_event(id, RunEvent::BuildFailed, Some(detail))
             .await?;
-        Ok(now_ms())
+        Ok(self.store.now_ms())
     }
 
     /// Counts a look that found nothing yet (or hit a passing AWS error) and schedules the next.
@@ -173,7 +172,7 @@ impl Engine {
         self.store
             .note_build_check(build.run_id, error.map(ToString::to_string).as_deref())
             .await?;
-        Ok(now_ms() + self.backoff(build.checks))
+        Ok(self.store.now_ms() + self.backoff(build.checks))
     }
 }
 

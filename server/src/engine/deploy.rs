@@ -6,8 +6,8 @@ use super::{Engine, EngineError, crash_point};
 use crate::aws::{CloudError, ServiceTarget};
 use crate::store::deploys::{self, DeployChange, DeployRow};
 use crate::store::leases::ASLEEP;
-use crate::store::rollback::{Restore, RollbackPlan};
-use crate::store::{StoreError, Tx, now_ms};
+use crate::store::rollback::{Occasion, Restore, RollbackPlan};
+use crate::store::{StoreError, Tx};
 use futures::FutureExt;
 use shipgate_pipeline::deploy_step::{
     DeployFacts, DeployOutcome, DeployStep, StepAction, next_step,
@@ -70,9 +70,9 @@ impl Engine {
                     self.store
                         .apply_event(id, RunEvent::DeployFailed(env), Some(&why))
                         .await?;
-                    return Ok(now_ms());
+                    return Ok(self.store.now_ms());
                 };
-                let row = DeployRow::queued(id, env as i64, target, image, now_ms());
+                let row = DeployRow::queued(id, env as i64, target, image, self.store.now_ms());
                 self.store.queue_deploy(&row).await?;
                 row
             }
@@ -80,9 +80,9 @@ impl Engine {
         if !self.store.take_service(&row).await? {
             let holder = self.store.service_holder(&row).await?;
             info!(environment = %row.environment, ?holder, "service busy; deploy waits its turn");
-            return Ok(now_ms() + self.settings.poll.as_millis());
+            return Ok(self.store.now_ms() + self.settings.poll.as_millis());
         }
-        let now = now_ms();
+        let now = self.store.now_ms();
         let deadline = now + row.settings.deploy_timeout.as_millis();
         // The stage starts and the deploy leaves the queue in one transaction.
         let row = &row;
@@ -145,7 +145,7 @@ impl Engine {
             let action = next_step(
                 &facts(&row),
                 &view,
-                now_ms(),
+                self.store.now_ms(),
                 self.settings.poll.as_millis(),
             );
             let (from, to, change) = match action {
@@ -264,7 +264,7 @@ impl Engine {
                 row,
                 DeployStep::Registering,
                 DeployStep::Registering,
-                DeployChange::RegisterAttempted(now_ms()),
+                DeployChange::RegisterAttempted(self.store.now_ms()),
             )
             .await?;
         crash_point("before_register");
@@ -312,7 +312,7 @@ impl Engine {
             self.handle.wake();
         }
         self.deploy_ended(row);
-        Ok(Next::WakeAt(now_ms()))
+        Ok(Next::WakeAt(self.store.now_ms()))
     }
 
     /// An AWS call failed. Throttling and outages are retried until the deploy's deadline;
@@ -326,9 +326,11 @@ impl Engine {
         deadline: i64,
     ) -> Result<Next, EngineError> {
         let text = error.to_string();
-        if error.retryable && now_ms() < deadline {
+        if error.retryable && self.store.now_ms() < deadline {
             self.store.note_deploy_error(row, &text).await?;
-            return Ok(Next::WakeAt(now_ms() + self.settings.poll.as_millis()));
+            return Ok(Next::WakeAt(
+                self.store.now_ms() + self.settings.poll.as_millis(),
+            ));
         }
         self.store
             .finish_deploy(
@@ -341,7 +343,7 @@ impl Engine {
             )
             .await?;
         self.deploy_ended(row);
-        Ok(Next::WakeAt(now_ms()))
+        Ok(Next::WakeAt(self.store.now_ms()))
     }
 }
 
@@ -391,7 +393,10 @@ impl Engine {
         let commit_of = restored.as_ref().map_or(row.run_id, |d| d.run_id);
         Ok(Some(RollbackPlan::new(
             &run.run.pipeline,
-            delivery,
+            Occasion {
+                delivery,
+                at: self.store.now_ms(),
+            },
             commit_of,
             row,
             environment,

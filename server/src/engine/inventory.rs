@@ -7,7 +7,6 @@
 use super::{Engine, EngineError};
 use crate::aws::ServiceTarget;
 use crate::store::inventory::{IMAGES_KEPT, INVENTORY, ServiceKey};
-use crate::store::now_ms;
 use futures::StreamExt;
 use shipgate_pipeline::inventory::{LiveService, RegistryListing};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -28,7 +27,7 @@ pub struct InventoryReport {
 impl Engine {
     /// Refreshes the inventory if it is due and no other replica took this turn.
     pub async fn inventory_tick(&self) -> Result<Option<InventoryReport>, EngineError> {
-        let now = now_ms();
+        let now = self.store.now_ms();
         if !self
             .store
             .claim_chore(INVENTORY, now, now + self.settings.inventory.as_millis())
@@ -115,7 +114,7 @@ impl Engine {
         target: &ServiceTarget,
         known: &HashMap<ServiceKey, LiveService>,
     ) -> Result<bool, EngineError> {
-        let checked_at = now_ms();
+        let checked_at = self.store.now_ms();
         let last_error = known.get(key).and_then(|k| k.error.as_deref());
         let view = match self.cloud.describe_service(target).await {
             Ok(view) => view,
@@ -161,7 +160,7 @@ impl Engine {
             running: Some(i64::from(view.running)),
             pending: Some(i64::from(view.pending)),
             deployments: Some(view.deployments.len() as i64),
-            observed_at: Some(now_ms()),
+            observed_at: Some(self.store.now_ms()),
             error: None,
             checked_at,
         };
@@ -171,7 +170,7 @@ impl Engine {
 
     /// Stores a repository's newest images; `Ok(false)` if AWS refused or failed.
     async fn list_repository(&self, region: &str, repository: &str) -> Result<bool, EngineError> {
-        let checked_at = now_ms();
+        let checked_at = self.store.now_ms();
         match self
             .cloud
             .list_images(region, repository, IMAGES_KEPT)
@@ -183,7 +182,7 @@ impl Engine {
                     repository: repository.to_owned(),
                     repository_uri: found.repository_uri,
                     image_count: Some(found.total as i64),
-                    observed_at: Some(now_ms()),
+                    observed_at: Some(self.store.now_ms()),
                     error: None,
                     checked_at,
                 };

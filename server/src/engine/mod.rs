@@ -19,7 +19,7 @@ pub use inventory::InventoryReport;
 use crate::aws::Cloud;
 use crate::outbound::Outbound;
 use crate::store::engine::{ASLEEP, CiReport};
-use crate::store::{Store, StoreError, now_ms, runs_state};
+use crate::store::{Store, StoreError, runs_state};
 use futures::StreamExt;
 use shipgate_pipeline::backoff::Backoff;
 use shipgate_pipeline::deploy_step::DeployStep;
@@ -64,7 +64,11 @@ impl Default for EngineSettings {
             max_poll: Span::seconds(60),
             lease: Span::seconds(30),
             inventory: Span::seconds(60),
-            owner: format!("shipgate-{}-{}", std::process::id(), now_ms()),
+            owner: format!(
+                "shipgate-{}-{}",
+                std::process::id(),
+                crate::clock::wall_ms()
+            ),
             public_url: "http://127.0.0.1:3000".to_owned(),
         }
     }
@@ -205,7 +209,7 @@ impl Engine {
                 Ok(_) => self.handle.told.notify_one(),
                 Err(e) => warn!(error = %e, "engine tick failed; retrying"),
             }
-            let now = now_ms();
+            let now = self.store.now_ms();
             let next = match self.store.next_wake().await {
                 Ok(Some(at)) => (at - now).clamp(0, self.settings.poll.as_millis()),
                 _ => self.settings.poll.as_millis(),
@@ -227,7 +231,7 @@ impl Engine {
             self.apply_ci(&report).await?;
             self.store.mark_ci_applied(report.id).await?;
         }
-        let due = self.store.due_runs(now_ms(), 64).await?;
+        let due = self.store.due_runs(self.store.now_ms(), 64).await?;
         let count = due.len();
         futures::stream::iter(due)
             .for_each_concurrent(8, |id| async move {
@@ -253,10 +257,14 @@ impl Engine {
         let wake_at = match self.step(id).await {
             Ok(at) => at,
             // Someone else moved the run while we looked: look again straight away.
-            Err(EngineError::Store(StoreError::RunChanged(_))) => now_ms(),
+            Err(EngineError::Store(StoreError::RunChanged(_))) => self.store.now_ms(),
             Err(e) => {
                 self.store
-                    .release_run(id, owner, now_ms() + self.settings.poll.as_millis())
+                    .release_run(
+                        id,
+                        owner,
+                        self.store.now_ms() + self.settings.poll.as_millis(),
+                    )
                     .await?;
                 return Err(e);
             }
@@ -324,7 +332,7 @@ impl Engine {
                 .and_then(|p| p.environments.get(env))
                 .filter(|_| run.run.kind != RunKind::Rollback);
             if let Some(target) = target.filter(|t| t.promotion == Promotion::Auto)
-                && let Some(freeze) = active_freeze(&target.deploy.freeze, now_ms())
+                && let Some(freeze) = active_freeze(&target.deploy.freeze, self.store.now_ms())
             {
                 info!(environment = %target.name, freeze = %freeze.name, until = freeze.until, "auto-promotion waits for a deploy freeze to end");
                 // Say so on the stage, which would otherwise just look stuck.
@@ -413,7 +421,7 @@ impl Engine {
         let policy = &environment.deploy.approval;
         let expires_at =
             policy.expires_at(gate_opened_at(&run.stages, position, run.run.created_at));
-        if now_ms() >= expires_at {
+        if self.store.now_ms() >= expires_at {
             let detail = format!("expired: nobody decided within {}", policy.expires_after);
             self.store
                 .apply_event(id, RunEvent::Expired(position), Some(&detail))

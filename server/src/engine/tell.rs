@@ -6,7 +6,6 @@
 use super::{Engine, EngineError};
 use crate::links::GateLink;
 use crate::outbound::{DeploymentUpdate, Message, SendError};
-use crate::store::now_ms;
 use crate::store::outbound::{OutboxRow, RunEventRow};
 use futures::StreamExt;
 use shipgate_pipeline::PipelineSpec;
@@ -29,7 +28,7 @@ impl Engine {
                 .dispatch_event(event.id, event.run_id, &messages)
                 .await?;
         }
-        let due = self.store.due_messages(now_ms(), 32).await?;
+        let due = self.store.due_messages(self.store.now_ms(), 32).await?;
         let count = due.len();
         futures::stream::iter(due)
             .for_each_concurrent(4, |message| async move {
@@ -170,7 +169,7 @@ impl Engine {
             Err(e) => {
                 let attempts = row.attempts + 1;
                 let retry_at = matches!(e, SendError::Retry(_))
-                    .then(|| now_ms() + self.tell_backoff(attempts))
+                    .then(|| self.store.now_ms() + self.tell_backoff(attempts))
                     .filter(|_| attempts < MAX_ATTEMPTS);
                 warn!(error = %e, attempts, retrying = retry_at.is_some(), "message not delivered");
                 self.store

@@ -3,7 +3,7 @@
 use super::{Acting, OpError, Ops};
 use crate::links::{GateLink, KEY_NAME};
 use crate::store::gates::{GateRecord, verdict_word};
-use crate::store::{AuditEntry, StoreError, now_ms};
+use crate::store::{AuditEntry, StoreError};
 use shipgate_pipeline::access::{Action, Role};
 use shipgate_pipeline::freeze::active_freeze;
 use shipgate_pipeline::gate::{self, Decider, Decision, GateOutcome, GateRefusal, Verdict};
@@ -108,7 +108,7 @@ impl Ops {
             .parse::<Actor>()
             .map_err(|e| StoreError::Corrupt(format!("the caller: {e}")))?
             .person();
-        let now = now_ms();
+        let now = self.store.now_ms();
         let freeze = active_freeze(&at.environment.deploy.freeze, now);
         let decision = Decision {
             verdict: request.verdict,

@@ -1,8 +1,6 @@
 //! People who signed in, and API tokens.
 
-use super::{
-    AuditEntry, BeginWrite, Store, StoreError, StoreResult, append_audit, now_ms, on_pool,
-};
+use super::{AuditEntry, BeginWrite, Store, StoreError, StoreResult, append_audit, on_pool};
 use sha2::{Digest, Sha256};
 use shipgate_pipeline::access::{Grant, Principal, TokenSpec, describe};
 
@@ -108,7 +106,7 @@ impl Store {
         name: &str,
         grants: &[Grant],
     ) -> StoreResult<Option<Vec<Grant>>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let json = serde_json::to_string(grants).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let before: Option<(String,)> = on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -153,7 +151,7 @@ impl Store {
         let prefix = token[..TOKEN_PREFIX.len() + 6].to_owned();
         let grant =
             serde_json::to_string(&new.grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let now = now_ms();
+        let now = self.now_ms();
         let detail = serde_json::json!({
             "name": new.name, "kind": new.kind, "owner": new.owner, "grant": describe(std::slice::from_ref(&new.grant)),
             "expires_at": new.expires_at, "prefix": prefix,
@@ -183,7 +181,8 @@ impl Store {
                     target: format!("token:{id}"),
                     detail: detail.clone(),
                     ..actor.clone()
-                }
+                },
+                self.now_ms()
             )?;
             tx.commit().await?;
             id
@@ -219,7 +218,7 @@ impl Store {
         id: i64,
         actor: &AuditEntry,
     ) -> StoreResult<Option<TokenRecord>> {
-        let now = now_ms();
+        let now = self.now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL")
@@ -235,7 +234,8 @@ impl Store {
                         action: "token.revoke".into(),
                         target: format!("token:{id}"),
                         ..actor.clone()
-                    }
+                    },
+                    self.now_ms()
                 )?;
             }
             tx.commit().await?;
@@ -249,7 +249,7 @@ impl Store {
         let made = on_pool!(self, |pool| {
             sqlx::query("INSERT INTO bootstrap_admin (id, password_sha256, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
                 .bind(hash)
-                .bind(now_ms())
+                .bind(self.now_ms())
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -281,7 +281,7 @@ impl Store {
                  ON CONFLICT (id) DO UPDATE SET password_sha256 = excluded.password_sha256, created_at = excluded.created_at",
             )
             .bind(hash)
-            .bind(now_ms())
+            .bind(self.now_ms())
             .execute(&mut *tx)
             .await?;
             let ended = sqlx::query("DELETE FROM sessions")
@@ -294,7 +294,7 @@ impl Store {
                 detail: format!("{ended} session(s) ended"),
                 ..actor.clone()
             };
-            append_audit!(&mut *tx, &entry)?;
+            append_audit!(&mut *tx, &entry, self.now_ms())?;
             tx.commit().await?;
         });
         Ok(())
@@ -314,7 +314,7 @@ impl Store {
         let Some(record) = row.map(token_record).transpose()? else {
             return Ok(TokenCheck::Unknown);
         };
-        let now = now_ms();
+        let now = self.now_ms();
         if record.revoked_at.is_some() {
             return Ok(TokenCheck::Revoked);
         }

@@ -1,12 +1,12 @@
 //! The audit log's write inside another operation's transaction.
 
-use super::{AuditEntry, INSERT_AUDIT, StoreResult, Tx, now_ms, on_tx};
+use super::{AuditEntry, INSERT_AUDIT, StoreResult, Tx, on_tx};
 
-/// Appends `entry` in `tx`, so it commits or rolls back with the change it records.
-pub(crate) async fn append(tx: &mut Tx, entry: &AuditEntry) -> StoreResult<()> {
+/// Appends `entry`, made at `at`, in `tx`, so it commits or rolls back with the change it records.
+pub(crate) async fn append(tx: &mut Tx, entry: &AuditEntry, at: i64) -> StoreResult<()> {
     on_tx!(tx, |conn| {
         sqlx::query(INSERT_AUDIT)
-            .bind(now_ms())
+            .bind(at)
             .bind(entry.actor.as_str())
             .bind(entry.action.as_str())
             .bind(entry.target.as_str())

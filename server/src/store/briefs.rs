@@ -1,6 +1,6 @@
 //! Gate briefs: what the engine gathered for a release manager when a gate opened.
 
-use super::{Store, StoreError, StoreResult, now_ms, on_pool};
+use super::{Store, StoreError, StoreResult, on_pool};
 use shipgate_pipeline::brief::GateBrief;
 
 impl Store {
@@ -40,7 +40,7 @@ impl Store {
             .bind(run_id)
             .bind(position)
             .bind(json)
-            .bind(now_ms())
+            .bind(self.now_ms())
             .execute(pool)
             .await?;
         });

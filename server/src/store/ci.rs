@@ -1,6 +1,6 @@
 //! CI reports as webhooks delivered them, until the engine applies them to their runs.
 
-use super::{Store, StoreResult, now_ms, on_pool};
+use super::{Store, StoreResult, on_pool};
 
 /// A CI result for a commit, as a webhook reported it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -30,7 +30,7 @@ impl Store {
     pub async fn mark_ci_applied(&self, id: i64) -> StoreResult<()> {
         on_pool!(self, |pool| {
             sqlx::query("UPDATE ci_reports SET applied_at = $1 WHERE id = $2")
-                .bind(now_ms())
+                .bind(self.now_ms())
                 .bind(id)
                 .execute(pool)
                 .await?;

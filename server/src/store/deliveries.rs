@@ -1,7 +1,7 @@
 //! Webhook deliveries. Recording a delivery and starting the runs it causes happen in one
 //! transaction, so a delivery is never acknowledged without its runs, nor twice with two.
 
-use super::{Arg, BeginWrite, Store, StoreResult, bind_all, now_ms, on_pool};
+use super::{Arg, BeginWrite, Store, StoreResult, bind_all, on_pool};
 use shipgate_pipeline::read::{DeliveryOutcome, DeliveryRecord, Page};
 use shipgate_pipeline::{Promotion, RunState, StageKind, StageStatus};
 use std::collections::HashMap;
@@ -284,7 +284,7 @@ impl Store {
                 .collect();
 
             // CI results, for the engine to apply.
-            let now = now_ms();
+            let now = self.now_ms();
             let reports: Vec<(&NewDelivery, &CiIntent)> = fresh
                 .iter()
                 .filter_map(|&i| match &batch[i].intent {

@@ -1,9 +1,7 @@
 //! Deploys and the ECS service locks they take: one row per environment of a run, moved
 //! through its [`DeployStep`]s, each stored before the AWS call it names.
 
-use super::{
-    Arg, BeginWrite, Store, StoreError, StoreResult, Tx, bind_all, now_ms, on_pool, on_tx,
-};
+use super::{Arg, BeginWrite, Store, StoreError, StoreResult, Tx, bind_all, on_pool, on_tx};
 use shipgate_pipeline::deploy_step::DeployStep;
 use shipgate_pipeline::read::DeployInfo;
 use shipgate_pipeline::rollout::ServiceView;
@@ -250,7 +248,7 @@ impl Store {
     /// Takes the ECS service for this deploy, unless another deploy holds it or an older
     /// queued deploy of the same service is waiting (deploys go out in the order queued).
     pub async fn take_service(&self, d: &DeployRow) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let older: (i64,) = sqlx::query_as(
@@ -387,7 +385,7 @@ impl Store {
     /// Cleans up after a run that ended some other way (cancelled, or a crash between the
     /// run's end and the deploy's): the deploy is closed and its service freed.
     pub async fn close_deploy(&self, d: &DeployRow, outcome: &str) -> StoreResult<()> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.begin_write().await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query("UPDATE deploys SET step = $1, outcome = COALESCE(outcome, $2), finished_at = COALESCE(finished_at, $3) WHERE run_id = $4 AND position = $5")

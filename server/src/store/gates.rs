@@ -6,7 +6,7 @@
 use super::decisions::{self, NewDecision};
 use super::runs::bump_version_if;
 use super::runs::state_of;
-use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, now_ms, on_pool};
+use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, on_pool};
 use futures::FutureExt;
 use shipgate_pipeline::gate::{Candidate, GivenApproval, Verdict};
 use shipgate_pipeline::read::{RunSummary, gate_opened_at};
@@ -145,7 +145,7 @@ impl Store {
     /// version, so that a concurrent decision is re-checked with this one in view. Fails
     /// with [`StoreError::RunChanged`] if the run moved since `record.version`.
     pub async fn record_gate_decision(&self, record: &GateRecord<'_>) -> StoreResult<()> {
-        let now = now_ms();
+        let now = self.now_ms();
         let run_id = record.run_id;
         let decided = NewDecision {
             run_id,
@@ -160,7 +160,7 @@ impl Store {
         let also = move |mut tx: Tx| {
             async move {
                 decisions::insert(&mut tx, &decided).await?;
-                audit::append(&mut tx, record.audit).await?;
+                audit::append(&mut tx, record.audit, now).await?;
                 if let Some(nonce) = record.link_nonce {
                     decisions::mark_link_used(&mut tx, nonce, run_id, record.actor, now).await?;
                 }

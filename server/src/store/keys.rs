@@ -1,6 +1,6 @@
 //! Signing keys shared by every replica (decision links are signed with one).
 
-use super::{Store, StoreError, StoreResult, now_ms, on_pool};
+use super::{Store, StoreError, StoreResult, on_pool};
 
 impl Store {
     /// The named signing key, made (32 random bytes) the first time any replica asks.
@@ -23,7 +23,7 @@ impl Store {
                     sqlx::query("INSERT INTO signing_keys (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
                         .bind(name)
                         .bind(hex::encode(fresh))
-                        .bind(now_ms())
+                        .bind(self.now_ms())
                         .execute(pool)
                         .await?;
                     sqlx::query_as(select).bind(name).fetch_one(pool).await?

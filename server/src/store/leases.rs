@@ -1,7 +1,7 @@
 //! Which runs the engine looks at, and when: wake times, and the lease that keeps one
 //! process at a time on a run.
 
-use super::{Store, StoreResult, now_ms, on_pool};
+use super::{Store, StoreResult, on_pool};
 
 /// A run's wake time when nothing but a person or a webhook can move it.
 pub const ASLEEP: i64 = i64::MAX / 2;
@@ -38,7 +38,7 @@ impl Store {
     /// Takes (or renews) `owner`'s lease on a run. Only one process holds a run at a time;
     /// a lease that runs out (its holder died) can be taken by anyone.
     pub async fn claim_run(&self, id: i64, owner: &str, ttl_ms: i64) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.now_ms();
         let done = on_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE runs SET lease_owner = $1, lease_until = $2

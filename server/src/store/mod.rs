@@ -30,6 +30,7 @@ pub use runs::{Refusal, runs_state};
 
 pub use shipgate_pipeline::read::{AuditFilter, AuditRecord};
 
+use crate::clock::Clock;
 use shipgate_pipeline::TransitionError;
 use shipgate_pipeline::access::TokenRef;
 use shipgate_pipeline::read::{DEFAULT_PAGE, MAX_PAGE, Page};
@@ -106,8 +107,18 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The database, and the clock every time it records or compares is read from: the system
+/// clock in the server, a manual one ([`Clock::manual`]) in tests that move time forward
+/// instead of waiting for it or backdating rows. The engine reads its time here too.
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    db: Db,
+    clock: Clock,
+}
+
+/// One of the two backends, with its pool.
+#[derive(Clone, Debug)]
+pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -149,9 +160,9 @@ impl BeginWrite for PgPool {
 /// Runs `$body` with `$pool` bound to whichever pool this store has.
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
-            $crate::store::Store::Postgres($pool) => $body,
+        match &$store.db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
         }
     };
 }
@@ -227,6 +238,13 @@ macro_rules! bind_all {
 pub(crate) use bind_all;
 
 impl Store {
+    fn new(db: Db) -> Store {
+        Store {
+            db,
+            clock: Clock::system(),
+        }
+    }
+
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> StoreResult<Store> {
         let store = if is_postgres_url(url) {
@@ -235,7 +253,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect(url)
                 .await?;
-            Store::Postgres(pool)
+            Store::new(Db::Postgres(pool))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -249,7 +267,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Store::Sqlite(pool)
+            Store::new(Db::Sqlite(pool))
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
@@ -288,7 +306,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store::Sqlite(pool))
+        Ok(Store::new(Db::Sqlite(pool)))
     }
 
     /// Writes a consistent copy of the whole database to `path`, which must not exist, with
@@ -296,7 +314,7 @@ impl Store {
     /// go on committing meanwhile, and the copy holds exactly what was committed when it
     /// began. PostgreSQL has `pg_dump` for this.
     pub async fn backup_into(&self, path: &std::path::Path) -> StoreResult<()> {
-        let Store::Sqlite(pool) = self else {
+        let Db::Sqlite(pool) = &self.db else {
             return Err(StoreError::SqliteOnly("a backup with VACUUM INTO"));
         };
         let path = path.to_str().ok_or_else(|| {
@@ -313,7 +331,7 @@ impl Store {
 
     /// SQLite's `PRAGMA integrity_check`: `["ok"]` for a sound database, else what is wrong.
     pub async fn integrity_check(&self) -> StoreResult<Vec<String>> {
-        let Store::Sqlite(pool) = self else {
+        let Db::Sqlite(pool) = &self.db else {
             return Err(StoreError::SqliteOnly("PRAGMA integrity_check"));
         };
         let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
@@ -327,38 +345,60 @@ impl Store {
         sqlx::query("PRAGMA foreign_keys = ON")
             .execute(&pool)
             .await?;
-        let store = Store::Sqlite(pool);
+        let store = Store::new(Db::Sqlite(pool));
         store.migrate().await?;
         Ok(store)
     }
 
     pub async fn from_postgres(pool: PgPool) -> StoreResult<Store> {
-        let store = Store::Postgres(pool);
+        let store = Store::new(Db::Postgres(pool));
         store.migrate().await?;
         Ok(store)
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
-        match self {
-            Store::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
-            Store::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+        match &self.db {
+            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
 
     /// Starts a write transaction ([`BeginWrite`]: `BEGIN IMMEDIATE` on SQLite).
     pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
-        Ok(match self {
-            Store::Sqlite(pool) => Tx::Sqlite(pool.begin_write().await?),
-            Store::Postgres(pool) => Tx::Postgres(pool.begin_write().await?),
+        Ok(match &self.db {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_write().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin_write().await?),
         })
     }
 
     pub fn backend(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
+        match &self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
         }
+    }
+
+    /// The database itself, for tests and tools that run their own SQL.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The clock this store (and the engine on it) reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The same database, read on `clock` from now on (a test's manual clock, or the one the
+    /// sign-in code shares).
+    pub fn with_clock(mut self, clock: Clock) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in milliseconds since the epoch, on this store's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// For `/readyz`: can a query reach the database right now?
@@ -377,7 +417,7 @@ impl Store {
     /// Appends to the audit log. The schema refuses updates and deletes of these rows.
     pub async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         on_pool!(self, |pool| {
-            append_audit!(pool, entry)?;
+            append_audit!(pool, entry, self.now_ms())?;
             Ok(())
         })
     }
@@ -520,10 +560,11 @@ pub struct AuditEntry {
 /// entry commits or rolls back with the change it records. [`audit::append`] is the same
 /// on a [`Tx`].
 macro_rules! append_audit {
-    ($conn:expr, $entry:expr) => {{
+    ($conn:expr, $entry:expr, $at:expr) => {{
         let entry: &$crate::store::AuditEntry = $entry;
+        let at: i64 = $at;
         sqlx::query($crate::store::INSERT_AUDIT)
-            .bind($crate::store::now_ms())
+            .bind(at)
             .bind(entry.actor.as_str())
             .bind(entry.action.as_str())
             .bind(entry.target.as_str())
@@ -540,11 +581,6 @@ pub(crate) use append_audit;
 /// Whether a database URL selects PostgreSQL.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// The wall clock, in milliseconds since the epoch (see [`crate::clock`]).
-pub fn now_ms() -> i64 {
-    crate::clock::wall_ms()
 }
 
 fn parse_text<T: FromStr>(what: &str, value: &str) -> StoreResult<T> {

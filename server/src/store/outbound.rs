@@ -4,7 +4,7 @@
 //! `in_progress` before `success`), and a claim with a lease keeps two replicas from
 //! sending the same message at once.
 
-use super::{BeginWrite, Store, StoreResult, now_ms, on_pool};
+use super::{BeginWrite, Store, StoreResult, on_pool};
 use shipgate_pipeline::read::MessageInfo;
 
 /// Something that happened to a run, not yet turned into messages.
@@ -61,7 +61,7 @@ impl Store {
         run_id: i64,
         messages: &[(String, String)],
     ) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let marked = sqlx::query(
@@ -109,7 +109,7 @@ impl Store {
 
     /// Takes message `id` for `ttl_ms`; false when another process holds it or it is settled.
     pub async fn claim_message(&self, id: i64, ttl_ms: i64) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.now_ms();
         let done = on_pool!(self, |pool| {
             sqlx::query("UPDATE outbox SET lease_until = $1 WHERE id = $2 AND lease_until <= $3 AND delivered_at IS NULL AND gave_up_at IS NULL")
                 .bind(now + ttl_ms)
@@ -123,7 +123,7 @@ impl Store {
     }
 
     pub async fn message_delivered(&self, id: i64) -> StoreResult<()> {
-        let now = now_ms();
+        let now = self.now_ms();
         on_pool!(self, |pool| {
             sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, lease_until = 0 WHERE id = $2").bind(now).bind(id).execute(pool).await?;
         });
@@ -137,7 +137,7 @@ impl Store {
         error: &str,
         retry_at: Option<i64>,
     ) -> StoreResult<()> {
-        let now = now_ms();
+        let now = self.now_ms();
         on_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $1, lease_until = 0,
@@ -177,7 +177,7 @@ impl Store {
                 .bind(run_id)
                 .bind(environment)
                 .bind(deployment_id)
-                .bind(now_ms())
+                .bind(self.now_ms())
                 .execute(pool)
                 .await?;
         });

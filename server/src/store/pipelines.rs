@@ -1,8 +1,6 @@
 //! Pipeline definitions: the API's CRUD and the config file's idempotent sync.
 
-use super::{
-    AuditEntry, BeginWrite, Store, StoreError, StoreResult, append_audit, now_ms, on_pool,
-};
+use super::{AuditEntry, BeginWrite, Store, StoreError, StoreResult, append_audit, on_pool};
 use shipgate_pipeline::read::PipelineRecord;
 use shipgate_pipeline::{EnvironmentSpec, PipelineSpec, Promotion};
 
@@ -156,7 +154,7 @@ impl Store {
         actor: &AuditEntry,
         replace: bool,
     ) -> StoreResult<(Saved, PipelineRecord)> {
-        let now = now_ms();
+        let now = self.now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let existing: Option<(i64, i64)> =
@@ -248,7 +246,8 @@ impl Store {
                     target: format!("pipeline:{}", spec.name),
                     detail,
                     ..actor.clone()
-                }
+                },
+                self.now_ms()
             )?;
             let record = load_pipelines!(tx, "WHERE name = $1", spec.name.clone())?
                 .pop()
@@ -276,7 +275,8 @@ impl Store {
                     target: format!("pipeline:{name}"),
                     detail: String::new(),
                     ..actor.clone()
-                }
+                },
+                self.now_ms()
             )?;
             tx.commit().await?;
             Ok(())

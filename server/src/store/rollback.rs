@@ -6,7 +6,7 @@
 //! commit in the same transaction as the failure that caused it, and a second attempt finds the first.
 
 use super::deploys::{self, DeployRow};
-use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, now_ms, on_pool, on_tx};
+use super::{AuditEntry, Store, StoreError, StoreResult, Tx, audit, on_pool, on_tx};
 use futures::FutureExt;
 use shipgate_pipeline::deploy_step::DeployStep;
 use shipgate_pipeline::rollout::short_task_definition;
@@ -35,6 +35,14 @@ pub struct Restore<'a> {
     pub image: &'a str,
 }
 
+/// Which rollback this is, and when: its delivery (unique per rollback) and the time it was
+/// planned, on the store's clock.
+#[derive(Debug, Clone)]
+pub struct Occasion {
+    pub delivery: String,
+    pub at: i64,
+}
+
 /// Everything a rollback run is made from.
 #[derive(Debug, Clone)]
 pub struct RollbackPlan {
@@ -46,6 +54,8 @@ pub struct RollbackPlan {
     pub target: DeployRow,
     /// What the stages say: why, and what is restored.
     pub why: String,
+    /// When it was planned (the store's clock): the time its rows are written with.
+    pub at: i64,
 }
 
 impl RollbackPlan {
@@ -54,25 +64,26 @@ impl RollbackPlan {
     /// deploy being undone, when the environment is gone).
     pub fn new(
         pipeline: &str,
-        delivery: String,
+        occasion: Occasion,
         commit_of_run: i64,
         like: &DeployRow,
         environment: Option<&EnvironmentSpec>,
         restore: Restore<'_>,
         why: String,
     ) -> RollbackPlan {
+        let Occasion { delivery, at } = occasion;
         let Restore {
             task_definition,
             image,
         } = restore;
         let mut target = match environment {
-            Some(env) => DeployRow::queued(0, 0, env, image.to_owned(), now_ms()),
+            Some(env) => DeployRow::queued(0, 0, env, image.to_owned(), at),
             None => DeployRow {
                 run_id: 0,
                 position: 0,
                 image: image.to_owned(),
                 step: DeployStep::Queued,
-                queued_at: now_ms(),
+                queued_at: at,
                 ..like.clone()
             },
         };
@@ -83,6 +94,7 @@ impl RollbackPlan {
             commit_of_run,
             target,
             why,
+            at,
         }
     }
 
@@ -91,7 +103,7 @@ impl RollbackPlan {
     /// nothing). Each write does nothing when the run already exists. Returns the run's id.
     /// `None` (and nothing written) if the commit's run is gone.
     pub(crate) async fn write(&self, tx: &mut Tx) -> StoreResult<Option<i64>> {
-        let now = now_ms();
+        let now = self.at;
         let t = &self.target;
         let revision =
             short_task_definition(t.task_definition.as_deref().unwrap_or_default()).to_owned();
@@ -265,10 +277,14 @@ impl Store {
             actor.actor,
             short_task_definition(&revision)
         );
-        let delivery = format!("rollback:{run_id}:{position}:{}", now_ms());
+        // The wall clock's milliseconds tell two rollbacks apart; they are a name, not a time.
+        let delivery = format!("rollback:{run_id}:{position}:{}", crate::clock::wall_ms());
         let plan = RollbackPlan::new(
             &run.pipeline,
-            delivery,
+            Occasion {
+                delivery,
+                at: self.now_ms(),
+            },
             run_id,
             &restored,
             environment,
@@ -297,6 +313,7 @@ impl Store {
                 detail: plan.why.clone(),
                 ..actor.clone()
             },
+            self.now_ms(),
         )
         .await?;
         tx.commit().await?;
@@ -315,7 +332,7 @@ impl Store {
         error: Option<&str>,
         undo: Option<&RollbackPlan>,
     ) -> StoreResult<RunState> {
-        let now = now_ms();
+        let now = self.now_ms();
         let also = move |mut tx: Tx| {
             async move {
                 deploys::finish(&mut tx, d, outcome, error, now).await?;

@@ -4,7 +4,7 @@
 use super::deliveries::{group_tracking, initial_stages, placeholders};
 use super::{
     Arg, AuditEntry, BeginWrite, BoxedWrite, Store, StoreError, StoreResult, Tx, append_audit,
-    audit, bind_all, deploys, nothing_else, now_ms, on_pool, on_tx, parse_text,
+    audit, bind_all, deploys, nothing_else, on_pool, on_tx, parse_text,
 };
 use futures::FutureExt;
 use shipgate_pipeline::freeze::active_freeze;
@@ -264,7 +264,8 @@ impl Store {
             required_approvals: policy.required_approvals,
             expires_at: policy.expires_at(gate_opened_at(stages, position, run.created_at)),
             allow_self_approval: policy.allow_self_approval,
-            frozen: active_freeze(&environment.deploy.freeze, now_ms()).map(|f| (f.name, f.until)),
+            frozen: active_freeze(&environment.deploy.freeze, self.now_ms())
+                .map(|f| (f.name, f.until)),
         }))
     }
 
@@ -356,7 +357,7 @@ impl Store {
         let before = state_of(run.status.as_str(), &stages)?;
         allow(&before, &stages)?;
         let after = transition(&before, event)?;
-        let now = now_ms();
+        let now = self.now_ms();
         // Stage rows in the order the state machine models them: build, then each deploy.
         let modelled: Vec<(i64, StageStatus, StageStatus)> = {
             let build = stages
@@ -494,14 +495,14 @@ impl Store {
             detail: reason.to_owned(),
             ..actor.clone()
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let audit = &audit;
         // No deploy of this run is under way (checked below, on the state this write is
         // conditional on), so a lock it holds is one taken for a deploy not started.
         let also = move |mut tx: Tx| {
             async move {
                 deploys::abandon_queued(&mut tx, id, StageStatus::Cancelled.as_str(), now).await?;
-                audit::append(&mut tx, audit).await?;
+                audit::append(&mut tx, audit, now).await?;
                 Ok::<_, StoreError>(tx)
             }
             .boxed()
@@ -537,7 +538,7 @@ impl Store {
             why,
         };
         let delivery = format!("retry:{id}");
-        let now = now_ms();
+        let now = self.now_ms();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let old: Option<RunRow> =
@@ -617,7 +618,7 @@ impl Store {
                 detail: format!("retried as run {new_id}"),
                 ..actor.clone()
             };
-            append_audit!(&mut *tx, &audit)?;
+            append_audit!(&mut *tx, &audit, self.now_ms())?;
             tx.commit().await?;
             Ok(new_id)
         })

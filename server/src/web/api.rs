@@ -415,7 +415,7 @@ async fn create_token(
     let (token, token_record) = state
         .store
         .create_token(
-            &NewToken::from_spec(spec, crate::store::now_ms()),
+            &NewToken::from_spec(spec, state.store.now_ms()),
             &caller.audit(),
         )
         .await?;

@@ -238,7 +238,7 @@ impl Dashboard for StoreDashboard {
         ip: Option<String>,
     ) -> BoxFuture<'_, Result<CreatedToken, String>> {
         async move {
-            let new = NewToken::from_spec(spec, crate::store::now_ms());
+            let new = NewToken::from_spec(spec, self.store.now_ms());
             let (token, token_record) = self
                 .store
                 .create_token(&new, &actor(&by, ip))

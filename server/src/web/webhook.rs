@@ -5,7 +5,7 @@
 use super::{ApiError, AppState};
 use crate::forge::github::{self, SignatureError};
 use crate::intake::{MAX_PAYLOAD_BYTES, form_payload};
-use crate::store::{NewDelivery, now_ms};
+use crate::store::NewDelivery;
 use axum::Json;
 use axum::body::to_bytes;
 use axum::extract::{FromRequest, Request, State};
@@ -37,7 +37,7 @@ impl FromRequest<AppState> for VerifiedDelivery {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let received = Instant::now();
-        let received_at = now_ms();
+        let received_at = state.store.now_ms();
         let (parts, body) = request.into_parts();
         let headers = &parts.headers;
         if let Some(len) = header_str(headers, header::CONTENT_LENGTH.as_str())?

@@ -16,7 +16,7 @@ use serde_json::Value;
 use shipgate::clock::Clock;
 use shipgate::config::{LogFormat, Settings};
 use shipgate::forge::github::sign;
-use shipgate::store::Store;
+use shipgate::store::{Db, Store};
 use shipgate_pipeline::{PipelineDraft, PipelineSpec};
 use std::path::PathBuf;
 use tower::ServiceExt;
@@ -25,9 +25,9 @@ use tower::ServiceExt;
 /// up a trigger, write columns only the engine sets, or damage a row as a bad migration or
 /// a hand edit would. Panics with the statement if it fails.
 pub async fn exec(store: &Store, sql: &str) {
-    match store {
-        Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+    match store.db() {
+        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
@@ -35,9 +35,9 @@ pub async fn exec(store: &Store, sql: &str) {
 /// Reads one integer (a count, a timestamp) with literal SQL of the test's own, whichever
 /// backend the store is. Panics with the statement if it fails.
 pub async fn fetch_i64(store: &Store, sql: &str) -> i64 {
-    match store {
-        Store::Sqlite(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await,
-        Store::Postgres(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await,
+    match store.db() {
+        Db::Sqlite(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await,
+        Db::Postgres(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await,
     }
     .map(|r| r.0)
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -115,7 +115,8 @@ pub struct TestApp {
     pub router: axum::Router,
     /// What the binary sends at shutdown.
     pub closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
-    /// The app's clock: the system's, unless made [`TestApp::with_clock`].
+    /// The app's clock: the store's (the system's unless the store was given another), or
+    /// the one given to [`TestApp::with_clock`].
     pub clock: Clock,
 }
 
@@ -148,12 +149,14 @@ impl TestApp {
     }
 
     pub async fn with_settings(store: Store, settings: Settings) -> TestApp {
-        Self::with_clock(store, settings, Clock::system()).await
+        let clock = store.clock().clone();
+        Self::with_clock(store, settings, clock).await
     }
 
-    /// An app whose sign-in and sessions go by `clock`: with [`Clock::manual`], a test moves
+    /// An app whose store, sign-in and sessions go by `clock`: with [`Clock::manual`], a test moves
     /// time on instead of sleeping through timeouts.
     pub async fn with_clock(store: Store, settings: Settings, clock: Clock) -> TestApp {
+        let store = store.with_clock(clock.clone());
         shipgate::load_config_pipelines(&store, &settings)
             .await
             .expect("config pipelines load");
@@ -325,7 +328,7 @@ pub const BUILT_DIGEST: &str =
 pub async fn image_built(store: &Store, run: i64) {
     let uri = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world@{BUILT_DIGEST}");
     store
-        .start_build(run, "latest", shipgate::store::now_ms() + 3_600_000)
+        .start_build(run, "latest", shipgate::clock::wall_ms() + 3_600_000)
         .await
         .unwrap();
     store
