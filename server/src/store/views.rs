@@ -375,6 +375,15 @@ impl Store {
         Ok(row.map(|(a, b, c, d, e, f, g)| format!("{a}.{b}.{c}.{d}.{e}.{f}.{g}")))
     }
 
+    /// What a live page watches: run `id`'s fingerprint (`None` if there is no such run), or,
+    /// with no id, the runs list's.
+    pub async fn live_fingerprint(&self, run: Option<i64>) -> StoreResult<Option<String>> {
+        match run {
+            Some(id) => self.run_fingerprint(id).await,
+            None => self.runs_fingerprint().await.map(Some),
+        }
+    }
+
     /// What the runs list shows: the newest run and the latest change to any run.
     pub async fn runs_fingerprint(&self) -> StoreResult<String> {
         let (newest, changed): (i64, i64) = on_pool!(self, |pool| {

@@ -69,14 +69,7 @@ impl Dashboard for StoreDashboard {
     }
 
     fn live_fingerprint(&self, run: Option<i64>) -> BoxFuture<'_, Result<Option<String>, String>> {
-        async move {
-            match run {
-                Some(id) => self.store.run_fingerprint(id).await,
-                None => self.store.runs_fingerprint().await.map(Some),
-            }
-            .map_err(shown)
-        }
-        .boxed()
+        async move { self.store.live_fingerprint(run).await.map_err(shown) }.boxed()
     }
 
     fn pipelines(&self) -> BoxFuture<'_, Result<Vec<PipelineRecord>, String>> {

@@ -84,11 +84,9 @@ fn stream(
                     }
                 }
                 wait = true;
-                let now = match run {
-                    Some(id) => state.store.run_fingerprint(id).await.ok().flatten(),
-                    None => state.store.runs_fingerprint().await.ok(),
+                let Ok(Some(now)) = state.store.live_fingerprint(run).await else {
+                    continue;
                 };
-                let Some(now) = now else { continue };
                 let event = match &last {
                     Some(seen) if *seen != now => "changed",
                     _ if !said => "ready",
