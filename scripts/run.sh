@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs whatever is missing, builds Shipgate, and runs it on SQLite with a demo pipeline.
+# Installs whatever is missing, builds Shipgate, and runs the demo: Shipgate on SQLite with the
+# pipeline in examples/demo.toml, against a local AWS stand-in (moto with ECS rollouts) seeded
+# with what that pipeline points at, so no AWS account is needed (scripts/demo-serve.sh).
 # Open http://127.0.0.1:3000, then send a push with scripts/demo-push.sh.
 source "$(dirname "$0")/lib.sh"
 ensure_build_tools
+ensure_moto # the AWS stand-in (and boto3, which scripts/demo-*.py use)
+# scripts/demo-push.sh signs and sends GitHub's deliveries with these.
+command -v curl >/dev/null && command -v openssl >/dev/null || apt_install curl openssl
 say "cargo leptos build --release"
 cargo leptos build --release
-export GITHUB_WEBHOOK_SECRET="${GITHUB_WEBHOOK_SECRET:-shipgate-demo-secret}"
-# cargo-leptos writes the site under the workspace (site-root), not under CARGO_TARGET_DIR.
-export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$ROOT/target/site}"
-say "Shipgate on http://127.0.0.1:3000 (SQLite: ./shipgate.db). Send a demo push: scripts/demo-push.sh"
-exec "$CARGO_TARGET_DIR/release/shipgate" serve --config "${SHIPGATE_CONFIG:-examples/demo.toml}" "$@"
+SHIPGATE_BIN="$CARGO_TARGET_DIR/release/shipgate" exec "$ROOT/scripts/demo-serve.sh" "$@"

@@ -14,6 +14,16 @@ pub struct AuthMode {
     pub local: bool,
 }
 
+/// Where AWS calls go when it is not AWS (`aws_endpoint_url`, such as the demo's local
+/// moto). Placed in context by the server; every page's top bar says so, so nobody takes a
+/// stand-in's deploys for real ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsStandIn {
+    pub endpoint: String,
+    /// On this machine (a loopback address): the demo, or a developer's own stand-in.
+    pub local: bool,
+}
+
 /// The caller's network address, for the audit log. The server puts it in the request.
 #[derive(Debug, Clone, Default)]
 pub struct ClientIp(pub Option<String>);

@@ -9,6 +9,7 @@ pub mod access;
 pub mod admin;
 pub mod data;
 mod format;
+pub mod linking;
 mod live;
 mod pages;
 mod widgets;
@@ -19,7 +20,7 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 use shipgate_pipeline::access::{Action, Principal, PrincipalKind};
 
-pub use access::AuthMode;
+pub use access::{AuthMode, AwsStandIn};
 #[cfg(feature = "ssr")]
 pub use data::Dashboard;
 
@@ -118,6 +119,7 @@ pub fn App() -> impl IntoView {
                     <A href="/approvals">"Approvals"</A>
                     <AdminLinks me/>
                 </nav>
+                <StandInNotice/>
                 <Account me/>
             </header>
             <main class="content">
@@ -125,7 +127,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::runs::RunsPage ssr=SsrMode::Async/>
                     <Route path=path!("/runs/:id") view=pages::run::RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/pipelines") view=pages::pipelines::PipelinesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pipelines/new") view=pages::pipeline_form::NewPipelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/pipelines/:name") view=pages::pipelines::PipelinePage ssr=SsrMode::Async/>
+                    <Route path=path!("/pipelines/:name/edit") view=pages::pipeline_form::EditPipelinePage ssr=SsrMode::Async/>
+                    <Route path=path!("/pipelines/:name/delete") view=pages::pipeline_form::DeletePipelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/pipelines/:name/images") view=pages::images::ImagesPage ssr=SsrMode::Async/>
                     <Route path=path!("/services") view=pages::services::ServicesPage ssr=SsrMode::Async/>
                     <Route path=path!("/images") view=pages::images::ImagesPage ssr=SsrMode::Async/>
@@ -160,6 +165,23 @@ fn AdminLinks(me: WhoAmI) -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// Says, on every page, that AWS calls go to a stand-in rather than to AWS.
+#[component]
+fn StandInNotice() -> impl IntoView {
+    use_context::<AwsStandIn>().map(|stand_in| {
+        let text = if stand_in.local {
+            "Demo: AWS is a local stand-in"
+        } else {
+            "AWS calls go to a stand-in"
+        };
+        view! {
+            <div class="aws-stand-in" role="status" title=format!("Every AWS call goes to {}, not to an AWS account.", stand_in.endpoint)>
+                <strong>{text}</strong>" at "<code>{stand_in.endpoint.clone()}</code>
+            </div>
+        }
+    })
 }
 
 /// Who is signed in, with a sign-out button; or, in local mode, a label that says there is

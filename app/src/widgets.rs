@@ -1,6 +1,7 @@
 //! Small pieces shared by the pages.
 
 use leptos::prelude::*;
+use shipgate_pipeline::cloud::{self, Situation};
 
 /// A coloured status label. The class carries the status so CSS can colour it.
 #[component]
@@ -177,64 +178,50 @@ pub fn ScanCounts(counts: std::collections::BTreeMap<String, i64>) -> impl IntoV
     }
 }
 
-/// An engine error with a sentence in plain words first, then AWS's (or Shipgate's) own text.
+/// An engine error: one sentence in plain words and its fix first, then AWS's (or
+/// Shipgate's) own one-line text.
 #[component]
 pub fn Problem(#[prop(into)] error: String, outcome: Option<String>) -> impl IntoView {
-    let summary = plain_words(outcome.as_deref(), &error);
+    let (summary, fix) = match plain_words(outcome.as_deref(), &error) {
+        Some((summary, fix)) => (Some(summary), fix),
+        None => (None, None),
+    };
     view! {
         <div class="problem" role="note">
             {summary.map(|s| view! { <p class="problem-summary">{s}</p> })}
+            {fix.map(|f| view! { <p class="problem-fix">{f}</p> })}
             <p class="problem-text">{error}</p>
         </div>
     }
 }
 
-/// What an error means for the person reading it, when Shipgate can tell.
-pub fn plain_words(outcome: Option<&str>, error: &str) -> Option<&'static str> {
-    let has = |code: &str| error.contains(code);
-    let retrying = outcome.is_none();
-    Some(
-        if has("AccessDenied") || has("UnauthorizedOperation") || has("not authorized") {
-            "Shipgate's AWS credentials are not allowed to do this. Grant the permission AWS names below."
-        } else if has("ServiceNotFoundException") {
-            "ECS has no such service in this cluster and region. Check the environment's cluster, service and region."
-        } else if has("ClusterNotFoundException") {
-            "ECS has no such cluster in this region. Check the environment's cluster and region."
-        } else if has("RepositoryNotFoundException") {
-            "The ECR repository does not exist in this region. Check the pipeline's ECR repository."
-        } else if has("Throttling")
-            || has("Unavailable")
-            || has("Unreachable")
-            || has("ServerException")
-            || has("InternalFailure")
-        {
-            if outcome == Some("inventory") {
-                "AWS is busy or could not be reached. Shipgate tries again at the next refresh."
-            } else if retrying {
-                "AWS is busy or could not be reached. Shipgate keeps retrying until the deadline."
-            } else {
-                "AWS stayed busy or unreachable until the deadline."
-            }
-        } else {
-            match outcome {
-                Some("rolled_back") => {
-                    "The new tasks did not become healthy, so ECS rolled the service back to its previous task definition. The new image is not running."
-                }
-                Some("timed_out") => {
-                    "The deployment did not settle in time. The service may still be changing: check it in the ECS console."
-                }
-                Some("failed") => {
-                    "The deployment failed. The new image is not running as intended."
-                }
-                Some("cancelled") | Some("skipped") => "The run ended before this deploy finished.",
-                None => "The last attempt failed; Shipgate tries again.",
-                Some("inventory") => {
-                    "Shipgate could not read this from AWS; it tries again at the next refresh."
-                }
-                Some(_) => return None,
-            }
-        },
-    )
+/// What an error means for the person reading it, and what to do, when Shipgate can tell.
+/// AWS failures are explained by [`cloud::explain`]; the rest by how the deploy ended.
+pub fn plain_words(outcome: Option<&str>, error: &str) -> Option<(String, Option<String>)> {
+    let situation = match outcome {
+        None => Situation::Retrying,
+        Some("inventory") => Situation::Inventory,
+        Some(_) => Situation::Ended,
+    };
+    if let Some(e) = cloud::explain(error, situation) {
+        return Some((e.sentence, Some(e.fix)));
+    }
+    let sentence = match outcome {
+        Some("rolled_back") => {
+            "The new tasks did not become healthy, so ECS rolled the service back to its previous task definition. The new image is not running."
+        }
+        Some("timed_out") => {
+            "The deployment did not settle in time. The service may still be changing: check it in the ECS console."
+        }
+        Some("failed") => "The deployment failed. The new image is not running as intended.",
+        Some("cancelled") | Some("skipped") => "The run ended before this deploy finished.",
+        None => "The last attempt failed; Shipgate tries again.",
+        Some("inventory") => {
+            "Shipgate could not read this from AWS; it tries again at the next refresh."
+        }
+        Some(_) => return None,
+    };
+    Some((sentence.to_owned(), None))
 }
 
 /// The links under a paged list: back to the newest page, and on to older ones.

@@ -209,3 +209,63 @@ export async function until(what, check, timeoutMs = 30_000) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+const SCRIPTS = new URL('../../scripts/', import.meta.url).pathname;
+
+// The demo as `scripts/run.sh` starts it after its build: scripts/demo-serve.sh (the AWS
+// stand-in, seeded, and Shipgate pointed at it), with SHIPGATE_BIN's binary, on a free port
+// and its own state directory. `output()` is what the script has printed so far;
+// `push(env)` runs scripts/demo-push.sh against it and resolves to its output.
+export async function startDemo(env = {}) {
+  if (!process.env.SHIPGATE_BIN) throw new Error('SHIPGATE_BIN must point at the built shipgate binary (scripts/test.sh sets it)');
+  const dir = mkdtempSync(join(tmpdir(), 'shipgate-demo-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const demoEnv = { ...process.env, SHIPGATE_LISTEN: `127.0.0.1:${port}`, SHIPGATE_DEMO_DIR: dir, ...env };
+  // Its own process group, so that nothing it started can outlive the test.
+  const child = spawn(join(SCRIPTS, 'demo-serve.sh'), [], { env: demoEnv, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  let printed = '';
+  child.stdout.on('data', (chunk) => { printed += chunk; });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let gone = null;
+  exited.then((how) => { gone = how; });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (gone) throw new Error(`demo-serve.sh exited (${JSON.stringify(gone)}) before Shipgate was ready:\n${printed}`);
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`the demo did not become ready on ${base}:\n${printed}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const awsUrl = readFileSync(join(dir, 'aws-url'), 'utf8').trim();
+  return {
+    base,
+    dir,
+    awsUrl,
+    output: () => printed,
+    push(pushEnv = {}) {
+      return new Promise((resolve, reject) => {
+        const pusher = spawn(join(SCRIPTS, 'demo-push.sh'), [], { env: { ...demoEnv, ...pushEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        pusher.stdout.on('data', (c) => { out += c; });
+        pusher.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`demo-push.sh exited ${code}:\n${out}`))));
+      });
+    },
+    // SIGTERM to the script, as Ctrl-C or a service manager would stop it; resolves to how
+    // it exited. Whatever is left of its group after 15 s is killed, and that is reported.
+    async stop() {
+      if (gone) return { ...gone, leftovers: false };
+      child.kill('SIGTERM');
+      const timer = new Promise((r) => setTimeout(() => r(null), 15_000));
+      const how = await Promise.race([exited, timer]);
+      let leftovers = false;
+      try {
+        process.kill(-child.pid, 0);
+        leftovers = true;
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+      return { ...(how ?? { code: null, signal: 'timeout' }), leftovers };
+    },
+  };
+}

@@ -4,8 +4,10 @@
 pub mod access;
 pub mod backoff;
 pub mod brief;
+pub mod cloud;
 pub mod delivery;
 pub mod deploy_step;
+pub mod discovery;
 pub mod field;
 pub mod freeze;
 pub mod gate;
@@ -13,6 +15,7 @@ pub mod ids;
 pub mod inventory;
 pub mod machine;
 pub mod notice;
+pub mod pipeline_form;
 pub mod read;
 pub mod rollout;
 pub mod run_rules;

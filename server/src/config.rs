@@ -117,6 +117,10 @@ pub struct ServeArgs {
     /// GitHub's REST API [default: https://api.github.com]; GitHub Enterprise Server's is `https://HOST/api/v3`.
     #[arg(long, env = "SHIPGATE_GITHUB_API_URL")]
     pub github_api_url: Option<String>,
+    /// Send every AWS call here instead of AWS's own endpoints: a stand-in such as moto
+    /// (the demo) or LocalStack. Every page then says so in its top bar.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
 }
 
 /// The keys a TOML file may set. Unknown keys are refused, so a typo cannot silently
@@ -136,6 +140,7 @@ struct FileConfig {
     public_url: Option<String>,
     github_token: Option<String>,
     github_api_url: Option<String>,
+    aws_endpoint_url: Option<String>,
     #[serde(default)]
     auth: FileAuth,
     #[serde(default, rename = "pipeline")]
@@ -304,6 +309,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Where and as whom Shipgate calls GitHub's REST API; `None` without a token.
     pub github: Option<GitHubApi>,
+    /// Where AWS calls go instead of AWS (a stand-in); `None` for AWS itself.
+    pub aws_endpoint_url: Option<String>,
     pub auth: AuthSettings,
 }
 
@@ -438,6 +445,15 @@ impl Settings {
             Some((name, v)) => api_url(name, &v)?,
             None => "https://api.github.com".to_owned(),
         };
+        let aws_endpoint_url = match pick(
+            "--aws-endpoint-url / AWS_ENDPOINT_URL",
+            args.aws_endpoint_url,
+            "aws_endpoint_url",
+            file.aws_endpoint_url,
+        ) {
+            Some((name, v)) => Some(api_url(name, &v)?),
+            None => None,
+        };
         let oidc_secret = secret(
             "--oidc-client-secret / SHIPGATE_OIDC_CLIENT_SECRET",
             args.oidc_client_secret,
@@ -504,6 +520,7 @@ impl Settings {
                 token,
                 api_url: github_api_url,
             }),
+            aws_endpoint_url,
             auth,
         })
     }

@@ -61,7 +61,7 @@ impl Server {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = state(
+        let mut state = state(
             store.clone(),
             settings,
             listener.local_addr()?,
@@ -74,9 +74,12 @@ impl Server {
                 listener.local_addr().map_or(settings.listen, |a| a)
             )
         });
+        // One set of AWS clients for the engine and for discovery.
+        let cloud = Arc::new(Cloud::new(settings.aws_endpoint_url.clone()));
+        state.discovery = ops::Discovery::new(cloud.clone());
         let engine = Engine::new(
             store.clone(),
-            Arc::new(Cloud::new()),
+            cloud,
             Arc::new(outbound),
             EngineSettings {
                 poll: settings.poll_interval,
@@ -129,6 +132,8 @@ pub fn state(
         public_url: settings.public_url.as_deref().map(Arc::from),
         closing: Arc::new(tokio::sync::watch::channel(false).0),
         clock,
+        aws_stand_in: settings.aws_endpoint_url.as_deref().map(web::stand_in),
+        discovery: ops::Discovery::new(Arc::new(Cloud::new(settings.aws_endpoint_url.clone()))),
     })
 }
 

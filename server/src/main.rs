@@ -48,6 +48,13 @@ async fn main() -> ExitCode {
             "no webhook secret is configured: /webhooks/github refuses every delivery until GITHUB_WEBHOOK_SECRET is set"
         );
     }
+    if let Some(endpoint) = &settings.aws_endpoint_url {
+        tracing::warn!(
+            endpoint = %endpoint,
+            "AWS stand-in: every AWS call goes to {endpoint}, not to an AWS account (a demo or a test); \
+             unset AWS_ENDPOINT_URL (aws_endpoint_url) to deploy to AWS itself"
+        );
+    }
     match &settings.auth.mode {
         AuthMode::Local {
             loopback_only: true,

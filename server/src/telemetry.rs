@@ -4,8 +4,9 @@ use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 /// The default filter keeps the AWS SDK's credential-chain chatter (a warning per provider
-/// tried, on every call) out of the log: a failed AWS call is logged once, by Shipgate,
-/// with the SDK's full reason, and shown on the page it affects.
+/// tried, on every call) out of the log: Shipgate logs a failing AWS call itself, once when
+/// the failure starts, changes or clears (`engine::trouble`, with the SDK's whole chain at
+/// debug level), and shows it on the page it affects.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_env("SHIPGATE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,aws_config=error"));

@@ -569,7 +569,15 @@ fn StageCard(
                 <dt>"Finished"</dt><dd>{stage.finished_at.map(format::timestamp).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Duration"</dt><dd>{duration.unwrap_or_else(|| "—".into())}</dd>
             </dl>
-            {show_detail.then(|| view! { <p class="stage-detail">{stage.detail.clone()}</p> })}
+            {show_detail.then(|| {
+                // A stage that ended on an AWS failure says what it means and what to do.
+                let explained = shipgate_pipeline::cloud::explain(&stage.detail, shipgate_pipeline::cloud::Situation::Ended).is_some();
+                if explained {
+                    view! { <Problem error=stage.detail.clone() outcome=Some("ended".to_owned())/> }.into_any()
+                } else {
+                    view! { <p class="stage-detail">{stage.detail.clone()}</p> }.into_any()
+                }
+            })}
             {superseded_by(&stage).map(|newer| view! {
                 <p class="stage-detail"><a class="superseded-by" href=format!("/runs/{newer}")>{format!("Go to run #{newer} →")}</a></p>
             })}

@@ -4,13 +4,16 @@
 //! configuration (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, …), which is also how the
 //! tests point it at moto.
 
+mod discover;
 mod render;
 
+pub use discover::{DiscoverError, DiscoverLimits};
 pub use render::{RenderError, render_revision};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
@@ -18,6 +21,7 @@ use aws_sdk_ecs::types::{
     TaskDefinitionField,
 };
 use shipgate_pipeline::brief::{ContainerShape, TaskShape};
+use shipgate_pipeline::cloud::{self, CloudProblem};
 use shipgate_pipeline::deploy_step::deployment_of;
 use shipgate_pipeline::inventory::RegistryImage;
 use shipgate_pipeline::rollout::{DeploymentView, RolloutState, ServiceEvent, ServiceView};
@@ -27,61 +31,123 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// An AWS call that did not do what was asked, in words a person can act on.
+///
+/// It shows as `<code>: <action>: <what happened>`, one line with no SDK internals: that
+/// text is what stages, pages and the API show, and what [`shipgate_pipeline::cloud::explain`]
+/// reads back. The SDK's whole error chain is kept apart, in `chain`, for the debug log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct CloudError {
+    /// AWS's own error code (`AccessDeniedException`), or Shipgate's for a call that got no
+    /// AWS answer ([`cloud::NO_CREDENTIALS`], [`cloud::UNREACHABLE`]).
     pub code: String,
     pub message: String,
+    pub problem: CloudProblem,
     /// Throttling, 5xx and unreachable endpoints are worth another try later; the rest
     /// (AccessDenied, a missing service…) will fail the same way until someone fixes them.
     pub retryable: bool,
+    /// Every error in the SDK's chain, outermost first, each in its own words.
+    pub chain: String,
 }
 
 impl CloudError {
     fn new(code: &str, message: impl Into<String>) -> Self {
+        let problem = CloudProblem::of_code(code, false);
+        let message = message.into();
         CloudError {
             code: code.into(),
-            message: message.into(),
-            retryable: false,
+            chain: message.clone(),
+            message,
+            problem,
+            retryable: problem.retryable(),
         }
     }
 }
 
-/// Turns any SDK error into a [`CloudError`], keeping AWS's own code and message.
+/// The `Display` of every error in `err`'s source chain, outermost first, joined by `: `
+/// (never a `Debug` dump, which is what `DisplayErrorContext` ends with).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut texts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        // Wrappers often repeat their source's text; keep each distinct text once.
+        if !texts.iter().any(|t| t.contains(&text)) {
+            texts.push(text);
+        }
+        next = e.source();
+    }
+    texts
+}
+
+/// Whether the credential chain failed somewhere in `err`'s sources.
+fn credentials_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.is::<CredentialsError>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Turns any SDK error into a [`CloudError`], keeping AWS's own code and message, and
+/// sorting it into the [`CloudProblem`] a person acts on.
 fn cloud_error<E>(action: &str, err: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match &err {
+    let chain = error_chain(&err).join(": ");
+    let (code, problem, message) = match &err {
         SdkError::ServiceError(context) => {
             let code = err.code().unwrap_or("UnknownError").to_owned();
             let server_side = context.raw().status().is_server_error();
-            let retryable = server_side
-                || matches!(
-                    code.as_str(),
-                    "ThrottlingException"
-                        | "Throttling"
-                        | "TooManyRequestsException"
-                        | "RequestLimitExceeded"
-                        | "ServerException"
-                        | "ServiceUnavailableException"
-                        | "InternalFailure"
-                        | "ServiceUnavailable"
-                );
-            CloudError {
-                message: format!("{action}: {}", err.message().unwrap_or("no message")),
-                code,
-                retryable,
-            }
+            let problem = CloudProblem::of_code(&code, server_side);
+            let message = format!("{action}: {}", err.message().unwrap_or("no message"));
+            (code, problem, message)
         }
-        _ => CloudError {
-            code: "Unreachable".into(),
-            message: format!(
-                "{action}: {}",
-                aws_sdk_ecs::error::DisplayErrorContext(&err)
-            ),
-            retryable: true,
-        },
+        _ if credentials_failed(&err)
+            || error_chain(&err)
+                .iter()
+                .any(|t| t.contains("loading credentials")) =>
+        {
+            // The innermost reason is the last provider's (often instance metadata's).
+            let last = error_chain(&err).pop().unwrap_or_default();
+            (
+                cloud::NO_CREDENTIALS.to_owned(),
+                CloudProblem::NoCredentials,
+                format!(
+                    "{action}: no AWS credentials found (looked in {}; the last said: {last})",
+                    cloud::CREDENTIAL_CHAIN
+                ),
+            )
+        }
+        SdkError::TimeoutError(_) => (
+            cloud::UNREACHABLE.to_owned(),
+            CloudProblem::Unreachable,
+            format!("{action}: AWS did not answer in time"),
+        ),
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            let reason = error_chain(&err).pop().unwrap_or_default();
+            (
+                cloud::UNREACHABLE.to_owned(),
+                CloudProblem::Unreachable,
+                format!("{action}: no answer from the AWS endpoint ({reason})"),
+            )
+        }
+        _ => (
+            "RequestFailed".to_owned(),
+            CloudProblem::Refused,
+            format!("{action}: {}", error_chain(&err).join(": ")),
+        ),
+    };
+    CloudError {
+        code,
+        message,
+        problem,
+        retryable: problem.retryable(),
+        chain,
     }
 }
 
@@ -142,21 +208,25 @@ struct Clients {
 pub struct Cloud {
     clients: Mutex<HashMap<(String, Option<String>), Clients>>,
     /// Set only by tests that run several AWS stand-ins in one process; the binary takes
-    /// its endpoint and credentials from the SDK's standard environment.
+    /// its credentials from the SDK's standard chain.
     fixed: Option<(String, aws_sdk_ecs::config::Credentials)>,
+    /// Where calls go instead of AWS's own endpoints (`aws_endpoint_url`).
+    endpoint: Option<String>,
 }
 
 impl Default for Cloud {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
 impl Cloud {
-    pub fn new() -> Self {
+    /// AWS itself, or the stand-in at `endpoint`, with the SDK's standard credential chain.
+    pub fn new(endpoint: Option<String>) -> Self {
         Cloud {
             clients: Mutex::new(HashMap::new()),
             fixed: None,
+            endpoint,
         }
     }
 
@@ -168,6 +238,7 @@ impl Cloud {
         Cloud {
             clients: Mutex::new(HashMap::new()),
             fixed: Some((endpoint_url.to_owned(), credentials)),
+            endpoint: None,
         }
     }
 
@@ -192,6 +263,9 @@ impl Cloud {
                     .operation_timeout(Duration::from_secs(60))
                     .build(),
             );
+        if let Some(endpoint) = &self.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
         if let Some((endpoint, credentials)) = &self.fixed {
             loader = loader
                 .endpoint_url(endpoint)

@@ -66,6 +66,7 @@ impl Engine {
                         )
                         .await?;
                     info!(digest = %image.digest, tag = %build.image_tag, "image found in ECR");
+                    self.trouble.cleared(&build_subject(id));
                     (image.digest, image.repository_uri)
                 }
                 Ok(None)
@@ -84,6 +85,7 @@ impl Engine {
                 Ok(None) => return self.check_again(&build, None).await,
                 Err(e) if e.retryable => return self.check_again(&build, Some(&e)).await,
                 Err(e) => {
+                    self.trouble.failed(&build_subject(id), &e);
                     return self.fail_build(id, &e.to_string()).await;
                 }
             },
@@ -130,6 +132,7 @@ impl Engine {
                         }
                         Err(e) if e.retryable => return self.check_again(&build, Some(&e)).await,
                         Err(e) => {
+                            self.trouble.failed(&build_subject(id), &e);
                             return self.fail_build(id, &e.to_string()).await;
                         }
                     }
@@ -157,6 +160,7 @@ impl Engine {
 
 impl Engine {
     async fn fail_build(&self, id: i64, detail: &str) -> Result<i64, EngineError> {
+        self.trouble.forget(&build_subject(id));
         self.store
             .apply_event(id, RunEvent::BuildFailed, Some(detail))
             .await?;
@@ -169,11 +173,25 @@ impl Engine {
         build: &BuildRow,
         error: Option<&CloudError>,
     ) -> Result<i64, EngineError> {
+        let subject = build_subject(build.run_id);
+        match error {
+            Some(e) => {
+                self.trouble.failed(&subject, e);
+            }
+            None => {
+                self.trouble.cleared(&subject);
+            }
+        }
         self.store
             .note_build_check(build.run_id, error.map(ToString::to_string).as_deref())
             .await?;
         Ok(self.store.now_ms() + self.backoff(build.checks))
     }
+}
+
+/// What the log calls a build's AWS failures.
+fn build_subject(run: i64) -> String {
+    format!("run {run} build")
 }
 
 /// `2 critical, 1 high, 0 medium`: every gated severity, worst first, zeros included.

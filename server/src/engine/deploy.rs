@@ -140,6 +140,7 @@ impl Engine {
             Ok(view) => view,
             Err(e) => return self.cloud_trouble(row, env, e, deadline).await,
         };
+        self.trouble.cleared(&deploy_subject(row));
         let mut row = row.clone();
         loop {
             let action = next_step(
@@ -326,6 +327,7 @@ impl Engine {
         deadline: i64,
     ) -> Result<Next, EngineError> {
         let text = error.to_string();
+        self.trouble.failed(&deploy_subject(row), &error);
         if error.retryable && self.store.now_ms() < deadline {
             self.store.note_deploy_error(row, &text).await?;
             return Ok(Next::WakeAt(
@@ -342,9 +344,15 @@ impl Engine {
                 None,
             )
             .await?;
+        self.trouble.forget(&deploy_subject(row));
         self.deploy_ended(row);
         Ok(Next::WakeAt(self.store.now_ms()))
     }
+}
+
+/// What the log calls a deploy's AWS failures.
+fn deploy_subject(row: &DeployRow) -> String {
+    format!("run {} deploy to {}", row.run_id, row.environment)
 }
 
 impl Engine {

@@ -10,7 +10,7 @@ use crate::store::inventory::{IMAGES_KEPT, INVENTORY, ServiceKey};
 use futures::StreamExt;
 use shipgate_pipeline::inventory::{LiveService, RegistryListing};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// AWS calls in flight at once during a refresh.
 const CONCURRENCY: usize = 4;
@@ -115,15 +115,15 @@ impl Engine {
         known: &HashMap<ServiceKey, LiveService>,
     ) -> Result<bool, EngineError> {
         let checked_at = self.store.now_ms();
-        let last_error = known.get(key).and_then(|k| k.error.as_deref());
         let view = match self.cloud.describe_service(target).await {
-            Ok(view) => view,
+            Ok(view) => {
+                self.trouble.cleared(&service_subject(target));
+                view
+            }
             Err(e) => {
                 let text = e.to_string();
                 // The error is on the services page; the log says it once, not every refresh.
-                if last_error != Some(text.as_str()) {
-                    warn!(cluster = %target.cluster, service = %target.service, error = %text, "cannot read the service");
-                }
+                self.trouble.failed(&service_subject(target), &e);
                 self.store
                     .note_service_error(key, &text, checked_at)
                     .await?;
@@ -177,6 +177,8 @@ impl Engine {
             .await
         {
             Ok(found) => {
+                self.trouble
+                    .cleared(&format!("repository {region}/{repository}"));
                 let listing = RegistryListing {
                     region: region.to_owned(),
                     repository: repository.to_owned(),
@@ -193,10 +195,8 @@ impl Engine {
             }
             Err(e) => {
                 let text = e.to_string();
-                let (last, _) = self.store.registry(region, repository, 0).await?;
-                if last.and_then(|l| l.error).as_deref() != Some(text.as_str()) {
-                    warn!(region, repository, error = %text, "cannot list the repository");
-                }
+                self.trouble
+                    .failed(&format!("repository {region}/{repository}"), &e);
                 self.store
                     .note_registry_error(region, repository, &text, checked_at)
                     .await?;
@@ -204,4 +204,12 @@ impl Engine {
             }
         }
     }
+}
+
+/// What the log calls a service's AWS failures.
+fn service_subject(target: &ServiceTarget) -> String {
+    format!(
+        "service {}/{} ({})",
+        target.cluster, target.service, target.region
+    )
 }

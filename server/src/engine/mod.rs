@@ -13,6 +13,7 @@ mod build;
 mod deploy;
 mod inventory;
 mod tell;
+mod trouble;
 
 pub use inventory::InventoryReport;
 
@@ -102,6 +103,8 @@ pub struct Engine {
     >,
     /// Wakes the inventory loop early, when `recheck` gained a service.
     inventory_wake: Notify,
+    /// When the log last heard of each subject's AWS failure.
+    trouble: trouble::CloudTrouble,
 }
 
 /// Kills the process at a named point when `SHIPGATE_CRASH_AT` names it. This exists for the
@@ -135,6 +138,7 @@ impl Engine {
             handle,
             recheck: Default::default(),
             inventory_wake: Notify::new(),
+            trouble: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ mod dashboard;
 mod extract;
 pub mod headers;
 mod live;
+mod pipeline_form;
 mod webhook;
 
 use crate::intake::DeliveryWriter;
@@ -47,6 +48,10 @@ pub struct AppState {
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// The time sign-in and sessions go by (the system clock, or a test's manual one).
     pub clock: crate::clock::Clock,
+    /// Where AWS calls go, when that is a stand-in rather than AWS.
+    pub aws_stand_in: Option<shipgate_app::AwsStandIn>,
+    /// What AWS holds, for linking pipelines (the only AWS reads a request waits on).
+    pub discovery: crate::ops::Discovery,
 }
 
 impl AppState {
@@ -85,6 +90,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// AWS refused or failed a call made for the caller (502), or did not answer in time (504).
+    #[error("{message}")]
+    Upstream { message: String, slow: bool },
     /// Logged in full; the client only learns that something went wrong on our side.
     #[error("internal error: {0}")]
     Internal(String),
@@ -105,6 +113,7 @@ impl From<crate::ops::OpError> for ApiError {
             OpError::Invalid { message, fields } => ApiError::Unprocessable { message, fields },
             OpError::Conflict(message) => ApiError::Conflict(message),
             OpError::Unavailable(message) => ApiError::Unavailable(message),
+            OpError::Cloud { message, slow } => ApiError::Upstream { message, slow },
             OpError::Failed(detail) => ApiError::Internal(detail),
             OpError::Store(e) if e.is_unavailable() => {
                 ApiError::Unavailable("the database is unavailable; try again shortly".into())
@@ -114,9 +123,10 @@ impl From<crate::ops::OpError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
+impl ApiError {
+    /// The status the error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -126,8 +136,16 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Upstream { slow: false, .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Upstream { slow: true, .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
         let body = match self {
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
@@ -166,6 +184,7 @@ pub fn router(state: AppState) -> Router {
     let dashboard: Arc<dyn shipgate_app::Dashboard> = Arc::new(dashboard::StoreDashboard {
         store: state.store.clone(),
         engine: state.engine.clone(),
+        discovery: state.discovery.clone(),
     });
     let leptos_options = state.leptos.clone();
     let sessions = SessionManagerLayer::new(SessionRecords {
@@ -181,6 +200,16 @@ pub fn router(state: AppState) -> Router {
         state.auth.idle_timeout_ms,
     )));
     let local_mode = state.auth.is_local();
+    let stand_in = state.aws_stand_in.clone();
+    // What every page render has in context, whether the router renders it or a form door
+    // renders it again with what was submitted.
+    let page_context = move || {
+        provide_context(dashboard.clone());
+        provide_context(shipgate_app::AuthMode { local: local_mode });
+        if let Some(stand_in) = &stand_in {
+            provide_context(stand_in.clone());
+        }
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -188,15 +217,13 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(live::routes())
         .nest("/api/v1", api::routes())
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || {
-                provide_context(dashboard.clone());
-                provide_context(shipgate_app::AuthMode { local: local_mode });
-            },
-            move || shell(leptos_options.clone()),
-        )
+        .merge(pipeline_form::routes(pipeline_form::Pages::new(
+            page_context.clone(),
+            leptos_options.clone(),
+        )))
+        .leptos_routes_with_context(&state, routes, page_context, move || {
+            shell(leptos_options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Outermost first: the browser protections (on every reply, refusals included), a
         // session for the request, then the cross-site check, then who is calling. All of
@@ -235,6 +262,48 @@ async fn readyz(State(state): State<AppState>) -> Response {
                 Json(json!({ "status": "unavailable", "error": "the database is not reachable" })),
             )
                 .into_response()
+        }
+    }
+}
+
+/// What the pages say about an `aws_endpoint_url`: where it is, and whether it is on
+/// this machine (`localhost` or a loopback address, as the demo's moto is).
+pub fn stand_in(endpoint: &str) -> shipgate_app::AwsStandIn {
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    shipgate_app::AwsStandIn {
+        endpoint: endpoint.to_owned(),
+        local,
+    }
+}
+
+#[cfg(test)]
+mod stand_in_tests {
+    use super::stand_in;
+
+    #[test]
+    fn a_loopback_endpoint_is_called_local() {
+        for (url, local) in [
+            ("http://127.0.0.1:4566", true),
+            ("http://localhost:5000/", true),
+            ("http://[::1]:4566", true),
+            ("https://vpce-1.ecs.us-east-1.vpce.amazonaws.com", false),
+            ("http://10.0.0.5:4566", false),
+        ] {
+            assert_eq!(stand_in(url).local, local, "{url}");
         }
     }
 }

@@ -89,6 +89,7 @@ pub fn settings() -> Settings {
         engine: false,
         public_url: None,
         github: None,
+        aws_endpoint_url: None,
         auth: shipgate::config::AuthSettings::default(),
     }
 }
@@ -108,6 +109,22 @@ pub fn pipeline_json(name: &str, repository: &str, branch: &str) -> PipelineSpec
     }))
     .unwrap();
     draft.validate().unwrap()
+}
+
+/// Discovery for tests that give it no AWS stand-in: a closed port, answered at once (or
+/// given up on quickly), so that no test reaches for real AWS or its credential chain.
+pub fn no_aws() -> shipgate::ops::Discovery {
+    shipgate::ops::Discovery::with_limits(
+        std::sync::Arc::new(shipgate::aws::Cloud::with_endpoint(
+            "http://127.0.0.1:9",
+            aws::credentials(),
+        )),
+        shipgate::aws::DiscoverLimits {
+            deadline: std::time::Duration::from_millis(300),
+            ..shipgate::aws::DiscoverLimits::default()
+        },
+        shipgate::ops::DISCOVERY_TTL,
+    )
 }
 
 pub struct TestApp {
@@ -160,8 +177,34 @@ impl TestApp {
         shipgate::load_config_pipelines(&store, &settings)
             .await
             .expect("config pipelines load");
-        let state = shipgate::state(store.clone(), &settings, settings.listen, clock.clone())
+        let mut state = shipgate::state(store.clone(), &settings, settings.listen, clock.clone())
             .expect("app state");
+        state.discovery = no_aws();
+        let closing = state.closing.clone();
+        TestApp {
+            store,
+            router: shipgate::web::router(state),
+            closing,
+            clock,
+        }
+    }
+
+    /// An app whose state `adjust` changes before the router is built: to give it the
+    /// discovery of an AWS stand-in, say.
+    pub async fn with_state(
+        store: Store,
+        settings: Settings,
+        adjust: impl FnOnce(&mut shipgate::web::AppState),
+    ) -> TestApp {
+        let clock = store.clock().clone();
+        let store = store.with_clock(clock.clone());
+        shipgate::load_config_pipelines(&store, &settings)
+            .await
+            .expect("config pipelines load");
+        let mut state = shipgate::state(store.clone(), &settings, settings.listen, clock.clone())
+            .expect("app state");
+        state.discovery = no_aws();
+        adjust(&mut state);
         let closing = state.closing.clone();
         TestApp {
             store,
