@@ -104,6 +104,29 @@ pub trait Dashboard: Send + Sync + 'static {
         by: Principal,
         ip: Option<String>,
     ) -> futures::future::BoxFuture<'_, Result<TokenRecord, String>>;
+
+    // Linking pipelines to AWS (admins).
+
+    /// The ECS clusters of `region`, with their services and containers, as AWS reports them
+    /// (briefly cached).
+    fn discover_ecs(
+        &self,
+        region: String,
+        by: Principal,
+    ) -> futures::future::BoxFuture<'_, Result<shipgate_pipeline::discovery::EcsDiscovery, Refused>>;
+    /// The ECR repositories of `region`.
+    fn discover_ecr(
+        &self,
+        region: String,
+        by: Principal,
+    ) -> futures::future::BoxFuture<'_, Result<shipgate_pipeline::discovery::EcrDiscovery, Refused>>;
+    /// Deletes a pipeline's definition; its runs stay, as history.
+    fn delete_pipeline(
+        &self,
+        name: String,
+        by: Principal,
+        ip: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
 }
 
 /// Why the server did not make a change: a sentence for the person who asked.
@@ -119,7 +142,7 @@ pub enum Refused {
 
 /// The refusal as a server function's error, with its status.
 #[cfg(feature = "ssr")]
-fn refused(why: Refused) -> ServerFnError {
+pub(crate) fn refused(why: Refused) -> ServerFnError {
     match why {
         Refused::Forbidden(message) => {
             crate::access::set_status(http::StatusCode::FORBIDDEN);

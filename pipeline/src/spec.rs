@@ -576,7 +576,7 @@ fn check_ecs_name_or_arn(s: &str) -> Result<(), String> {
 }
 
 /// An AWS region code such as `us-east-1` or `us-gov-west-1`.
-fn check_region(s: &str) -> Result<(), String> {
+pub(crate) fn check_region(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() >= 3
         && parts[0].len() == 2

@@ -252,6 +252,74 @@ fn rest_rows() -> Vec<Row> {
             ok: 200,
             call: |_| (Method::GET, "/api/v1/audit".into(), None),
         },
+        // Without a region: an admin learns it is missing (400) without any AWS call; nobody
+        // else learns even that.
+        Row {
+            key: "GET /discover/ecs",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 400,
+            call: |_| (Method::GET, "/api/v1/discover/ecs".into(), None),
+        },
+        Row {
+            key: "GET /discover/ecr",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 400,
+            call: |_| (Method::GET, "/api/v1/discover/ecr".into(), None),
+        },
+    ]
+}
+
+/// The pipeline form as the dashboard posts it, for a pipeline `name`.
+fn pipeline_form(name: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("form", "1"),
+            ("name", name),
+            ("repository", "octo/x"),
+            ("branch", "main"),
+            ("ecr_repository", "spare-app"),
+            ("environments[0].name", "staging"),
+            ("environments[0].region", "us-east-1"),
+            ("environments[0].cluster", "c"),
+            ("environments[0].service", "s"),
+            ("environments[0].container", "app"),
+            ("environments[0].promotion", "auto"),
+        ])
+        .finish()
+}
+
+/// The pipeline form's doors (`web/pipeline_form.rs`): a save sends the browser on (303).
+fn form_rows() -> Vec<Row> {
+    vec![
+        Row {
+            key: "POST /pipelines/new",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 303,
+            call: |_| {
+                let name = format!("form-{}", unique());
+                (
+                    Method::POST,
+                    "/pipelines/new".into(),
+                    Some(pipeline_form(&name)),
+                )
+            },
+        },
+        Row {
+            key: "POST /pipelines/{name}/edit",
+            need: Need::Administer,
+            fresh: Fresh::Pipeline,
+            ok: 303,
+            call: |name| {
+                (
+                    Method::POST,
+                    format!("/pipelines/{name}/edit"),
+                    Some(pipeline_form(name)),
+                )
+            },
+        },
     ]
 }
 
@@ -292,6 +360,27 @@ fn page_rows() -> Vec<Row> {
             fresh: Fresh::None,
             ok: 200,
             call: |_| (Method::GET, "/admin/audit".into(), None),
+        },
+        Row {
+            key: "/pipelines/new",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/pipelines/new".into(), None),
+        },
+        Row {
+            key: "/pipelines/{name}/edit",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/pipelines/hello/edit".into(), None),
+        },
+        Row {
+            key: "/pipelines/{name}/delete",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/pipelines/hello/delete".into(), None),
         },
     ]
 }
@@ -432,6 +521,35 @@ fn server_fn_rows() -> Vec<Row> {
                 );
                 (Method::POST, String::new(), Some(body))
             },
+        },
+        // An impossible region is an answer (the page shows it beside the field), not an AWS call.
+        Row {
+            key: "discover_ecs",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), Some("region=mars".into())),
+        },
+        Row {
+            key: "discover_ecr",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), Some("region=mars".into())),
+        },
+        Row {
+            key: "editable_pipeline",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), Some("name=hello".into())),
+        },
+        Row {
+            key: "delete_pipeline",
+            need: Need::Administer,
+            fresh: Fresh::Pipeline,
+            ok: 200,
+            call: |name| (Method::POST, String::new(), Some(format!("name={name}"))),
         },
         Row {
             key: "revoke_token",
@@ -607,10 +725,27 @@ fn check_coverage(listed: &[String], rows: &[Row], what: &str) {
 /// The `.route("/path", get(a).post(b))` calls of the REST module's `routes()`, as
 /// `METHOD /path`, however rustfmt wraps them.
 fn rest_routes() -> Vec<String> {
-    let source = include_str!("../src/web/api.rs");
+    let out = routes_in(include_str!("../src/web/api.rs"));
+    assert!(
+        out.len() >= 15,
+        "read only {} REST routes from web/api.rs: {out:?}",
+        out.len()
+    );
+    out
+}
+
+/// The form doors' routes, read as [`rest_routes`] reads the REST API's.
+fn form_routes() -> Vec<String> {
+    let out = routes_in(include_str!("../src/web/pipeline_form.rs"));
+    assert_eq!(out.len(), 2, "read the form doors: {out:?}");
+    out
+}
+
+/// The routes a module's `pub fn routes(…)` declares.
+fn routes_in(source: &str) -> Vec<String> {
     let start = source
-        .find("pub fn routes()")
-        .expect("web/api.rs has `pub fn routes()`");
+        .find("pub fn routes(")
+        .expect("the module has `pub fn routes(…)`");
     let body = &source[start..];
     let body = &body[..body.find("\n}\n").expect("routes() ends")];
     let flat: String = body.split_whitespace().collect();
@@ -627,11 +762,6 @@ fn rest_routes() -> Vec<String> {
             }
         }
     }
-    assert!(
-        out.len() >= 15,
-        "read only {} REST routes from web/api.rs: {out:?}",
-        out.len()
-    );
     out
 }
 
@@ -645,6 +775,7 @@ on_both_backends! {
             .collect();
         let pages: Vec<String> = shipgate::web::page_routes().into_iter().map(|r| r.path().to_owned()).collect();
         check_coverage(&rest_routes(), &rest_rows(), "REST route");
+        check_coverage(&form_routes(), &form_rows(), "form door");
         check_coverage(&pages, &page_rows(), "page");
         check_coverage(&server_fns.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(), &server_fn_rows(), "server function");
 
@@ -660,7 +791,7 @@ on_both_backends! {
 
         let mut failures = Vec::new();
         let mut checked = 0;
-        for (kind, rows) in [("rest", rest_rows()), ("page", page_rows()), ("fn", server_fn_rows())] {
+        for (kind, rows) in [("rest", rest_rows()), ("page", page_rows()), ("fn", server_fn_rows()), ("form", form_rows())] {
             for row in &rows {
                 for (who, browser) in callers.iter_mut() {
                     let target = prepare(&app, row.fresh).await;
@@ -668,6 +799,7 @@ on_both_backends! {
                     let mut request = Request::builder().method(method);
                     match kind {
                         "rest" => request = request.header("content-type", "application/json"),
+                        "form" => request = request.header("content-type", "application/x-www-form-urlencoded").header("accept", "text/html"),
                         "fn" => {
                             path = server_fns.iter().find(|(name, _)| name == row.key).unwrap().1.clone();
                             request = request.header("content-type", "application/x-www-form-urlencoded").header("accept", "application/json");

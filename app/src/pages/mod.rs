@@ -2,6 +2,7 @@ pub mod approvals;
 pub mod audit;
 pub mod deliveries;
 pub mod images;
+pub mod pipeline_form;
 pub mod pipelines;
 pub mod run;
 pub mod runs;

@@ -1,28 +1,57 @@
 //! Pipelines: the list, and one pipeline with its environments and recent runs.
 
 use super::Missing;
+use crate::access::who_am_i;
 use crate::data::{get_pipeline, list_pipelines, list_runs};
 use crate::format;
+use crate::linking::may_administer;
 use crate::widgets::{LoadError, Loading, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use shipgate_pipeline::read::PipelineRecord;
+
+/// Whether the caller may change pipelines: the New, Edit and Delete controls are drawn
+/// for them only (the form and the server functions refuse everyone else).
+async fn admin() -> bool {
+    who_am_i()
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|me| may_administer(&me))
+}
 
 #[component]
 pub fn PipelinesPage() -> impl IntoView {
     let pipelines = Resource::new(|| (), |_| list_pipelines());
+    let deleted = use_query_map()
+        .read_untracked()
+        .get("deleted")
+        .filter(|d| !d.is_empty());
     view! {
         <Title text="Pipelines"/>
-        <div class="page-head"><h1>"Pipelines"</h1></div>
         <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match pipelines.await {
+            {move || {
+                let deleted = deleted.clone();
+                Suspend::new(async move {
+                let admin = admin().await;
+                let head = view! {
+                    <div class="page-head">
+                        <h1>"Pipelines"</h1>
+                        {admin.then(|| view! { <p class="head-links"><a class="button" href="/pipelines/new">"New pipeline"</a></p> })}
+                    </div>
+                    {deleted.map(|name| view! {
+                        <p class="notice notice-ok" role="status">{format!("Pipeline {name} was deleted. Its runs stay in the runs list.")}</p>
+                    })}
+                };
+                let body = match pipelines.await {
                     Err(e) => view! { <LoadError message=e.to_string()/> }.into_any(),
                     Ok(list) if list.is_empty() => view! {
                         <section class="empty">
                             <h2>"No pipelines yet"</h2>
-                            <p>"Declare them as "<code>"[[pipeline]]"</code>" tables in "<code>"shipgate.toml"</code>
+                            {admin.then(|| view! { <p><a class="button" href="/pipelines/new">"New pipeline"</a></p> })}
+                            <p>{if admin { "Link a repository to ECS services with the form, declare" } else { "Declare" }}
+                               " them as "<code>"[[pipeline]]"</code>" tables in "<code>"shipgate.toml"</code>
                                ", or POST them to "<code>"/api/v1/pipelines"</code>"."</p>
                         </section>
                     }.into_any(),
@@ -34,8 +63,9 @@ pub fn PipelinesPage() -> impl IntoView {
                             </tbody>
                         </table>
                     }.into_any(),
-                }
-            })}
+                };
+                view! { {head}{body} }.into_any()
+            })}}
         </Suspense>
     }
 }
@@ -65,6 +95,7 @@ pub fn PipelinePage() -> impl IntoView {
     let name = Memo::new(move |_| params.read().get("name").unwrap_or_default());
     let pipeline = Resource::new(move || name.get(), get_pipeline);
     let runs = Resource::new(move || name.get(), |name| list_runs(Some(name), None, None));
+    let saved = use_query_map().read_untracked().get("saved").is_some();
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -75,7 +106,8 @@ pub fn PipelinePage() -> impl IntoView {
                     }.into_any(),
                     Ok(Some(p)) => {
                         let recent = runs.await.map(|page| page.items).unwrap_or_default();
-                        view! { <PipelineView p recent/> }.into_any()
+                        let admin = admin().await;
+                        view! { <PipelineView p recent admin saved/> }.into_any()
                     }
                 }
             })}
@@ -87,6 +119,8 @@ pub fn PipelinePage() -> impl IntoView {
 fn PipelineView(
     p: PipelineRecord,
     recent: Vec<shipgate_pipeline::read::RunSummary>,
+    admin: bool,
+    saved: bool,
 ) -> impl IntoView {
     let spec = p.spec;
     let runs_href = format!("/?pipeline={}", spec.name);
@@ -105,8 +139,13 @@ fn PipelineView(
             <p class="head-links">
                 <a class="button button-quiet" href=format!("/pipelines/{}/images", spec.name)>"Images"</a>
                 <a class="button button-quiet" href="/services">"Services"</a>
+                {admin.then(|| view! {
+                    <a class="button button-quiet" href=format!("/pipelines/{}/edit", spec.name)>"Edit"</a>
+                    <a class="button button-danger" href=format!("/pipelines/{}/delete", spec.name)>"Delete"</a>
+                })}
             </p>
         </div>
+        {saved.then(|| view! { <p class="notice notice-ok" role="status">"Pipeline saved."</p> })}
         <h2 class="section-title">"Environments, in promotion order"</h2>
         <ol class="environments">
             {spec.environments.into_iter().map(|e| view! {

@@ -5,11 +5,13 @@
 //! intake) only translate requests into these calls and [`OpError`] into their answers.
 
 mod decide_gate;
+mod discover;
 mod pipelines;
 mod record_delivery;
 mod runs;
 
 pub use decide_gate::DecideGate;
+pub use discover::{DISCOVERY_TTL, Discovery};
 
 use crate::engine::EngineHandle;
 use crate::store::{AuditEntry, Store, StoreError};
@@ -51,7 +53,7 @@ impl Acting {
 }
 
 /// Why a use-case did not do what was asked. Every door maps these the same way: the first
-/// four are the caller's to fix, the last is ours and is logged in full.
+/// ones are the caller's to fix, `Cloud` is AWS's, and the last are ours, logged in full.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
     /// The caller lacks the role the change needs.
@@ -76,6 +78,10 @@ pub enum OpError {
     /// The database cannot take the change just now; the same request may succeed later.
     #[error("{0}")]
     Unavailable(String),
+    /// AWS refused, failed or did not answer (`slow`) a call made for the caller: one
+    /// sentence, in AWS's words where it had any, never an SDK dump.
+    #[error("{message}")]
+    Cloud { message: String, slow: bool },
     /// A failure on our side, described for the log.
     #[error("{0}")]
     Failed(String),

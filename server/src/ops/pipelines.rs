@@ -1,14 +1,32 @@
-//! An admin creates, replaces or deletes a pipeline.
+//! An admin creates, replaces or deletes a pipeline, through the REST API or the dashboard's
+//! form.
 
 use super::{Acting, OpError, Ops};
 use crate::store::pipelines::Saved;
 use shipgate_pipeline::access::Action;
+use shipgate_pipeline::pipeline_form::PipelineForm;
 use shipgate_pipeline::read::PipelineRecord;
-use shipgate_pipeline::{PipelineDraft, PipelineSpec};
+use shipgate_pipeline::{FieldError, PipelineDraft, PipelineSpec};
 
 /// A pipeline draft, checked field by field.
 fn validate(draft: &PipelineDraft) -> Result<PipelineSpec, OpError> {
     draft.validate().map_err(|e| OpError::Invalid {
+        message: format!("invalid pipeline: {e}"),
+        fields: e.errors,
+    })
+}
+
+/// A form's draft, refused with every problem at once: the inputs that could not be read,
+/// then what validation says of the rest.
+fn check_form(draft: &PipelineDraft, mut unreadable: Vec<FieldError>) -> Result<(), OpError> {
+    if let Err(e) = draft.validate() {
+        unreadable.extend(e.errors);
+    }
+    if unreadable.is_empty() {
+        return Ok(());
+    }
+    let e = shipgate_pipeline::InvalidSpec { errors: unreadable };
+    Err(OpError::Invalid {
         message: format!("invalid pipeline: {e}"),
         fields: e.errors,
     })
@@ -55,6 +73,31 @@ impl Ops {
         }
         let spec = validate(&draft)?;
         Ok(self.store.put_pipeline(&spec, "api", &who.audit()).await?)
+    }
+
+    /// Saves the dashboard's pipeline form: a new pipeline, or (`editing`) the edit of one,
+    /// laid over its current definition so that what the form does not show is kept. The
+    /// draft is checked as the REST API's is, and every problem is named by its input.
+    pub async fn save_pipeline_form(
+        &self,
+        who: &Acting,
+        editing: Option<&str>,
+        form: &PipelineForm,
+    ) -> Result<PipelineRecord, OpError> {
+        who.require(Action::Administer)?;
+        let Some(name) = editing else {
+            let (draft, unreadable) = form.draft();
+            check_form(&draft, unreadable)?;
+            return self.create_pipeline(who, &draft).await;
+        };
+        let current = self
+            .store
+            .get_pipeline(name)
+            .await?
+            .ok_or_else(|| OpError::NotFound(format!("pipeline `{name}` does not exist")))?;
+        let (draft, unreadable) = form.draft_over(&PipelineDraft::from(&current.spec));
+        check_form(&draft, unreadable)?;
+        Ok(self.put_pipeline(who, name, draft).await?.1)
     }
 
     pub async fn delete_pipeline(&self, who: &Acting, name: &str) -> Result<(), OpError> {

@@ -38,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/audit", get(list_audit))
+        .route("/discover/ecs", get(discover_ecs))
+        .route("/discover/ecr", get(discover_ecr))
 }
 
 /// Parses a JSON body, naming the path of any field that has the wrong type or is unknown.
@@ -472,4 +474,52 @@ async fn list_audit(
         limit: number("limit", query.limit.as_deref())?,
     };
     Ok(Json(state.store.search_audit(&filter).await?).into_response())
+}
+
+/// Discovery's query: the region to look in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscoverQuery {
+    region: Option<String>,
+}
+
+impl DiscoverQuery {
+    /// The region asked for; 400 when there is none. Whether it is a region code at all is
+    /// the use-case's check (422, naming `region`).
+    fn region(self) -> Result<String, ApiError> {
+        text(self.region).ok_or_else(|| {
+            ApiError::BadRequest(
+                "query parameter `region` is required, e.g. `?region=us-east-1`".into(),
+            )
+        })
+    }
+}
+
+/// The ECS clusters of a region, with their services and each service's containers
+/// (see [`crate::ops::Discovery::ecs`]); 502 with AWS's words when AWS refuses.
+async fn discover_ecs(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<DiscoverQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    let found = state
+        .discovery
+        .ecs(&caller.acting(), &query.region()?)
+        .await?;
+    Ok(Json(found).into_response())
+}
+
+/// The ECR repositories of a region (see [`crate::ops::Discovery::ecr`]).
+async fn discover_ecr(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<DiscoverQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    let found = state
+        .discovery
+        .ecr(&caller.acting(), &query.region()?)
+        .await?;
+    Ok(Json(found).into_response())
 }

@@ -10,6 +10,7 @@ use shipgate_app::Dashboard;
 use shipgate_app::data::{Decision, GateForm, Refused};
 use shipgate_pipeline::RunId;
 use shipgate_pipeline::access::{Principal, TokenSpec};
+use shipgate_pipeline::discovery::{EcrDiscovery, EcsDiscovery};
 use shipgate_pipeline::gate::Verdict;
 use shipgate_pipeline::read::{
     AuditFilter, AuditRecord, CreatedToken, DeliveryRecord, Page, PendingGate, PipelineImages,
@@ -21,6 +22,7 @@ use shipgate_pipeline::read::{
 pub struct StoreDashboard {
     pub store: Store,
     pub engine: EngineHandle,
+    pub discovery: crate::ops::Discovery,
 }
 
 /// Store errors reach the page as a short message; details stay in the server log.
@@ -37,7 +39,7 @@ fn refused(e: OpError) -> Refused {
         OpError::NotFound(m) | OpError::Conflict(m) | OpError::Invalid { message: m, .. } => {
             Refused::Other(m)
         }
-        OpError::Unavailable(m) => Refused::Other(m),
+        OpError::Unavailable(m) | OpError::Cloud { message: m, .. } => Refused::Other(m),
         OpError::Failed(detail) => {
             tracing::error!(error = %detail, "dashboard change failed");
             Refused::Other(
@@ -257,6 +259,49 @@ impl Dashboard for StoreDashboard {
                 .await
                 .map_err(shown)?
                 .ok_or_else(|| format!("token {id} does not exist"))
+        }
+        .boxed()
+    }
+
+    fn discover_ecs(
+        &self,
+        region: String,
+        by: Principal,
+    ) -> BoxFuture<'_, Result<EcsDiscovery, Refused>> {
+        async move {
+            self.discovery
+                .ecs(&Acting::new(by, None), &region)
+                .await
+                .map_err(refused)
+        }
+        .boxed()
+    }
+
+    fn discover_ecr(
+        &self,
+        region: String,
+        by: Principal,
+    ) -> BoxFuture<'_, Result<EcrDiscovery, Refused>> {
+        async move {
+            self.discovery
+                .ecr(&Acting::new(by, None), &region)
+                .await
+                .map_err(refused)
+        }
+        .boxed()
+    }
+
+    fn delete_pipeline(
+        &self,
+        name: String,
+        by: Principal,
+        ip: Option<String>,
+    ) -> BoxFuture<'_, Result<(), Refused>> {
+        async move {
+            self.ops()
+                .delete_pipeline(&Acting::new(by, ip), &name)
+                .await
+                .map_err(refused)
         }
         .boxed()
     }

@@ -60,6 +60,7 @@ from werkzeug.wrappers import Request
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.utils import utcnow
+from moto.ecs import exceptions as ecs_exceptions
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.moto_server.werkzeug_app import (
@@ -490,6 +491,27 @@ _Backend = ecs_models.EC2ContainerServiceBackend
 _Response = ecs_responses.EC2ContainerServiceResponse
 
 
+def _page(response: Any, result: Any, key: str, default: int) -> Any:
+    """Pages a List* answer as ECS does (stock moto returns everything at once):
+    ``maxResults`` 1-100 (``default`` when absent) and an opaque ``nextToken``."""
+    max_results = response._get_param("maxResults") or default
+    token = response._get_param("nextToken")
+    if not isinstance(max_results, int) or not 1 <= max_results <= 100:
+        raise ecs_exceptions.InvalidParameterException(
+            "maxResults must be between 1 and 100."
+        )
+    start = 0
+    if token:
+        if not str(token).startswith("shipgate-page-") or not token[14:].isdigit():
+            raise ecs_exceptions.InvalidParameterException("Invalid nextToken.")
+        start = int(token[14:])
+    items = result.result[key]
+    result.result[key] = items[start : start + max_results]
+    if start + max_results < len(items):
+        result.result["nextToken"] = f"shipgate-page-{start + max_results}"
+    return result
+
+
 def install_ecs_patches() -> None:
     """Wrap the few ECS methods whose stock behaviour cannot simulate a rollout.
 
@@ -505,6 +527,8 @@ def install_ecs_patches() -> None:
     orig_update_service = _Backend.update_service
     orig_create_service_response = _Response.create_service
     orig_describe_services_response = _Response.describe_services
+    orig_list_clusters_response = _Response.list_clusters
+    orig_list_services_response = _Response.list_services
 
     def create_service(self: Any, *args: Any, **kwargs: Any) -> Any:
         service = orig_create_service(self, *args, **kwargs)
@@ -617,8 +641,16 @@ def install_ecs_patches() -> None:
                 advance_rollout(self.ecs_backend, service)
         return orig_describe_services_response(self)
 
+    def list_clusters_response(self: Any) -> Any:
+        return _page(self, orig_list_clusters_response(self), "clusterArns", default=100)
+
+    def list_services_response(self: Any) -> Any:
+        return _page(self, orig_list_services_response(self), "serviceArns", default=10)
+
     _Backend.create_service = create_service
     _Backend.update_service = update_service
+    _Response.list_clusters = list_clusters_response
+    _Response.list_services = list_services_response
     _Response.create_service = create_service_response
     _Response.describe_services = describe_services_response
 

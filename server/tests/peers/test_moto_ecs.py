@@ -386,6 +386,36 @@ class RolloutTests(PeerTestCase):
         self.assertEqual(errors, [])
 
 
+class PagingTests(PeerTestCase):
+    def test_list_clusters_and_services_page_as_ecs_does(self) -> None:
+        for i in range(7):
+            self.ecs.create_cluster(clusterName=f"c{i}")
+        first = self.ecs.list_clusters(maxResults=3)
+        self.assertEqual(len(first["clusterArns"]), 3)
+        seen = list(first["clusterArns"])
+        token = first["nextToken"]
+        while token:
+            page = self.ecs.list_clusters(maxResults=3, nextToken=token)
+            seen += page["clusterArns"]
+            token = page.get("nextToken")
+        self.assertEqual(sorted(seen), sorted(self.ecs.list_clusters()["clusterArns"]))
+        self.assertEqual(len(set(seen)), 7)
+        self.assertNotIn("nextToken", self.ecs.list_clusters(), "one default page of 100")
+
+        td = self.register("nginx:1")
+        for i in range(12):
+            self.ecs.create_service(cluster="c0", serviceName=f"s{i}", taskDefinition=td, desiredCount=0)
+        page = self.ecs.list_services(cluster="c0")
+        self.assertEqual(len(page["serviceArns"]), 10, "ListServices pages by 10 by default")
+        rest = self.ecs.list_services(cluster="c0", nextToken=page["nextToken"])
+        self.assertEqual(len(rest["serviceArns"]), 2)
+        self.assertNotIn("nextToken", rest)
+        with self.assertRaises(self.ecs.exceptions.InvalidParameterException):
+            self.ecs.list_clusters(maxResults=101)
+        with self.assertRaises(self.ecs.exceptions.InvalidParameterException):
+            self.ecs.list_services(cluster="c0", nextToken="forged")
+
+
 class FaultAndCallLogTests(PeerTestCase):
     def test_fault_injection_for_exactly_times_calls(self) -> None:
         self.create_fixture()
