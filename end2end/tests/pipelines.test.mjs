@@ -43,18 +43,22 @@ async function step(page, button) {
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), button.click()]);
 }
 
-// Region, then cluster, then service, then container, each from the list AWS reports.
+// Region, then cluster, then service, then container, each from the list AWS reports; the
+// environment's lookup button names the next choice ("Show clusters", "Show services", …).
 async function pickService(page, i, { region, cluster, service, container }) {
   const e = (f) => `environments[${i}].${f}`;
-  await field(page, e('region')).fill(region);
-  await step(page, env(page, i).getByRole('button', { name: 'Show clusters' }));
+  const lookup = (label) => env(page, i).locator('button.lookup', { hasText: label });
+  if ((await field(page, e('region')).inputValue()) !== region) {
+    await field(page, e('region')).fill(region);
+    await step(page, lookup('Show clusters'));
+  }
   assert.ok((await field(page, e('cluster')).evaluate((el) => el.tagName)) === 'SELECT', 'clusters are a list');
   const clusters = await field(page, e('cluster')).locator('option').allTextContents();
   assert.ok(clusters.includes('stg') && clusters.includes('prod'), `the stand-in's clusters: ${clusters}`);
   await field(page, e('cluster')).selectOption(cluster);
-  await step(page, env(page, i).getByRole('button', { name: 'Show services' }));
+  await step(page, lookup('Show services'));
   await field(page, e('service')).selectOption(service);
-  await step(page, env(page, i).getByRole('button', { name: 'Show containers' }));
+  await step(page, lookup('Show containers'));
   await field(page, e('container')).selectOption(container);
 }
 
@@ -110,8 +114,8 @@ for (const javaScriptEnabled of [true, false]) {
       saved.environments.map((e) => [e.name, e.region, e.cluster, e.service, e.container, e.promotion]),
       [['staging', 'us-east-1', 'stg', 'hello', 'app', 'auto'], ['production', 'us-east-1', 'prod', 'hello', 'app', 'manual']],
     );
-    assert.equal(saved.environments[1].required_approvals, 2);
-    assert.deepEqual(saved.environments[1].approvers, ['alice@example.com', 'bob@example.com']);
+    assert.equal(saved.environments[1].approval.required_approvals, 2);
+    assert.deepEqual(saved.environments[1].approval.approvers, ['alice@example.com', 'bob@example.com']);
 
     await step(page, page.getByRole('link', { name: 'Edit' }));
     assert.equal(await field(page, 'environments[0].cluster').inputValue(), 'stg', 'the edit starts from the pipeline');

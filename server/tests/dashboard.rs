@@ -432,7 +432,7 @@ on_both_backends! {
         assert!(image.contains(&format!("title=\"{REPOSITORY_URI}:hotfix\"")) && image.contains("not deployed by Shipgate"), "{image}");
         let tasks = section(production, "class=\"live-tasks\"", "</dd>");
         assert!(tasks.contains("1/4 running · 3 pending") && tasks.contains("2 deployments in progress"), "{tasks}");
-        assert!(production.contains("ThrottlingException: ecs:DescribeServices: Rate exceeded") && production.contains("tries again at the next refresh"), "{production}");
+        assert!(production.contains("ThrottlingException: ecs:DescribeServices: Rate exceeded") && production.contains("again at the next refresh"), "{production}");
         assert!(section(production, "class=\"live-task-definition\"", "</dd>").contains(">hello:9<"), "the last good look is still shown");
 
         // Images: ECR's listing merged with the builds' images, newest first, each marked

@@ -352,7 +352,7 @@ fn FormView(
 
             <h2 class="section-title">"Environments, in promotion order"</h2>
             <ErrorNote field="environments" message=err("environments")/>
-            <ol class="environments environment-fields">{environments}</ol>
+            <ol class="environment-fields">{environments}</ol>
             {(count < MAX_ENVIRONMENTS).then(|| view! {
                 <button type="submit" class="button button-quiet" name="op" value=FormStep::AddEnvironment.value()>"Add environment"</button>
             })}
@@ -611,7 +611,7 @@ fn EnvironmentFields(
                     <ErrorNote field=f("container") message=err("container")/>
                 </label>
             </div>
-            <button type="submit" class="button button-quiet">{next}</button>
+            <button type="submit" class="button button-quiet lookup">{next}</button>
             <fieldset class="approval-policy">
                 <legend>"Approval, when promotion is manual"</legend>
                 <div class="form-grid">
