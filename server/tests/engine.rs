@@ -648,7 +648,7 @@ on_both_backends! {
         assert!(images.listing.unwrap().error.unwrap().contains("AccessDeniedException"));
         assert_eq!(images.images.len(), 2, "the last listing's images are kept");
         let services = w.app.get("/services").await.text();
-        assert!(services.contains("not allowed to do this") && services.contains("failed; what is shown is from the last one that worked"), "{services}");
+        assert!(services.contains("AWS refused") && services.contains("failed; what is shown is from the last one that worked"), "{services}");
 
         // The refresh is a chore shared through the store: one turn per interval.
         assert!(w.engine.inventory_tick().await.unwrap().is_some(), "the first turn is due");
