@@ -108,12 +108,21 @@ pub trait Dashboard: Send + Sync + 'static {
     // Linking pipelines to AWS (admins).
 
     /// The ECS clusters of `region`, with their services and containers, as AWS reports them
-    /// (briefly cached).
+    /// to `role_arn` (an environment's deploy role) or to Shipgate itself (briefly cached).
     fn discover_ecs(
         &self,
         region: String,
+        role_arn: Option<String>,
         by: Principal,
     ) -> futures::future::BoxFuture<'_, Result<shipgate_pipeline::discovery::EcsDiscovery, Refused>>;
+    /// The GitHub repositories the token can see; `None` when no token is configured.
+    fn discover_github(
+        &self,
+        by: Principal,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<Option<shipgate_pipeline::discovery::GitHubDiscovery>, Refused>,
+    >;
     /// The ECR repositories of `region`.
     fn discover_ecr(
         &self,

@@ -13,7 +13,7 @@ use shipgate_pipeline::FieldError;
 #[cfg(feature = "ssr")]
 use shipgate_pipeline::access::Action;
 use shipgate_pipeline::access::{Principal, PrincipalKind};
-use shipgate_pipeline::discovery::{EcrDiscovery, EcsDiscovery, Lookup};
+use shipgate_pipeline::discovery::{EcrDiscovery, EcsDiscovery, GitHubDiscovery, Lookup};
 use shipgate_pipeline::read::PipelineRecord;
 
 /// A pipeline form the server refused to save, for the page it renders again: what was
@@ -50,11 +50,26 @@ fn looked_up<T>(result: Result<T, Refused>) -> Result<Lookup<T>, ServerFnError> 
     }
 }
 
-/// The ECS clusters of `region`, each with its services and their containers.
+/// The ECS clusters of `region`, each with its services and their containers, as the role
+/// `role_arn` sees them when one is given.
 #[server]
-pub async fn discover_ecs(region: String) -> Result<Lookup<EcsDiscovery>, ServerFnError> {
+pub async fn discover_ecs(
+    region: String,
+    role_arn: Option<String>,
+) -> Result<Lookup<EcsDiscovery>, ServerFnError> {
     let by = require(Action::Administer)?;
-    looked_up(dashboard()?.discover_ecs(region, by).await)
+    looked_up(dashboard()?.discover_ecs(region, role_arn, by).await)
+}
+
+/// The GitHub repositories the token can see, or nothing when no token is configured.
+#[server]
+pub async fn discover_github() -> Result<Option<Lookup<GitHubDiscovery>>, ServerFnError> {
+    let by = require(Action::Administer)?;
+    looked_up(dashboard()?.discover_github(by).await).map(|lookup| match lookup {
+        Lookup::Found(None) => None,
+        Lookup::Found(Some(found)) => Some(Lookup::Found(found)),
+        Lookup::Failed(why) => Some(Lookup::Failed(why)),
+    })
 }
 
 /// The ECR repositories of `region`.

@@ -14,6 +14,7 @@
 //   await github.stop()
 //
 // Routes (anything else: 404 {"message": "Not Found"}; a repository not listed: 404):
+//   GET  /user/repos[?page=&per_page=]           the repositories given to startGitHub, in order
 //   GET  /repos/{o}/{r}/compare/{base}...{head}   the commits after base up to head, oldest
 //        first, from the history built with commit(); 404 "No commit found for SHA: x" when
 //        either end is unknown (as GitHub does).
@@ -145,6 +146,23 @@ export async function startGitHub({ repositories = [], token } = {}) {
     send(res, 201, status);
   }
 
+  // GET /user/repos: one page (`page` from 1, `per_page` default 30, at most 100) of the
+  // repositories given to startGitHub, in that order, as repository objects.
+  function listRepositories(res, q) {
+    const size = Math.min(Number(q.get('per_page') ?? 30), 100);
+    const page = Math.max(Number(q.get('page') ?? 1), 1);
+    const listed = repositories.slice((page - 1) * size, page * size).map((full, i) => {
+      const [login, name] = full.split('/');
+      return {
+        id: 5000 + i, node_id: `R_kgDO${i}`, name, full_name: full, private: false,
+        owner: { ...person(login, 900 + i), type: 'Organization' },
+        html_url: `${WEB}/${full}`, url: `${API}/repos/${full}`, fork: false, visibility: 'public',
+        default_branch: 'main', pushed_at: stamp(), permissions: { admin: false, push: true, pull: true },
+      };
+    });
+    send(res, 200, listed);
+  }
+
   async function handle(req, res) {
     const url = new URL(req.url, 'http://localhost');
     let text = '';
@@ -162,6 +180,7 @@ export async function startGitHub({ repositories = [], token } = {}) {
     if (token && authorization !== `Bearer ${token}` && authorization !== `token ${token}`) {
       return send(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
     }
+    if (req.method === 'GET' && url.pathname === '/user/repos') return listRepositories(res, url.searchParams);
     const m = url.pathname.match(/^\/repos\/([^/]+)\/([^/]+)(\/.*)$/);
     if (!m) return notFound(res);
     const full = `${m[1]}/${m[2]}`;

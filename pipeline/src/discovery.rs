@@ -7,45 +7,65 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// An AWS region code, checked once (`us-east-1`, `eu-central-2`, `us-gov-west-1`): discovery
-/// is asked per region, and a region that cannot exist is refused before any call.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Region(String);
+/// A string checked once by `$check` (a `fn(&str) -> Result<(), String>`), then carried as
+/// its own type: parsed from text and from JSON, shown and serialized as the text.
+macro_rules! checked_text {
+    ($(#[$doc:meta])* $name:ident, $check:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
 
-impl Region {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<$name, String> {
+                $check(s).map(|()| $name(s.to_owned()))
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<$name, String> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(r: $name) -> String {
+                r.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl FromStr for Region {
-    type Err = String;
+checked_text!(
+    /// An AWS region code, checked once (`us-east-1`, `eu-central-2`, `us-gov-west-1`):
+    /// discovery is asked per region, and a region that cannot exist is refused before any
+    /// call.
+    Region,
+    crate::spec::check_region
+);
 
-    fn from_str(s: &str) -> Result<Region, String> {
-        crate::spec::check_region(s).map(|()| Region(s.to_owned()))
-    }
-}
-
-impl TryFrom<String> for Region {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Region, String> {
-        s.parse()
-    }
-}
-
-impl From<Region> for String {
-    fn from(r: Region) -> String {
-        r.0
-    }
-}
-
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_text!(
+    /// An IAM role to assume for a discovery: an environment in another account is read as
+    /// the role it deploys as, so the form lists that account's clusters, not Shipgate's own.
+    RoleArn,
+    crate::spec::check_role_arn
+);
 
 /// The ECS clusters of one region, each with its services, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +186,31 @@ pub struct RepositoryFound {
     pub scan_on_push: bool,
 }
 
+/// The GitHub repositories Shipgate's token can see, for the form's repository field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitHubDiscovery {
+    pub repositories: Vec<GitHubRepository>,
+    /// The token sees more repositories than were read (the list stops at a limit, most
+    /// recently pushed first); others can still be typed in.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitHubRepository {
+    /// `owner/name`.
+    pub full_name: String,
+    pub default_branch: String,
+    pub private: bool,
+}
+
+impl GitHubDiscovery {
+    pub fn repository(&self, full_name: &str) -> Option<&GitHubRepository> {
+        self.repositories
+            .iter()
+            .find(|r| r.full_name.eq_ignore_ascii_case(full_name))
+    }
+}
+
 /// A discovery the dashboard asked for: what AWS reported, or why it could not be read, in
 /// one sentence for the page. (A refusal of the caller is not a lookup result: it stays an
 /// error of the server function.)
@@ -207,6 +252,31 @@ mod tests {
             serde_json::json!("eu-central-1")
         );
         assert!(serde_json::from_value::<Region>(serde_json::json!("nowhere")).is_err());
+    }
+
+    #[test]
+    fn a_role_to_discover_as_must_be_an_iam_role_arn() {
+        let role: RoleArn = "arn:aws:iam::222222222222:role/deployer".parse().unwrap();
+        assert_eq!(role.as_str(), "arn:aws:iam::222222222222:role/deployer");
+        for bad in ["deployer", "arn:aws:iam::222222222222:user/ci", ""] {
+            let why = bad.parse::<RoleArn>().unwrap_err();
+            assert!(why.contains("is not an IAM role ARN"), "{bad}: {why}");
+        }
+        assert!(serde_json::from_value::<RoleArn>(serde_json::json!("deployer")).is_err());
+    }
+
+    #[test]
+    fn a_github_repository_is_found_whatever_the_case_it_is_typed_in() {
+        let found = GitHubDiscovery {
+            repositories: vec![GitHubRepository {
+                full_name: "Codertocat/Hello-World".into(),
+                default_branch: "main".into(),
+                private: false,
+            }],
+            truncated: false,
+        };
+        assert!(found.repository("codertocat/hello-world").is_some());
+        assert!(found.repository("codertocat/other").is_none());
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct EnvironmentForm {
     pub cluster: String,
     pub service: String,
     pub container: String,
+    /// The IAM role deploys to this environment assume (empty: Shipgate's own identity).
+    /// Discovery reads the environment's region as this role, so another account's
+    /// clusters are the ones offered.
+    pub role_arn: String,
     /// `auto` or `manual`.
     pub promotion: String,
     pub required_approvals: String,
@@ -50,10 +54,11 @@ pub fn env_field(i: usize, field: &str) -> String {
 }
 
 /// The text inputs of one environment, in the order they are sent.
-const ENV_TEXT: [&str; 10] = [
+const ENV_TEXT: [&str; 11] = [
     "was",
     "name",
     "region",
+    "role_arn",
     "cluster",
     "service",
     "container",
@@ -72,6 +77,7 @@ impl EnvironmentForm {
             "cluster" => &mut self.cluster,
             "service" => &mut self.service,
             "container" => &mut self.container,
+            "role_arn" => &mut self.role_arn,
             "promotion" => &mut self.promotion,
             "required_approvals" => &mut self.required_approvals,
             "approvers" => &mut self.approvers,
@@ -88,6 +94,7 @@ impl EnvironmentForm {
             "cluster" => &self.cluster,
             "service" => &self.service,
             "container" => &self.container,
+            "role_arn" => &self.role_arn,
             "promotion" => &self.promotion,
             "required_approvals" => &self.required_approvals,
             "approvers" => &self.approvers,
@@ -236,6 +243,7 @@ impl PipelineForm {
                     cluster: e.cluster.clone(),
                     service: e.service.clone(),
                     container: e.container.clone(),
+                    role_arn: e.deploy.role_arn.clone().unwrap_or_default(),
                     promotion: e.promotion.as_str().to_owned(),
                     required_approvals: e.deploy.approval.required_approvals.to_string(),
                     allow_self_approval: e.deploy.approval.allow_self_approval,
@@ -272,6 +280,7 @@ impl PipelineForm {
                 draft.cluster = optional(&env.cluster);
                 draft.service = optional(&env.service);
                 draft.container = optional(&env.container);
+                draft.role_arn = optional(&env.role_arn);
                 draft.promotion = optional(&env.promotion);
                 draft.required_approvals = match optional(&env.required_approvals) {
                     None => None,
@@ -362,9 +371,16 @@ impl PipelineForm {
 
     /// Fills an environment from a live service, as `ecspresso init` reads one: its region,
     /// cluster and service, and the container (the only one, or the one named like the
-    /// service, or the first). The last environment is filled if it names no service yet;
-    /// otherwise one is added. An environment without a name is named after the cluster.
-    pub fn import(&mut self, region: &str, cluster: &ClusterFound, service: &ServiceFound) {
+    /// service, or the first), and the role it was read as (empty: Shipgate's own identity).
+    /// The last environment is filled if it names no service yet; otherwise one is added.
+    /// An environment without a name is named after the cluster.
+    pub fn import(
+        &mut self,
+        region: &str,
+        role_arn: &str,
+        cluster: &ClusterFound,
+        service: &ServiceFound,
+    ) {
         if self.environments.last().is_none_or(|e| !e.is_blank()) {
             if self.environments.len() >= MAX_ENVIRONMENTS {
                 return;
@@ -374,6 +390,7 @@ impl PipelineForm {
         let taken: Vec<String> = self.environments.iter().map(|e| e.name.clone()).collect();
         let env = self.environments.last_mut().expect("one was just ensured");
         env.region = region.to_owned();
+        env.role_arn = role_arn.to_owned();
         env.cluster = cluster.name.clone();
         env.service = service.name.clone();
         env.container = match service.containers.as_slice() {
@@ -440,6 +457,10 @@ mod tests {
             ("environments[1].cluster", "prod"),
             ("environments[1].service", "api"),
             ("environments[1].container", "app"),
+            (
+                "environments[1].role_arn",
+                "arn:aws:iam::222222222222:role/deployer",
+            ),
             ("environments[1].promotion", "manual"),
             ("environments[1].required_approvals", "2"),
             (
@@ -461,6 +482,11 @@ mod tests {
         assert_eq!(spec.repository, "octo-org/api", "pasted spaces are trimmed");
         let production = &spec.environments[1];
         assert_eq!(production.deploy.approval.required_approvals, 2);
+        assert_eq!(
+            production.deploy.role_arn.as_deref(),
+            Some("arn:aws:iam::222222222222:role/deployer")
+        );
+        assert_eq!(spec.environments[0].deploy.role_arn, None);
         assert!(production.deploy.approval.allow_self_approval);
         assert_eq!(
             production.deploy.approval.approvers,
@@ -484,6 +510,7 @@ mod tests {
         pairs.retain(|(k, _)| *k != "environments[0].cluster");
         pairs.push(("environments[1].region", "mars"));
         pairs.push(("environments[1].required_approvals", "two"));
+        pairs.push(("environments[1].role_arn", "deployer"));
         let (draft, unreadable) = PipelineForm::from_pairs(pairs).draft();
         assert_eq!(
             unreadable
@@ -501,7 +528,11 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            ["environments[0].cluster", "environments[1].region"],
+            [
+                "environments[0].cluster",
+                "environments[1].region",
+                "environments[1].role_arn"
+            ],
             "each error names an input of the form"
         );
     }
@@ -598,7 +629,7 @@ mod tests {
             deployment_controller: DeploymentController::Ecs,
         };
         let mut form = PipelineForm::default();
-        form.import("us-east-1", &cluster, &service(&["log-router", "api"]));
+        form.import("us-east-1", "", &cluster, &service(&["log-router", "api"]));
         let env = &form.environments[0];
         assert_eq!(
             (
@@ -618,13 +649,23 @@ mod tests {
                 "auto"
             )
         );
-        form.import("us-east-1", &cluster, &service(&["web"]));
+        form.import(
+            "us-east-1",
+            "arn:aws:iam::222222222222:role/deployer",
+            &cluster,
+            &service(&["web"]),
+        );
         assert_eq!(form.environments.len(), 2, "a filled environment is kept");
         assert_eq!(form.environments[1].name, "staging-cluster-2");
         assert_eq!(form.environments[1].container, "web");
         assert_eq!(form.environments[1].promotion, "manual");
+        assert_eq!(
+            form.environments[1].role_arn, "arn:aws:iam::222222222222:role/deployer",
+            "a service read as a role is deployed as that role"
+        );
+        assert_eq!(form.environments[0].role_arn, "");
         form.apply(FormStep::AddEnvironment);
-        form.import("us-east-1", &cluster, &service(&["sidecar", "app"]));
+        form.import("us-east-1", "", &cluster, &service(&["sidecar", "app"]));
         assert_eq!(form.environments.len(), 3, "an empty one is filled");
         assert_eq!(form.environments[2].container, "sidecar");
     }

@@ -159,10 +159,24 @@ impl Checker {
     }
 }
 
+/// Names a pipeline cannot take, because the dashboard's own pages sit at them
+/// (`/pipelines/new` is the New pipeline form).
+pub const RESERVED_PIPELINE_NAMES: [&str; 1] = ["new"];
+
+fn check_pipeline_name(s: &str) -> Result<(), String> {
+    check_slug(s)?;
+    if RESERVED_PIPELINE_NAMES.contains(&s) {
+        return Err(format!(
+            "`{s}` is taken by the dashboard (/pipelines/{s} is the New pipeline page); choose another name"
+        ));
+    }
+    Ok(())
+}
+
 impl PipelineDraft {
     pub fn validate(&self) -> Result<PipelineSpec, InvalidSpec> {
         let mut c = Checker { errors: Vec::new() };
-        let name = c.check("name", &self.name, check_slug);
+        let name = c.check("name", &self.name, check_pipeline_name);
         let repository = c.check("repository", &self.repository, check_repository);
         let branch = c.check("branch", &self.branch, check_branch);
         let ecr_repository = c.check("ecr_repository", &self.ecr_repository, check_ecr_repository);
@@ -235,12 +249,8 @@ impl PipelineDraft {
                             DeployStrategy::Rolling
                         }),
                     };
-                    if let Some(role) = env
-                        .role_arn
-                        .as_deref()
-                        .filter(|r| !(r.starts_with("arn:aws") && r.contains(":role/")))
-                    {
-                        c.fail(&at("role_arn"), format!("`{role}` is not an IAM role ARN such as `arn:aws:iam::123456789012:role/deployer`"));
+                    if let Some(Err(why)) = env.role_arn.as_deref().map(check_role_arn) {
+                        c.fail(&at("role_arn"), why);
                     }
                     let approval_defaults = ApprovalPolicy::default();
                     let required_approvals = match env.required_approvals {
@@ -575,6 +585,17 @@ fn check_ecs_name_or_arn(s: &str) -> Result<(), String> {
     check_ecs_name(s).map_err(|e| format!("{e}, or be an ARN"))
 }
 
+/// An IAM role ARN, as an environment's `role_arn` (the role deploys to it assume).
+pub(crate) fn check_role_arn(s: &str) -> Result<(), String> {
+    if s.starts_with("arn:aws") && s.contains(":role/") {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is not an IAM role ARN such as `arn:aws:iam::123456789012:role/deployer`"
+        ))
+    }
+}
+
 /// An AWS region code such as `us-east-1` or `us-gov-west-1`.
 pub(crate) fn check_region(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split('-').collect();
@@ -651,6 +672,7 @@ mod tests {
             ),
             (r#""branch": "main""#, r#""branch": "a..b""#, "branch"),
             (r#""name": "api""#, r#""name": "Bad Name""#, "name"),
+            (r#""name": "api""#, r#""name": "new""#, "name"),
             (
                 r#""ecr_repository": "api""#,
                 r#""ecr_repository": "API""#,

@@ -67,20 +67,20 @@ impl Server {
             listener.local_addr()?,
             store.clock().clone(),
         )?;
-        let outbound = outbound::Outbound::new(settings.github.as_ref())?;
+        let outbound = Arc::new(outbound::Outbound::new(settings.github.as_ref())?);
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
             format!(
                 "http://{}",
                 listener.local_addr().map_or(settings.listen, |a| a)
             )
         });
-        // One set of AWS clients for the engine and for discovery.
+        // One set of AWS clients, and one GitHub client, for the engine and for discovery.
         let cloud = Arc::new(Cloud::new(settings.aws_endpoint_url.clone()));
-        state.discovery = ops::Discovery::new(cloud.clone());
+        state.discovery = ops::Discovery::new(cloud.clone()).with_github(outbound.clone());
         let engine = Engine::new(
             store.clone(),
             cloud,
-            Arc::new(outbound),
+            outbound,
             EngineSettings {
                 poll: settings.poll_interval,
                 lease: settings.lease,

@@ -11,6 +11,7 @@ use hyper_util::rt::TokioExecutor;
 use octocrab::Octocrab;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use shipgate_pipeline::discovery::{GitHubDiscovery, GitHubRepository};
 use std::time::Duration;
 
 pub(crate) type Https =
@@ -77,6 +78,10 @@ impl SendError {
         }
     }
 }
+
+/// How many pages of 100 repositories the pipeline form reads: an organisation's most
+/// recently pushed 500 are the likely ones; any other can still be typed in.
+pub const REPOSITORY_PAGES: u32 = 5;
 
 /// A receiver's answer is cut at this size in error messages.
 const ERROR_BODY_CHARS: usize = 300;
@@ -155,6 +160,53 @@ impl Outbound {
 
     fn github(&self) -> Result<&Octocrab, SendError> {
         self.github.as_ref().ok_or(SendError::NoGitHub)
+    }
+
+    /// The repositories the token can see (`GET /user/repos`), most recently pushed first,
+    /// up to [`REPOSITORY_PAGES`] pages of 100; `truncated` when there may be more.
+    pub async fn repositories(&self) -> Result<GitHubDiscovery, SendError> {
+        #[derive(Serialize)]
+        struct Query {
+            sort: &'static str,
+            per_page: u8,
+            page: u32,
+        }
+        #[derive(Deserialize)]
+        struct Listed {
+            full_name: String,
+            #[serde(default)]
+            default_branch: String,
+            #[serde(default)]
+            private: bool,
+        }
+        let github = self.github()?;
+        let mut found = GitHubDiscovery::default();
+        for page in 1..=REPOSITORY_PAGES {
+            let listed: Vec<Listed> = github
+                .get(
+                    "/user/repos",
+                    Some(&Query {
+                        sort: "pushed",
+                        per_page: 100,
+                        page,
+                    }),
+                )
+                .await
+                .map_err(github_error)?;
+            let full = listed.len() == 100;
+            found
+                .repositories
+                .extend(listed.into_iter().map(|r| GitHubRepository {
+                    full_name: r.full_name,
+                    default_branch: r.default_branch,
+                    private: r.private,
+                }));
+            if !full {
+                return Ok(found);
+            }
+        }
+        found.truncated = true;
+        Ok(found)
     }
 
     /// The deployment Shipgate made for `run_id` in an environment, found by its payload:

@@ -268,6 +268,14 @@ fn rest_rows() -> Vec<Row> {
             ok: 400,
             call: |_| (Method::GET, "/api/v1/discover/ecr".into(), None),
         },
+        // This app has no GitHub token: an admin is told so (409); nobody else learns even that.
+        Row {
+            key: "GET /discover/github",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 409,
+            call: |_| (Method::GET, "/api/v1/discover/github".into(), None),
+        },
     ]
 }
 
@@ -536,6 +544,13 @@ fn server_fn_rows() -> Vec<Row> {
             fresh: Fresh::None,
             ok: 200,
             call: |_| (Method::POST, String::new(), Some("region=mars".into())),
+        },
+        Row {
+            key: "discover_github",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), None),
         },
         Row {
             key: "editable_pipeline",

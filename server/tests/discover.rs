@@ -1,8 +1,10 @@
 //! Discovery over REST (`GET /api/v1/discover/ecs|ecr?region=`), against moto extended by
 //! `tests/peers/moto_ecs.py` (which pages ListClusters and ListServices as ECS does): a large
-//! account read page by page, services and containers as ECS reports them, an account that
-//! may not list anything, regions that are missing or impossible, the admin role, and an
-//! AWS too slow to wait for.
+//! account read page by page, services and containers as ECS reports them, another account
+//! read through its deploy role, an account that may not list anything, regions that are
+//! missing or impossible, the admin role, and an AWS too slow to wait for. Also
+//! `GET /api/v1/discover/github`: the token's repositories, read through the real octocrab
+//! client from the GitHub fake (`support::receivers`), page by page.
 
 mod support;
 
@@ -12,13 +14,16 @@ use aws_sdk_ecs::types::{
 use axum::http::Method;
 use serde_json::Value;
 use shipgate::aws::DiscoverLimits;
+use shipgate::config::GitHubApi;
 use shipgate::ops::{DISCOVERY_TTL, Discovery};
+use shipgate::outbound::Outbound;
 use shipgate::store::Store;
 use shipgate::store::access::NewToken;
 use shipgate_pipeline::access::{Grant, Role};
 use std::sync::Arc;
 use std::time::Duration;
 use support::aws::Moto;
+use support::receivers::FakeGitHub;
 use support::{ADMIN_TOKEN, TestApp};
 
 /// What AWS says when an identity has no permission to list clusters.
@@ -33,6 +38,26 @@ async fn store(dir: &tempfile::TempDir) -> Store {
 async fn app(store: Store, cloud: shipgate::aws::Cloud, limits: DiscoverLimits) -> TestApp {
     TestApp::with_state(store, support::settings(), |state| {
         state.discovery = Discovery::with_limits(Arc::new(cloud), limits, DISCOVERY_TTL);
+    })
+    .await
+}
+
+const GITHUB_TOKEN: &str = "ghp_discovery-test";
+
+/// An app whose discovery also lists what the token sees on `github`.
+async fn app_with_github(store: Store, github: &FakeGitHub) -> TestApp {
+    let outbound = Outbound::new(Some(&GitHubApi {
+        token: GITHUB_TOKEN.to_owned().into(),
+        api_url: github.url.clone(),
+    }))
+    .expect("a GitHub client");
+    TestApp::with_state(store, support::settings(), |state| {
+        state.discovery = Discovery::with_limits(
+            Arc::new(shipgate::aws::Cloud::new(Some("http://127.0.0.1:9".into()))),
+            DiscoverLimits::default(),
+            DISCOVERY_TTL,
+        )
+        .with_github(Arc::new(outbound));
     })
     .await
 }
@@ -416,4 +441,169 @@ async fn an_aws_that_does_not_answer_in_time_is_named_by_the_call_that_waited() 
         reply.error()
     );
     held.abort();
+}
+
+#[tokio::test]
+async fn ecs_is_read_as_an_environments_deploy_role_so_its_own_accounts_clusters_are_offered() {
+    const ROLE: &str = "arn:aws:iam::222222222222:role/shipgate-deployer";
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(store(&dir).await, moto.cloud(), DiscoverLimits::default()).await;
+    moto.create_service("stg", "api", "app").await;
+    let other = moto.assumed_ecs(ROLE).await;
+    moto.create_service_with(&other, "222222222222", "prod-eu", "api", "app")
+        .await;
+
+    let own = discover(&app, "ecs", "?region=us-east-1").await.json();
+    let names = |found: &Value| -> Vec<String> {
+        found["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&own), ["stg"], "Shipgate's own account");
+
+    let reply = discover(
+        &app,
+        "ecs",
+        &format!("?region=us-east-1&role_arn={}", urlencoding(ROLE)),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let theirs = reply.json();
+    assert_eq!(names(&theirs), ["prod-eu"], "the role's account");
+    assert!(
+        cluster(&theirs, "prod-eu")["arn"]
+            .as_str()
+            .unwrap()
+            .contains(":222222222222:"),
+        "{theirs}"
+    );
+    assert_eq!(
+        discover(&app, "ecs", "?region=us-east-1").await.json(),
+        own,
+        "each role's reading is kept apart"
+    );
+
+    let reply = discover(&app, "ecs", "?region=us-east-1&role_arn=deployer").await;
+    assert_eq!(reply.status, 422, "{}", reply.text());
+    assert_eq!(reply.json()["fields"][0]["field"], "role_arn");
+    assert!(
+        reply.error().contains("is not an IAM role ARN"),
+        "{}",
+        reply.error()
+    );
+    let reply = discover(
+        &app,
+        "ecr",
+        &format!("?region=us-east-1&role_arn={}", urlencoding(ROLE)),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        400,
+        "ECR is read as Shipgate itself, as builds read it: {}",
+        reply.text()
+    );
+}
+
+fn urlencoding(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn the_github_tokens_repositories_are_listed_page_by_page_and_kept_briefly() {
+    let github = FakeGitHub::start().await;
+    github.set_repositories((0..230).map(|i| format!("octo-org/service-{i:03}")));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with_github(store(&dir).await, &github).await;
+
+    let reply = discover(&app, "github", "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let found = reply.json();
+    let repositories = found["repositories"].as_array().unwrap();
+    assert_eq!(repositories.len(), 230);
+    assert_eq!(found["truncated"], false);
+    assert_eq!(
+        repositories[0],
+        serde_json::json!({"full_name": "octo-org/service-000", "default_branch": "main", "private": false})
+    );
+    assert_eq!(repositories[229]["full_name"], "octo-org/service-229");
+    assert_eq!(repositories[1]["private"], true);
+    let asked: Vec<String> = github.received().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        asked,
+        [
+            "/user/repos?page=1&per_page=100",
+            "/user/repos?page=2&per_page=100",
+            "/user/repos?page=3&per_page=100"
+        ]
+    );
+    assert!(
+        github.received()[0]
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.ends_with(GITHUB_TOKEN)),
+        "the token is sent"
+    );
+
+    assert_eq!(discover(&app, "github", "").await.json(), found);
+    assert_eq!(
+        github.received().len(),
+        3,
+        "a second look within the TTL asks GitHub nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_token_that_sees_very_many_repositories_lists_the_most_recently_pushed_and_says_so() {
+    let github = FakeGitHub::start().await;
+    github.set_repositories((0..650).map(|i| format!("big-org/r{i}")));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with_github(store(&dir).await, &github).await;
+    let found = discover(&app, "github", "").await.json();
+    assert_eq!(
+        found["repositories"].as_array().unwrap().len(),
+        100 * shipgate::outbound::REPOSITORY_PAGES as usize
+    );
+    assert_eq!(found["truncated"], true);
+}
+
+#[tokio::test]
+async fn a_refused_github_token_is_a_502_in_githubs_words_and_is_not_kept() {
+    let github = FakeGitHub::start().await;
+    github.set_repositories(["octo-org/api".to_owned()]);
+    github.fail("repos", &[401]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with_github(store(&dir).await, &github).await;
+    let reply = discover(&app, "github", "").await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert!(
+        reply
+            .error()
+            .starts_with("listing the GitHub token's repositories failed: GitHub answered 401"),
+        "{}",
+        reply.error()
+    );
+    assert!(!reply.text().contains("source:"), "{}", reply.text());
+    let reply = discover(&app, "github", "").await;
+    assert_eq!(
+        reply.status,
+        200,
+        "the next look asks again: {}",
+        reply.text()
+    );
+    assert_eq!(reply.json()["repositories"][0]["full_name"], "octo-org/api");
+}
+
+#[tokio::test]
+async fn without_a_github_token_the_repository_list_says_what_to_configure() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(store(&dir).await, moto.cloud(), DiscoverLimits::default()).await;
+    let reply = discover(&app, "github", "").await;
+    assert_eq!(reply.status, 409, "{}", reply.text());
+    assert!(reply.error().contains("github_token"), "{}", reply.error());
 }

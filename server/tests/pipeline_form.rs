@@ -1,8 +1,9 @@
 //! The dashboard's pipeline form, as a browser without JavaScript uses it (plain GETs and
 //! form posts, in-process): a pipeline made, edited and deleted through it, each change
 //! audited; a refused save drawn again with every error beside its field; choices read from
-//! moto (clusters, then services, then containers), a live service imported, and AWS's
-//! refusal shown where the region is typed.
+//! moto (clusters, then services, then containers), another account's read through the
+//! environment's deploy role, a live service imported, and AWS's refusal shown where the
+//! region is typed.
 
 mod support;
 
@@ -348,6 +349,29 @@ async fn the_form_offers_what_aws_reports_one_step_at_a_time_and_imports_a_live_
         moto.calls("ListClusters").await.len(),
         1,
         "every step read the one cached answer"
+    );
+
+    // An environment in another account: its clusters are read as its deploy role.
+    let other = moto
+        .assumed_ecs("arn:aws:iam::222222222222:role/deployer")
+        .await;
+    moto.create_service_with(&other, "222222222222", "prod-eu", "api", "app")
+        .await;
+    let html = page(&format!(
+        "{region}&environments%5B0%5D.role_arn=arn%3Aaws%3Aiam%3A%3A222222222222%3Arole%2Fdeployer"
+    ))
+    .await;
+    assert!(
+        html.contains("<option value=\"prod-eu\""),
+        "the role's account's clusters"
+    );
+    assert!(
+        !html.contains("<option value=\"stg\""),
+        "not Shipgate's own"
+    );
+    assert_eq!(
+        input_value(&html, "environments[0].role_arn").as_deref(),
+        Some("arn:aws:iam::222222222222:role/deployer")
     );
 
     moto.control("POST", "/_shipgate/reset", None).await;

@@ -1,9 +1,12 @@
 //! New, Edit and Delete of a pipeline, for admins.
 //!
-//! The form is a plain HTML form, drawn by the server only (no island), so it behaves the
-//! same with JavaScript on and off. It reloads itself by GET to take a step: a region typed
-//! in lists that region's clusters, a cluster chosen lists its services, a service its
-//! containers (each a select of what AWS reports, so a name cannot be mistyped); adding,
+//! The form is a plain HTML form, drawn by the server, so it behaves the same with JavaScript
+//! on and off. It reloads itself by GET to take a step: a region typed in lists that region's
+//! clusters, a cluster chosen lists its services, a service its containers (each a select of
+//! what AWS reports, so a name cannot be mistyped). Without JavaScript a "Show …" button
+//! takes the step; with it, choosing is enough (one small island submits the form when an
+//! input that drives a lookup changes). The repository field suggests what the GitHub token
+//! can see, when one is configured. Adding,
 //! removing or moving an environment, and importing one from a live service, are buttons
 //! that reload it too. Every value rides along in the URL, so nothing typed is lost. Save
 //! posts the same form to the server's door at this page's address, which saves through the
@@ -11,13 +14,16 @@
 
 use super::Missing;
 use crate::linking::{
-    DeletePipeline, PipelineSubmission, discover_ecr, discover_ecs, editable_pipeline,
+    DeletePipeline, PipelineSubmission, discover_ecr, discover_ecs, discover_github,
+    editable_pipeline,
 };
 use crate::widgets::{ChangeError, LoadError, Loading, NoAccess, is_refusal};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use shipgate_pipeline::discovery::{EcrDiscovery, EcsDiscovery, Lookup, ServiceFound};
+use shipgate_pipeline::discovery::{
+    EcrDiscovery, EcsDiscovery, GitHubDiscovery, Lookup, ServiceFound,
+};
 use shipgate_pipeline::pipeline_form::{EnvironmentForm, FormStep, PipelineForm, env_field};
 use shipgate_pipeline::read::PipelineRecord;
 use shipgate_pipeline::spec::MAX_ENVIRONMENTS;
@@ -28,6 +34,7 @@ use std::collections::BTreeMap;
 const CARRIED: &str = "form";
 /// The import fields, which are the page's own and not part of the pipeline.
 const IMPORT_REGION: &str = "import_region";
+const IMPORT_ROLE: &str = "import_role_arn";
 const IMPORT_SERVICE: &str = "import_service";
 
 /// Region codes offered as suggestions while typing (any valid code may be typed).
@@ -92,6 +99,7 @@ fn PipelineFormPage(editing: Option<String>) -> impl IntoView {
     let carried = value(CARRIED).is_some();
     let step = value("op").and_then(|op| FormStep::parse(&op));
     let import_region = value(IMPORT_REGION).unwrap_or_default();
+    let import_role = value(IMPORT_ROLE).unwrap_or_default();
     let import_service = value(IMPORT_SERVICE).unwrap_or_default();
     let path = match &editing {
         Some(name) => format!("/pipelines/{name}/edit"),
@@ -110,7 +118,7 @@ fn PipelineFormPage(editing: Option<String>) -> impl IntoView {
         <Suspense fallback=Loading>
             {move || {
                 let (sent, path, editing, submission) = (sent.clone(), path.clone(), editing.clone(), submission.clone());
-                let (import_region, import_service) = (import_region.clone(), import_service.clone());
+                let import = Importing { region: import_region.clone(), role_arn: import_role.clone(), service: import_service.clone() };
                 Suspend::new(async move {
                     let current = match start.await {
                         Err(e) if is_refusal(&e) => return view! { <NoAccess need=Role::Admin/> }.into_any(),
@@ -134,7 +142,7 @@ fn PipelineFormPage(editing: Option<String>) -> impl IntoView {
                     let mut import_error = None;
                     if let Some(step) = step {
                         if step == FormStep::Import {
-                            import_error = import(&mut form, &import_region, &import_service).await;
+                            import_error = import.fill(&mut form).await;
                         } else {
                             form.apply(step);
                         }
@@ -143,15 +151,16 @@ fn PipelineFormPage(editing: Option<String>) -> impl IntoView {
                             // take the step again on reload.
                             let mut pairs = form.pairs();
                             pairs.push((CARRIED.into(), "1".into()));
-                            pairs.push((IMPORT_REGION.into(), import_region.clone()));
+                            pairs.push((IMPORT_REGION.into(), import.region.clone()));
+                            pairs.push((IMPORT_ROLE.into(), import.role_arn.clone()));
                             let query: leptos_router::params::ParamsMap = pairs.into_iter().collect();
                             go_to(&format!("{path}{}", query.to_query_string()));
                             return ().into_any();
                         }
                     }
-                    let choices = Choices::look_up(&form, &import_region).await;
+                    let choices = Choices::look_up(&form, &import).await;
                     view! {
-                        <FormView form path editing current submission choices import_region import_service import_error/>
+                        <FormView form path editing current submission choices import import_error/>
                     }.into_any()
                 })
             }}
@@ -175,52 +184,90 @@ fn go_to(url: &str) {
     let _ = url;
 }
 
-/// Fills an environment from the service chosen for import; why not, if it cannot.
-async fn import(form: &mut PipelineForm, region: &str, chosen: &str) -> Option<String> {
-    let Some((cluster, service)) = chosen.split_once('/') else {
-        return Some("choose a service to import".into());
-    };
-    let found = match discover_ecs(region.to_owned()).await {
-        Ok(Lookup::Found(found)) => found,
-        Ok(Lookup::Failed(why)) => return Some(why),
-        Err(e) => return Some(e.to_string()),
-    };
-    let (Some(cluster), Some(service)) = (found.cluster(cluster), found.service(cluster, service))
-    else {
-        return Some(format!("{chosen} is no longer in {region}"));
-    };
-    if let Some(why) = service.unsupported() {
-        return Some(format!("{}: {why}", service.name));
-    }
-    form.import(region, cluster, service);
-    None
+/// The "Import from a live service" fields: where to look, as whom, and the service chosen
+/// (`cluster/service`).
+#[derive(Clone, Default)]
+struct Importing {
+    region: String,
+    role_arn: String,
+    service: String,
 }
 
-/// What AWS reported for the regions the form names.
+impl Importing {
+    fn place(&self) -> Place {
+        (
+            self.region.trim().to_owned(),
+            self.role_arn.trim().to_owned(),
+        )
+    }
+
+    /// Fills an environment from the service chosen; why not, if it cannot.
+    async fn fill(&self, form: &mut PipelineForm) -> Option<String> {
+        let Some((cluster, service)) = self.service.split_once('/') else {
+            return Some("choose a service to import".into());
+        };
+        let (region, role_arn) = self.place();
+        let found = match discover_ecs(
+            region.clone(),
+            (!role_arn.is_empty()).then(|| role_arn.clone()),
+        )
+        .await
+        {
+            Ok(Lookup::Found(found)) => found,
+            Ok(Lookup::Failed(why)) => return Some(why),
+            Err(e) => return Some(e.to_string()),
+        };
+        let (Some(cluster), Some(service)) =
+            (found.cluster(cluster), found.service(cluster, service))
+        else {
+            return Some(format!("{} is no longer in {region}", self.service));
+        };
+        if let Some(why) = service.unsupported() {
+            return Some(format!("{}: {why}", service.name));
+        }
+        form.import(&region, &role_arn, cluster, service);
+        None
+    }
+}
+
+/// Where ECS is read: a region, and the role read as (empty: Shipgate's own identity).
+type Place = (String, String);
+
+fn place_of(env: &EnvironmentForm) -> Place {
+    (env.region.trim().to_owned(), env.role_arn.trim().to_owned())
+}
+
+/// What AWS (and GitHub) reported for the places the form names.
 #[derive(Clone, Default)]
 struct Choices {
-    ecs: BTreeMap<String, Lookup<EcsDiscovery>>,
+    ecs: BTreeMap<Place, Lookup<EcsDiscovery>>,
     ecr: Option<(String, Lookup<EcrDiscovery>)>,
+    /// None: no GitHub token is configured, so the repository is typed in.
+    github: Option<Lookup<GitHubDiscovery>>,
 }
 
 impl Choices {
-    async fn look_up(form: &PipelineForm, import_region: &str) -> Choices {
+    async fn look_up(form: &PipelineForm, import: &Importing) -> Choices {
         let mut choices = Choices::default();
-        let regions = form
+        let places = form
             .environments
             .iter()
-            .map(|e| e.region.trim().to_owned())
-            .chain([import_region.to_owned()])
-            .filter(|r| !r.is_empty());
-        for region in regions {
-            if choices.ecs.contains_key(&region) {
+            .map(place_of)
+            .chain([import.place()])
+            .filter(|(region, _)| !region.is_empty());
+        for place in places {
+            if choices.ecs.contains_key(&place) {
                 continue;
             }
-            let found = discover_ecs(region.clone())
+            let (region, role_arn) = place.clone();
+            let found = discover_ecs(region, (!role_arn.is_empty()).then_some(role_arn))
                 .await
                 .unwrap_or_else(|e| Lookup::Failed(e.to_string()));
-            choices.ecs.insert(region, found);
+            choices.ecs.insert(place, found);
         }
+        choices.github = discover_github()
+            .await
+            .unwrap_or_else(|e| Some(Lookup::Failed(e.to_string())));
         if let Some(region) = form.ecr_region() {
             let found = discover_ecr(region.to_owned())
                 .await
@@ -261,8 +308,7 @@ fn FormView(
     current: Option<PipelineRecord>,
     submission: Option<PipelineSubmission>,
     choices: Choices,
-    import_region: String,
-    import_service: String,
+    import: Importing,
     import_error: Option<String>,
 ) -> impl IntoView {
     let errors: Vec<FieldError> = submission
@@ -283,7 +329,7 @@ fn FormView(
         .iter()
         .enumerate()
         .map(|(i, env)| {
-            let lookup = choices.ecs.get(env.region.trim()).cloned();
+            let lookup = choices.ecs.get(&place_of(env)).cloned();
             view! { <EnvironmentFields i env=env.clone() count lookup errors=errors.clone()/> }
         })
         .collect_view();
@@ -297,6 +343,51 @@ fn FormView(
         Some(name) => format!("/pipelines/{name}"),
         None => "/pipelines".to_owned(),
     };
+    // Drawn here, owned, because an island's children must outlive this function.
+    let form_view = view! {
+            <form class="pipeline-form" method="get" action=path>
+                <input type="hidden" name=CARRIED value="1"/>
+                <section class="card form-section">
+                    <h2>"Source and image"</h2>
+                    <div class="form-grid">
+                        <label>
+                            "Name"
+                            <TextInput name="name" value=form.name.clone() error=err("name") readonly=editing.is_some() placeholder="api"/>
+                            <ErrorNote field="name" message=err("name")/>
+                        </label>
+                        <RepositoryField value=form.repository.clone() lookup=choices.github.clone() error=err("repository")/>
+                        <label>
+                            "Branch"
+                            <TextInput name="branch" value=form.branch.clone() error=err("branch") placeholder="main"/>
+                            <ErrorNote field="branch" message=err("branch")/>
+                        </label>
+                        <label>
+                            "ECR region"
+                            <input type="text" name="ecr_region" value=form.ecr_region.clone() list="aws-regions" placeholder="the first environment's" data-lookup=""
+                                aria-invalid=err("ecr_region").map(|_| "true") aria-describedby="error-ecr_region"/>
+                            <ErrorNote field="ecr_region" message=err("ecr_region")/>
+                        </label>
+                        <EcrRepositoryField value=form.ecr_repository.clone() lookup=choices.ecr.clone() error=err("ecr_repository")/>
+                    </div>
+                    <button type="submit" class="button button-quiet">"Show repositories"</button>
+                </section>
+
+                <h2 class="section-title">"Environments, in promotion order"</h2>
+                <ErrorNote field="environments" message=err("environments")/>
+                <ol class="environment-fields">{environments}</ol>
+                {(count < MAX_ENVIRONMENTS).then(|| view! {
+                    <button type="submit" class="button button-quiet" name="op" value=FormStep::AddEnvironment.value()>"Add environment"</button>
+                })}
+
+                <ImportFields import lookup=choices.ecs.clone() error=import_error/>
+
+                <div class="form-actions">
+                    <button type="submit" class="button" formmethod="post" formaction=post_to>{save}</button>
+                    <a class="button button-quiet" href=back>"Cancel"</a>
+                </div>
+            </form>
+    }
+    .into_any();
     view! {
         <nav class="crumbs">
             <a href="/pipelines">"Pipelines"</a>" / "
@@ -319,51 +410,7 @@ fn FormView(
         <datalist id="aws-regions">
             {REGIONS.into_iter().map(|r| view! { <option value=r></option> }).collect_view()}
         </datalist>
-        <form class="pipeline-form" method="get" action=path>
-            <input type="hidden" name=CARRIED value="1"/>
-            <section class="card form-section">
-                <h2>"Source and image"</h2>
-                <div class="form-grid">
-                    <label>
-                        "Name"
-                        <TextInput name="name" value=form.name.clone() error=err("name") readonly=editing.is_some() placeholder="api"/>
-                        <ErrorNote field="name" message=err("name")/>
-                    </label>
-                    <label>
-                        "GitHub repository"
-                        <TextInput name="repository" value=form.repository.clone() error=err("repository") placeholder="octo-org/api"/>
-                        <ErrorNote field="repository" message=err("repository")/>
-                    </label>
-                    <label>
-                        "Branch"
-                        <TextInput name="branch" value=form.branch.clone() error=err("branch") placeholder="main"/>
-                        <ErrorNote field="branch" message=err("branch")/>
-                    </label>
-                    <label>
-                        "ECR region"
-                        <input type="text" name="ecr_region" value=form.ecr_region.clone() list="aws-regions" placeholder="the first environment's"
-                            aria-invalid=err("ecr_region").map(|_| "true") aria-describedby="error-ecr_region"/>
-                        <ErrorNote field="ecr_region" message=err("ecr_region")/>
-                    </label>
-                    <EcrRepositoryField value=form.ecr_repository.clone() lookup=choices.ecr.clone() error=err("ecr_repository")/>
-                </div>
-                <button type="submit" class="button button-quiet">"Show repositories"</button>
-            </section>
-
-            <h2 class="section-title">"Environments, in promotion order"</h2>
-            <ErrorNote field="environments" message=err("environments")/>
-            <ol class="environment-fields">{environments}</ol>
-            {(count < MAX_ENVIRONMENTS).then(|| view! {
-                <button type="submit" class="button button-quiet" name="op" value=FormStep::AddEnvironment.value()>"Add environment"</button>
-            })}
-
-            <ImportFields region=import_region lookup=choices.ecs.clone() chosen=import_service error=import_error/>
-
-            <div class="form-actions">
-                <button type="submit" class="button" formmethod="post" formaction=post_to>{save}</button>
-                <a class="button button-quiet" href=back>"Cancel"</a>
-            </div>
-        </form>
+        <StepsOnChange>{form_view}</StepsOnChange>
     }
 }
 
@@ -393,6 +440,9 @@ fn Select(
     #[prop(into)] choose: String,
     #[prop(into)] missing: String,
     error: Option<String>,
+    /// Choosing shows the next choices (with JavaScript on; see [`StepsOnChange`]).
+    #[prop(optional)]
+    lookup: bool,
 ) -> impl IntoView {
     let known = options.iter().any(|(v, _, _)| *v == value);
     let stray = (!value.is_empty() && !known).then(|| {
@@ -400,7 +450,7 @@ fn Select(
         view! { <option value=value.clone() selected=true>{label}</option> }
     });
     view! {
-        <select name=name.clone() aria-invalid=error.map(|_| "true") aria-describedby=format!("error-{name}")>
+        <select name=name.clone() aria-invalid=error.map(|_| "true") aria-describedby=format!("error-{name}") data-lookup=lookup.then_some("")>
             <option value="" selected=value.is_empty()>{choose}</option>
             {stray}
             {options.into_iter().map(|(v, label, disabled)| {
@@ -410,6 +460,94 @@ fn Select(
         </select>
     }
 }
+
+/// The GitHub repository, typed in; with a GitHub token configured, the repositories it
+/// can see are offered as the person types (a datalist: a repository the token cannot see
+/// may still be linked, and is said to be unseen).
+#[component]
+fn RepositoryField(
+    value: String,
+    lookup: Option<Lookup<GitHubDiscovery>>,
+    error: Option<String>,
+) -> impl IntoView {
+    let field = "repository";
+    let typed = value.trim().to_owned();
+    let (options, note) = match &lookup {
+        None => (
+            Vec::new(),
+            Some("Typed in: with a GitHub token configured (github_token), the repositories it can see are offered here.".to_owned()),
+        ),
+        Some(Lookup::Failed(why)) => (
+            Vec::new(),
+            Some(format!("Could not list the GitHub token's repositories: {why}")),
+        ),
+        Some(Lookup::Found(found)) if found.repositories.is_empty() => (
+            Vec::new(),
+            Some("The GitHub token can see no repositories: type the name, and give the token access to it.".to_owned()),
+        ),
+        Some(Lookup::Found(found)) => {
+            let note = if !typed.is_empty() && found.repository(&typed).is_none() && !found.truncated {
+                format!("The GitHub token cannot see {typed}: check the name, or give the token access to it (Shipgate reports commit statuses with it).")
+            } else {
+                let more = if found.truncated { " most recently pushed" } else { "" };
+                format!("Suggests the {}{more} repositories the GitHub token can see.", found.repositories.len())
+            };
+            (found.repositories.clone(), Some(note))
+        }
+    };
+    let listed = !options.is_empty();
+    view! {
+        <label>
+            "GitHub repository"
+            <input type="text" name=field value=value placeholder="octo-org/api" list=listed.then_some("github-repositories")
+                aria-invalid=error.as_ref().map(|_| "true") aria-describedby="error-repository"/>
+            {listed.then(|| view! {
+                <datalist id="github-repositories">
+                    {options.into_iter().map(|r| {
+                        let label = format!("{} (default branch {}{})", r.full_name, r.default_branch, if r.private { ", private" } else { "" });
+                        view! { <option value=r.full_name label=label></option> }
+                    }).collect_view()}
+                </datalist>
+            })}
+            {note.map(|n| view! { <span class="muted small lookup-note" data-note-for=field>{n}</span> })}
+            <ErrorNote field=field message=error/>
+        </label>
+    }
+}
+
+/// With JavaScript on, a change to an input marked `data-lookup` (a region, a role, a cluster,
+/// a service) submits the form at once, as its "Show …" button would: the next choices
+/// appear without a press. Without JavaScript the buttons do it.
+#[island]
+fn StepsOnChange(children: Children) -> impl IntoView {
+    view! { <div class="steps-on-change" on:change=show_next_choices>{children()}</div> }
+}
+
+#[cfg(feature = "hydrate")]
+fn show_next_choices(event: leptos::ev::Event) {
+    use wasm_bindgen::JsCast;
+    let Some(input) = event
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+    else {
+        return;
+    };
+    if !input.has_attribute("data-lookup") {
+        return;
+    }
+    if let Some(form) = input
+        .closest("form")
+        .ok()
+        .flatten()
+        .and_then(|f| f.dyn_into::<web_sys::HtmlFormElement>().ok())
+    {
+        // As a press of the form's first plain submit button: no step, just the reload.
+        let _ = form.request_submit();
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn show_next_choices(_: leptos::ev::Event) {}
 
 #[component]
 fn EcrRepositoryField(
@@ -480,13 +618,30 @@ fn EnvironmentFields(
     let f = |field: &str| env_field(i, field);
     let err = |field: &str| error_of(&errors, &env_field(i, field));
     let region = env.region.trim().to_owned();
+    let role = env.role_arn.trim().to_owned();
     let found = lookup.as_ref().and_then(|l| l.found()).cloned();
     let lookup_error = lookup
         .as_ref()
         .and_then(|l| l.failure())
         .map(|why| format!("AWS: {why}"));
-    let region_error = err("region").or(lookup_error);
-    let in_region = format!("not in {region}");
+    let (region_error, role_error) = match err("role_arn") {
+        Some(role_error) => (err("region"), Some(role_error)),
+        // A role AWS would not let Shipgate assume fails the lookup too: say it beside the
+        // role, which is what to fix.
+        None if !role.is_empty()
+            && lookup_error
+                .as_deref()
+                .is_some_and(|e| e.contains("sts:AssumeRole")) =>
+        {
+            (err("region"), lookup_error)
+        }
+        None => (err("region").or(lookup_error), None),
+    };
+    let in_region = if role.is_empty() {
+        format!("not in {region}")
+    } else {
+        format!("not in {region} as this role")
+    };
 
     let cluster = match &found {
         Some(found) => {
@@ -495,7 +650,7 @@ fn EnvironmentFields(
                 .iter()
                 .map(|c| (c.name.clone(), c.name.clone(), false))
                 .collect();
-            view! { <Select name=f("cluster") value=env.cluster.clone() options choose="— choose a cluster —" missing=in_region.clone() error=err("cluster")/> }.into_any()
+            view! { <Select name=f("cluster") value=env.cluster.clone() options choose="— choose a cluster —" missing=in_region.clone() error=err("cluster") lookup=true/> }.into_any()
         }
         None => {
             view! { <TextInput name=f("cluster") value=env.cluster.clone() error=err("cluster")/> }
@@ -521,7 +676,7 @@ fn EnvironmentFields(
                     (s.name.clone(), label, !s.deployment_controller.supported())
                 })
                 .collect();
-            view! { <Select name=f("service") value=env.service.clone() options choose="— choose a service —" missing=format!("not in cluster {}", cluster.name) error=err("service")/> }.into_any()
+            view! { <Select name=f("service") value=env.service.clone() options choose="— choose a service —" missing=format!("not in cluster {}", cluster.name) error=err("service") lookup=true/> }.into_any()
         }
         (Some(_), None) => view! {
             <input type="hidden" name=f("service") value=env.service.clone()/>
@@ -591,9 +746,16 @@ fn EnvironmentFields(
             <div class="form-grid">
                 <label>
                     "Region"
-                    <input type="text" name=f("region") value=env.region.clone() list="aws-regions" placeholder="us-east-1"
+                    <input type="text" name=f("region") value=env.region.clone() list="aws-regions" placeholder="us-east-1" data-lookup=""
                         aria-invalid=region_error.as_ref().map(|_| "true") aria-describedby=format!("error-{}", f("region"))/>
                     <ErrorNote field=f("region") message=region_error.clone()/>
+                </label>
+                <label>
+                    "Deploy role (optional)"
+                    <input type="text" name=f("role_arn") value=env.role_arn.clone() placeholder="Shipgate's own AWS identity" data-lookup=""
+                        aria-invalid=role_error.as_ref().map(|_| "true") aria-describedby=format!("error-{}", f("role_arn"))/>
+                    <span class="muted small">"For a service in another account: the IAM role deploys assume. Its clusters are listed as that role sees them."</span>
+                    <ErrorNote field=f("role_arn") message=role_error/>
                 </label>
                 <label>
                     "Cluster"
@@ -645,12 +807,12 @@ fn EnvironmentFields(
 /// is filled in from what ECS reports of it.
 #[component]
 fn ImportFields(
-    region: String,
-    lookup: BTreeMap<String, Lookup<EcsDiscovery>>,
-    chosen: String,
+    import: Importing,
+    lookup: BTreeMap<Place, Lookup<EcsDiscovery>>,
     error: Option<String>,
 ) -> impl IntoView {
-    let found = lookup.get(region.trim()).cloned();
+    let found = lookup.get(&import.place()).cloned();
+    let (region, chosen) = (import.region.clone(), import.service.clone());
     let failure = found
         .as_ref()
         .and_then(|l| l.failure())
@@ -694,8 +856,12 @@ fn ImportFields(
             <div class="form-grid">
                 <label>
                     "Region"
-                    <input type="text" name=IMPORT_REGION value=region.clone() list="aws-regions" placeholder="us-east-1"/>
+                    <input type="text" name=IMPORT_REGION value=region.clone() list="aws-regions" placeholder="us-east-1" data-lookup=""/>
                     <ErrorNote field=IMPORT_REGION message=failure/>
+                </label>
+                <label>
+                    "As role (optional)"
+                    <input type="text" name=IMPORT_ROLE value=import.role_arn.clone() placeholder="Shipgate's own AWS identity" data-lookup=""/>
                 </label>
                 {services}
             </div>

@@ -12,7 +12,7 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use shipgate_pipeline::discovery::{
     ClusterFound, DeploymentController, EcrDiscovery, EcsDiscovery, Region, RepositoryFound,
-    ServiceFound,
+    RoleArn, ServiceFound,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -101,14 +101,19 @@ fn name_of(arn: &str) -> String {
 
 impl Cloud {
     /// Every active ECS cluster in `region` with its active services, each with the
-    /// container names of the task definition it runs.
+    /// container names of the task definition it runs; read as `role` when one is given
+    /// (the role an environment deploys as, in its own account), as deploys read them.
     pub async fn discover_ecs(
         &self,
         region: &Region,
+        role: Option<&RoleArn>,
         limits: DiscoverLimits,
     ) -> Result<EcsDiscovery, DiscoverError> {
         let deadline = Deadline::new(limits.deadline);
-        let ecs = self.clients(region.as_str(), None).await.ecs;
+        let ecs = self
+            .clients(region.as_str(), role.map(RoleArn::as_str))
+            .await
+            .ecs;
 
         let mut cluster_arns = Vec::new();
         let mut next = None;

@@ -78,10 +78,10 @@ pub enum OpError {
     /// The database cannot take the change just now; the same request may succeed later.
     #[error("{0}")]
     Unavailable(String),
-    /// AWS refused, failed or did not answer (`slow`) a call made for the caller: one
-    /// sentence, in AWS's words where it had any, never an SDK dump.
+    /// AWS or GitHub refused, failed or did not answer (`slow`) a call made for the caller:
+    /// one sentence, in their words where they had any, never an SDK dump.
     #[error("{message}")]
-    Cloud { message: String, slow: bool },
+    Upstream { message: String, slow: bool },
     /// A failure on our side, described for the log.
     #[error("{0}")]
     Failed(String),

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(list_audit))
         .route("/discover/ecs", get(discover_ecs))
         .route("/discover/ecr", get(discover_ecr))
+        .route("/discover/github", get(discover_github))
 }
 
 /// Parses a JSON body, naming the path of any field that has the wrong type or is unknown.
@@ -483,16 +484,23 @@ struct DiscoverQuery {
     region: Option<String>,
 }
 
-impl DiscoverQuery {
-    /// The region asked for; 400 when there is none. Whether it is a region code at all is
-    /// the use-case's check (422, naming `region`).
-    fn region(self) -> Result<String, ApiError> {
-        text(self.region).ok_or_else(|| {
-            ApiError::BadRequest(
-                "query parameter `region` is required, e.g. `?region=us-east-1`".into(),
-            )
-        })
-    }
+/// ECS discovery's query: the region, and the role to read it as (an environment's
+/// `role_arn`, for another account).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EcsDiscoverQuery {
+    region: Option<String>,
+    role_arn: Option<String>,
+}
+
+/// The region asked for; 400 when there is none. Whether it is a region code at all is the
+/// use-case's check (422, naming `region`).
+fn required_region(region: Option<String>) -> Result<String, ApiError> {
+    text(region).ok_or_else(|| {
+        ApiError::BadRequest(
+            "query parameter `region` is required, e.g. `?region=us-east-1`".into(),
+        )
+    })
 }
 
 /// The ECS clusters of a region, with their services and each service's containers
@@ -500,12 +508,17 @@ impl DiscoverQuery {
 async fn discover_ecs(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<DiscoverQuery>,
+    ApiQuery(query): ApiQuery<EcsDiscoverQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Administer)?;
+    let role_arn = text(query.role_arn);
     let found = state
         .discovery
-        .ecs(&caller.acting(), &query.region()?)
+        .ecs(
+            &caller.acting(),
+            &required_region(query.region)?,
+            role_arn.as_deref(),
+        )
         .await?;
     Ok(Json(found).into_response())
 }
@@ -519,7 +532,22 @@ async fn discover_ecr(
     caller.require(Action::Administer)?;
     let found = state
         .discovery
-        .ecr(&caller.acting(), &query.region()?)
+        .ecr(&caller.acting(), &required_region(query.region)?)
         .await?;
     Ok(Json(found).into_response())
+}
+
+/// The repositories the GitHub token can see (see [`crate::ops::Discovery::github`]); 409
+/// when no token is configured, 502 with GitHub's words when GitHub refuses.
+async fn discover_github(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    match state.discovery.github(&caller.acting()).await? {
+        Some(found) => Ok(Json(found).into_response()),
+        None => Err(ApiError::Conflict(
+            "no GitHub token is configured (github_token / SHIPGATE_GITHUB_TOKEN), so Shipgate cannot list repositories; type the repository in".into(),
+        )),
+    }
 }

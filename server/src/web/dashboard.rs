@@ -10,7 +10,7 @@ use shipgate_app::Dashboard;
 use shipgate_app::data::{Decision, GateForm, Refused};
 use shipgate_pipeline::RunId;
 use shipgate_pipeline::access::{Principal, TokenSpec};
-use shipgate_pipeline::discovery::{EcrDiscovery, EcsDiscovery};
+use shipgate_pipeline::discovery::{EcrDiscovery, EcsDiscovery, GitHubDiscovery};
 use shipgate_pipeline::gate::Verdict;
 use shipgate_pipeline::read::{
     AuditFilter, AuditRecord, CreatedToken, DeliveryRecord, Page, PendingGate, PipelineImages,
@@ -39,7 +39,7 @@ fn refused(e: OpError) -> Refused {
         OpError::NotFound(m) | OpError::Conflict(m) | OpError::Invalid { message: m, .. } => {
             Refused::Other(m)
         }
-        OpError::Unavailable(m) | OpError::Cloud { message: m, .. } => Refused::Other(m),
+        OpError::Unavailable(m) | OpError::Upstream { message: m, .. } => Refused::Other(m),
         OpError::Failed(detail) => {
             tracing::error!(error = %detail, "dashboard change failed");
             Refused::Other(
@@ -266,11 +266,25 @@ impl Dashboard for StoreDashboard {
     fn discover_ecs(
         &self,
         region: String,
+        role_arn: Option<String>,
         by: Principal,
     ) -> BoxFuture<'_, Result<EcsDiscovery, Refused>> {
         async move {
             self.discovery
-                .ecs(&Acting::new(by, None), &region)
+                .ecs(&Acting::new(by, None), &region, role_arn.as_deref())
+                .await
+                .map_err(refused)
+        }
+        .boxed()
+    }
+
+    fn discover_github(
+        &self,
+        by: Principal,
+    ) -> BoxFuture<'_, Result<Option<GitHubDiscovery>, Refused>> {
+        async move {
+            self.discovery
+                .github(&Acting::new(by, None))
                 .await
                 .map_err(refused)
         }

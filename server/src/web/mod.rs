@@ -113,7 +113,7 @@ impl From<crate::ops::OpError> for ApiError {
             OpError::Invalid { message, fields } => ApiError::Unprocessable { message, fields },
             OpError::Conflict(message) => ApiError::Conflict(message),
             OpError::Unavailable(message) => ApiError::Unavailable(message),
-            OpError::Cloud { message, slow } => ApiError::Upstream { message, slow },
+            OpError::Upstream { message, slow } => ApiError::Upstream { message, slow },
             OpError::Failed(detail) => ApiError::Internal(detail),
             OpError::Store(e) if e.is_unavailable() => {
                 ApiError::Unavailable("the database is unavailable; try again shortly".into())

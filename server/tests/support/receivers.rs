@@ -118,6 +118,8 @@ struct GitHubState {
     lose_create_answer: Arc<Mutex<u32>>,
     /// Commits that `compare` lists, oldest first: (sha, message, login).
     commits: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// What `GET /user/repos` lists (`owner/name`), most recently pushed first.
+    repositories: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeGitHub {
@@ -133,6 +135,7 @@ impl FakeGitHub {
                 post(create_status),
             )
             .route("/repos/{owner}/{repo}/compare/{basehead}", get(compare))
+            .route("/user/repos", get(list_repositories))
             .with_state(state.clone());
         FakeGitHub {
             url: serve(router).await,
@@ -180,6 +183,11 @@ impl FakeGitHub {
         *self.state.lose_create_answer.lock().unwrap() = n;
     }
 
+    /// The repositories the token can see, most recently pushed first.
+    pub fn set_repositories(&self, names: impl IntoIterator<Item = String>) {
+        *self.state.repositories.lock().unwrap() = names.into_iter().collect();
+    }
+
     pub fn set_commits(&self, commits: &[(&str, &str, &str)]) {
         *self.state.commits.lock().unwrap() = commits
             .iter()
@@ -216,6 +224,53 @@ fn user() -> Value {
     json!({"login": "shipgate-bot", "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "User", "site_admin": false,
            "avatar_url": "https://github.com/images/error/octocat_happy.gif", "url": "https://api.github.com/users/shipgate-bot",
            "html_url": "https://github.com/shipgate-bot"})
+}
+
+#[derive(serde::Deserialize)]
+struct Page {
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+/// `GET /user/repos` (docs.github.com/rest/repos/repos#list-repositories-for-the-authenticated-user):
+/// one page of repository objects; `page` counts from 1, `per_page` defaults to 30.
+async fn list_repositories(
+    State(state): State<GitHubState>,
+    Query(page): Query<Page>,
+    headers: HeaderMap,
+) -> Response {
+    let (number, size) = (
+        page.page.unwrap_or(1).max(1),
+        page.per_page.unwrap_or(30).min(100),
+    );
+    state.record(
+        format!("/user/repos?page={number}&per_page={size}"),
+        &headers,
+        Value::Null,
+    );
+    if let Some(failure) = state.scripted_failure("repos") {
+        return failure;
+    }
+    let all = state.repositories.lock().unwrap().clone();
+    let listed: Vec<Value> = all
+        .iter()
+        .enumerate()
+        .skip((number - 1) * size)
+        .take(size)
+        .map(|(i, full_name)| {
+            let (owner, name) = full_name.split_once('/').unwrap();
+            json!({
+                "id": 1000 + i, "node_id": format!("R_{i}"), "name": name, "full_name": full_name,
+                "owner": {"login": owner, "id": 2, "type": "Organization"},
+                "private": i % 2 == 1, "html_url": format!("https://github.com/{full_name}"),
+                "fork": false, "url": format!("https://api.github.com/repos/{full_name}"),
+                "default_branch": if i == 0 { "main" } else { "master" },
+                "pushed_at": "2026-11-30T12:00:00Z", "visibility": if i % 2 == 1 { "private" } else { "public" },
+                "permissions": {"admin": false, "push": true, "pull": true}
+            })
+        })
+        .collect();
+    Json(Value::Array(listed)).into_response()
 }
 
 async fn create_deployment(
