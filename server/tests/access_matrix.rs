@@ -679,14 +679,7 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
             let name = format!("spare-{}", unique());
             let draft: shipgate_pipeline::PipelineDraft =
                 serde_json::from_str(&pipeline_json(&name)).unwrap();
-            let audit = shipgate::store::AuditEntry {
-                actor: "test".into(),
-                action: String::new(),
-                target: String::new(),
-                ip: None,
-                detail: String::new(),
-                via: None,
-            };
+            let audit = support::test_actor();
             store
                 .create_pipeline(&draft.validate().unwrap(), "api", &audit)
                 .await
@@ -694,14 +687,7 @@ async fn prepare(app: &TestApp, fresh: Fresh) -> String {
             name
         }
         Fresh::Token => {
-            let audit = shipgate::store::AuditEntry {
-                actor: "test".into(),
-                action: String::new(),
-                target: String::new(),
-                ip: None,
-                detail: String::new(),
-                via: None,
-            };
+            let audit = support::test_actor();
             let new = NewToken {
                 name: format!("spare-{}", unique()),
                 kind: "service".into(),

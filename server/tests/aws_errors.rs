@@ -10,11 +10,11 @@ mod support;
 use shipgate::aws::{Cloud, ServiceTarget};
 use shipgate_pipeline::cloud::{CloudProblem, Situation, explain};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use support::aws::{Moto, credentials};
 use support::branch_push;
-use support::process::{BIN, deliver, free_port, hello_config, http, wait_ready};
+use support::process::{deliver, free_port, http, serve_command, wait_ready};
 
 /// Shapes of Rust `Debug` output that must never reach a person.
 const DEBUG_SHAPES: [&str; 5] = [
@@ -150,16 +150,8 @@ impl Drop for Served {
 /// `shipgate serve` with the hello pipeline, its log written to `log`, with `env` set and
 /// every AWS credential source but `env`'s taken away (no profile, no instance metadata).
 fn serve(port: u16, db: &Path, log: &Path, env: &[(&str, String)]) -> Served {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--database-url",
-        &format!("sqlite:{}", db.display()),
-        "--poll-interval",
-        "1s",
-    ]);
+    let mut cmd = serve_command(port, &format!("sqlite:{}", db.display()));
+    cmd.args(["--poll-interval", "1s"]);
     for var in [
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
@@ -182,8 +174,6 @@ fn serve(port: u16, db: &Path, log: &Path, env: &[(&str, String)]) -> Served {
         )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_REGION", "us-east-1")
-        .env("GITHUB_WEBHOOK_SECRET", support::SECRET)
-        .env("SHIPGATE_CONFIG", hello_config())
         .env("SHIPGATE_LOG", "warn,shipgate::engine::trouble=debug")
         .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
         .stderr(Stdio::null());

@@ -18,8 +18,7 @@ use shipgate::config::GitHubApi;
 use shipgate::ops::{DISCOVERY_TTL, Discovery};
 use shipgate::outbound::Outbound;
 use shipgate::store::Store;
-use shipgate::store::access::NewToken;
-use shipgate_pipeline::access::{Grant, Role};
+use shipgate_pipeline::access::Role;
 use std::sync::Arc;
 use std::time::Duration;
 use support::aws::Moto;
@@ -364,30 +363,9 @@ async fn discovery_needs_the_admin_role() {
     let moto = Moto::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = app(store(&dir).await, moto.cloud(), DiscoverLimits::default()).await;
-    let audit = shipgate::store::AuditEntry {
-        actor: "test".into(),
-        action: String::new(),
-        target: String::new(),
-        ip: None,
-        detail: String::new(),
-        via: None,
-    };
     for role in [Role::Viewer, Role::Deployer, Role::ReleaseManager] {
-        let (token, _) = app
-            .store
-            .create_token(
-                &NewToken {
-                    name: format!("t-{role}"),
-                    kind: "service".into(),
-                    owner: None,
-                    grant: Grant::everywhere(role),
-                    expires_at: None,
-                },
-                &audit,
-            )
-            .await
-            .unwrap();
-        for what in ["ecs", "ecr"] {
+        let token = support::service_token(&app.store, &format!("t-{role}"), role).await;
+        for what in ["ecs", "ecr", "github"] {
             let reply = app
                 .api(
                     Method::GET,

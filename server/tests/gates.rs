@@ -25,14 +25,7 @@ async fn token_for(store: &Store, owner: &str, role: Role) -> String {
         grant: Grant::everywhere(role),
         expires_at: None,
     };
-    let actor = AuditEntry {
-        actor: "test".into(),
-        action: String::new(),
-        target: String::new(),
-        ip: None,
-        detail: String::new(),
-        via: None,
-    };
+    let actor = support::test_actor();
     store.create_token(&new, &actor).await.unwrap().0
 }
 

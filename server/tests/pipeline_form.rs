@@ -10,8 +10,7 @@ mod support;
 use axum::http::Method;
 use shipgate::aws::DiscoverLimits;
 use shipgate::ops::{DISCOVERY_TTL, Discovery};
-use shipgate::store::access::NewToken;
-use shipgate_pipeline::access::{Grant, Role};
+use shipgate_pipeline::access::Role;
 use shipgate_pipeline::read::AuditFilter;
 use std::sync::Arc;
 use support::aws::Moto;
@@ -229,28 +228,7 @@ async fn only_admins_may_use_the_form() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("shipgate.db").display());
     let app = TestApp::new(shipgate::store::Store::connect(&url).await.unwrap()).await;
-    let audit = shipgate::store::AuditEntry {
-        actor: "test".into(),
-        action: String::new(),
-        target: String::new(),
-        ip: None,
-        detail: String::new(),
-        via: None,
-    };
-    let (token, _) = app
-        .store
-        .create_token(
-            &NewToken {
-                name: "ci".into(),
-                kind: "service".into(),
-                owner: None,
-                grant: Grant::everywhere(Role::ReleaseManager),
-                expires_at: None,
-            },
-            &audit,
-        )
-        .await
-        .unwrap();
+    let token = support::service_token(&app.store, "ci", Role::ReleaseManager).await;
     let reply = app
         .post_form(
             "/pipelines/new",

@@ -432,3 +432,31 @@ pub fn form_action(html: &str, label: &str) -> String {
         .unwrap()
         .replace("&amp;", "&")
 }
+
+/// What a test's own setup is audited as (a token or pipeline it makes to act on).
+pub fn test_actor() -> shipgate::store::AuditEntry {
+    shipgate::store::AuditEntry {
+        actor: "test".into(),
+        action: String::new(),
+        target: String::new(),
+        ip: None,
+        detail: String::new(),
+        via: None,
+    }
+}
+
+/// A service token named `name` with `role` everywhere, as an admin would make one.
+pub async fn service_token(
+    store: &Store,
+    name: &str,
+    role: shipgate_pipeline::access::Role,
+) -> String {
+    let new = shipgate::store::access::NewToken {
+        name: name.to_owned(),
+        kind: "service".into(),
+        owner: None,
+        grant: shipgate_pipeline::access::Grant::everywhere(role),
+        expires_at: None,
+    };
+    store.create_token(&new, &test_actor()).await.unwrap().0
+}

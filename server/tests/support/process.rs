@@ -68,8 +68,9 @@ pub fn http_reply(
     Ok((status, head, body))
 }
 
-/// `shipgate serve` on `port` with the hello pipeline and the test webhook secret, plus `env`.
-pub fn spawn(port: u16, database_url: &str, env: &[(&str, String)]) -> Child {
+/// `shipgate serve` on `port` with the hello pipeline and the test webhook secret, logging
+/// warnings, its standard output dropped: to be given more, then spawned.
+pub fn serve_command(port: u16, database_url: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args([
         "serve",
@@ -82,6 +83,12 @@ pub fn spawn(port: u16, database_url: &str, env: &[(&str, String)]) -> Child {
     .env("SHIPGATE_CONFIG", hello_config())
     .env("SHIPGATE_LOG", "warn")
     .stdout(Stdio::null());
+    cmd
+}
+
+/// `shipgate serve` on `port` with the hello pipeline and the test webhook secret, plus `env`.
+pub fn spawn(port: u16, database_url: &str, env: &[(&str, String)]) -> Child {
+    let mut cmd = serve_command(port, database_url);
     for (k, v) in env {
         cmd.env(k, v);
     }
