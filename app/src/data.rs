@@ -129,6 +129,27 @@ pub trait Dashboard: Send + Sync + 'static {
         region: String,
         by: Principal,
     ) -> futures::future::BoxFuture<'_, Result<shipgate_pipeline::discovery::EcrDiscovery, Refused>>;
+    /// A pipeline's setup kit and its last Verify (admins); `None` if there is no such pipeline.
+    fn setup(
+        &self,
+        name: String,
+        by: Principal,
+    ) -> futures::future::BoxFuture<'_, Result<Option<crate::setup::SetupView>, Refused>>;
+    /// Runs Verify on a pipeline (admins), waiting for the engine's answer up to its time
+    /// limit; the result is stored either way.
+    fn verify(
+        &self,
+        name: String,
+        by: Principal,
+        ip: Option<String>,
+    ) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
+    /// Each pipeline's problems from its last Verify, and when that Verify finished.
+    fn verify_problems(
+        &self,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<std::collections::BTreeMap<String, (i64, i64)>, String>,
+    >;
     /// Deletes a pipeline's definition; its runs stay, as history.
     fn delete_pipeline(
         &self,
@@ -144,6 +165,8 @@ pub trait Dashboard: Send + Sync + 'static {
 pub enum Refused {
     /// The caller lacks the role, or the policy refuses them (answered 403).
     Forbidden(String),
+    /// What the change is about does not exist (answered 404).
+    NotFound(String),
     /// Anything else: what does not exist, what the run's state does not allow, what to fix
     /// in the form, or that it failed on the server's side.
     Other(String),
@@ -156,6 +179,10 @@ pub(crate) fn refused(why: Refused) -> ServerFnError {
         Refused::Forbidden(message) => {
             crate::access::set_status(http::StatusCode::FORBIDDEN);
             ServerFnError::new(format!("forbidden: {message}"))
+        }
+        Refused::NotFound(message) => {
+            crate::access::set_status(http::StatusCode::NOT_FOUND);
+            ServerFnError::new(message)
         }
         Refused::Other(message) => ServerFnError::new(message),
     }

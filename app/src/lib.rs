@@ -12,6 +12,7 @@ mod format;
 pub mod linking;
 mod live;
 mod pages;
+pub mod setup;
 mod widgets;
 
 use leptos::prelude::*;
@@ -132,6 +133,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/pipelines/:name/edit") view=pages::pipeline_form::EditPipelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/pipelines/:name/delete") view=pages::pipeline_form::DeletePipelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/pipelines/:name/images") view=pages::images::ImagesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pipelines/:name/setup") view=pages::setup::SetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/services") view=pages::services::ServicesPage ssr=SsrMode::Async/>
                     <Route path=path!("/images") view=pages::images::ImagesPage ssr=SsrMode::Async/>
                     <Route path=path!("/deliveries") view=pages::deliveries::DeliveriesPage ssr=SsrMode::Async/>

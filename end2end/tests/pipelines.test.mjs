@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { startShipgate, startMoto, launchBrowser } from './harness.mjs';
+import { startShipgate, startMoto, launchBrowser, until } from './harness.mjs';
 import { startGitHub } from '../peers/github.mjs';
 
 const shots = new URL('../test-results/', import.meta.url).pathname;
@@ -131,8 +131,17 @@ for (const javaScriptEnabled of [true, false]) {
     assert.match(await page.locator('[data-note-for="repository"]').innerText(), /Suggests the 3/, 'octo-org/web is one the token sees');
     await field(page, 'branch').fill('main');
     await step(page, page.getByRole('button', { name: 'Create pipeline' }));
-    assert.match(page.url(), new RegExp(`/pipelines/${name}\\?saved=1$`));
-    assert.match(await page.locator('main').innerText(), /Pipeline saved\./);
+    // A new pipeline lands on its Set up page, and its first Verify runs by itself.
+    assert.match(page.url(), new RegExp(`/pipelines/${name}/setup\\?created=1$`));
+    assert.match(await page.locator('main').innerText(), /Pipeline created\./);
+    assert.match(await page.locator('#kit-workflow').innerText(), /branches: \["main"\]/);
+    await until('the first Verify', async () => {
+      const setup = (await api(`/api/v1/pipelines/${name}/setup`)).json;
+      return setup.verification && !setup.verification.pending && setup.verification.checks.length > 0;
+    });
+    await page.reload();
+    assert.equal(await page.locator('tr[data-check="env.staging.service"]').getAttribute('class'), 'check check-ok');
+    await step(page, page.locator('nav.crumbs').getByRole('link', { name }));
     const saved = (await api(`/api/v1/pipelines/${name}`)).json;
     assert.equal(saved.repository, 'octo-org/web');
     assert.equal(saved.ecr_repository, 'hello-world');
@@ -158,7 +167,7 @@ for (const javaScriptEnabled of [true, false]) {
     assert.equal((await api(`/api/v1/pipelines/${name}`)).status, 404);
 
     const audit = (await api(`/api/v1/audit?target=pipeline:${name}`)).json.items.map((e) => e.action);
-    assert.deepEqual(audit, ['pipeline.deleted', 'pipeline.updated', 'pipeline.created']);
+    assert.deepEqual(audit, ['pipeline.deleted', 'pipeline.updated', 'pipeline.verify', 'pipeline.created']);
     assert.deepEqual(errors, []);
     await context.close();
   });

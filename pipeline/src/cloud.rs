@@ -162,6 +162,8 @@ pub enum Situation {
     Ended,
     /// The services or images page's periodic read.
     Inventory,
+    /// A preflight check, which someone runs again by hand.
+    Verify,
 }
 
 /// Splits a stored error, `<code>: <message>`, into its code and message.
@@ -194,6 +196,7 @@ pub fn explain(error: &str, situation: Situation) -> Option<Explanation> {
         Situation::Retrying => "Shipgate keeps retrying until the deadline.",
         Situation::Ended => "Retry the run once it is fixed.",
         Situation::Inventory => "Shipgate reads it again at the next refresh.",
+        Situation::Verify => "Run Verify again once it is fixed.",
     };
     Some(match problem {
         CloudProblem::NoCredentials => Explanation::new(

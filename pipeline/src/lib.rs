@@ -15,14 +15,17 @@ pub mod ids;
 pub mod inventory;
 pub mod machine;
 pub mod notice;
+pub mod permissions;
 pub mod pipeline_form;
 pub mod read;
 pub mod rollout;
 pub mod run_rules;
 pub mod settings;
+pub mod setup_kit;
 pub mod spec;
 pub mod status;
 pub mod time;
+pub mod verify;
 
 pub use access::{Action, Grant, Principal, PrincipalKind, Role, Scope};
 pub use ids::{Actor, BadActor, BadRunId, RunId};

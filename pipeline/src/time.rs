@@ -110,3 +110,12 @@ impl<'de> Deserialize<'de> for Span {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// `2026-12-04 03:20:07 UTC`, for sentences that name a time (the dashboard formats its
+/// own columns); `—` for an instant chrono cannot represent.
+pub fn utc_text(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).map_or_else(
+        || "—".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}

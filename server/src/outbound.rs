@@ -209,6 +209,37 @@ impl Outbound {
         Ok(found)
     }
 
+    /// What the token may do in `full_name` (`GET /repos/{owner}/{repo}`), and the
+    /// repository's and owner's immutable ids (for the OIDC trust policy's newer form).
+    pub async fn repository_access(&self, full_name: &str) -> Result<RepositoryAccess, SendError> {
+        #[derive(Deserialize)]
+        struct Repo {
+            id: u64,
+            owner: Owner,
+            #[serde(default)]
+            permissions: Option<Permissions>,
+        }
+        #[derive(Deserialize)]
+        struct Owner {
+            id: u64,
+        }
+        #[derive(Deserialize)]
+        struct Permissions {
+            #[serde(default)]
+            push: bool,
+        }
+        let github = self.github()?;
+        let repo: Repo = github
+            .get(format!("/repos/{full_name}"), None::<&()>)
+            .await
+            .map_err(github_error)?;
+        Ok(RepositoryAccess {
+            repository_id: repo.id,
+            owner_id: repo.owner.id,
+            can_write: repo.permissions.is_some_and(|p| p.push),
+        })
+    }
+
     /// The deployment Shipgate made for `run_id` in an environment, found by its payload:
     /// for a retry after a crash between creating one and storing its id.
     pub async fn find_deployment(
@@ -371,6 +402,15 @@ impl Outbound {
                 .collect(),
         })
     }
+}
+
+/// What a token may do in one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryAccess {
+    pub repository_id: u64,
+    pub owner_id: u64,
+    /// Write (push) access, which creating deployments and their statuses needs.
+    pub can_write: bool,
 }
 
 /// What a GitHub compare found.

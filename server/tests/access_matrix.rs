@@ -268,6 +268,28 @@ fn rest_rows() -> Vec<Row> {
             ok: 400,
             call: |_| (Method::GET, "/api/v1/discover/ecr".into(), None),
         },
+        Row {
+            key: "GET /pipelines/{name}/setup",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/api/v1/pipelines/hello/setup".into(), None),
+        },
+        // No engine runs here, so a real Verify would wait out its limit: an admin learns
+        // the pipeline is missing (404); nobody else learns even that.
+        Row {
+            key: "POST /pipelines/{name}/verify",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 404,
+            call: |_| {
+                (
+                    Method::POST,
+                    "/api/v1/pipelines/no-such-pipeline/verify".into(),
+                    None,
+                )
+            },
+        },
         // This app has no GitHub token: an admin is told so (409); nobody else learns even that.
         Row {
             key: "GET /discover/github",
@@ -382,6 +404,13 @@ fn page_rows() -> Vec<Row> {
             fresh: Fresh::None,
             ok: 200,
             call: |_| (Method::GET, "/pipelines/hello/edit".into(), None),
+        },
+        Row {
+            key: "/pipelines/{name}/setup",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::GET, "/pipelines/hello/setup".into(), None),
         },
         Row {
             key: "/pipelines/{name}/delete",
@@ -559,6 +588,27 @@ fn server_fn_rows() -> Vec<Row> {
             ok: 200,
             call: |_| (Method::POST, String::new(), Some("name=hello".into())),
         },
+        Row {
+            key: "get_setup",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 200,
+            call: |_| (Method::POST, String::new(), Some("name=hello".into())),
+        },
+        Row {
+            key: "verify_pipeline",
+            need: Need::Administer,
+            fresh: Fresh::None,
+            ok: 404,
+            call: |_| {
+                (
+                    Method::POST,
+                    String::new(),
+                    Some("name=no-such-pipeline".into()),
+                )
+            },
+        },
+        view("verify_problems", |_| (Method::POST, String::new(), None)),
         Row {
             key: "delete_pipeline",
             need: Need::Administer,
@@ -742,6 +792,30 @@ fn form_routes() -> Vec<String> {
     out
 }
 
+/// The setup kit's download links (`web/setup.rs`).
+fn download_routes() -> Vec<String> {
+    let out = routes_in(include_str!("../src/web/setup.rs"));
+    assert_eq!(out.len(), 1, "read the downloads: {out:?}");
+    out
+}
+
+/// A download is a link a browser follows, so a stranger is sent to sign in, as for a page.
+fn download_rows() -> Vec<Row> {
+    vec![Row {
+        key: "GET /pipelines/{name}/setup/files/{id}",
+        need: Need::Administer,
+        fresh: Fresh::None,
+        ok: 200,
+        call: |_| {
+            (
+                Method::GET,
+                "/pipelines/hello/setup/files/workflow".into(),
+                None,
+            )
+        },
+    }]
+}
+
 /// The routes a module's `pub fn routes(…)` declares.
 fn routes_in(source: &str) -> Vec<String> {
     let start = source
@@ -777,6 +851,7 @@ on_both_backends! {
         let pages: Vec<String> = shipgate::web::page_routes().into_iter().map(|r| r.path().to_owned()).collect();
         check_coverage(&rest_routes(), &rest_rows(), "REST route");
         check_coverage(&form_routes(), &form_rows(), "form door");
+        check_coverage(&download_routes(), &download_rows(), "download");
         check_coverage(&pages, &page_rows(), "page");
         check_coverage(&server_fns.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>(), &server_fn_rows(), "server function");
 
@@ -792,7 +867,7 @@ on_both_backends! {
 
         let mut failures = Vec::new();
         let mut checked = 0;
-        for (kind, rows) in [("rest", rest_rows()), ("page", page_rows()), ("fn", server_fn_rows()), ("form", form_rows())] {
+        for (kind, rows) in [("rest", rest_rows()), ("page", page_rows()), ("fn", server_fn_rows()), ("form", form_rows()), ("download", download_rows())] {
             for row in &rows {
                 for (who, browser) in callers.iter_mut() {
                     let target = prepare(&app, row.fresh).await;
@@ -810,7 +885,7 @@ on_both_backends! {
                     let reply = browser.send(&app, request.uri(&path), Body::from(body.unwrap_or_default())).await;
                     let want = match (allowed(*who, row.need), *who, kind) {
                         (true, _, _) => row.ok,
-                        (false, Who::Anonymous, "page") => 303,
+                        (false, Who::Anonymous, "page" | "download") => 303,
                         (false, Who::Anonymous, _) => 401,
                         (false, _, _) => 403,
                     };

@@ -59,7 +59,8 @@ on_both_backends! {
 
         let audit: Vec<String> = app.store.list_audit(None, 50).await.unwrap().into_iter()
             .filter(|a| a.actor == "token:config").map(|a| format!("{} {}", a.action, a.target)).collect();
-        assert_eq!(audit, ["pipeline.deleted pipeline:api", "pipeline.created pipeline:web", "pipeline.updated pipeline:api", "pipeline.created pipeline:api"]);
+        assert_eq!(audit, ["pipeline.deleted pipeline:api", "pipeline.verify pipeline:web", "pipeline.created pipeline:web", "pipeline.updated pipeline:api",
+            "pipeline.verify pipeline:api", "pipeline.created pipeline:api"], "a new pipeline's first Verify is asked for by itself");
     }
 }
 

@@ -93,12 +93,17 @@ on_both_backends! {
 
         let reply = app.post_form("/pipelines/new", &form("api", &[]), "/pipelines/new", None).await;
         assert_eq!(reply.status, 303, "{}", reply.text());
-        assert_eq!(location(&reply), "/pipelines/api?saved=1");
+        assert_eq!(location(&reply), "/pipelines/api/setup?created=1", "a new pipeline goes on to its Set up page");
         let saved = app.get_json("/api/v1/pipelines/api").await;
         assert_eq!(saved["source"], "api");
         assert_eq!(saved["environments"][0]["cluster"], "stg");
         assert_eq!(saved["environments"][0]["container"], "app");
         assert_eq!(audit(&app, "pipeline.created", "pipeline:api").await, ["local"]);
+        assert_eq!(audit(&app, "pipeline.verify", "pipeline:api").await, ["local"], "its first Verify is asked for by itself");
+        let setup = app.get("/pipelines/api/setup?created=1").await.text();
+        assert!(setup.contains("Pipeline created."), "{setup}");
+        assert!(setup.contains("Verify is running"), "the first Verify waits for an engine");
+        assert!(setup.contains(".github/workflows/build.yml"));
         let shown = app.get("/pipelines/api?saved=1").await.text();
         assert!(shown.contains("Pipeline saved."));
         assert!(shown.contains("href=\"/pipelines/api/edit\""), "admins get Edit");

@@ -7,6 +7,7 @@ pub mod pipelines;
 pub mod run;
 pub mod runs;
 pub mod services;
+pub mod setup;
 pub mod tokens;
 
 use leptos::prelude::*;

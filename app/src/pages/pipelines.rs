@@ -5,6 +5,7 @@ use crate::access::who_am_i;
 use crate::data::{get_pipeline, list_pipelines, list_runs};
 use crate::format;
 use crate::linking::may_administer;
+use crate::setup::{VerifyPipeline, verify_problems};
 use crate::widgets::{LoadError, Loading, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -24,6 +25,7 @@ async fn admin() -> bool {
 #[component]
 pub fn PipelinesPage() -> impl IntoView {
     let pipelines = Resource::new(|| (), |_| list_pipelines());
+    let checked = Resource::new(|| (), |_| verify_problems());
     let deleted = use_query_map()
         .read_untracked()
         .get("deleted")
@@ -55,14 +57,20 @@ pub fn PipelinesPage() -> impl IntoView {
                                ", or POST them to "<code>"/api/v1/pipelines"</code>"."</p>
                         </section>
                     }.into_any(),
-                    Ok(list) => view! {
-                        <table class="table">
-                            <thead><tr><th>"Pipeline"</th><th>"Repository"</th><th>"Branch"</th><th>"ECR repository"</th><th>"Environments"</th></tr></thead>
-                            <tbody>
-                                {list.into_iter().map(|p| view! { <PipelineRow p/> }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any(),
+                    Ok(list) => {
+                        let checked = checked.await.unwrap_or_default();
+                        view! {
+                            <table class="table">
+                                <thead><tr><th>"Pipeline"</th><th>"Repository"</th><th>"Branch"</th><th>"ECR repository"</th><th>"Environments"</th><th>"Verify"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|p| {
+                                        let verified = checked.iter().find(|(name, ..)| *name == p.spec.name).map(|(_, problems, at)| (*problems, *at));
+                                        view! { <PipelineRow p verified/> }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }
                 };
                 view! { {head}{body} }.into_any()
             })}}
@@ -70,8 +78,9 @@ pub fn PipelinesPage() -> impl IntoView {
     }
 }
 
+/// A pipeline's row; `verified` is its last Verify's problem count and time.
 #[component]
-fn PipelineRow(p: PipelineRecord) -> impl IntoView {
+fn PipelineRow(p: PipelineRecord, verified: Option<(i64, i64)>) -> impl IntoView {
     let spec = p.spec;
     let envs = spec
         .environments
@@ -85,6 +94,18 @@ fn PipelineRow(p: PipelineRecord) -> impl IntoView {
             <td><code>{spec.branch.clone()}</code></td>
             <td><code>{spec.ecr_repository.clone()}</code></td>
             <td class="env-chain">{envs}</td>
+            <td>{verified.map(|(problems, at)| {
+                let checked = format!("Verify at {}", format::timestamp(at));
+                if problems > 0 {
+                    view! {
+                        <a class="badge badge-check-problem" href=format!("/pipelines/{}/setup#verify", spec.name) title=checked>
+                            {if problems == 1 { "1 problem".to_owned() } else { format!("{problems} problems") }}
+                        </a>
+                    }.into_any()
+                } else {
+                    view! { <span class="badge badge-check-ok" title=checked>"verified"</span> }.into_any()
+                }
+            })}</td>
         </tr>
     }
 }
@@ -96,6 +117,7 @@ pub fn PipelinePage() -> impl IntoView {
     let pipeline = Resource::new(move || name.get(), get_pipeline);
     let runs = Resource::new(move || name.get(), |name| list_runs(Some(name), None, None));
     let saved = use_query_map().read_untracked().get("saved").is_some();
+    let verify = ServerAction::<VerifyPipeline>::new();
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -107,7 +129,7 @@ pub fn PipelinePage() -> impl IntoView {
                     Ok(Some(p)) => {
                         let recent = runs.await.map(|page| page.items).unwrap_or_default();
                         let admin = admin().await;
-                        view! { <PipelineView p recent admin saved/> }.into_any()
+                        view! { <PipelineView p recent admin saved verify/> }.into_any()
                     }
                 }
             })}
@@ -121,6 +143,7 @@ fn PipelineView(
     recent: Vec<shipgate_pipeline::read::RunSummary>,
     admin: bool,
     saved: bool,
+    verify: ServerAction<VerifyPipeline>,
 ) -> impl IntoView {
     let spec = p.spec;
     let runs_href = format!("/?pipeline={}", spec.name);
@@ -139,10 +162,17 @@ fn PipelineView(
             <p class="head-links">
                 <a class="button button-quiet" href=format!("/pipelines/{}/images", spec.name)>"Images"</a>
                 <a class="button button-quiet" href="/services">"Services"</a>
-                {admin.then(|| view! {
+                {admin.then(|| {
+                    let name = spec.name.clone();
+                    view! {
+                    <a class="button button-quiet" href=format!("/pipelines/{}/setup", spec.name)>"Set up"</a>
+                    <ActionForm action=verify>
+                        <input type="hidden" name="name" value=name/>
+                        <button type="submit" class="button button-quiet">"Verify"</button>
+                    </ActionForm>
                     <a class="button button-quiet" href=format!("/pipelines/{}/edit", spec.name)>"Edit"</a>
                     <a class="button button-danger" href=format!("/pipelines/{}/delete", spec.name)>"Delete"</a>
-                })}
+                }})}
             </p>
         </div>
         {saved.then(|| view! { <p class="notice notice-ok" role="status">"Pipeline saved."</p> })}

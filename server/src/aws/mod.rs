@@ -5,9 +5,11 @@
 //! tests point it at moto.
 
 mod discover;
+mod inspect;
 mod render;
 
 pub use discover::{DiscoverError, DiscoverLimits};
+pub use inspect::{Identity, RepositoryFacts, ServiceFacts, Simulation};
 pub use render::{RenderError, render_revision};
 
 use aws_config::BehaviorVersion;
@@ -202,6 +204,10 @@ pub const ENVIRONMENT_TAG: &str = "shipgate:environment";
 struct Clients {
     ecs: aws_sdk_ecs::Client,
     ecr: aws_sdk_ecr::Client,
+    /// Verify's: who Shipgate is (GetCallerIdentity), here or as an environment's role.
+    sts: aws_sdk_sts::Client,
+    /// Verify's: roles that exist (GetRole) and what Shipgate may write (SimulatePrincipalPolicy).
+    iam: aws_sdk_iam::Client,
 }
 
 /// AWS clients per region and role, built on first use.
@@ -288,6 +294,8 @@ impl Cloud {
         let clients = Clients {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
         };
         cache.insert(key, clients.clone());
         clients

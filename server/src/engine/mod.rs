@@ -14,6 +14,7 @@ mod deploy;
 mod inventory;
 mod tell;
 mod trouble;
+mod verify;
 
 pub use inventory::InventoryReport;
 
@@ -81,12 +82,19 @@ pub struct EngineHandle {
     notify: Arc<Notify>,
     /// Wakes the loop that sends notifications.
     told: Arc<Notify>,
+    /// Wakes the loop that runs Verify.
+    verify: Arc<Notify>,
 }
 
 impl EngineHandle {
     pub fn wake(&self) {
         self.notify.notify_one();
         self.told.notify_one();
+    }
+
+    /// A Verify was asked for.
+    pub fn wake_verify(&self) {
+        self.verify.notify_one();
     }
 }
 
@@ -142,13 +150,33 @@ impl Engine {
         }
     }
 
-    /// Drives runs, keeps the inventory fresh, and sends notifications, until `stop` turns true.
+    /// Drives runs, keeps the inventory fresh, sends notifications and runs Verify, until
+    /// `stop` turns true.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         tokio::join!(
             self.run_loop(stop.clone()),
             self.inventory_loop(stop.clone()),
-            self.tell_loop(stop)
+            self.tell_loop(stop.clone()),
+            self.verify_loop(stop)
         );
+    }
+
+    /// Runs the Verify requests, as they are asked for (or at the next poll interval, for
+    /// one another replica asked for, or one left by a process that died).
+    async fn verify_loop(&self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.verify_tick().await {
+                warn!(error = %e, "running Verify failed; retrying");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(self.settings.poll.as_millis().max(10) as u64)) => {}
+                () = self.handle.verify.notified() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
     }
 
     /// Sends notifications and GitHub statuses, each poll interval (or sooner when the deploy

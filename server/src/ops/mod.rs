@@ -9,9 +9,11 @@ mod discover;
 mod pipelines;
 mod record_delivery;
 mod runs;
+mod setup;
 
 pub use decide_gate::DecideGate;
 pub use discover::{DISCOVERY_TTL, Discovery};
+pub use setup::{Setup, VERIFY_WAIT};
 
 use crate::engine::EngineHandle;
 use crate::store::{AuditEntry, Store, StoreError};

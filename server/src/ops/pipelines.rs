@@ -41,10 +41,21 @@ impl Ops {
     ) -> Result<PipelineRecord, OpError> {
         who.require(Action::Administer)?;
         let spec = validate(draft)?;
-        Ok(self
+        let record = self
             .store
             .create_pipeline(&spec, "api", &who.audit())
-            .await?)
+            .await?;
+        self.first_verify(who, &spec.name).await;
+        Ok(record)
+    }
+
+    /// A new pipeline is verified at once, so its Set up page shows what is missing (and
+    /// fills in the account and roles) without anyone asking. The pipeline is saved either
+    /// way; a Verify that could not be recorded is asked for by hand.
+    async fn first_verify(&self, who: &Acting, name: &str) {
+        if let Err(e) = self.request_verify(who, name).await {
+            tracing::warn!(pipeline = %name, error = %e, "could not request the first Verify");
+        }
     }
 
     /// Creates the pipeline `name`, or replaces it. A draft that names another pipeline is
@@ -72,7 +83,11 @@ impl Ops {
             Some(_) => {}
         }
         let spec = validate(&draft)?;
-        Ok(self.store.put_pipeline(&spec, "api", &who.audit()).await?)
+        let (saved, record) = self.store.put_pipeline(&spec, "api", &who.audit()).await?;
+        if saved == Saved::Created {
+            self.first_verify(who, &spec.name).await;
+        }
+        Ok((saved, record))
     }
 
     /// Saves the dashboard's pipeline form: a new pipeline, or (`editing`) the edit of one,

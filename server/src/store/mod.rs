@@ -9,6 +9,7 @@ pub mod access;
 pub(crate) mod audit;
 mod briefs;
 pub mod builds;
+pub mod checks;
 pub mod ci;
 pub(crate) mod decisions;
 mod deliveries;

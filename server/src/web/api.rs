@@ -27,6 +27,8 @@ pub fn routes() -> Router<AppState> {
             "/pipelines/{name}",
             get(get_pipeline).put(put_pipeline).delete(delete_pipeline),
         )
+        .route("/pipelines/{name}/setup", get(pipeline_setup))
+        .route("/pipelines/{name}/verify", post(verify_pipeline))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/cancel", post(cancel_run))
@@ -550,4 +552,71 @@ async fn discover_github(
             "no GitHub token is configured (github_token / SHIPGATE_GITHUB_TOKEN), so Shipgate cannot list repositories; type the repository in".into(),
         )),
     }
+}
+
+/// What the setup kit is generated with, from this server's settings.
+pub(super) fn kit_settings(state: &AppState) -> shipgate_pipeline::setup_kit::KitSettings {
+    shipgate_pipeline::setup_kit::KitSettings {
+        public_url: state.public_url.as_deref().map(str::to_owned),
+        webhook_secret_configured: state.webhook_secret.is_some(),
+    }
+}
+
+/// A stored Verify as the API shows it.
+fn verification_json(v: &crate::store::checks::Verification) -> serde_json::Value {
+    let report = v.report.as_ref();
+    serde_json::json!({
+        "requested_at": v.requested_at,
+        "requested_by": v.requested_by,
+        "pending": v.pending,
+        "checked_at": report.map(|r| r.finished_at),
+        "problems": report.map(|r| r.problems()),
+        "incomplete": report.and_then(|r| r.incomplete.clone()),
+        "checks": report.map(|r| r.checks.clone()).unwrap_or_default(),
+    })
+}
+
+/// The pipeline's setup kit: the CI workflow, IAM policies, ECR settings and webhook,
+/// generated from its definition and what its last Verify learnt.
+async fn pipeline_setup(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    let setup = state
+        .ops()
+        .setup(&caller.acting(), &name, &kit_settings(&state))
+        .await?;
+    let mut body = serde_json::to_value(&setup.kit)
+        .map_err(|e| ApiError::Internal(format!("setup kit: {e}")))?;
+    body["pipeline"] = serde_json::Value::String(setup.pipeline.spec.name.clone());
+    body["verification"] = setup
+        .verification
+        .as_ref()
+        .map_or(serde_json::Value::Null, verification_json);
+    Ok(Json(body).into_response())
+}
+
+/// Runs Verify and answers with its checks: 200 when an engine answered within the time
+/// limit, 202 (with the previous checks, if any) when none has yet.
+async fn verify_pipeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Administer)?;
+    let verification = state
+        .ops()
+        .verify(&caller.acting(), &name, crate::ops::VERIFY_WAIT)
+        .await?;
+    let mut body = verification_json(&verification);
+    body["pipeline"] = serde_json::Value::String(name);
+    if verification.pending {
+        body["message"] = serde_json::Value::String(
+            "Verify is queued: no engine has answered yet (is this replica started with --no-engine?); GET /api/v1/pipelines/{name}/setup shows it when it has".into(),
+        );
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
+    Ok(Json(body).into_response())
 }

@@ -23,6 +23,8 @@ pub struct StoreDashboard {
     pub store: Store,
     pub engine: EngineHandle,
     pub discovery: crate::ops::Discovery,
+    /// What the setup kit is generated with (this server's public URL, webhook secret).
+    pub kit: shipgate_pipeline::setup_kit::KitSettings,
 }
 
 /// Store errors reach the page as a short message; details stay in the server log.
@@ -303,6 +305,55 @@ impl Dashboard for StoreDashboard {
                 .map_err(refused)
         }
         .boxed()
+    }
+
+    fn setup(
+        &self,
+        name: String,
+        by: Principal,
+    ) -> BoxFuture<'_, Result<Option<shipgate_app::setup::SetupView>, Refused>> {
+        async move {
+            match self
+                .ops()
+                .setup(&Acting::new(by, None), &name, &self.kit)
+                .await
+            {
+                Ok(setup) => Ok(Some(shipgate_app::setup::SetupView {
+                    pipeline: setup.pipeline.spec.name,
+                    kit: setup.kit,
+                    verify: setup.verification,
+                })),
+                Err(OpError::NotFound(_)) => Ok(None),
+                Err(e) => Err(refused(e)),
+            }
+        }
+        .boxed()
+    }
+
+    fn verify(
+        &self,
+        name: String,
+        by: Principal,
+        ip: Option<String>,
+    ) -> BoxFuture<'_, Result<(), Refused>> {
+        async move {
+            match self
+                .ops()
+                .verify(&Acting::new(by, ip), &name, crate::ops::VERIFY_WAIT)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(OpError::NotFound(m)) => Err(Refused::NotFound(m)),
+                Err(e) => Err(refused(e)),
+            }
+        }
+        .boxed()
+    }
+
+    fn verify_problems(
+        &self,
+    ) -> BoxFuture<'_, Result<std::collections::BTreeMap<String, (i64, i64)>, String>> {
+        async move { self.store.verification_problems().await.map_err(shown) }.boxed()
     }
 
     fn delete_pipeline(

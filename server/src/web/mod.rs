@@ -9,6 +9,7 @@ mod extract;
 pub mod headers;
 mod live;
 mod pipeline_form;
+mod setup;
 mod webhook;
 
 use crate::intake::DeliveryWriter;
@@ -185,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         store: state.store.clone(),
         engine: state.engine.clone(),
         discovery: state.discovery.clone(),
+        kit: api::kit_settings(&state),
     });
     let leptos_options = state.leptos.clone();
     let sessions = SessionManagerLayer::new(SessionRecords {
@@ -217,6 +219,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(live::routes())
         .nest("/api/v1", api::routes())
+        .merge(setup::routes())
         .merge(pipeline_form::routes(pipeline_form::Pages::new(
             page_context.clone(),
             leptos_options.clone(),

@@ -111,6 +111,12 @@ async fn save(
         .save_pipeline_form(&caller.acting(), editing.as_deref(), &form)
         .await
     {
+        // A new pipeline goes on to its Set up page (where its first Verify shows); an
+        // edit, back to the pipeline.
+        Ok(record) if editing.is_none() => {
+            return Redirect::to(&format!("/pipelines/{}/setup?created=1", record.spec.name))
+                .into_response();
+        }
         Ok(record) => {
             return Redirect::to(&format!("/pipelines/{}?saved=1", record.spec.name))
                 .into_response();

@@ -79,6 +79,11 @@ impl FromRequest<AppState> for VerifiedDelivery {
             github::verify_signature(secret.expose_secret().as_bytes(), &body, signature)
         {
             warn!(delivery = %delivery_id, reason = %e, "rejected a delivery with a bad signature");
+            if let Some(repository) = claimed_repository(encoding, &body)
+                && let Err(e) = state.store.record_rejection(&repository).await
+            {
+                warn!(error = %e, "could not count the refused delivery for Verify");
+            }
             return Err(ApiError::Unauthorized(match e {
                 SignatureError::Missing => e.to_string(),
                 _ => "the X-Hub-Signature-256 signature is not valid for this payload and secret"
@@ -106,6 +111,35 @@ impl FromRequest<AppState> for VerifiedDelivery {
             received,
         }))
     }
+}
+
+/// The repository an unverified payload says it is from, for Verify's "deliveries fail
+/// their signature" hint only: nothing else of an unverified body is read or kept.
+fn claimed_repository(encoding: Encoding, body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Claimed {
+        repository: Named,
+    }
+    #[derive(serde::Deserialize)]
+    struct Named {
+        full_name: String,
+    }
+    let json = match encoding {
+        Encoding::Json => std::borrow::Cow::Borrowed(body),
+        Encoding::Form => std::borrow::Cow::Owned(form_payload(body)?),
+    };
+    let name = serde_json::from_slice::<Claimed>(&json)
+        .ok()?
+        .repository
+        .full_name;
+    let (owner, repo) = name.split_once('/')?;
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    (plain(owner) && plain(repo)).then_some(name)
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {

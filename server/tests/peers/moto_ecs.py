@@ -17,13 +17,15 @@ Control API (plain JSON, no AWS signature, same port):
 
   POST /_shipgate/rollout  {"cluster", "service", "outcome", "polls"}
   POST /_shipgate/fault    {"action", "code", "message", "status", "times", "service"}
-  GET  /_shipgate/calls    [?action=UpdateService][&service=ecs|ecr|sts]
+  GET  /_shipgate/calls    [?action=UpdateService][&service=ecs|ecr|sts|iam]
   GET  /_shipgate/network  [?region=us-east-1][&account=123456789012]
                            default VPC subnets / security group
 
 Each logged call carries ``accessKey``, the key id its signature names, so a test
-can tell which credentials (e.g. an assumed role's) made it. STS calls (query
-protocol) are logged with their form fields as ``body``.
+can tell which credentials (e.g. an assumed role's) made it. STS and IAM calls (query
+protocol) are logged with their form fields as ``body``, and can be faulted too
+(``"service": "iam"``). IAM ``SimulatePrincipalPolicy``, which moto lacks, is answered
+from the principal's policies in moto's IAM, judged by moto's own policy evaluator.
   POST /_shipgate/reset    scripts + faults + call log + all moto state
 
 Usage: ``python3 moto_ecs.py --port 0`` prints exactly one stdout line,
@@ -54,6 +56,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
@@ -672,6 +675,136 @@ def _json_response(start_response: Any, status: int, payload: Any, extra_headers
     return [body]
 
 
+# Services that speak AWS's query protocol (form-encoded ``Action=``, XML replies): their
+# calls are logged and can be faulted like the JSON ones.
+QUERY_SERVICES = ("sts", "iam")
+
+
+def _query_error(start_response: Any, fault: Fault) -> list[bytes]:
+    """AWS query-protocol error (STS, IAM), as the Rust SDK and botocore parse it."""
+    kind = "Receiver" if fault.status >= 500 else "Sender"
+    body = (
+        "<ErrorResponse><Error>"
+        f"<Type>{kind}</Type><Code>{escape(fault.code)}</Code><Message>{escape(fault.message)}</Message>"
+        f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    phrase = HTTPStatus(fault.status).phrase if fault.status in HTTPStatus._value2member_map_ else "Error"
+    start_response(
+        f"{fault.status} {phrase}",
+        [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _principal_policies(policy_source_arn: str) -> list[Any] | None:
+    """The identity policies of a user or role in moto's IAM (inline, attached, and for a
+    user its groups'), or None when there is no such principal."""
+    from moto.iam.models import iam_backends
+
+    parts = policy_source_arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam":
+        return None
+    account, resource = parts[4], parts[5]
+    backend = iam_backends[account][parts[1]]
+    kind, _, name = resource.partition("/")
+    name = name.rsplit("/", 1)[-1]
+    policies: list[Any] = []
+    try:
+        if kind == "user":
+            backend.get_user(name)
+            for policy_name in backend.list_user_policies(name):
+                policies.append(backend.get_user_policy(name, policy_name))
+            policies += backend.list_attached_user_policies(name)[0]
+            for group in backend.get_groups_for_user(name):
+                for policy_name in backend.list_group_policies(group.name):
+                    policies.append(backend.get_group_policy(group.name, policy_name))
+                policies += backend.list_attached_group_policies(group.name)[0]
+        elif kind == "role":
+            backend.get_role(name)
+            for policy_name in backend.list_role_policies(name):
+                policies.append(backend.get_role_policy(name, policy_name)[1])
+            policies += backend.list_attached_role_policies(name)[0]
+        else:
+            return None
+    except Exception:  # moto raises its own NoSuchEntity types
+        return None
+    return policies
+
+
+def _members(fields: dict[str, str], prefix: str) -> list[str]:
+    found = []
+    index = 1
+    while f"{prefix}.member.{index}" in fields:
+        found.append(fields[f"{prefix}.member.{index}"])
+        index += 1
+    return found
+
+
+def simulate_principal_policy(start_response: Any, fields: dict[str, str]) -> list[bytes]:
+    """IAM SimulatePrincipalPolicy, which moto lacks: each action on each resource,
+    judged by moto's own policy evaluator over the principal's identity policies
+    (an explicit Deny wins, then any Allow, else implicitDeny). Context entries
+    (``ContextEntries.member.N.ContextKeyName``/``ContextKeyValues.member.1``) feed the
+    policies' conditions. Like moto's evaluator, a statement whose condition is not met
+    counts as a Deny, so callers pass the context their real calls would carry."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    source = fields.get("PolicySourceArn", "")
+    policies = _principal_policies(source)
+    if policies is None:
+        return _query_error(
+            start_response,
+            Fault(
+                action="SimulatePrincipalPolicy",
+                code="NoSuchEntity",
+                message=f"The user or role {source} cannot be found.",
+                status=404,
+                remaining=1,
+                service="iam",
+            ),
+        )
+    # moto's evaluator takes one value per condition key.
+    context: dict[str, str] = {}
+    index = 1
+    while f"ContextEntries.member.{index}.ContextKeyName" in fields:
+        key = fields[f"ContextEntries.member.{index}.ContextKeyName"]
+        values = _members(fields, f"ContextEntries.member.{index}.ContextKeyValues")
+        if values:
+            context[key] = values[0]
+        index += 1
+    members = []
+    for action in _members(fields, "ActionNames"):
+        for resource in _members(fields, "ResourceArns") or ["*"]:
+            results = [
+                IAMPolicy(policy).is_action_permitted(action, resource, None, context)
+                for policy in policies
+            ]
+            if PermissionResult.DENIED in results:
+                decision = "explicitDeny"
+            elif PermissionResult.PERMITTED in results:
+                decision = "allowed"
+            else:
+                decision = "implicitDeny"
+            members.append(
+                "<member>"
+                f"<EvalActionName>{escape(action)}</EvalActionName>"
+                f"<EvalResourceName>{escape(resource)}</EvalResourceName>"
+                f"<EvalDecision>{decision}</EvalDecision>"
+                "<MatchedStatements/><MissingContextValues/>"
+                "</member>"
+            )
+    body = (
+        '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
+        f"<EvaluationResults>{''.join(members)}</EvaluationResults>"
+        "</SimulatePrincipalPolicyResult>"
+        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        "</SimulatePrincipalPolicyResponse>"
+    ).encode()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def _aws_error(start_response: Any, fault: Fault) -> list[bytes]:
     """AWS JSON-protocol error, as the Rust SDK and botocore parse it."""
     body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
@@ -788,20 +921,27 @@ class ShipgateApp:
         access_key = _signing_key(environ)
         target = environ.get("HTTP_X_AMZ_TARGET")
         if not target or "." not in target:
-            if _signing_service(environ) == "sts":
+            query_service = _signing_service(environ)
+            if query_service in QUERY_SERVICES:
                 form = parse_qs(_buffer_body(environ).decode("utf-8", "replace"))
                 fields = {k: v[0] for k, v in form.items()}
+                action = fields.get("Action", "")
+                fault = self.state.take_fault(query_service, action)
                 self.state.record_call(
                     {
-                        "service": "sts",
-                        "action": fields.get("Action", ""),
+                        "service": query_service,
+                        "action": action,
                         "at": arrived_at,
-                        "faulted": False,
-                        "faultCode": None,
+                        "faulted": fault is not None,
+                        "faultCode": fault.code if fault else None,
                         "accessKey": access_key,
                         "body": fields,
                     }
                 )
+                if fault is not None:
+                    return _query_error(start_response, fault)
+                if (query_service, action) == ("iam", "SimulatePrincipalPolicy"):
+                    return simulate_principal_policy(start_response, fields)
             return self.moto_app(environ, start_response)
 
         prefix, _, action = target.partition(".")

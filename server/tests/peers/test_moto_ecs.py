@@ -557,6 +557,102 @@ class FaultAndCallLogTests(PeerTestCase):
         self.assertTrue(net["subnets"], "the other account has a default VPC too")
 
 
+class IamTests(PeerTestCase):
+    """SimulatePrincipalPolicy (which stock moto lacks) and faults on query-protocol calls."""
+
+    def iam(self) -> Any:
+        return boto3.client(
+            "iam",
+            endpoint_url=self.base,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def test_simulation_judges_a_users_policies(self) -> None:
+        iam = self.iam()
+        iam.create_user(UserName="engine")
+        iam.put_user_policy(
+            UserName="engine",
+            PolicyName="deploy",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "ecs:UpdateService",
+                            "Resource": "arn:aws:ecs:us-east-1:123456789012:service/c/api",
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": "iam:PassRole",
+                            "Resource": "arn:aws:iam::123456789012:role/task",
+                            "Condition": {
+                                "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+                            },
+                        },
+                        {"Effect": "Deny", "Action": "ecs:DeleteService", "Resource": "*"},
+                    ],
+                }
+            ),
+        )
+        user = "arn:aws:iam::123456789012:user/engine"
+
+        def decide(action: str, resource: str) -> str:
+            result = iam.simulate_principal_policy(
+                PolicySourceArn=user,
+                ActionNames=[action],
+                ResourceArns=[resource],
+                ContextEntries=[
+                    {
+                        "ContextKeyName": "iam:PassedToService",
+                        "ContextKeyValues": ["ecs-tasks.amazonaws.com"],
+                        "ContextKeyType": "string",
+                    }
+                ],
+            )
+            (only,) = result["EvaluationResults"]
+            self.assertEqual(only["EvalActionName"], action)
+            return only["EvalDecision"]
+
+        self.assertEqual(
+            decide("ecs:UpdateService", "arn:aws:ecs:us-east-1:123456789012:service/c/api"),
+            "allowed",
+        )
+        self.assertEqual(
+            decide("ecs:UpdateService", "arn:aws:ecs:us-east-1:123456789012:service/c/web"),
+            "implicitDeny",
+        )
+        self.assertEqual(decide("iam:PassRole", "arn:aws:iam::123456789012:role/task"), "allowed")
+        self.assertEqual(decide("ecs:DeleteService", "*"), "explicitDeny")
+        with self.assertRaises(ClientError) as missing:
+            iam.simulate_principal_policy(
+                PolicySourceArn="arn:aws:iam::123456789012:user/nobody",
+                ActionNames=["ecs:UpdateService"],
+            )
+        self.assertEqual(missing.exception.response["Error"]["Code"], "NoSuchEntity")
+
+    def test_query_protocol_calls_can_be_faulted_and_are_logged(self) -> None:
+        self.control(
+            "POST",
+            "/_shipgate/fault",
+            {"service": "iam", "action": "SimulatePrincipalPolicy", "code": "AccessDenied", "status": 403},
+        )
+        iam = self.iam()
+        with self.assertRaises(ClientError) as refused:
+            iam.simulate_principal_policy(
+                PolicySourceArn="arn:aws:iam::123456789012:user/engine",
+                ActionNames=["ecs:UpdateService"],
+            )
+        self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+        _, calls = self.control("GET", "/_shipgate/calls?service=iam&action=SimulatePrincipalPolicy")
+        self.assertEqual([c["faulted"] for c in calls["calls"]], [True])
+        # The fault was used up: moto's own IAM answers the next call.
+        iam.create_user(UserName="after")
+        self.assertEqual(iam.get_user(UserName="after")["User"]["UserName"], "after")
+
+
 class EcrTests(PeerTestCase):
     def test_put_and_describe_image_and_scan_findings(self) -> None:
         repo = self.ecr.create_repository(repositoryName="shipgate/api")["repository"]

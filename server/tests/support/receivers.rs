@@ -136,6 +136,7 @@ impl FakeGitHub {
             )
             .route("/repos/{owner}/{repo}/compare/{basehead}", get(compare))
             .route("/user/repos", get(list_repositories))
+            .route("/repos/{owner}/{repo}", get(get_repository))
             .with_state(state.clone());
         FakeGitHub {
             url: serve(router).await,
@@ -271,6 +272,40 @@ async fn list_repositories(
         })
         .collect();
     Json(Value::Array(listed)).into_response()
+}
+
+/// `GET /repos/{owner}/{repo}` (docs.github.com/rest/repos/repos#get-a-repository): a
+/// repository the token can see (one given to `set_repositories`), with the token's
+/// permissions in it; 404 for any other, as GitHub answers for a repository it hides.
+async fn get_repository(
+    State(state): State<GitHubState>,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let full_name = format!("{owner}/{repo}");
+    state.record(format!("/repos/{full_name}"), &headers, Value::Null);
+    if let Some(failure) = state.scripted_failure("repo") {
+        return failure;
+    }
+    let known = state.repositories.lock().unwrap().clone();
+    let Some(index) = known
+        .iter()
+        .position(|r| r.eq_ignore_ascii_case(&full_name))
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/repos/repos#get-a-repository", "status": "404"})),
+        )
+            .into_response();
+    };
+    Json(json!({
+        "id": 1296269 + index, "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5", "name": repo, "full_name": full_name,
+        "owner": {"login": owner, "id": 583231, "type": "User"},
+        "private": false, "html_url": format!("https://github.com/{full_name}"), "fork": false,
+        "url": format!("https://api.github.com/repos/{full_name}"), "default_branch": "master",
+        "permissions": {"admin": false, "maintain": false, "push": true, "triage": true, "pull": true}
+    }))
+    .into_response()
 }
 
 async fn create_deployment(
