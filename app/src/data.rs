@@ -144,12 +144,7 @@ pub trait Dashboard: Send + Sync + 'static {
         ip: Option<String>,
     ) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
     /// Each pipeline's problems from its last Verify, and when that Verify finished.
-    fn verify_problems(
-        &self,
-    ) -> futures::future::BoxFuture<
-        '_,
-        Result<std::collections::BTreeMap<String, (i64, i64)>, String>,
-    >;
+    fn verify_problems(&self) -> futures::future::BoxFuture<'_, Result<VerifyProblems, String>>;
     /// Deletes a pipeline's definition; its runs stay, as history.
     fn delete_pipeline(
         &self,
@@ -158,6 +153,10 @@ pub trait Dashboard: Send + Sync + 'static {
         ip: Option<String>,
     ) -> futures::future::BoxFuture<'_, Result<(), Refused>>;
 }
+
+/// Each pipeline's problem count from its last Verify, and when that Verify finished.
+#[cfg(feature = "ssr")]
+pub type VerifyProblems = std::collections::BTreeMap<String, (i64, i64)>;
 
 /// Why the server did not make a change: a sentence for the person who asked.
 #[cfg(feature = "ssr")]

@@ -18,7 +18,7 @@ before(async () => {
   mkdirSync(shots, { recursive: true });
   moto = await startMoto();
   await moto.seed();
-  server = await startShipgate({ ...moto.env, SHIPGATE_PUBLIC_URL: 'https://shipgate.example.com' });
+  server = await startShipgate(moto.env);
   browser = await launchBrowser();
 });
 
@@ -58,7 +58,9 @@ for (const javaScriptEnabled of [true, false]) {
     assert.match(workflow, /branches: \["master"\]/);
     assert.match(workflow, /id-token: write/);
     assert.match(workflow, /\/hello-world:\$\{\{ steps\.tag\.outputs\.tag \}\}/);
-    assert.match(await page.locator('#kit-webhook-url').innerText(), /^https:\/\/shipgate\.example\.com\/webhooks\/github$/);
+    // No public_url is set, so the payload URL is a placeholder the page says how to fill.
+    assert.equal(await page.locator('#kit-webhook-url').innerText(), 'PUBLIC_URL/webhooks/github');
+    assert.match(await page.locator('section.placeholders').innerText(), /PUBLIC_URL — .*public_url/);
     assert.match(await page.locator('#kit-shipgate_policy').innerText(), /ecs:UpdateService/);
 
     // Each file downloads as itself, with or without JavaScript.
@@ -99,7 +101,7 @@ for (const javaScriptEnabled of [true, false]) {
     // The Pipelines page carries the badge.
     await page.goto(`${server.base}/pipelines`);
     const badge = page.locator('a.badge-check-problem');
-    assert.match(await badge.innerText(), /\d+ problems?/);
+    assert.match(await badge.textContent(), /\d+ problems?/);
     assert.equal(await badge.getAttribute('href'), '/pipelines/hello/setup#verify');
     assert.deepEqual(errors, []);
     await context.close();

@@ -619,13 +619,8 @@ fn statements(
     repository_arn: &str,
     holes: &mut Holes,
 ) -> Vec<Value> {
-    // (scope, conditioned) → (actions, resources, condition), in ENGINE_PERMISSIONS order.
-    let mut grouped: Vec<(
-        (PermissionScope, bool),
-        Vec<&str>,
-        BTreeSet<String>,
-        Option<Value>,
-    )> = Vec::new();
+    // One statement per scope (and condition), in ENGINE_PERMISSIONS order.
+    let mut grouped: Vec<Statement> = Vec::new();
     for p in ENGINE_PERMISSIONS {
         // An environment's role makes only that environment's ECS and PassRole calls;
         // ECR, STS and Verify's IAM calls are Shipgate's own.
@@ -639,29 +634,43 @@ fn statements(
         }
         let when = condition(p);
         let key = (p.scope, when.is_some());
-        match grouped.iter_mut().find(|(k, ..)| *k == key) {
-            Some((_, actions, res, _)) => {
-                actions.push(p.action);
-                res.extend(found);
+        match grouped.iter_mut().find(|s| s.key == key) {
+            Some(statement) => {
+                statement.actions.push(p.action);
+                statement.resources.extend(found);
             }
-            None => grouped.push((key, vec![p.action], found, when)),
+            None => grouped.push(Statement {
+                key,
+                actions: vec![p.action],
+                resources: found,
+                condition: when,
+            }),
         }
     }
     grouped
         .into_iter()
-        .map(|((scope, conditioned), actions, res, when)| {
+        .map(|s| {
             let mut statement = json!({
-                "Sid": sid(scope, conditioned),
+                "Sid": sid(s.key.0, s.key.1),
                 "Effect": "Allow",
-                "Action": actions,
-                "Resource": res.into_iter().collect::<Vec<_>>(),
+                "Action": s.actions,
+                "Resource": s.resources.into_iter().collect::<Vec<_>>(),
             });
-            if let Some(when) = when {
+            if let Some(when) = s.condition {
                 statement["Condition"] = when;
             }
             statement
         })
         .collect()
+}
+
+/// A policy statement being gathered: its scope (and whether it carries a condition),
+/// actions, resources and condition.
+struct Statement {
+    key: (PermissionScope, bool),
+    actions: Vec<&'static str>,
+    resources: BTreeSet<String>,
+    condition: Option<Value>,
 }
 
 fn shipgate_policy_files(

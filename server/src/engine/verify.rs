@@ -421,13 +421,12 @@ async fn verify_environment(pass: &mut Pass<'_>, env: &shipgate_pipeline::Enviro
                 Some(Err(e)) => pass.checks.push(Check::failed_call(at(check), role.clone(), &e.to_string())),
             }
         }
-        if let Some(family) = facts.task_family.clone() {
-            if let Some(result) = pass
+        if let Some(family) = facts.task_family.clone()
+            && let Some(result) = pass
                 .within(engine.cloud.try_list_task_definitions(&target, &family))
                 .await
-            {
-                pass.read("ecs:ListTaskDefinitions", &result);
-            }
+        {
+            pass.read("ecs:ListTaskDefinitions", &result);
         }
     }
     if let Some(lists) = pass.within(engine.cloud.try_discovery_lists(&target)).await {

@@ -350,9 +350,7 @@ impl Dashboard for StoreDashboard {
         .boxed()
     }
 
-    fn verify_problems(
-        &self,
-    ) -> BoxFuture<'_, Result<std::collections::BTreeMap<String, (i64, i64)>, String>> {
+    fn verify_problems(&self) -> BoxFuture<'_, Result<shipgate_app::data::VerifyProblems, String>> {
         async move { self.store.verification_problems().await.map_err(shown) }.boxed()
     }
 

@@ -1,7 +1,8 @@
 //! The dashboard's pipeline form posts here, to the address of its own page: `POST
 //! /pipelines/new` and `POST /pipelines/{name}/edit`. A save goes through the pipeline
 //! use-cases (which check the role, validate as the REST API does, and audit) and sends the
-//! browser to the pipeline. A refused save answers with the form's page drawn again, with
+//! browser on: a new pipeline to its Set up page (its first Verify already asked for), an
+//! edit to the pipeline. A refused save answers with the form's page drawn again, with
 //! what was sent and each error beside its field, so that a browser without JavaScript
 //! loses nothing and sees exactly what to fix.
 
