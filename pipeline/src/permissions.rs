@@ -25,7 +25,8 @@ pub enum PermissionScope {
     PassedRoles,
     /// Each environment's `role_arn`.
     AssumedRoles,
-    /// Shipgate's own IAM user or role.
+    /// The principal whose policies Verify simulates: Shipgate's own IAM user or role,
+    /// or an environment's `role_arn` (asked through the role itself).
     OwnPrincipal,
     /// AWS accepts only `*` for this action.
     Any,
@@ -38,7 +39,7 @@ pub struct Permission {
     pub access: Access,
     pub scope: PermissionScope,
     /// Only Verify uses it, and Verify says `not_checked` without it: Shipgate works
-    /// without the permission.
+    /// without the permission. Verify skips these when it checks the read permissions.
     pub optional: bool,
     pub why: &'static str,
 }
@@ -62,7 +63,8 @@ use Access::{Read, Write};
 use PermissionScope as S;
 
 /// Every AWS action Shipgate's engine, discovery and Verify call, in the order a policy
-/// lists them.
+/// lists them. `sts:GetCallerIdentity` (Verify's first call) is not here: AWS allows it
+/// to every identity, so no policy grants or denies it.
 pub const ENGINE_PERMISSIONS: &[Permission] = &[
     needed(
         "ecr:DescribeImages",
@@ -153,14 +155,14 @@ pub const ENGINE_PERMISSIONS: &[Permission] = &[
         access: Read,
         scope: S::PassedRoles,
         optional: true,
-        why: "lets Verify check that the task and execution roles exist",
+        why: "only Verify calls it, to check that the task and execution roles exist",
     },
     Permission {
         action: "iam:SimulatePrincipalPolicy",
         access: Read,
         scope: S::OwnPrincipal,
         optional: true,
-        why: "lets Verify check the write permissions without calling them",
+        why: "only Verify calls it, to check the write permissions without making the calls",
     },
 ];
 
@@ -174,7 +176,7 @@ impl PermissionScope {
             S::Repository => "the pipeline's ECR repository",
             S::PassedRoles => "the live task and execution roles",
             S::AssumedRoles => "each environment's `role_arn`",
-            S::OwnPrincipal => "Shipgate's own user or role",
+            S::OwnPrincipal => "Shipgate's own user or role (and each `role_arn` on itself)",
             S::Any => "`*` (AWS allows no narrower resource)",
         }
     }
@@ -214,6 +216,27 @@ mod tests {
             a.split_once(':')
                 .is_some_and(|(s, n)| !s.is_empty() && n.starts_with(char::is_uppercase))
         }));
+    }
+
+    #[test]
+    fn only_verifys_reads_are_optional_and_each_says_so() {
+        for p in ENGINE_PERMISSIONS.iter().filter(|p| p.optional) {
+            assert_eq!(p.access, Read, "{}", p.action);
+            assert!(p.why.starts_with("only Verify calls it"), "{}", p.action);
+        }
+        let optional: Vec<&str> = ENGINE_PERMISSIONS
+            .iter()
+            .filter(|p| p.optional)
+            .map(|p| p.action)
+            .collect();
+        assert_eq!(optional, ["iam:GetRole", "iam:SimulatePrincipalPolicy"]);
+        assert_eq!(
+            permissions_markdown()
+                .lines()
+                .filter(|l| l.ends_with("(optional)"))
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! roles) is a visible CAPITALS placeholder, listed with how to fill it.
 
 use crate::permissions::{Access, ENGINE_PERMISSIONS, Permission, PermissionScope};
-use crate::spec::PipelineSpec;
+use crate::spec::{EnvironmentSpec, PipelineSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -58,7 +58,8 @@ pub struct SetupKit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KitFile {
     /// Stable: `workflow`, `oidc_provider`, `ci_trust_policy`, `ci_trust_policy_immutable`,
-    /// `ci_push_policy`, `shipgate_policy`, `role_policy_<environment>`.
+    /// `ci_push_policy`, `shipgate_policy`, and `role_policy_<environments>` for each
+    /// `role_arn` the pipeline's environments use.
     pub id: String,
     /// Where it goes (the workflow) or a file name to save it as.
     pub path: String,
@@ -96,10 +97,15 @@ pub struct Placeholder {
     pub how: String,
 }
 
-/// The action majors the workflow pins, as its comment says.
-pub const CHECKOUT: &str = "actions/checkout@v6";
+/// The action majors the workflow pins, as its comment says: the newest of each in
+/// December 2026 (checkout v7.0.1, configure-aws-credentials v6.3.0, amazon-ecr-login
+/// v2.1.7). A major tag takes fixes but never a breaking change.
+pub const CHECKOUT: &str = "actions/checkout@v7";
 pub const CONFIGURE_AWS_CREDENTIALS: &str = "aws-actions/configure-aws-credentials@v6";
 pub const ECR_LOGIN: &str = "aws-actions/amazon-ecr-login@v2";
+/// The runner image, by version rather than `ubuntu-latest`, for the same reason: the
+/// newest GitHub-hosted Ubuntu in December 2026.
+pub const RUNNER: &str = "ubuntu-26.04";
 
 /// The OIDC provider GitHub Actions tokens come from, and the audience AWS expects.
 pub const GITHUB_OIDC_HOST: &str = "token.actions.githubusercontent.com";
@@ -110,13 +116,43 @@ fn short(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-/// The account in an ECS or IAM ARN.
-fn arn_account(arn: &str) -> Option<&str> {
-    let account = arn.strip_prefix("arn:")?.split(':').nth(3)?;
-    (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())).then_some(account)
+/// The parts of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`) the kit reuses.
+/// IAM ARNs have no region; the account is kept only when it is 12 digits.
+struct ArnParts<'a> {
+    partition: &'a str,
+    region: Option<&'a str>,
+    account: Option<&'a str>,
 }
 
-/// A string as a YAML scalar that means exactly it: JSON's double-quoted form is YAML too.
+fn arn_parts(arn: &str) -> Option<ArnParts<'_>> {
+    let mut parts = arn.strip_prefix("arn:")?.splitn(5, ':');
+    let partition = parts.next().filter(|p| p.starts_with("aws"))?;
+    let _service = parts.next()?;
+    let region = parts.next()?;
+    let account = parts.next()?;
+    parts.next()?;
+    Some(ArnParts {
+        partition,
+        region: (!region.is_empty()).then_some(region),
+        account: (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
+            .then_some(account),
+    })
+}
+
+/// The ARN partition of a region: China and GovCloud have their own, so their ARNs
+/// do not start with `arn:aws:`.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// A string as a YAML scalar that means exactly it, whatever `:`, `#` or quotes it holds:
+/// JSON's double-quoted form is YAML too.
 fn yaml(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
@@ -148,8 +184,8 @@ impl Holes {
 
 const RUN_VERIFY: &str = "run Verify: Shipgate reads it from AWS";
 
-/// The workflow file's name: `ci_workflow` in lower case with anything but letters and
-/// digits as `-`, or `build`.
+/// The workflow file's name: `ci_workflow` in lower case with each run of anything but
+/// letters and digits as one `-`, or `build`.
 fn workflow_slug(ci_workflow: Option<&str>) -> String {
     let Some(name) = ci_workflow else {
         return "build".into();
@@ -176,10 +212,40 @@ fn workflow_slug(ci_workflow: Option<&str>) -> String {
     }
 }
 
+/// The branch as a literal `on.push.branches` filter. GitHub reads `*`, `?`, `+`, `[`, `]`
+/// and a leading `!` as pattern characters, so a branch such as `fix+1` would otherwise
+/// never match itself; `\` makes each literal. (git forbids `*`, `?` and `[` anyway.)
+fn branch_filter(branch: &str) -> String {
+    let mut filter = String::with_capacity(branch.len());
+    for (i, c) in branch.chars().enumerate() {
+        if matches!(c, '*' | '?' | '+' | '[' | ']') || (i == 0 && c == '!') {
+            filter.push('\\');
+        }
+        filter.push(c);
+    }
+    filter
+}
+
 /// The CI role's name in the kit: Shipgate does not create it, it only names it
-/// consistently in the workflow and the trust policy's instructions.
+/// consistently in the workflow and the trust policy's instructions. IAM role names are
+/// at most 64 characters, so a long pipeline name is cut and keeps a hash of the whole,
+/// and two long names never share a role.
 pub fn ci_role_name(pipeline: &str) -> String {
-    format!("shipgate-ci-{pipeline}")
+    const PREFIX: &str = "shipgate-ci-";
+    let name = format!("{PREFIX}{pipeline}");
+    if name.len() <= 64 {
+        return name;
+    }
+    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    let hash = pipeline.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    // Pipeline names are ASCII (lowercase, digits, `-`, `_`), so byte slicing is safe.
+    let keep = 64 - PREFIX.len() - 9;
+    format!(
+        "{PREFIX}{}-{hash:08x}",
+        &pipeline[..keep.min(pipeline.len())]
+    )
 }
 
 pub fn setup_kit(spec: &PipelineSpec, facts: &KitFacts, settings: &KitSettings) -> SetupKit {
@@ -187,49 +253,59 @@ pub fn setup_kit(spec: &PipelineSpec, facts: &KitFacts, settings: &KitSettings) 
     let account = holes.or(
         facts.account_id.as_deref(),
         "ACCOUNT_ID",
-        &format!("the 12-digit AWS account of the ECR repository; {RUN_VERIFY}"),
+        &format!(
+            "the 12-digit AWS account of Shipgate's identity and the ECR repository; {RUN_VERIFY}"
+        ),
     );
-    let ecr_region = spec
-        .build
-        .ecr_region
-        .clone()
-        .or_else(|| spec.environments.first().map(|e| e.region.clone()))
-        .unwrap_or_else(|| "us-east-1".into());
+    let ecr_region = holes.or(
+        spec.build
+            .ecr_region
+            .as_deref()
+            .or_else(|| spec.environments.first().map(|e| e.region.as_str())),
+        "REGION",
+        "the ECR repository's region: set the pipeline's ecr_region",
+    );
+    let partition = partition_of(&ecr_region);
     let repository_arn = format!(
-        "arn:aws:ecr:{ecr_region}:{account}:repository/{}",
+        "arn:{partition}:ecr:{ecr_region}:{account}:repository/{}",
         spec.ecr_repository
     );
     let (owner, repo) = spec
         .repository
         .split_once('/')
         .unwrap_or((&spec.repository, ""));
-    let workflow_name = spec.build.ci_workflow.as_deref().unwrap_or("build");
-    let ci_role_arn = format!("arn:aws:iam::{account}:role/{}", ci_role_name(&spec.name));
-
-    let files = vec![
-        workflow_file(spec, workflow_name, &ci_role_arn, &ecr_region),
-        oidc_provider_file(),
-        ci_trust_file(spec, &account, &ci_role_arn, None),
-        ci_trust_file(
-            spec,
-            &account,
-            &ci_role_arn,
-            Some((
-                holes.or(
-                    facts.github_owner_id.map(|i| i.to_string()).as_deref(),
-                    "OWNER_ID",
-                    &format!("the numeric id of {owner}: `gh api /repos/{} --jq .owner.id`, or set github_token and run Verify", spec.repository),
-                ),
-                holes.or(
-                    facts.github_repository_id.map(|i| i.to_string()).as_deref(),
-                    "REPOSITORY_ID",
-                    &format!("the numeric id of {}: `gh api /repos/{} --jq .id`, or set github_token and run Verify", spec.repository, spec.repository),
-                ),
-            )),
+    let ci_role_arn = format!(
+        "arn:{partition}:iam::{account}:role/{}",
+        ci_role_name(&spec.name)
+    );
+    let oidc_provider_arn =
+        format!("arn:{partition}:iam::{account}:oidc-provider/{GITHUB_OIDC_HOST}");
+    let ids = (
+        holes.or(
+            facts.github_owner_id.map(|i| i.to_string()).as_deref(),
+            "OWNER_ID",
+            &format!(
+                "the numeric id of {owner}: `gh api /repos/{} --jq .owner.id`, or set github_token and run Verify",
+                spec.repository
+            ),
         ),
+        holes.or(
+            facts.github_repository_id.map(|i| i.to_string()).as_deref(),
+            "REPOSITORY_ID",
+            &format!(
+                "the numeric id of {}: `gh api /repos/{} --jq .id`, or set github_token and run Verify",
+                spec.repository, spec.repository
+            ),
+        ),
+    );
+
+    let mut files = vec![
+        workflow_file(spec, &ci_role_arn, &ecr_region),
+        oidc_provider_file(),
+        ci_trust_file(spec, &oidc_provider_arn, &ci_role_arn, None),
+        ci_trust_file(spec, &oidc_provider_arn, &ci_role_arn, Some(ids)),
         ci_push_file(&repository_arn),
     ];
-    let mut files = files;
     files.extend(shipgate_policy_files(
         spec,
         facts,
@@ -290,49 +366,56 @@ pub fn setup_kit(spec: &PipelineSpec, facts: &KitFacts, settings: &KitSettings) 
     }
 }
 
-fn workflow_file(
-    spec: &PipelineSpec,
-    workflow_name: &str,
-    ci_role_arn: &str,
-    ecr_region: &str,
-) -> KitFile {
-    let template = &spec.build.image_tag;
-    let mut tag_lines = Vec::new();
+/// The tag step's script: the pipeline's `image_tag` with `{sha}`, `{short_sha}` and
+/// `{branch}` filled in exactly as [`crate::BuildSettings::tag_for`] does, so the image
+/// lands under the tag the Build stage waits for. The branch is cleaned by bash per
+/// character in a UTF-8 locale (the step sets `LC_ALL`), as Rust's `chars()` does; a
+/// byte-wise `tr` would turn `é` into two dashes and the tags would differ. The template
+/// itself is tag characters only (the spec checks it), so it is safe in double quotes.
+fn tag_script(template: &str) -> Vec<String> {
+    let mut lines = Vec::new();
     if template.contains("{short_sha}") {
-        tag_lines.push(r#"short_sha="${GITHUB_SHA::7}""#.to_owned());
+        lines.push(r#"short_sha="${GITHUB_SHA::7}""#.to_owned());
     }
     if template.contains("{branch}") {
-        tag_lines.push(
-            r#"branch="$(printf '%s' "$GITHUB_REF_NAME" | tr -c 'A-Za-z0-9._-' '-')""#.to_owned(),
-        );
+        lines.push(r#"branch="${GITHUB_REF_NAME//[^A-Za-z0-9._-]/-}""#.to_owned());
     }
     let shell_tag = template
         .replace("{sha}", "${GITHUB_SHA}")
         .replace("{short_sha}", "${short_sha}")
         .replace("{branch}", "${branch}");
-    tag_lines.push(format!(r#"echo "tag={shell_tag}" >> "$GITHUB_OUTPUT""#));
-    let tag_script = tag_lines
+    lines.push(format!(r#"echo "tag={shell_tag}" >> "$GITHUB_OUTPUT""#));
+    lines
+}
+
+fn workflow_file(spec: &PipelineSpec, ci_role_arn: &str, ecr_region: &str) -> KitFile {
+    let template = &spec.build.image_tag;
+    let workflow_name = spec.build.ci_workflow.as_deref().unwrap_or("build");
+    let tag_script = tag_script(template)
         .iter()
         .map(|l| format!("          {l}"))
         .collect::<Vec<_>>()
         .join("\n");
+    // Every value that comes from the pipeline is written with `yaml()`; comments run to
+    // the end of their line, and no pipeline field can hold a line break.
     let content = format!(
-        r#"# Written by Shipgate for the pipeline {pipeline}: every push to {branch} builds the image
+        r#"# Written by Shipgate for the pipeline {pipeline}: each push to {branch} builds the image
 # and pushes it to ECR as {repository}:{template}, the tag Shipgate's Build stage waits for.
-# Never tagged `latest`, so a tag always says which commit runs.
-# Actions pinned to their major versions, current in December 2026:
-# {checkout}, {credentials}, {login}.
+# No floating tag: every image's tag names its commit.
+# Pinned to the action majors current in December 2026: {checkout},
+# {credentials}, {login}.
+# The runner is {runner}, GitHub's newest Ubuntu then.
 name: {name}
 on:
   push:
-    branches: [{branch_yaml}]
+    branches: [{branch_filter}]
 permissions:
   id-token: write
   contents: read
 jobs:
   build:
     name: {name}
-    runs-on: ubuntu-latest
+    runs-on: {runner}
     steps:
       - uses: {checkout}
       - uses: {credentials}
@@ -342,12 +425,15 @@ jobs:
       - id: ecr
         uses: {login}
       - id: tag
-        name: Image tag (the pipeline's image_tag, {template})
+        name: {tag_step}
+        shell: bash
+        env:
+          LC_ALL: C.UTF-8
         run: |
 {tag_script}
       - name: Build and push
         env:
-          IMAGE: ${{{{ steps.ecr.outputs.registry }}}}/{repository}:${{{{ steps.tag.outputs.tag }}}}
+          IMAGE: {image}
         run: |
           docker build --tag "$IMAGE" .
           docker push "$IMAGE"
@@ -355,14 +441,19 @@ jobs:
         pipeline = spec.name,
         branch = spec.branch,
         repository = spec.ecr_repository,
-        template = template,
         checkout = CHECKOUT,
         credentials = CONFIGURE_AWS_CREDENTIALS,
         login = ECR_LOGIN,
+        runner = RUNNER,
         name = yaml(workflow_name),
-        branch_yaml = yaml(&spec.branch),
+        branch_filter = yaml(&branch_filter(&spec.branch)),
         role = yaml(ci_role_arn),
         region = yaml(ecr_region),
+        tag_step = yaml(&format!("Image tag (the pipeline's image_tag, {template})")),
+        image = yaml(&format!(
+            "${{{{ steps.ecr.outputs.registry }}}}/{}:${{{{ steps.tag.outputs.tag }}}}",
+            spec.ecr_repository
+        )),
     );
     KitFile {
         id: "workflow".into(),
@@ -386,6 +477,9 @@ jobs:
     }
 }
 
+/// The provider as `--cli-input-json` for `aws iam create-open-id-connect-provider`: a
+/// file the admin can read, with the command in `about`. No thumbprint: AWS verifies
+/// GitHub's certificate itself, and the CLI no longer requires one.
 fn oidc_provider_file() -> KitFile {
     let content = pretty(&json!({
         "Url": format!("https://{GITHUB_OIDC_HOST}"),
@@ -396,7 +490,7 @@ fn oidc_provider_file() -> KitFile {
         path: "github-oidc-provider.json".into(),
         title: "GitHub's OIDC identity provider (once per AWS account)".into(),
         about: format!(
-            "Lets GitHub Actions sign in to AWS with short-lived tokens. Create it once per account: aws iam create-open-id-connect-provider --cli-input-json file://github-oidc-provider.json (AWS fetches the provider's certificate itself). Skip it if https://{GITHUB_OIDC_HOST} is already listed under IAM identity providers."
+            "Lets GitHub Actions sign in to AWS with short-lived tokens (audience {STS_AUDIENCE}). Create it once per account: aws iam create-open-id-connect-provider --cli-input-json file://github-oidc-provider.json (AWS fetches the provider's certificate itself). Skip it if https://{GITHUB_OIDC_HOST} is already listed under IAM identity providers."
         ),
         media_type: "application/json".into(),
         content,
@@ -407,7 +501,7 @@ fn oidc_provider_file() -> KitFile {
 /// GitHub's newer subject form.
 fn ci_trust_file(
     spec: &PipelineSpec,
-    account: &str,
+    oidc_provider_arn: &str,
     ci_role_arn: &str,
     immutable: Option<(String, String)>,
 ) -> KitFile {
@@ -427,7 +521,7 @@ fn ci_trust_file(
         "Statement": [{
             "Sid": "GitHubActionsOnThisBranch",
             "Effect": "Allow",
-            "Principal": {"Federated": format!("arn:aws:iam::{account}:oidc-provider/{GITHUB_OIDC_HOST}")},
+            "Principal": {"Federated": oidc_provider_arn},
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {
                 format!("{GITHUB_OIDC_HOST}:aud"): STS_AUDIENCE,
@@ -436,13 +530,14 @@ fn ci_trust_file(
         }]
     }));
     let role = short(ci_role_arn);
+    let which = "Which one applies: the name form for repositories that still send GitHub's classic subject claim; the immutable form for repositories that use immutable subject claims (GitHub's default for repositories created or renamed since 15 July 2026, and one switch away for older ones). If unsure, look at the sub of a run's token, for instance in the role's AssumeRoleWithWebIdentity event in CloudTrail.";
     match immutable {
         None => KitFile {
             id: "ci_trust_policy".into(),
             path: format!("{role}-trust.json"),
             title: "CI role: trust policy (repository and branch by name)".into(),
             about: format!(
-                "Only workflows on {} in {} may assume the role. This is the subject GitHub sends for repositories with the classic subject claim: aws iam create-role --role-name {role} --assume-role-policy-document file://{role}-trust.json. If the repository uses immutable subject claims, use the next policy instead; a run's token shows which (its sub claim).",
+                "Only workflows on {} in {} may assume the role: aws iam create-role --role-name {role} --assume-role-policy-document file://{role}-trust.json. {which}",
                 spec.branch, spec.repository
             ),
             media_type: "application/json".into(),
@@ -452,7 +547,9 @@ fn ci_trust_file(
             id: "ci_trust_policy_immutable".into(),
             path: format!("{role}-trust-immutable.json"),
             title: "CI role: trust policy (immutable ids)".into(),
-            about: "For repositories that use GitHub's immutable subject claims, whose sub carries the owner's and the repository's numeric ids after an @. A name can be renamed or taken over by another account; the ids never change and are never reused, so this form cannot be matched by a namesake.".into(),
+            about: format!(
+                "The same trust, for GitHub's immutable subject claims: the sub carries the owner's and the repository's numeric ids after an @. A name can be renamed, or registered again by someone else once freed; the ids never change and are never reused, so a namesake cannot match. {which}"
+            ),
             media_type: "application/json".into(),
             content,
         },
@@ -474,15 +571,27 @@ fn ci_push_file(repository_arn: &str) -> KitFile {
         id: "ci_push_policy".into(),
         path: "ci-push-policy.json".into(),
         title: "CI role: push policy".into(),
-        about: "Attach it to the CI role (aws iam put-role-policy … --policy-document file://ci-push-policy.json). Sign-in on *, which ECR requires; layer upload and PutImage on exactly this repository. Without them docker push fails with InitiateLayerUpload denied or a bare EOF. BatchGetImage and GetDownloadUrlForLayer are for builds that read a layer cache from the repository; drop them if yours does not.".into(),
+        about: "Attach it to the CI role (aws iam put-role-policy … --policy-document file://ci-push-policy.json). Sign-in on *, which is the only resource ECR accepts for it; layer upload and PutImage on exactly this repository. Without them docker push fails with InitiateLayerUpload denied or a bare EOF. BatchGetImage and GetDownloadUrlForLayer are the pull actions, for builds that read a layer cache from the repository; drop them if yours does not.".into(),
         media_type: "application/json".into(),
         content,
     }
 }
 
 /// Who makes an environment's ECS calls: Shipgate itself, or the environment's role.
-fn caller_of(env: &crate::spec::EnvironmentSpec) -> Option<&str> {
+fn caller_of(env: &EnvironmentSpec) -> Option<&str> {
     env.deploy.role_arn.as_deref()
+}
+
+/// Whether an environment's role (rather than Shipgate itself) makes this call for the
+/// environment: its ECS calls, the `iam:PassRole` RegisterTaskDefinition carries, and
+/// Verify's IAM reads, which it makes through the role in the role's account. ECR and STS
+/// are always Shipgate's own.
+fn made_by_the_role(p: &Permission) -> bool {
+    p.action.starts_with("ecs:")
+        || matches!(
+            p.action,
+            "iam:PassRole" | "iam:GetRole" | "iam:SimulatePrincipalPolicy"
+        )
 }
 
 /// The condition a call carries that its statement should require.
@@ -513,6 +622,43 @@ fn sid(scope: PermissionScope, conditioned: bool) -> &'static str {
     }
 }
 
+/// Where an environment's ECS resources are. A cluster or service given as an ARN says
+/// it; otherwise Verify's facts, then the account of the environment's `role_arn` (the
+/// role lives where it deploys), then Shipgate's own account.
+struct Place {
+    partition: String,
+    region: String,
+    account: String,
+}
+
+fn place_of(env: &EnvironmentSpec, known: Option<&EnvironmentFacts>, account: &str) -> Place {
+    let service = arn_parts(&env.service);
+    let cluster = arn_parts(&env.cluster);
+    let role = env.deploy.role_arn.as_deref().and_then(arn_parts);
+    let from_arns = [&service, &cluster];
+    let region = from_arns
+        .iter()
+        .find_map(|a| a.as_ref().and_then(|a| a.region))
+        .unwrap_or(&env.region)
+        .to_owned();
+    let account = from_arns
+        .iter()
+        .find_map(|a| a.as_ref().and_then(|a| a.account))
+        .or_else(|| known.and_then(|k| k.account_id.as_deref()))
+        .or_else(|| role.as_ref().and_then(|r| r.account))
+        .unwrap_or(account)
+        .to_owned();
+    let partition = [&service, &cluster, &role]
+        .iter()
+        .find_map(|a| a.as_ref().map(|a| a.partition.to_owned()))
+        .unwrap_or_else(|| partition_of(&region).to_owned());
+    Place {
+        partition,
+        region,
+        account,
+    }
+}
+
 /// The resources of one scope, for the environments whose calls `caller` makes.
 fn resources(
     scope: PermissionScope,
@@ -534,15 +680,20 @@ fn resources(
                 out.insert(repository_arn.to_owned());
             }
         }
-        PermissionScope::OwnPrincipal => {
-            if caller.is_none() {
+        // Verify asks the simulator about the principal whose policies it checks: Shipgate's
+        // own, or the environment's role (asked through the role itself).
+        PermissionScope::OwnPrincipal => match caller {
+            Some(role) => {
+                out.insert(role.to_owned());
+            }
+            None => {
                 out.insert(holes.or(
                     facts.shipgate_principal_arn.as_deref(),
                     "SHIPGATE_PRINCIPAL_ARN",
                     &format!("the IAM user or role Shipgate runs as; {RUN_VERIFY}"),
                 ));
             }
-        }
+        },
         PermissionScope::AssumedRoles => {
             if caller.is_none() {
                 out.extend(
@@ -558,23 +709,19 @@ fn resources(
         | PermissionScope::PassedRoles => {
             for env in envs {
                 let known = facts.environments.iter().find(|f| f.name == env.name);
-                let env_account = arn_account(&env.service)
-                    .or_else(|| arn_account(&env.cluster))
-                    .or_else(|| known.and_then(|k| k.account_id.as_deref()))
-                    .or_else(|| env.deploy.role_arn.as_deref().and_then(arn_account))
-                    .unwrap_or(account)
-                    .to_owned();
-                let region = &env.region;
+                let Place {
+                    partition,
+                    region,
+                    account,
+                } = place_of(env, known, account);
+                let ecs = format!("arn:{partition}:ecs:{region}:{account}");
                 match scope {
                     PermissionScope::Cluster => {
-                        out.insert(format!(
-                            "arn:aws:ecs:{region}:{env_account}:cluster/{}",
-                            short(&env.cluster)
-                        ));
+                        out.insert(format!("{ecs}:cluster/{}", short(&env.cluster)));
                     }
                     PermissionScope::Service => {
                         out.insert(format!(
-                            "arn:aws:ecs:{region}:{env_account}:service/{}/{}",
+                            "{ecs}:service/{}/{}",
                             short(&env.cluster),
                             short(&env.service)
                         ));
@@ -585,22 +732,26 @@ fn resources(
                             "TASK_FAMILY",
                             &format!("the family of each service's task definition; {RUN_VERIFY}"),
                         );
-                        out.insert(format!(
-                            "arn:aws:ecs:{region}:{env_account}:task-definition/{family}:*"
-                        ));
+                        out.insert(format!("{ecs}:task-definition/{family}:*"));
                     }
                     _ => match known {
-                        Some(k) if k.task_role_arn.is_some() || k.execution_role_arn.is_some() => {
+                        // Verify read the live task definition (its family, its roles): a
+                        // role it does not name is one the definition does not have.
+                        Some(k)
+                            if k.task_family.is_some()
+                                || k.task_role_arn.is_some()
+                                || k.execution_role_arn.is_some() =>
+                        {
                             out.extend(
                                 k.task_role_arn.iter().chain(&k.execution_role_arn).cloned(),
                             );
                         }
                         _ => {
                             out.insert(holes.or(
-                                    None,
-                                    "TASK_ROLE_ARNS",
-                                    &format!("the task and execution role ARNs of each service's live task definition; {RUN_VERIFY}"),
-                                ));
+                                None,
+                                "TASK_ROLE_ARNS",
+                                &format!("the task and execution role ARNs of each service's live task definition; {RUN_VERIFY}"),
+                            ));
                         }
                     },
                 }
@@ -610,7 +761,18 @@ fn resources(
     out
 }
 
-/// The statements for the calls `caller` (Shipgate itself, or an environment's role) makes.
+/// A policy statement being gathered: its scope (and whether it carries a condition),
+/// actions, resources and condition.
+struct Statement {
+    key: (PermissionScope, bool),
+    actions: Vec<&'static str>,
+    resources: BTreeSet<String>,
+    condition: Option<Value>,
+}
+
+/// The statements for the calls `caller` (Shipgate itself, or an environment's role)
+/// makes, one per scope (and condition), so actions granted on the same resources share
+/// a statement, in ENGINE_PERMISSIONS order.
 fn statements(
     spec: &PipelineSpec,
     facts: &KitFacts,
@@ -619,13 +781,9 @@ fn statements(
     repository_arn: &str,
     holes: &mut Holes,
 ) -> Vec<Value> {
-    // One statement per scope (and condition), in ENGINE_PERMISSIONS order.
     let mut grouped: Vec<Statement> = Vec::new();
     for p in ENGINE_PERMISSIONS {
-        // An environment's role makes only that environment's ECS and PassRole calls;
-        // ECR, STS and Verify's IAM calls are Shipgate's own.
-        let roles_call = p.action.starts_with("ecs:") || p.action == "iam:PassRole";
-        if caller.is_some() && !roles_call {
+        if caller.is_some() && !made_by_the_role(p) {
             continue;
         }
         let found = resources(p.scope, spec, facts, caller, account, repository_arn, holes);
@@ -664,15 +822,6 @@ fn statements(
         .collect()
 }
 
-/// A policy statement being gathered: its scope (and whether it carries a condition),
-/// actions, resources and condition.
-struct Statement {
-    key: (PermissionScope, bool),
-    actions: Vec<&'static str>,
-    resources: BTreeSet<String>,
-    condition: Option<Value>,
-}
-
 fn shipgate_policy_files(
     spec: &PipelineSpec,
     facts: &KitFacts,
@@ -686,13 +835,19 @@ fn shipgate_policy_files(
         .filter(|p| p.access == Access::Write)
         .map(|p| p.action)
         .collect();
+    let optional: Vec<&str> = ENGINE_PERMISSIONS
+        .iter()
+        .filter(|p| p.optional)
+        .map(|p| p.action)
+        .collect();
     let mut files = vec![KitFile {
         id: "shipgate_policy".into(),
         path: format!("shipgate-{}-policy.json", spec.name),
         title: "Shipgate's own permissions".into(),
         about: format!(
-            "Attach it to the IAM role or user Shipgate runs as. Exactly what the engine calls for this pipeline, scoped to its clusters, services, task-definition families and repository; its writes are {}. iam:PassRole only on the live task and execution roles, and only to ECS tasks. iam:GetRole and iam:SimulatePrincipalPolicy are optional: they let Verify check roles and write permissions.",
-            writes.join(", ")
+            "Attach it to the IAM role or user Shipgate runs as. Exactly what the engine calls for this pipeline, scoped to its clusters, services, task-definition families and repository; its writes are {}. iam:PassRole only on the live task and execution roles, and only to ECS tasks. {} are optional: only Verify calls them, to check roles and write permissions.",
+            writes.join(", "),
+            optional.join(" and ")
         ),
         media_type: "application/json".into(),
         content: pretty(&json!({"Version": "2012-10-17", "Statement": own})),
@@ -711,7 +866,7 @@ fn shipgate_policy_files(
             path: format!("{}-policy.json", short(role)),
             title: format!("Permissions of {role} ({})", names.join(", ")),
             about: format!(
-                "Shipgate makes {}'s ECS calls as this role, in its own account: attach this policy to it, and let Shipgate's identity assume it (its trust policy names Shipgate's role or user).",
+                "Shipgate makes {}'s ECS calls as this role, in its own account: attach this policy to it, and let Shipgate's identity assume it (its trust policy names Shipgate's role or user). iam:GetRole and iam:SimulatePrincipalPolicy are optional, for Verify.",
                 names.join(" and ")
             ),
             media_type: "application/json".into(),
@@ -724,24 +879,53 @@ fn shipgate_policy_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::PipelineDraft;
+    use crate::spec::{EnvironmentDraft, PipelineDraft};
 
     const SHA: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
+    const WORKFLOW: &str = "Build and push: api";
     const OTHER_ROLE: &str = "arn:aws:iam::222222222222:role/deployer";
+    const REPOSITORY_ARN: &str = "arn:aws:ecr:us-east-1:111111111111:repository/payments";
 
-    /// Two regions, a custom tag and workflow, and production in another account.
+    fn environment(
+        name: &str,
+        cluster: &str,
+        region: &str,
+        role_arn: Option<&str>,
+    ) -> EnvironmentDraft {
+        EnvironmentDraft {
+            name: Some(name.into()),
+            cluster: Some(cluster.into()),
+            service: Some("api".into()),
+            container: Some("app".into()),
+            region: Some(region.into()),
+            promotion: Some(if role_arn.is_some() { "manual" } else { "auto" }.into()),
+            role_arn: role_arn.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    fn draft(branch: &str, workflow: &str) -> PipelineDraft {
+        PipelineDraft {
+            name: Some("payments".into()),
+            repository: Some("acme/payments".into()),
+            branch: Some(branch.into()),
+            ecr_repository: Some("payments".into()),
+            image_tag: Some("release-{short_sha}".into()),
+            ci_workflow: Some(workflow.into()),
+            environments: Some(vec![
+                environment("staging", "stg", "us-east-1", None),
+                environment("production", "prod", "eu-west-1", Some(OTHER_ROLE)),
+            ]),
+            ..Default::default()
+        }
+    }
+
+    /// Two regions, a custom tag and workflow, and production in another account, deployed
+    /// as its role.
     fn spec(branch: &str, workflow: &str) -> PipelineSpec {
-        serde_json::from_value::<PipelineDraft>(json!({
-            "name": "payments", "repository": "acme/payments", "branch": branch, "ecr_repository": "payments",
-            "image_tag": "release-{short_sha}", "ci_workflow": workflow,
-            "environments": [
-                {"name": "staging", "cluster": "stg", "service": "api", "container": "app", "region": "us-east-1", "promotion": "auto"},
-                {"name": "production", "cluster": "prod", "service": "api", "container": "app", "region": "eu-west-1", "promotion": "manual", "role_arn": OTHER_ROLE}
-            ]
-        }))
-        .unwrap()
-        .validate()
-        .unwrap()
+        draft(branch, workflow)
+            .validate()
+            .expect("the test pipeline is valid")
     }
 
     fn known() -> KitFacts {
@@ -792,6 +976,23 @@ mod tests {
             .unwrap_or_else(|e| panic!("{id} is not JSON: {e}"))
     }
 
+    fn yaml_of(kit: &SetupKit) -> serde_yaml::Value {
+        serde_yaml::from_str(&file(kit, "workflow").content).expect("the workflow is YAML")
+    }
+
+    fn steps(workflow: &serde_yaml::Value) -> &[serde_yaml::Value] {
+        workflow["jobs"]["build"]["steps"]
+            .as_sequence()
+            .expect("the job has steps")
+    }
+
+    fn step<'a>(workflow: &'a serde_yaml::Value, key: &str, value: &str) -> &'a serde_yaml::Value {
+        steps(workflow)
+            .iter()
+            .find(|s| s[key] == value)
+            .unwrap_or_else(|| panic!("no step with {key} {value}"))
+    }
+
     /// Every statement of a policy as (actions, resources).
     fn statements_of(policy: &Value) -> Vec<(Vec<String>, Vec<String>)> {
         let list = |v: &Value| -> Vec<String> {
@@ -809,6 +1010,13 @@ mod tests {
             .collect()
     }
 
+    fn actions_of(policy: &Value) -> BTreeSet<String> {
+        statements_of(policy)
+            .into_iter()
+            .flat_map(|(a, _)| a)
+            .collect()
+    }
+
     fn resources_for(policy: &Value, action: &str) -> Vec<String> {
         statements_of(policy)
             .into_iter()
@@ -817,42 +1025,104 @@ mod tests {
             .collect()
     }
 
+    fn statement_with_sid<'a>(policy: &'a Value, sid: &str) -> &'a Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    }
+
+    fn sub_of(policy: &Value) -> &Value {
+        &policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    }
+
+    fn engine_actions() -> BTreeSet<String> {
+        ENGINE_PERMISSIONS
+            .iter()
+            .map(|p| p.action.to_owned())
+            .collect()
+    }
+
+    /// Runs the workflow's tag step as the runner would (bash, the step's environment and
+    /// GitHub's variables) and returns the tag it wrote to `$GITHUB_OUTPUT`.
+    fn run_tag_step(kit: &SetupKit, branch: &str) -> String {
+        let workflow = yaml_of(kit);
+        let tag = step(&workflow, "id", "tag");
+        assert_eq!(tag["shell"], "bash");
+        // Unique per call: tests run in parallel in one process.
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let output =
+            std::env::temp_dir().join(format!("shipgate-kit-tag-{}-{run}", std::process::id()));
+        let mut command = std::process::Command::new("bash");
+        command
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+            .arg(tag["run"].as_str().unwrap())
+            .env("GITHUB_SHA", SHA)
+            .env("GITHUB_REF_NAME", branch)
+            .env("GITHUB_OUTPUT", &output);
+        for (key, value) in tag["env"].as_mapping().unwrap() {
+            command.env(key.as_str().unwrap(), value.as_str().unwrap());
+        }
+        let status = command.status().expect("bash runs the tag step");
+        assert!(status.success(), "the tag step succeeds");
+        let written = std::fs::read_to_string(&output).unwrap();
+        std::fs::remove_file(&output).ok();
+        written
+            .trim_end()
+            .strip_prefix("tag=")
+            .unwrap_or_else(|| panic!("the step writes tag=…: {written}"))
+            .to_owned()
+    }
+
     #[test]
     fn the_workflow_builds_the_tag_the_build_stage_waits_for() {
-        let kit = setup_kit(&spec("main", "Build and push"), &known(), &settings());
-        let workflow = file(&kit, "workflow");
-        assert_eq!(workflow.path, ".github/workflows/build-and-push.yml");
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str(&workflow.content).expect("the workflow is YAML");
-        assert_eq!(yaml["name"], "Build and push");
+        let kit = setup_kit(&spec("main", WORKFLOW), &known(), &settings());
+        let workflow_file = file(&kit, "workflow");
         assert_eq!(
-            yaml["jobs"]["build"]["name"], "Build and push",
-            "the job's name matches ci_workflow"
+            workflow_file.path,
+            ".github/workflows/build-and-push-api.yml"
+        );
+        let workflow = yaml_of(&kit);
+        assert_eq!(workflow["name"], WORKFLOW);
+        assert_eq!(
+            workflow["jobs"]["build"]["name"], WORKFLOW,
+            "the job's (check run's) name matches ci_workflow too"
         );
         assert_eq!(
-            yaml["on"]["push"]["branches"],
+            workflow["on"]["push"]["branches"],
             serde_yaml::to_value(["main"]).unwrap()
         );
-        assert_eq!(yaml["permissions"]["id-token"], "write");
-        assert_eq!(yaml["permissions"]["contents"], "read");
-        let steps = yaml["jobs"]["build"]["steps"].as_sequence().unwrap();
-        for step in steps {
-            if let Some(uses) = step["uses"].as_str() {
-                let (_, version) = uses.split_once('@').unwrap();
-                assert!(
-                    version.starts_with('v') && version[1..].parse::<u32>().is_ok(),
-                    "{uses} is pinned to a major"
-                );
-                assert!(
-                    workflow.content.lines().take(5).any(|l| l.contains(uses)),
-                    "the comment names {uses}"
-                );
-            }
-        }
-        let credentials = steps
+        assert_eq!(workflow["permissions"]["id-token"], "write");
+        assert_eq!(workflow["permissions"]["contents"], "read");
+        assert_eq!(workflow["jobs"]["build"]["runs-on"], RUNNER);
+
+        let uses: Vec<&str> = steps(&workflow)
             .iter()
-            .find(|s| s["uses"] == CONFIGURE_AWS_CREDENTIALS)
-            .unwrap();
+            .filter_map(|s| s["uses"].as_str())
+            .collect();
+        assert_eq!(uses, [CHECKOUT, CONFIGURE_AWS_CREDENTIALS, ECR_LOGIN]);
+        for action in uses {
+            let (_, version) = action.split_once('@').unwrap();
+            assert!(
+                version.starts_with('v') && version[1..].parse::<u32>().is_ok(),
+                "{action} is pinned to a major"
+            );
+            let header: Vec<&str> = workflow_file
+                .content
+                .lines()
+                .take_while(|l| l.starts_with('#'))
+                .collect();
+            assert!(
+                header.iter().any(|l| l.contains(action)),
+                "the comment names {action}"
+            );
+            assert!(header.iter().any(|l| l.contains("December 2026")));
+        }
+
+        let credentials = step(&workflow, "uses", CONFIGURE_AWS_CREDENTIALS);
         assert_eq!(
             credentials["with"]["aws-region"], "us-east-1",
             "the ECR region: the first environment's"
@@ -861,83 +1131,95 @@ mod tests {
             credentials["with"]["role-to-assume"],
             "arn:aws:iam::111111111111:role/shipgate-ci-payments"
         );
-        assert!(
-            steps
-                .iter()
-                .any(|s| s["uses"] == ECR_LOGIN && s["id"] == "ecr")
-        );
-        let tag = steps.iter().find(|s| s["id"] == "tag").unwrap()["run"]
-            .as_str()
-            .unwrap();
-        // The tag step, run as the runner would, makes the tag Shipgate computes.
-        let rendered = tag
-            .replace("${GITHUB_SHA::7}", &SHA[..7])
-            .replace("${short_sha}", &SHA[..7]);
-        assert!(
-            rendered.contains(&format!(
-                "tag={}",
-                spec("main", "x").build.tag_for(SHA, "main")
-            )),
-            "{rendered}"
-        );
-        let push = steps
-            .iter()
-            .find(|s| s["name"] == "Build and push")
-            .unwrap();
+        assert_eq!(step(&workflow, "uses", ECR_LOGIN)["id"], "ecr");
+
         assert_eq!(
-            push["env"]["IMAGE"],
+            run_tag_step(&kit, "main"),
+            format!("release-{}", &SHA[..7]),
+            "the tag step computes the pipeline's image_tag"
+        );
+        assert_eq!(
+            step(&workflow, "name", "Build and push")["env"]["IMAGE"],
             "${{ steps.ecr.outputs.registry }}/payments:${{ steps.tag.outputs.tag }}"
         );
         assert!(
-            !workflow.content.contains(":latest") && !tag.contains("tag=latest"),
-            "never `latest`"
+            !workflow_file.content.contains("latest"),
+            "no floating tag anywhere, not even the runner's"
         );
+    }
+
+    #[test]
+    fn the_tag_step_makes_exactly_the_tag_shipgate_computes() {
+        for (template, branch) in [
+            ("{sha}", "main"),
+            ("release-{short_sha}", "main"),
+            ("{branch}-{short_sha}", "feature/x"),
+            ("{branch}.{sha}", "fix/é-ü+x\"#1"),
+            ("v1-{branch}", "release/2026.12_rc-1"),
+        ] {
+            let mut s = spec(branch, WORKFLOW);
+            s.build.image_tag = template.into();
+            let kit = setup_kit(&s, &known(), &settings());
+            assert_eq!(
+                run_tag_step(&kit, branch),
+                s.build.tag_for(SHA, branch),
+                "{template} on {branch}"
+            );
+            let script = step(&yaml_of(&kit), "id", "tag")["run"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(
+                script.contains("short_sha="),
+                template.contains("{short_sha}"),
+                "only what the template uses is computed: {script}"
+            );
+            assert_eq!(script.contains("branch="), template.contains("{branch}"));
+        }
     }
 
     #[test]
     fn a_branch_or_workflow_name_yaml_would_misread_stays_itself() {
         let hostile = r#"release: "x" #1"#;
-        let kit = setup_kit(
-            &spec("release/2026-12", hostile),
-            &KitFacts::default(),
-            &settings(),
+        // git allows quotes, `#` and `+` in a branch (not `:`); `+` is a filter pattern
+        // character, so the filter escapes it to match the branch literally.
+        let branch = r##"fix/"x"#1+y"##;
+        let kit = setup_kit(&spec(branch, hostile), &KitFacts::default(), &settings());
+        let workflow = yaml_of(&kit);
+        assert_eq!(workflow["name"], hostile);
+        assert_eq!(workflow["jobs"]["build"]["name"], hostile);
+        assert_eq!(
+            workflow["on"]["push"]["branches"],
+            serde_yaml::to_value([r##"fix/"x"#1\+y"##]).unwrap()
         );
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str(&file(&kit, "workflow").content).unwrap();
-        assert_eq!(yaml["name"], hostile);
-        assert_eq!(yaml["jobs"]["build"]["name"], hostile);
-        assert_eq!(yaml["on"]["push"]["branches"][0], "release/2026-12");
+        assert_eq!(
+            workflow["on"]["push"]["branches"]
+                .as_sequence()
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(
             file(&kit, "workflow").path,
             ".github/workflows/release-x-1.yml"
         );
-    }
-
-    #[test]
-    fn a_branch_tag_template_computes_the_branch_as_shipgate_does() {
-        let mut s = spec("feature/x", "ci");
-        s.build.image_tag = "{branch}-{sha}".into();
-        let kit = setup_kit(&s, &known(), &settings());
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str(&file(&kit, "workflow").content).unwrap();
-        let steps = yaml["jobs"]["build"]["steps"].as_sequence().unwrap();
-        let tag = steps.iter().find(|s| s["id"] == "tag").unwrap()["run"]
-            .as_str()
-            .unwrap();
-        assert!(tag.contains("tr -c 'A-Za-z0-9._-' '-'"), "{tag}");
-        assert!(
-            tag.contains(r#"echo "tag=${branch}-${GITHUB_SHA}""#),
-            "{tag}"
+        assert_eq!(
+            sub_of(&json_of(&kit, "ci_trust_policy")),
+            &json!(format!("repo:acme/payments:ref:refs/heads/{branch}")),
+            "the token's sub carries the branch as it is"
         );
-        assert!(
-            !tag.contains("short_sha"),
-            "only the placeholders used are computed"
+
+        let plain = setup_kit(&spec("!x", WORKFLOW), &KitFacts::default(), &settings());
+        assert_eq!(
+            yaml_of(&plain)["on"]["push"]["branches"][0],
+            r"\!x",
+            "a leading ! would negate the filter"
         );
     }
 
     #[test]
     fn the_trust_policies_bind_the_role_to_this_repository_and_branch() {
-        let kit = setup_kit(&spec("main", "ci"), &known(), &settings());
+        let kit = setup_kit(&spec("main", WORKFLOW), &known(), &settings());
         let named = json_of(&kit, "ci_trust_policy");
         let statement = &named["Statement"][0];
         assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
@@ -945,75 +1227,98 @@ mod tests {
             statement["Principal"]["Federated"],
             "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
         );
-        let equals = &statement["Condition"]["StringEquals"];
         assert_eq!(
-            equals["token.actions.githubusercontent.com:aud"],
+            statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:aud"],
             "sts.amazonaws.com"
         );
-        assert_eq!(
-            equals["token.actions.githubusercontent.com:sub"],
-            "repo:acme/payments:ref:refs/heads/main"
-        );
+        assert_eq!(sub_of(&named), "repo:acme/payments:ref:refs/heads/main");
         let immutable = json_of(&kit, "ci_trust_policy_immutable");
         assert_eq!(
-            immutable["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"],
+            sub_of(&immutable),
             "repo:acme@42/payments@4242:ref:refs/heads/main"
         );
+        for id in ["ci_trust_policy", "ci_trust_policy_immutable"] {
+            let about = &file(&kit, id).about;
+            for says in [
+                "classic subject",
+                "immutable subject claims",
+                "sub of a run's token",
+            ] {
+                assert!(
+                    about.contains(says),
+                    "{id} says when each form applies: {about}"
+                );
+            }
+        }
         assert!(
             file(&kit, "ci_trust_policy_immutable")
                 .about
-                .contains("renamed"),
-            "says when each form applies"
+                .contains("renamed")
         );
 
-        let unknown = setup_kit(&spec("main", "ci"), &KitFacts::default(), &settings());
-        let sub = json_of(&unknown, "ci_trust_policy_immutable")["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"].clone();
+        let unknown = setup_kit(&spec("main", WORKFLOW), &KitFacts::default(), &settings());
         assert_eq!(
-            sub,
+            sub_of(&json_of(&unknown, "ci_trust_policy_immutable")),
             "repo:acme@OWNER_ID/payments@REPOSITORY_ID:ref:refs/heads/main"
+        );
+        assert_eq!(
+            json_of(&unknown, "ci_trust_policy")["Statement"][0]["Principal"]["Federated"],
+            "arn:aws:iam::ACCOUNT_ID:oidc-provider/token.actions.githubusercontent.com"
         );
         let oidc = json_of(&unknown, "oidc_provider");
         assert_eq!(oidc["Url"], "https://token.actions.githubusercontent.com");
         assert_eq!(oidc["ClientIDList"], json!(["sts.amazonaws.com"]));
+        assert!(
+            file(&unknown, "oidc_provider")
+                .about
+                .contains("aws iam create-open-id-connect-provider --cli-input-json")
+        );
     }
 
     #[test]
     fn the_push_policy_covers_exactly_this_repository() {
-        let kit = setup_kit(&spec("main", "ci"), &known(), &settings());
+        let kit = setup_kit(&spec("main", WORKFLOW), &known(), &settings());
         let policy = json_of(&kit, "ci_push_policy");
-        assert_eq!(resources_for(&policy, "ecr:GetAuthorizationToken"), ["*"]);
-        for action in [
-            "ecr:BatchCheckLayerAvailability",
-            "ecr:InitiateLayerUpload",
-            "ecr:UploadLayerPart",
-            "ecr:CompleteLayerUpload",
-            "ecr:PutImage",
-            "ecr:BatchGetImage",
-        ] {
-            assert_eq!(
-                resources_for(&policy, action),
-                ["arn:aws:ecr:us-east-1:111111111111:repository/payments"],
-                "{action}"
-            );
-        }
+        assert_eq!(
+            statements_of(&policy),
+            [
+                (
+                    vec!["ecr:GetAuthorizationToken".to_owned()],
+                    vec!["*".to_owned()]
+                ),
+                (
+                    [
+                        "ecr:BatchCheckLayerAvailability",
+                        "ecr:InitiateLayerUpload",
+                        "ecr:UploadLayerPart",
+                        "ecr:CompleteLayerUpload",
+                        "ecr:PutImage",
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                    vec![REPOSITORY_ARN.to_owned()],
+                ),
+            ]
+        );
+        assert!(file(&kit, "ci_push_policy").about.contains("layer cache"));
     }
 
     #[test]
-    fn shipgates_policy_is_every_engine_permission_and_no_more() {
-        let kit = setup_kit(&spec("main", "ci"), &known(), &settings());
+    fn shipgates_policies_are_every_engine_permission_and_no_more() {
+        let kit = setup_kit(&spec("main", WORKFLOW), &known(), &settings());
         let own = json_of(&kit, "shipgate_policy");
         let role = json_of(&kit, "role_policy_production");
-        let mut granted: BTreeSet<String> = BTreeSet::new();
-        for policy in [&own, &role] {
-            for (actions, _) in statements_of(policy) {
-                granted.extend(actions);
-            }
-        }
-        let listed: BTreeSet<String> = ENGINE_PERMISSIONS
-            .iter()
-            .map(|p| p.action.to_owned())
+        let granted: BTreeSet<String> = actions_of(&own)
+            .union(&actions_of(&role))
+            .cloned()
             .collect();
-        assert_eq!(granted, listed, "exactly the actions of ENGINE_PERMISSIONS");
+        assert_eq!(
+            granted,
+            engine_actions(),
+            "exactly the actions of ENGINE_PERMISSIONS"
+        );
 
         // Staging is Shipgate's own; production is the deployer role's, in its account and region.
         assert_eq!(
@@ -1025,12 +1330,20 @@ mod tests {
             ["arn:aws:ecs:eu-west-1:222222222222:service/prod/api"]
         );
         assert_eq!(
+            resources_for(&role, "ecs:DescribeClusters"),
+            ["arn:aws:ecs:eu-west-1:222222222222:cluster/prod"]
+        );
+        assert_eq!(
             resources_for(&own, "ecs:TagResource"),
             ["arn:aws:ecs:us-east-1:111111111111:task-definition/api-stg:*"]
         );
         assert_eq!(
             resources_for(&role, "ecs:TagResource"),
             ["arn:aws:ecs:eu-west-1:222222222222:task-definition/api-prod:*"]
+        );
+        assert_eq!(
+            statement_with_sid(&own, "TagNewRevisions")["Condition"]["StringEquals"]["ecs:CreateAction"],
+            "RegisterTaskDefinition"
         );
         assert_eq!(
             resources_for(&own, "iam:PassRole"),
@@ -1045,40 +1358,55 @@ mod tests {
         );
         assert_eq!(resources_for(&own, "sts:AssumeRole"), [OTHER_ROLE]);
         assert!(resources_for(&role, "sts:AssumeRole").is_empty());
-        assert_eq!(
-            resources_for(&own, "ecr:DescribeImages"),
-            ["arn:aws:ecr:us-east-1:111111111111:repository/payments"]
-        );
+        assert_eq!(resources_for(&own, "ecr:DescribeImages"), [REPOSITORY_ARN]);
         assert!(
             resources_for(&role, "ecr:DescribeImages").is_empty(),
             "ECR is read as Shipgate itself"
         );
         assert_eq!(resources_for(&own, "ecs:RegisterTaskDefinition"), ["*"]);
-        let pass = own["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Sid"] == "PassTaskRolesToEcs")
-            .unwrap();
+        // Verify reads IAM through the role for its environment, about the role itself.
         assert_eq!(
-            pass["Condition"]["StringEquals"]["iam:PassedToService"],
-            "ecs-tasks.amazonaws.com"
+            resources_for(&role, "iam:GetRole"),
+            ["arn:aws:iam::222222222222:role/ecsTaskExecutionRole"]
         );
         assert_eq!(
-            pass["Action"],
-            json!(["iam:PassRole"]),
-            "GetRole does not carry PassRole's condition"
+            resources_for(&role, "iam:SimulatePrincipalPolicy"),
+            [OTHER_ROLE]
         );
+        assert_eq!(
+            resources_for(&own, "iam:SimulatePrincipalPolicy"),
+            ["arn:aws:iam::111111111111:role/shipgate"]
+        );
+        for policy in [&own, &role] {
+            let pass = statement_with_sid(policy, "PassTaskRolesToEcs");
+            assert_eq!(
+                pass["Condition"]["StringEquals"]["iam:PassedToService"],
+                "ecs-tasks.amazonaws.com"
+            );
+            assert_eq!(
+                pass["Action"],
+                json!(["iam:PassRole"]),
+                "GetRole does not carry PassRole's condition"
+            );
+        }
     }
 
     #[test]
-    fn without_a_role_arn_there_is_no_assume_role_and_no_role_policy() {
-        let mut s = spec("main", "ci");
-        s.environments[1].deploy.role_arn = None;
-        let kit = setup_kit(&s, &KitFacts::default(), &settings());
+    fn without_a_role_arn_shipgates_own_policy_is_the_whole_list_in_both_regions() {
+        let mut d = draft("main", WORKFLOW);
+        if let Some(envs) = d.environments.as_mut() {
+            envs[1].role_arn = None;
+        }
+        let kit = setup_kit(&d.validate().unwrap(), &KitFacts::default(), &settings());
         assert!(kit.files.iter().all(|f| !f.id.starts_with("role_policy")));
         let own = json_of(&kit, "shipgate_policy");
-        assert!(resources_for(&own, "sts:AssumeRole").is_empty());
+        let mut expected = engine_actions();
+        expected.remove("sts:AssumeRole");
+        assert_eq!(
+            actions_of(&own),
+            expected,
+            "every ENGINE_PERMISSIONS action but AssumeRole, which has no role to act on"
+        );
         assert_eq!(
             resources_for(&own, "ecs:UpdateService"),
             [
@@ -1087,6 +1415,77 @@ mod tests {
             ],
             "both regions"
         );
+        assert_eq!(
+            resources_for(&own, "iam:PassRole"),
+            ["TASK_ROLE_ARNS"],
+            "PassRole only on the roles Verify finds"
+        );
+    }
+
+    #[test]
+    fn a_cluster_or_service_given_as_an_arn_is_named_and_placed_by_it() {
+        let mut d = draft("main", WORKFLOW);
+        if let Some(envs) = d.environments.as_mut() {
+            envs[0].cluster = Some("arn:aws:ecs:ap-south-1:333333333333:cluster/stg".into());
+            envs[0].service = Some("arn:aws:ecs:ap-south-1:333333333333:service/stg/api".into());
+        }
+        let kit = setup_kit(&d.validate().unwrap(), &known(), &settings());
+        let own = json_of(&kit, "shipgate_policy");
+        assert_eq!(
+            resources_for(&own, "ecs:UpdateService"),
+            ["arn:aws:ecs:ap-south-1:333333333333:service/stg/api"]
+        );
+        assert_eq!(
+            resources_for(&own, "ecs:DescribeClusters"),
+            ["arn:aws:ecs:ap-south-1:333333333333:cluster/stg"]
+        );
+    }
+
+    #[test]
+    fn govcloud_and_china_arns_use_their_partition() {
+        for (region, partition) in [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")] {
+            let mut d = draft("main", WORKFLOW);
+            if let Some(envs) = d.environments.as_mut() {
+                envs.truncate(1);
+                envs[0].region = Some(region.into());
+            }
+            let kit = setup_kit(&d.validate().unwrap(), &known(), &settings());
+            let own = json_of(&kit, "shipgate_policy");
+            assert_eq!(
+                resources_for(&own, "ecr:DescribeImages"),
+                [format!(
+                    "arn:{partition}:ecr:{region}:111111111111:repository/payments"
+                )]
+            );
+            assert_eq!(
+                resources_for(&own, "ecs:UpdateService"),
+                [format!(
+                    "arn:{partition}:ecs:{region}:111111111111:service/stg/api"
+                )]
+            );
+            assert!(
+                json_of(&kit, "ci_trust_policy")["Statement"][0]["Principal"]["Federated"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("arn:{partition}:iam::"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_definition_without_roles_needs_no_pass_role() {
+        let mut facts = known();
+        for env in &mut facts.environments {
+            env.task_role_arn = None;
+            env.execution_role_arn = None;
+        }
+        let kit = setup_kit(&spec("main", WORKFLOW), &facts, &settings());
+        for id in ["shipgate_policy", "role_policy_production"] {
+            let policy = json_of(&kit, id);
+            assert!(resources_for(&policy, "iam:PassRole").is_empty(), "{id}");
+            assert!(resources_for(&policy, "iam:GetRole").is_empty(), "{id}");
+        }
+        assert!(kit.placeholders.is_empty());
     }
 
     #[test]
@@ -1095,7 +1494,7 @@ mod tests {
             kit.placeholders.iter().map(|p| p.name.as_str()).collect()
         }
         let kit = setup_kit(
-            &spec("main", "ci"),
+            &spec("main", WORKFLOW),
             &KitFacts::default(),
             &KitSettings::default(),
         );
@@ -1120,14 +1519,37 @@ mod tests {
                 p.name
             );
         }
-        let full = setup_kit(&spec("main", "ci"), &known(), &settings());
+        assert!(kit.placeholders[0].how.contains("run Verify"));
+
+        let partly = setup_kit(
+            &spec("main", WORKFLOW),
+            &KitFacts {
+                account_id: Some("111111111111".into()),
+                github_owner_id: Some(42),
+                github_repository_id: Some(4242),
+                ..Default::default()
+            },
+            &settings(),
+        );
+        assert_eq!(
+            names(&partly),
+            ["TASK_FAMILY", "TASK_ROLE_ARNS", "SHIPGATE_PRINCIPAL_ARN"]
+        );
+
+        let full = setup_kit(&spec("main", WORKFLOW), &known(), &settings());
         assert_eq!(names(&full), Vec::<&str>::new());
-        assert!(full.files.iter().all(|f| !f.content.contains("ACCOUNT_ID")));
+        for name in names(&kit) {
+            assert!(
+                full.files.iter().all(|f| !f.content.contains(name))
+                    && !full.webhook.payload_url.contains(name),
+                "{name} is filled in"
+            );
+        }
     }
 
     #[test]
     fn the_webhook_names_its_secret_never_its_value() {
-        let kit = setup_kit(&spec("main", "ci"), &known(), &settings());
+        let kit = setup_kit(&spec("main", WORKFLOW), &known(), &settings());
         assert_eq!(
             kit.webhook.payload_url,
             "https://shipgate.example.com/webhooks/github"
@@ -1139,18 +1561,55 @@ mod tests {
             kit.webhook.settings_url,
             "https://github.com/acme/payments/settings/hooks/new"
         );
-        let unset = setup_kit(&spec("main", "ci"), &known(), &KitSettings::default());
+        let unset = setup_kit(&spec("main", WORKFLOW), &known(), &KitSettings::default());
         assert_eq!(unset.webhook.payload_url, "PUBLIC_URL/webhooks/github");
         assert!(unset.webhook.secret.contains("none is configured"));
+        assert!(unset.webhook.secret.contains("github_webhook_secret"));
     }
 
     #[test]
     fn ecr_settings_are_recommended_commands_for_this_repository() {
-        let kit = setup_kit(&spec("main", "ci"), &known(), &settings());
+        let kit = setup_kit(&spec("main", WORKFLOW), &known(), &settings());
+        assert_eq!(
+            kit.ecr_settings
+                .iter()
+                .map(|c| c.command.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "aws ecr put-image-tag-mutability --repository-name payments --image-tag-mutability IMMUTABLE --region us-east-1",
+                "aws ecr put-image-scanning-configuration --repository-name payments --image-scanning-configuration scanOnPush=true --region us-east-1",
+            ]
+        );
         let ids: Vec<&str> = kit.ecr_settings.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["ecr_immutable_tags", "ecr_scan_on_push"]);
-        assert!(kit.ecr_settings.iter().all(|c| c.recommended
-            && c.command.contains("--repository-name payments --")
-            && c.command.ends_with("--region us-east-1")));
+        assert!(
+            kit.ecr_settings
+                .iter()
+                .all(|c| c.recommended && !c.about.is_empty())
+        );
+    }
+
+    #[test]
+    fn a_long_pipeline_name_still_makes_a_valid_distinct_role_name() {
+        assert_eq!(ci_role_name("payments"), "shipgate-ci-payments");
+        let long_a = "a".repeat(60) + "-one";
+        let long_b = "a".repeat(60) + "-two";
+        for name in [&long_a, &long_b] {
+            let role = ci_role_name(name);
+            assert!(role.len() <= 64, "{role}");
+            assert!(role.starts_with("shipgate-ci-aaaa"));
+        }
+        assert_ne!(ci_role_name(&long_a), ci_role_name(&long_b));
+        assert_eq!(ci_role_name(&long_a), ci_role_name(&long_a), "stable");
+    }
+
+    #[test]
+    fn the_kit_serves_as_json_and_reads_back() {
+        let kit = setup_kit(&spec("main", WORKFLOW), &known(), &settings());
+        let served = serde_json::to_value(&kit).unwrap();
+        for key in ["files", "ecr_settings", "webhook", "placeholders"] {
+            assert!(served.get(key).is_some(), "{key}");
+        }
+        assert_eq!(serde_json::from_value::<SetupKit>(served).unwrap(), kit);
     }
 }

@@ -351,6 +351,12 @@ on_both_backends! {
             let reply = w.app.deliver_raw("push", &format!("bad-{i}"), "application/json", body.clone(), Some("another secret")).await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
         }
+        // A stranger's payload naming a repository no pipeline links adds nothing.
+        let mut stranger = branch_push();
+        stranger["repository"]["full_name"] = json!("someone/else");
+        let reply = w.app.deliver_raw("push", "bad-stranger", "application/json", serde_json::to_vec(&stranger).unwrap(), Some("another secret")).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(support::fetch_i64(&w.app.store, "SELECT COUNT(*) FROM webhook_rejections").await, 1);
         let report = w.verify().await;
         let signature = check(&report, "webhook.signature");
         assert_eq!(signature.status, CheckStatus::Problem);

@@ -69,7 +69,13 @@ fn SetupView(
         "ci_trust_policy_immutable",
         "ci_push_policy",
     ]);
-    let shipgate_iam = files(&["shipgate_policy"]);
+    // Shipgate's own policy, then one policy per `role_arn` for the calls made as that role.
+    let shipgate_iam: Vec<KitFile> = kit
+        .files
+        .iter()
+        .filter(|f| f.id == "shipgate_policy" || f.id.starts_with("role_policy_"))
+        .cloned()
+        .collect();
     let webhook = kit.webhook.clone();
     let events = webhook.events.join(", ");
     view! {

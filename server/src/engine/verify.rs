@@ -9,7 +9,7 @@ use crate::store::checks::VerifyClaim;
 use shipgate_pipeline::PipelineSpec;
 use shipgate_pipeline::cloud::CloudProblem;
 use shipgate_pipeline::permissions::{Access, ENGINE_PERMISSIONS, PermissionScope};
-use shipgate_pipeline::setup_kit::{EnvironmentFacts, KitFacts};
+use shipgate_pipeline::setup_kit::{EnvironmentFacts, KitFacts, partition_of};
 use shipgate_pipeline::time::utc_text;
 use shipgate_pipeline::verify::{
     Check, Decision, VERIFY_LIMIT_SECS, VerifyReport, account_of, circuit_breaker_check,
@@ -659,16 +659,19 @@ async fn write_permission_checks(
                 continue;
             };
             let region = &env.region;
+            let partition = partition_of(region);
             let resources: Vec<String> = match permission.scope {
                 PermissionScope::Service => vec![format!(
-                    "arn:aws:ecs:{region}:{env_account}:service/{}/{}",
+                    "arn:{partition}:ecs:{region}:{env_account}:service/{}/{}",
                     short(&env.cluster),
                     short(&env.service)
                 )],
                 PermissionScope::TaskDefinitionFamily => facts
                     .task_family
                     .iter()
-                    .map(|f| format!("arn:aws:ecs:{region}:{env_account}:task-definition/{f}:1"))
+                    .map(|f| {
+                        format!("arn:{partition}:ecs:{region}:{env_account}:task-definition/{f}:1")
+                    })
                     .collect(),
                 PermissionScope::PassedRoles => facts
                     .task_role_arn

@@ -177,19 +177,22 @@ impl Store {
     }
 
     /// Counts a delivery refused for a bad signature against the repository its payload
-    /// names (unverified, so only for Verify's hint). The count starts again after a good
-    /// delivery, so it says how many failed since the secret last worked.
+    /// names (unverified, so only for Verify's hint). Only a repository some pipeline
+    /// links is counted, so strangers' requests add no rows. The count starts again after
+    /// a good delivery, so it says how many failed since the secret last worked.
     pub async fn record_rejection(&self, repository: &str) -> StoreResult<()> {
         let now = self.now_ms();
         on_pool!(self, |pool| {
             sqlx::query(
-            "INSERT INTO webhook_rejections (repository, first_at, last_at, refused) VALUES ($1, $2, $2, 1)
+            "INSERT INTO webhook_rejections (repository, first_at, last_at, refused)
+             SELECT $1, $2, $2, 1 WHERE EXISTS (SELECT 1 FROM pipelines WHERE repository_key = $3)
              ON CONFLICT (repository) DO UPDATE SET last_at = excluded.last_at,
                  refused = CASE WHEN webhook_rejections.last_at < (SELECT COALESCE(MAX(received_at), 0) FROM webhook_deliveries WHERE repository = $1)
                                 THEN 1 ELSE webhook_rejections.refused + 1 END"
         )
         .bind(repository.to_owned())
         .bind(now)
+        .bind(repository.to_ascii_lowercase())
         .execute(pool)
         .await
         .map(|_| ())?
