@@ -32,4 +32,13 @@ impl Ops {
         }
         Ok(recorded)
     }
+
+    /// Counts a delivery refused for a bad signature against the repository it claims, for
+    /// Verify's hint that the secrets differ. The sender is refused whatever happens here,
+    /// so a failure to count is logged, not answered.
+    pub async fn record_refused_delivery(&self, claimed_repository: &str) {
+        if let Err(e) = self.store.record_rejection(claimed_repository).await {
+            tracing::warn!(error = %e, "could not count the refused delivery for Verify");
+        }
+    }
 }

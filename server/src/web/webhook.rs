@@ -79,10 +79,8 @@ impl FromRequest<AppState> for VerifiedDelivery {
             github::verify_signature(secret.expose_secret().as_bytes(), &body, signature)
         {
             warn!(delivery = %delivery_id, reason = %e, "rejected a delivery with a bad signature");
-            if let Some(repository) = claimed_repository(encoding, &body)
-                && let Err(e) = state.store.record_rejection(&repository).await
-            {
-                warn!(error = %e, "could not count the refused delivery for Verify");
+            if let Some(repository) = claimed_repository(encoding, &body) {
+                state.ops().record_refused_delivery(&repository).await;
             }
             return Err(ApiError::Unauthorized(match e {
                 SignatureError::Missing => e.to_string(),
