@@ -10,6 +10,13 @@ pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
     view! { <span class=format!("badge badge-{status}")>{label}</span> }
 }
 
+/// Marks a run no webhook started (Shipgate found the push itself); the title says how and when.
+#[component]
+pub fn RecoveredChip(recovered: Option<shipgate_pipeline::read::RunRecovered>) -> impl IntoView {
+    recovered
+        .map(|r| view! { " "<span class="run-recovered" title=r.sentence()>"recovered"</span> })
+}
+
 /// Shown when a server function fails: the message, never a blank page.
 #[component]
 pub fn LoadError(#[prop(into)] message: String) -> impl IntoView {

@@ -1,7 +1,7 @@
 //! What a webhook delivery asks of Shipgate, decided from its event and payload alone: the
 //! forge's parser produces these, and the store records them.
 
-use crate::read::Commit;
+use crate::read::{Commit, PushedCommit};
 
 /// A push to a branch, reduced to what a run records about its Source stage.
 #[derive(Debug, Clone)]
@@ -11,6 +11,8 @@ pub struct PushIntent {
     pub commit: Commit,
     /// Emails and logins of the pusher and the commits' authors (see the self-approval rule).
     pub authors: Vec<String>,
+    /// The commits the push brought, oldest first.
+    pub commits: Vec<PushedCommit>,
 }
 
 /// How CI did on a commit, from a `workflow_run` or `check_suite` delivery.

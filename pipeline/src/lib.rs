@@ -18,6 +18,7 @@ pub mod notice;
 pub mod permissions;
 pub mod pipeline_form;
 pub mod read;
+pub mod reconcile;
 pub mod rollout;
 pub mod run_rules;
 pub mod settings;
@@ -32,4 +33,6 @@ pub use ids::{Actor, BadActor, BadRunId, RunId};
 pub use machine::{DeployState, RunEvent, RunState, TransitionError, transition};
 pub use settings::{BuildSettings, DeploySettings, DeployStrategy, Severity, Span};
 pub use spec::{EnvironmentSpec, FieldError, InvalidSpec, PipelineDraft, PipelineSpec, Promotion};
-pub use status::{RunKind, RunStatus, StageKind, StageStatus, UnknownStatus};
+pub use status::{
+    DeliverySource, Recovery, RunKind, RunStatus, StageKind, StageStatus, UnknownStatus,
+};

@@ -43,6 +43,47 @@ pub struct RunSummary {
     pub delivery_id: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Set when no webhook started the run: Shipgate found the push itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<RunRecovered>,
+}
+
+/// How and when Shipgate found a push that no webhook told it about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecovered {
+    pub by: crate::status::Recovery,
+    pub at: Millis,
+}
+
+impl RunRecovered {
+    /// One sentence for the run page and the lists.
+    pub fn sentence(&self) -> String {
+        let at = crate::time::utc_text(self.at);
+        match self.by {
+            crate::status::Recovery::Reconcile => {
+                format!("Recovered: no webhook arrived; found by reconcile at {at}.")
+            }
+            crate::status::Recovery::HookDelivery => format!(
+                "Recovered: the webhook never reached Shipgate; read back from GitHub's delivery log at {at}."
+            ),
+        }
+    }
+
+    /// Whether the pusher is known. A push read back from the delivery log names its
+    /// pusher; a head found by reconcile does not (GitHub's branch and commit APIs do not
+    /// say who pushed), so self-approval then knows only the commits' authors.
+    pub fn pusher_known(&self) -> bool {
+        self.by == crate::status::Recovery::HookDelivery
+    }
+}
+
+/// One commit a run ships, as a push (or a recovered head) lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedCommit {
+    pub sha: String,
+    /// The first line of the message.
+    pub title: String,
+    pub author: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +122,10 @@ pub struct RunDetail {
     #[serde(flatten)]
     pub run: RunSummary,
     pub stages: Vec<StageRecord>,
+    /// The commits this run ships, oldest first (a push's commits; for a recovered head,
+    /// every commit since the run before it). Only the newest is built and deployed.
+    #[serde(default)]
+    pub commits: Vec<PushedCommit>,
     /// What the engine learned about the build, once it started looking.
     pub build: Option<BuildInfo>,
     /// One per environment the run has reached, in pipeline order.
@@ -392,6 +437,9 @@ pub struct PipelineRecord {
     pub source: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// How head reconcile fares for this pipeline; `None` before its first try.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<crate::reconcile::ReconcileHealth>,
 }
 
 impl PipelineRecord {
@@ -418,6 +466,9 @@ pub enum DeliveryOutcome {
     Pong,
     /// A CI result (workflow run or check suite), kept for the engine to apply.
     CiRecorded,
+    /// A push whose run reconcile had already started, because its webhook came late (or
+    /// was read back from the delivery log later): it joined that run and started none.
+    JoinedRun,
     /// Accepted and recorded; the reason says why nothing started.
     Ignored,
 }
@@ -428,6 +479,7 @@ impl DeliveryOutcome {
             DeliveryOutcome::RunCreated => "run_created",
             DeliveryOutcome::Pong => "pong",
             DeliveryOutcome::CiRecorded => "ci_recorded",
+            DeliveryOutcome::JoinedRun => "joined_run",
             DeliveryOutcome::Ignored => "ignored",
         }
     }
@@ -437,6 +489,7 @@ impl DeliveryOutcome {
             "run_created" => Some(DeliveryOutcome::RunCreated),
             "pong" => Some(DeliveryOutcome::Pong),
             "ci_recorded" => Some(DeliveryOutcome::CiRecorded),
+            "joined_run" => Some(DeliveryOutcome::JoinedRun),
             "ignored" => Some(DeliveryOutcome::Ignored),
             _ => None,
         }
@@ -451,6 +504,8 @@ pub struct DeliveryRecord {
     pub action: Option<String>,
     pub repository: Option<String>,
     pub git_ref: Option<String>,
+    /// `webhook` (GitHub sent it) or `recovered` (Shipgate found it itself).
+    pub source: crate::status::DeliverySource,
     pub outcome: DeliveryOutcome,
     pub reason: String,
     pub run_ids: Vec<i64>,

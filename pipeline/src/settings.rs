@@ -99,6 +99,10 @@ pub struct BuildSettings {
     pub pending_runs: PendingRuns,
     /// Chat and webhook receivers told about this pipeline's runs.
     pub notify: Vec<Notifier>,
+    /// The repository webhook whose delivery log Shipgate reads back for deliveries that
+    /// never arrived. Learned from `X-GitHub-Hook-ID` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_hook_id: Option<u64>,
 }
 
 impl Default for BuildSettings {
@@ -112,6 +116,7 @@ impl Default for BuildSettings {
             scan_timeout: Span::minutes(30),
             pending_runs: PendingRuns::default(),
             notify: Vec::new(),
+            github_hook_id: None,
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct PipelineDraft {
     /// `supersede` (default) or `queue`.
     pub pending_runs: Option<String>,
     pub notify: Option<Vec<NotifierDraft>>,
+    /// The repository webhook's id (GitHub shows it in the hook's URL), for reading back
+    /// deliveries that never arrived; learned from deliveries that did when unset.
+    pub github_hook_id: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -400,6 +403,7 @@ impl PipelineDraft {
             scan_timeout,
             pending_runs,
             notify,
+            github_hook_id: self.github_hook_id,
         };
         if c.errors.is_empty() {
             Ok(PipelineSpec {
@@ -465,6 +469,7 @@ impl From<&PipelineSpec> for PipelineDraft {
             pending_runs: Some(spec.build.pending_runs.as_str().to_owned()),
             notify: (!spec.build.notify.is_empty())
                 .then(|| spec.build.notify.iter().map(NotifierDraft::from).collect()),
+            github_hook_id: spec.build.github_hook_id,
         }
     }
 }

@@ -94,6 +94,26 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where a stored delivery came from: GitHub sent it (`webhook`), or Shipgate found it
+    /// itself (`recovered`): read back from the hook's delivery log after it failed, or made
+    /// by head reconcile for a push whose webhook never came.
+    DeliverySource, "delivery source" {
+        Webhook => "webhook",
+        Recovered => "recovered",
+    }
+);
+
+text_enum!(
+    /// How Shipgate found a push no webhook told it about: `reconcile` (the branch head on
+    /// GitHub had no run: no webhook arrived for it), or `hook_delivery` (the webhook failed
+    /// to arrive and was read back from GitHub's delivery log).
+    Recovery, "recovery" {
+        Reconcile => "reconcile",
+        HookDelivery => "hook_delivery",
+    }
+);
+
 impl RunStatus {
     pub fn is_terminal(self) -> bool {
         !matches!(self, RunStatus::Running | RunStatus::AwaitingApproval)

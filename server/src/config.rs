@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// images pages, e.g. `60s` [default: 60s]
     #[arg(long, env = "SHIPGATE_INVENTORY_INTERVAL")]
     pub inventory_interval: Option<String>,
+    /// How often each pipeline's branch head is read from GitHub (and the hook's delivery
+    /// log read back) to catch pushes whose webhook never arrived, e.g. `5m` [default: 5m]
+    #[arg(long, env = "SHIPGATE_RECONCILE_INTERVAL")]
+    pub reconcile_interval: Option<String>,
     /// Serve the portal and take webhooks, but leave deploying to other replicas
     #[arg(long, env = "SHIPGATE_NO_ENGINE")]
     pub no_engine: bool,
@@ -137,6 +141,7 @@ struct FileConfig {
     poll_interval: Option<String>,
     lease: Option<String>,
     inventory_interval: Option<String>,
+    reconcile_interval: Option<String>,
     public_url: Option<String>,
     github_token: Option<String>,
     github_api_url: Option<String>,
@@ -303,6 +308,8 @@ pub struct Settings {
     pub poll_interval: Span,
     pub lease: Span,
     pub inventory_interval: Span,
+    /// How often branch heads and hook delivery logs are read back from GitHub.
+    pub reconcile_interval: Span,
     /// Whether this process runs the deploy engine.
     pub engine: bool,
     /// Scheme, host and port people use, without a trailing slash.
@@ -420,6 +427,21 @@ impl Settings {
             file.inventory_interval,
             Span::seconds(60),
         )?;
+        let reconcile_interval = span(
+            "--reconcile-interval / SHIPGATE_RECONCILE_INTERVAL",
+            args.reconcile_interval,
+            "reconcile_interval",
+            file.reconcile_interval,
+            Span::minutes(5),
+        )?;
+        // Each pass costs GitHub calls (free when nothing changed, but not free of latency):
+        // once a second is as often as a test needs.
+        if reconcile_interval.as_millis() < 1000 {
+            return Err(invalid(
+                "--reconcile-interval / SHIPGATE_RECONCILE_INTERVAL",
+                format!("`{reconcile_interval}` is too short; use at least 1s"),
+            ));
+        }
 
         let public_url = pick(
             "--public-url / SHIPGATE_PUBLIC_URL",
@@ -514,6 +536,7 @@ impl Settings {
             poll_interval,
             lease,
             inventory_interval,
+            reconcile_interval,
             engine: !args.no_engine,
             public_url,
             github: github_token.map(|token| GitHubApi {

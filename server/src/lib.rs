@@ -85,6 +85,7 @@ impl Server {
                 poll: settings.poll_interval,
                 lease: settings.lease,
                 inventory: settings.inventory_interval,
+                reconcile: settings.reconcile_interval,
                 public_url,
                 ..EngineSettings::default()
             },

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use shipgate_pipeline::discovery::{GitHubDiscovery, GitHubRepository};
 use std::time::Duration;
 
+mod heads;
+pub use heads::{BudgetReport, CommitFacts, Fetched, HeadComparison, LoggedPayload};
+
 pub(crate) type Https =
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
@@ -90,6 +93,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Outbound {
     http: HyperClient<Https, Full<Bytes>>,
     github: Option<Octocrab>,
+    /// GitHub's rate limit as its answers to the reconcile reads report it.
+    budget: heads::GitHubBudget,
 }
 
 impl Outbound {
@@ -111,6 +116,7 @@ impl Outbound {
         Ok(Outbound {
             http: https_client()?,
             github,
+            budget: Default::default(),
         })
     }
 

@@ -546,3 +546,85 @@ on_both_backends! {
         assert!(ended.is_ok(), "both streams end when the server shuts down");
     }
 }
+
+// ---- Pushes Shipgate found itself (issue 16) ----
+
+on_both_backends! {
+    async fn recovered_runs_and_deliveries_say_so_on_every_page(store: Store) {
+        let app = TestApp::new(store.clone()).await;
+        let (older, newest) = ("d".repeat(40), "e".repeat(40));
+        // A run as reconcile makes one: no webhook came, so the delivery is Shipgate's own,
+        // and the run ships every commit since the run before it.
+        let run = push_run(&app, "rec-1", &newest).await;
+        let commits = json!([
+            {"sha": older, "title": "Fix the login redirect", "author": "Monalisa Octocat"},
+            {"sha": newest, "title": "Add the health check", "author": "Hubot"},
+        ]);
+        exec(&store, &format!(
+            "UPDATE runs SET recovered_by = 'reconcile', recovered_at = {T0}, commits = '{commits}' WHERE id = {run}"
+        )).await;
+        exec(&store, "UPDATE webhook_deliveries SET source = 'recovered' WHERE delivery_id = 'rec-1'").await;
+        // The push's own webhook, late, joined that run instead of starting another.
+        let mut tag = branch_push();
+        tag["ref"] = json!("refs/tags/v9.9.9");
+        app.deliver("push", "late-1", &tag).await;
+        exec(&store, "UPDATE webhook_deliveries SET outcome = 'joined_run', reason = 'reconcile had already started its run' WHERE delivery_id = 'late-1'").await;
+        exec(&store, &format!("DELETE FROM commit_claims WHERE pipeline_name = 'hello' AND commit_sha = '{newest}'")).await;
+        exec(&store, &format!(
+            "INSERT INTO commit_claims (pipeline_name, commit_sha, delivery_id, reconciled, joined_by) VALUES ('hello', '{newest}', 'rec-1', 1, 'late-1')"
+        )).await;
+        // An ordinary webhook run beside it, which says nothing of recovery.
+        let plain = push_run(&app, "hook-1", &"f".repeat(40)).await;
+        // Reconcile then could not reach GitHub.
+        exec(&store, &format!(
+            "INSERT INTO reconcile_state (pipeline, checked_at, last_ok_at, error, error_since, recovered_runs)
+             VALUES ('hello', {}, {T0}, 'GitHub answered 401 Bad credentials for the branch', {}, 1)",
+            T0 + 120_000, T0 + 60_000
+        )).await;
+
+        let sentence = "Recovered: no webhook arrived; found by reconcile at 2026-11-22 01:03:07 UTC.";
+        let page = app.get(&format!("/runs/{run}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let page = page.text();
+        let why = section(&page, "class=\"card recovered-why\"", "</p>");
+        assert!(why.contains(sentence), "{why}");
+        let listed = section(&page, "class=\"pushed-commits\"", "</details>");
+        for needle in ["2 commits; only the newest is built and deployed", "ddddddd", "Fix the login redirect", "Monalisa Octocat", "eeeeeee", "Add the health check", "Hubot"] {
+            assert!(listed.contains(needle), "the run's commits lack {needle}: {listed}");
+        }
+        assert!(listed.find("Fix the login redirect") < listed.find("Add the health check"), "oldest first");
+        assert!(!app.get(&format!("/runs/{plain}")).await.text().contains("recovered-why"), "a webhook's run is not called recovered");
+
+        let list = app.get("/").await.text();
+        let row = section(&list, &format!("data-run-id=\"{run}\""), "</tr>");
+        assert!(row.contains("class=\"run-recovered\"") && row.contains(&format!("title=\"{sentence}\"")), "{row}");
+        let row = section(&list, &format!("data-run-id=\"{plain}\""), "</tr>");
+        assert!(!row.contains("run-recovered"), "{row}");
+        assert!(section(&app.get("/pipelines/hello").await.text(), "Recent runs", "</table>").contains("run-recovered"), "the pipeline's recent runs mark it too");
+
+        let deliveries = app.get("/deliveries").await.text();
+        let recovered = section(&deliveries, ">rec-1<", "</tr>");
+        assert!(recovered.contains("delivery-source-recovered") && recovered.contains(">recovered<"), "{recovered}");
+        assert!(recovered.contains(&format!("href=\"/runs/{run}\"")), "{recovered}");
+        let joined = section(&deliveries, ">late-1<", "</tr>");
+        assert!(joined.contains("badge-outcome-joined_run") && joined.contains(">joined run<"), "{joined}");
+        assert!(joined.contains(&format!("href=\"/runs/{run}\"")), "the late push links the run it joined: {joined}");
+        assert!(joined.contains("delivery-source-webhook") && joined.contains(">webhook<"), "{joined}");
+
+        let pipelines = app.get("/pipelines").await.text();
+        let trouble = section(&pipelines, "class=\"reconcile-trouble\"", "</p>");
+        let at = pipelines.find("class=\"reconcile-trouble\"").unwrap();
+        let tag = &pipelines[pipelines[..at].rfind('<').unwrap()..at + trouble.find('>').unwrap()];
+        assert!(tag.contains("role=\"status\""), "the warning is announced: {tag}");
+        assert!(trouble.contains(
+            "Missed pushes are not being looked for: GitHub answered 401 Bad credentials for the branch (last succeeded 2026-11-22 01:03:07 UTC)."
+        ), "{trouble}");
+        assert!(pipelines.contains("1 run recovered"), "{pipelines}");
+
+        // Once reconcile works again, the warning goes.
+        exec(&store, "UPDATE reconcile_state SET error = NULL, error_since = NULL WHERE pipeline = 'hello'").await;
+        let pipelines = app.get("/pipelines").await.text();
+        assert!(!pipelines.contains("Missed pushes are not being looked for"), "{pipelines}");
+        assert!(pipelines.contains("1 run recovered"));
+    }
+}

@@ -85,6 +85,7 @@ impl World {
                 max_poll: Span::millis(200),
                 lease: Span::seconds(10),
                 inventory: Span::seconds(60),
+                reconcile: Span::minutes(5),
                 owner: "test-engine".into(),
                 public_url: "http://shipgate.test".into(),
             },

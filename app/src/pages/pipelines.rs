@@ -6,7 +6,7 @@ use crate::data::{get_pipeline, list_pipelines, list_runs};
 use crate::format;
 use crate::linking::may_administer;
 use crate::setup::{VerifyPipeline, verify_problems};
-use crate::widgets::{LoadError, Loading, StatusBadge};
+use crate::widgets::{LoadError, Loading, RecoveredChip, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -82,6 +82,8 @@ pub fn PipelinesPage() -> impl IntoView {
 #[component]
 fn PipelineRow(p: PipelineRecord, verified: Option<(i64, i64)>) -> impl IntoView {
     let spec = p.spec;
+    let trouble = p.reconcile.as_ref().and_then(|r| r.trouble());
+    let recovered = p.reconcile.as_ref().map_or(0, |r| r.recovered_runs);
     let envs = spec
         .environments
         .iter()
@@ -89,7 +91,10 @@ fn PipelineRow(p: PipelineRecord, verified: Option<(i64, i64)>) -> impl IntoView
         .collect_view();
     view! {
         <tr>
-            <td><a href=format!("/pipelines/{}", spec.name)>{spec.name.clone()}</a></td>
+            <td>
+                <a href=format!("/pipelines/{}", spec.name)>{spec.name.clone()}</a>
+                <RecoveredRuns count=recovered/>
+            </td>
             <td><a href=format!("https://github.com/{}", spec.repository) rel="external">{spec.repository.clone()}</a></td>
             <td><code>{spec.branch.clone()}</code></td>
             <td><code>{spec.ecr_repository.clone()}</code></td>
@@ -107,7 +112,23 @@ fn PipelineRow(p: PipelineRecord, verified: Option<(i64, i64)>) -> impl IntoView
                 }
             })}</td>
         </tr>
+        {trouble.map(|why| view! {
+            <tr class="reconcile-trouble-row">
+                <td colspan="6"><p class="reconcile-trouble" role="status">{why}</p></td>
+            </tr>
+        })}
     }
+}
+
+/// How many runs head reconcile started for a pipeline because no webhook arrived.
+#[component]
+fn RecoveredRuns(count: i64) -> impl IntoView {
+    (count > 0).then(|| {
+        let text = if count == 1 { "1 run recovered".to_owned() } else { format!("{count} runs recovered") };
+        view! {
+            <div class="muted small recovered-runs" title="Runs Shipgate started itself because no webhook arrived for the push">{text}</div>
+        }
+    })
 }
 
 #[component]
@@ -146,6 +167,7 @@ fn PipelineView(
     verify: ServerAction<VerifyPipeline>,
 ) -> impl IntoView {
     let spec = p.spec;
+    let trouble = p.reconcile.as_ref().and_then(|r| r.trouble());
     let runs_href = format!("/?pipeline={}", spec.name);
     view! {
         <Title text=format!("Pipeline {}", spec.name)/>
@@ -176,6 +198,7 @@ fn PipelineView(
             </p>
         </div>
         {saved.then(|| view! { <p class="notice notice-ok" role="status">"Pipeline saved."</p> })}
+        {trouble.map(|why| view! { <p class="notice notice-warn reconcile-trouble" role="status">{why}</p> })}
         <h2 class="section-title">"Environments, in promotion order"</h2>
         <ol class="environments">
             {spec.environments.into_iter().map(|e| view! {
@@ -206,7 +229,7 @@ fn PipelineView(
                         {recent.into_iter().take(10).map(|run| view! {
                             <tr>
                                 <td><a href=format!("/runs/{}", run.id)>{format!("#{}", run.id)}</a></td>
-                                <td><StatusBadge status=run.status.as_str()/></td>
+                                <td><StatusBadge status=run.status.as_str()/><RecoveredChip recovered=run.recovered/></td>
                                 <td><span class="sha">{run.commit.short_sha().to_owned()}</span>" "{run.commit.title().to_owned()}</td>
                                 <td class="nowrap">{format::timestamp(run.created_at)}</td>
                             </tr>

@@ -303,6 +303,7 @@ fn RunView(
     let RunDetail {
         run,
         stages,
+        commits,
         mut build,
         mut deploys,
         decisions,
@@ -310,6 +311,7 @@ fn RunView(
         messages,
         mut briefs,
     } = detail;
+    let recovered = run.recovered;
     let admin = may(me.as_ref(), rules::Action::Administer);
     let operate = may(
         me.as_ref(),
@@ -408,13 +410,20 @@ fn RunView(
             <RunActions run=run.clone() deploying allowed=operate gate_shown controls/>
         </div>
         {rollback_why.map(|why| view! { <p class="card rollback-why" role="note">{why}</p> })}
+        {recovered.map(|r| view! {
+            <p class="card recovered-why" role="note">
+                {r.sentence()}
+                {(!r.pusher_known()).then_some(" Who pushed is not known, so self-approval is checked against the commits' authors only.")}
+            </p>
+        })}
         <section class="card commit">
             <h2 class="commit-message">{commit.title().to_owned()}</h2>
             <dl class="facts">
                 <dt>"Commit"</dt>
                 <dd><a class="sha" href=commit.url.clone() rel="external">{commit.sha.clone()}</a></dd>
                 <dt>"Author"</dt><dd>{commit.author.clone()}</dd>
-                <dt>"Pushed by"</dt><dd>{commit.pusher.clone()}</dd>
+                <dt>"Pushed by"</dt>
+                <dd>{if commit.pusher.is_empty() { "not known".to_owned() } else { commit.pusher.clone() }}</dd>
                 <dt>"Committed"</dt><dd>{commit.timestamp.clone()}</dd>
                 <dt>"Changes"</dt>
                 <dd>
@@ -423,6 +432,17 @@ fn RunView(
                     })}
                 </dd>
             </dl>
+            {(commits.len() > 1).then(|| view! {
+                <details class="pushed-commits" open=true>
+                    <summary>{format!("{} commits; only the newest is built and deployed", commits.len())}</summary>
+                    <ol>
+                        {commits.iter().map(|c| view! {
+                            <li><code class="sha">{c.sha.get(..7).unwrap_or(&c.sha).to_owned()}</code>" "{c.title.clone()}
+                                <span class="muted">{format!(" · {}", c.author)}</span></li>
+                        }).collect_view()}
+                    </ol>
+                </details>
+            })}
         </section>
         <h2 class="section-title">"Timeline"</h2>
         <ol class="timeline" aria-label="Stages">

@@ -3,7 +3,7 @@
 use crate::data::{list_pipelines, list_runs, live_fingerprint};
 use crate::format;
 use crate::live::on_server_change;
-use crate::widgets::{LoadError, Loading, Pager, StatusBadge};
+use crate::widgets::{LoadError, Loading, Pager, RecoveredChip, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -168,7 +168,7 @@ fn RunRow(run: RunSummary) -> impl IntoView {
         <tr class="run-row" data-run-id=run.id>
             <td><a class="run-link" href=href.clone()>{format!("#{}", run.id)}</a></td>
             <td><a href=pipeline_href>{run.pipeline.clone()}</a></td>
-            <td><StatusBadge status=run.status.as_str()/></td>
+            <td><StatusBadge status=run.status.as_str()/><RecoveredChip recovered=run.recovered/></td>
             <td class="commit-cell">
                 <a class="sha" href=run.commit.url.clone() rel="external">{run.commit.short_sha().to_owned()}</a>
                 " "

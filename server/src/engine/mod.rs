@@ -12,11 +12,13 @@ mod brief;
 mod build;
 mod deploy;
 mod inventory;
+mod reconcile;
 mod tell;
 mod trouble;
 mod verify;
 
 pub use inventory::InventoryReport;
+pub use reconcile::ReconcileReport;
 
 use crate::aws::Cloud;
 use crate::outbound::Outbound;
@@ -53,6 +55,9 @@ pub struct EngineSettings {
     pub lease: Span,
     /// How often the services and repositories the pipelines name are looked up in AWS.
     pub inventory: Span,
+    /// How often each pipeline's branch head (and its hook's delivery log) is read back
+    /// from GitHub, for pushes whose webhook never arrived.
+    pub reconcile: Span,
     /// This process's name in leases: unique per process.
     pub owner: String,
     /// Where people reach Shipgate, for links in notifications and on GitHub.
@@ -66,6 +71,7 @@ impl Default for EngineSettings {
             max_poll: Span::seconds(60),
             lease: Span::seconds(30),
             inventory: Span::seconds(60),
+            reconcile: Span::minutes(5),
             owner: format!(
                 "shipgate-{}-{}",
                 std::process::id(),
@@ -84,6 +90,8 @@ pub struct EngineHandle {
     told: Arc<Notify>,
     /// Wakes the loop that runs Verify.
     verify: Arc<Notify>,
+    /// Wakes head reconcile (a pipeline was created or changed).
+    reconcile: Arc<Notify>,
 }
 
 impl EngineHandle {
@@ -95,6 +103,11 @@ impl EngineHandle {
     /// A Verify was asked for.
     pub fn wake_verify(&self) {
         self.verify.notify_one();
+    }
+
+    /// A pipeline was created or changed: read its branch head now.
+    pub fn wake_reconcile(&self) {
+        self.reconcile.notify_one();
     }
 }
 
@@ -157,7 +170,8 @@ impl Engine {
             self.run_loop(stop.clone()),
             self.inventory_loop(stop.clone()),
             self.tell_loop(stop.clone()),
-            self.verify_loop(stop)
+            self.verify_loop(stop.clone()),
+            self.reconcile_loop(stop)
         );
     }
 

@@ -4,7 +4,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use shipgate_pipeline::delivery::{CiIntent, DeliveryIntent, PushIntent};
-use shipgate_pipeline::read::Commit;
+use shipgate_pipeline::read::{Commit, PushedCommit};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -314,6 +314,7 @@ impl Classified {
                 branch,
                 commit,
                 authors,
+                commits,
             }) => {
                 let Commit {
                     sha,
@@ -338,6 +339,11 @@ impl Classified {
                 .into_iter()
                 .for_each(clean);
                 authors.iter_mut().for_each(clean);
+                for c in commits {
+                    [&mut c.sha, &mut c.title, &mut c.author]
+                        .into_iter()
+                        .for_each(clean);
+                }
             }
             DeliveryIntent::Ci(CiIntent {
                 repository,
@@ -477,11 +483,22 @@ fn push_intent(push: &PushPayload) -> DeliveryIntent {
         },
     };
     let authors = change_owners(push);
+    // GitHub lists at most 20 commits in a push; a push of more is still one run.
+    let commits = push
+        .commits
+        .iter()
+        .map(|c| PushedCommit {
+            sha: c.id.clone(),
+            title: c.message.lines().next().unwrap_or_default().to_owned(),
+            author: c.author.as_ref().map(Person::display).unwrap_or_default(),
+        })
+        .collect();
     DeliveryIntent::Push(PushIntent {
         repository: push.repository.full_name.clone(),
         branch: branch.to_owned(),
         commit,
         authors,
+        commits,
     })
 }
 

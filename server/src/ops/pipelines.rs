@@ -56,6 +56,8 @@ impl Ops {
         if let Err(e) = self.request_verify(who, name).await {
             tracing::warn!(pipeline = %name, error = %e, "could not request the first Verify");
         }
+        // Its branch head is read at once too: the baseline later pushes are compared with.
+        self.engine.wake_reconcile();
     }
 
     /// Creates the pipeline `name`, or replaces it. A draft that names another pipeline is
@@ -84,8 +86,16 @@ impl Ops {
         }
         let spec = validate(&draft)?;
         let (saved, record) = self.store.put_pipeline(&spec, "api", &who.audit()).await?;
-        if saved == Saved::Created {
-            self.first_verify(who, &spec.name).await;
+        match saved {
+            Saved::Created => self.first_verify(who, &spec.name).await,
+            // The branch may have changed: read its head afresh, without the old ETag.
+            Saved::Updated => {
+                if let Err(e) = self.store.reconcile_soon(&spec.name).await {
+                    tracing::warn!(pipeline = %spec.name, error = %e, "could not ask for a reconcile of the changed pipeline");
+                }
+                self.engine.wake_reconcile();
+            }
+            Saved::Unchanged => {}
         }
         Ok((saved, record))
     }

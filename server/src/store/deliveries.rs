@@ -3,7 +3,8 @@
 
 use super::{Arg, BeginWrite, Store, StoreResult, bind_all, on_pool};
 use shipgate_pipeline::read::{DeliveryOutcome, DeliveryRecord, Page};
-use shipgate_pipeline::{Promotion, RunState, StageKind, StageStatus};
+use shipgate_pipeline::reconcile::{ExistingClaim, LatePush, late_push};
+use shipgate_pipeline::{DeliverySource, Promotion, Recovery, RunState, StageKind, StageStatus};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -21,6 +22,13 @@ pub struct NewDelivery {
     pub payload: bytes::Bytes,
     pub received_at: i64,
     pub received: Instant,
+    /// `webhook` for what GitHub sent; `recovered` for what Shipgate found itself.
+    pub source: DeliverySource,
+    /// For a recovered push: how it was found, which the run it starts records.
+    pub recovery: Option<Recovery>,
+    /// The webhook that sent it (`X-GitHub-Hook-ID`), remembered per repository so that
+    /// deliveries that never arrive can be read back from that hook's log.
+    pub hook_id: Option<i64>,
 }
 
 /// What became of a delivery. `duplicate` is set for a redelivery, which reports the
@@ -142,6 +150,7 @@ struct DeliveryRow {
     received_at: i64,
     processing_us: i64,
     redeliveries: i64,
+    source: String,
 }
 
 fn push_reason(push: &PushIntent, tracking: &[TrackingPipeline]) -> String {
@@ -173,6 +182,14 @@ fn created_reason(started: &[TrackingPipeline]) -> String {
         format!("started a run on pipeline {list}")
     } else {
         format!("started a run on each of pipelines {list}")
+    }
+}
+
+/// The push a delivery planned to start runs carries: only pushes start runs.
+fn push_of(d: &NewDelivery) -> &PushIntent {
+    match &d.intent {
+        DeliveryIntent::Push(push) => push,
+        _ => unreachable!("only pushes start runs"),
     }
 }
 
@@ -239,7 +256,18 @@ impl Store {
                                 starts,
                             )
                         } else {
-                            let reason = created_reason(&starts);
+                            let started = created_reason(&starts);
+                            let reason = match d.recovery {
+                                Some(Recovery::Reconcile) => format!(
+                                    "no webhook arrived: reconcile found commit {} at the head of `{}` and {started}",
+                                    push.commit.short_sha(),
+                                    push.branch
+                                ),
+                                Some(Recovery::HookDelivery) => format!(
+                                    "read back from the hook's delivery log (the webhook never reached Shipgate); {started}"
+                                ),
+                                None => started,
+                            };
                             (DeliveryOutcome::RunCreated, reason, starts)
                         }
                     }
@@ -253,9 +281,9 @@ impl Store {
                 .filter(|&i| seen.insert(batch[i].delivery_id.as_str()))
                 .collect();
             let sql = format!(
-                "INSERT INTO webhook_deliveries (delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, payload)
+                "INSERT INTO webhook_deliveries (delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, payload, source)
                  VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
-                placeholders(candidates.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+                placeholders(candidates.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
             );
             let mut q = sqlx::query_as::<_, (String,)>(&sql);
             for &i in &candidates {
@@ -270,7 +298,8 @@ impl Store {
                     .bind(reason.as_str())
                     .bind(d.received_at)
                     .bind(d.received.elapsed().as_micros() as i64)
-                    .bind(d.payload.as_ref());
+                    .bind(d.payload.as_ref())
+                    .bind(d.source.as_str());
             }
             let inserted: std::collections::HashSet<String> = q
                 .fetch_all(&mut *tx)
@@ -285,6 +314,7 @@ impl Store {
 
             // CI results, for the engine to apply.
             let now = self.now_ms();
+            let mut joined_runs: HashMap<(String, String), i64> = HashMap::new();
             let reports: Vec<(&NewDelivery, &CiIntent)> = fresh
                 .iter()
                 .filter_map(|&i| match &batch[i].intent {
@@ -312,24 +342,168 @@ impl Store {
                 q.execute(&mut *tx).await?;
             }
 
-            // Runs for the new pushes, then their stages.
-            let mut new_runs: Vec<(usize, &TrackingPipeline, RunState)> = Vec::new();
+            // The webhook each repository delivers through, for reading back lost deliveries.
+            let mut hooks: HashMap<String, i64> = HashMap::new();
             for &i in &fresh {
-                new_runs.extend(
-                    plans[i]
-                        .2
-                        .iter()
-                        .map(|p| (i, p, RunState::new(p.environments.iter().map(|(_, m)| *m)))),
+                if let (Some(repo), Some(hook)) = (&batch[i].repository, batch[i].hook_id) {
+                    hooks.insert(repo.to_ascii_lowercase(), hook);
+                }
+            }
+            if !hooks.is_empty() {
+                let sql = format!(
+                    "INSERT INTO github_hooks (repository_key, hook_id, seen_at) VALUES {}
+                     ON CONFLICT (repository_key) DO UPDATE SET hook_id = excluded.hook_id, seen_at = excluded.seen_at",
+                    placeholders(hooks.len(), &[0, 1, 2])
                 );
+                let mut q = sqlx::query(&sql);
+                for (repo, hook) in &hooks {
+                    q = q.bind(repo.as_str()).bind(*hook).bind(now);
+                }
+                q.execute(&mut *tx).await?;
+            }
+
+            // Each push claims its commit on each pipeline it would start a run on. The
+            // claim is what keeps one push to one run when it is told twice over different
+            // paths (its webhook, late, after reconcile found the head; two replicas'
+            // reconciles): whichever writer comes second finds the first's claim.
+            let wanted: Vec<(usize, &TrackingPipeline)> = fresh
+                .iter()
+                .flat_map(|&i| plans[i].2.iter().map(move |p| (i, p)))
+                .collect();
+            let mut won: std::collections::HashSet<(String, String)> = Default::default();
+            for chunk in wanted.chunks(1000) {
+                let sql = format!(
+                    "INSERT INTO commit_claims (pipeline_name, commit_sha, delivery_id, reconciled) VALUES {}
+                     ON CONFLICT (pipeline_name, commit_sha) DO NOTHING RETURNING pipeline_name, delivery_id",
+                    placeholders(chunk.len(), &[0, 1, 2, 3])
+                );
+                let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+                for (i, pipeline) in chunk {
+                    let d = &batch[*i];
+                    q = q
+                        .bind(pipeline.name.as_str())
+                        .bind(push_of(d).commit.sha.as_str())
+                        .bind(d.delivery_id.as_str())
+                        .bind(i64::from(d.recovery == Some(Recovery::Reconcile)));
+                }
+                won.extend(q.fetch_all(&mut *tx).await?);
+            }
+            // What each push that lost its claim does instead: a late push joins the run
+            // reconcile started; a reconcile that lost starts nothing; a commit pushed again
+            // starts a run as any push does.
+            let mut new_runs: Vec<(usize, &TrackingPipeline, RunState)> = Vec::new();
+            let mut instead: HashMap<usize, Vec<String>> = HashMap::new();
+            for (i, pipeline) in wanted {
+                let d = &batch[i];
+                let push = push_of(d);
+                let state = RunState::new(pipeline.environments.iter().map(|(_, m)| *m));
+                if won.contains(&(pipeline.name.clone(), d.delivery_id.clone())) {
+                    if d.recovery == Some(Recovery::Reconcile) {
+                        // The commits reconcile lists under the head are claimed for this
+                        // run too, so their own pushes, read back later, join it.
+                        let listed: Vec<&str> = push
+                            .commits
+                            .iter()
+                            .map(|c| c.sha.as_str())
+                            .filter(|sha| *sha != push.commit.sha)
+                            .collect();
+                        for shas in listed.chunks(500) {
+                            let sql = format!(
+                                "INSERT INTO commit_claims (pipeline_name, commit_sha, delivery_id, reconciled) VALUES {}
+                                 ON CONFLICT (pipeline_name, commit_sha) DO NOTHING",
+                                placeholders(shas.len(), &[0, 1, 2, 3])
+                            );
+                            let mut q = sqlx::query(&sql);
+                            for sha in shas {
+                                q = q
+                                    .bind(pipeline.name.as_str())
+                                    .bind(*sha)
+                                    .bind(d.delivery_id.as_str())
+                                    .bind(1_i64);
+                            }
+                            q.execute(&mut *tx).await?;
+                        }
+                    }
+                    new_runs.push((i, pipeline, state));
+                    continue;
+                }
+                let (holder, reconciled, joined): (String, i64, Option<String>) = sqlx::query_as(
+                    "SELECT delivery_id, reconciled, joined_by FROM commit_claims WHERE pipeline_name = $1 AND commit_sha = $2",
+                )
+                .bind(pipeline.name.as_str())
+                .bind(push.commit.sha.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                // `None` when the claim's run is one this batch is about to make.
+                let run_id: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM runs WHERE pipeline_name = $1 AND delivery_id = $2",
+                )
+                .bind(pipeline.name.as_str())
+                .bind(holder.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let short = push.commit.short_sha();
+                if d.recovery == Some(Recovery::Reconcile) {
+                    let which =
+                        run_id.map_or_else(|| "a run".to_owned(), |(id,)| format!("run #{id}"));
+                    instead.entry(i).or_default().push(format!(
+                        "commit {short} already has {which} on pipeline `{}`",
+                        pipeline.name
+                    ));
+                    continue;
+                }
+                let Some((run_id,)) = run_id else {
+                    new_runs.push((i, pipeline, state));
+                    continue;
+                };
+                let existing = ExistingClaim {
+                    reconciled: reconciled != 0,
+                    joined: joined.is_some(),
+                };
+                match late_push(existing) {
+                    LatePush::JoinRecovered => {
+                        sqlx::query("UPDATE commit_claims SET joined_by = $1 WHERE pipeline_name = $2 AND commit_sha = $3")
+                            .bind(d.delivery_id.as_str())
+                            .bind(pipeline.name.as_str())
+                            .bind(push.commit.sha.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        // The late push knows who pushed, which reconcile could not: the
+                        // run's self-approval rule hears of it now.
+                        let (authors,): (String,) =
+                            sqlx::query_as("SELECT authors FROM runs WHERE id = $1")
+                                .bind(run_id)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                        let mut authors: Vec<String> =
+                            serde_json::from_str(&authors).unwrap_or_default();
+                        authors.extend(push.authors.iter().cloned());
+                        authors.sort();
+                        authors.dedup();
+                        sqlx::query("UPDATE runs SET authors = $1, pusher = CASE WHEN pusher = '' THEN $2 ELSE pusher END WHERE id = $3")
+                            .bind(serde_json::to_string(&authors).expect("strings serialize"))
+                            .bind(push.commit.pusher.as_str())
+                            .bind(run_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        joined_runs.insert((pipeline.name.clone(), d.delivery_id.clone()), run_id);
+                        instead.entry(i).or_default().push(format!(
+                            "joined run #{run_id} on pipeline `{}`, which reconcile started for commit {short} before this push arrived",
+                            pipeline.name
+                        ));
+                    }
+                    LatePush::NewRun => new_runs.push((i, pipeline, state)),
+                }
             }
             let mut run_ids: HashMap<(String, String), i64> = HashMap::new();
             let mut stage_rows: Vec<(i64, i64, NewStage<'_>)> = Vec::new();
             for chunk in new_runs.chunks(1000) {
                 let sql = format!(
                     "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
-                       commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, authors)
+                       commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, authors,
+                       commits, recovered_by, recovered_at)
                      VALUES {} RETURNING id, pipeline_name, delivery_id",
-                    placeholders(chunk.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12, 13])
+                    placeholders(chunk.len(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12, 13, 14, 15, 16])
                 );
                 let mut q = sqlx::query_as::<_, (i64, String, String)>(&sql);
                 for (i, pipeline, state) in chunk {
@@ -351,7 +525,10 @@ impl Store {
                         .bind(c.url.as_str())
                         .bind(c.timestamp.as_str())
                         .bind(now)
-                        .bind(serde_json::to_string(&push.authors).expect("strings serialize"));
+                        .bind(serde_json::to_string(&push.authors).expect("strings serialize"))
+                        .bind(serde_json::to_string(&push.commits).expect("commits serialize"))
+                        .bind(batch[*i].recovery.map(Recovery::as_str))
+                        .bind(batch[*i].recovery.map(|_| batch[*i].received_at));
                 }
                 for (id, pipeline, delivery) in q.fetch_all(&mut *tx).await? {
                     run_ids.insert((pipeline, delivery), id);
@@ -399,14 +576,34 @@ impl Store {
             let mut results = Vec::with_capacity(batch.len());
             for (i, (d, (outcome, reason, starts))) in batch.iter().zip(plans).enumerate() {
                 if fresh.contains(&i) {
-                    let run_ids = starts
+                    let key = |p: &TrackingPipeline| (p.name.clone(), d.delivery_id.clone());
+                    let started: Vec<i64> = starts
                         .iter()
-                        .filter_map(|p| {
-                            run_ids
-                                .get(&(p.name.clone(), d.delivery_id.clone()))
-                                .copied()
-                        })
+                        .filter_map(|p| run_ids.get(&key(p)).copied())
                         .collect();
+                    let joined: Vec<i64> = starts
+                        .iter()
+                        .filter_map(|p| joined_runs.get(&key(p)).copied())
+                        .collect();
+                    let (mut outcome, mut reason) = (outcome, reason);
+                    if let Some(notes) = instead.remove(&i) {
+                        // The plan written with the delivery changed: some of its pipelines
+                        // already had the commit's run.
+                        (outcome, reason) = if !started.is_empty() {
+                            (outcome, format!("{reason}; {}", notes.join("; ")))
+                        } else if !joined.is_empty() {
+                            (DeliveryOutcome::JoinedRun, notes.join("; "))
+                        } else {
+                            (DeliveryOutcome::Ignored, notes.join("; "))
+                        };
+                        sqlx::query("UPDATE webhook_deliveries SET outcome = $1, reason = $2 WHERE delivery_id = $3")
+                            .bind(outcome.as_str())
+                            .bind(reason.as_str())
+                            .bind(d.delivery_id.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let run_ids = started.into_iter().chain(joined).collect();
                     results.push(Recorded {
                         delivery_id: d.delivery_id.clone(),
                         outcome,
@@ -448,7 +645,7 @@ impl Store {
     ) -> StoreResult<Page<DeliveryRecord>> {
         let limit = limit.clamp(1, shipgate_pipeline::read::MAX_PAGE);
         let mut sql = String::from(
-            "SELECT id, delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, redeliveries
+            "SELECT id, delivery_id, event, action, repository, git_ref, outcome, reason, received_at, processing_us, redeliveries, source
              FROM webhook_deliveries",
         );
         let mut args = Vec::new();
@@ -463,7 +660,7 @@ impl Store {
                 .await?;
             let ids: Vec<&str> = rows
                 .iter()
-                .filter(|r| r.outcome == "run_created")
+                .filter(|r| r.outcome == "run_created" || r.outcome == "joined_run")
                 .map(|r| r.delivery_id.as_str())
                 .collect();
             let links = if ids.is_empty() {
@@ -473,8 +670,14 @@ impl Store {
                     .map(|i| format!("${i}"))
                     .collect::<Vec<_>>()
                     .join(", ");
+                // A late push that joined a recovered run links to it through its claim.
                 let q = format!(
-                    "SELECT delivery_id, id FROM runs WHERE delivery_id IN ({placeholders}) ORDER BY id"
+                    "SELECT delivery_id, id FROM runs WHERE delivery_id IN ({placeholders})
+                     UNION ALL
+                     SELECT c.joined_by, r.id FROM commit_claims c
+                       JOIN runs r ON r.pipeline_name = c.pipeline_name AND r.delivery_id = c.delivery_id
+                      WHERE c.joined_by IN ({placeholders})
+                     ORDER BY 2"
                 );
                 let args: Vec<Arg> = ids.iter().map(|s| Arg::Text((*s).to_owned())).collect();
                 bind_all!(sqlx::query_as(&q), &args).fetch_all(pool).await?
@@ -487,30 +690,35 @@ impl Store {
         } else {
             None
         };
-        let items = rows
-            .into_iter()
-            .map(|r| {
-                Ok(DeliveryRecord {
-                    run_ids: links
-                        .iter()
-                        .filter(|(d, _)| *d == r.delivery_id)
-                        .map(|(_, id)| *id)
-                        .collect(),
-                    outcome: DeliveryOutcome::parse(&r.outcome).ok_or_else(|| {
-                        super::StoreError::Corrupt(format!("delivery outcome `{}`", r.outcome))
-                    })?,
-                    delivery_id: r.delivery_id,
-                    event: r.event,
-                    action: r.action,
-                    repository: r.repository,
-                    git_ref: r.git_ref,
-                    reason: r.reason,
-                    received_at: r.received_at,
-                    processing_us: r.processing_us,
-                    redeliveries: r.redeliveries,
+        let items =
+            rows.into_iter()
+                .map(|r| {
+                    Ok(DeliveryRecord {
+                        run_ids: links
+                            .iter()
+                            .filter(|(d, _)| *d == r.delivery_id)
+                            .map(|(_, id)| *id)
+                            .collect(),
+                        outcome: DeliveryOutcome::parse(&r.outcome).ok_or_else(|| {
+                            super::StoreError::Corrupt(format!("delivery outcome `{}`", r.outcome))
+                        })?,
+                        source: r.source.parse().map_err(
+                            |e: shipgate_pipeline::UnknownStatus| {
+                                super::StoreError::Corrupt(e.to_string())
+                            },
+                        )?,
+                        delivery_id: r.delivery_id,
+                        event: r.event,
+                        action: r.action,
+                        repository: r.repository,
+                        git_ref: r.git_ref,
+                        reason: r.reason,
+                        received_at: r.received_at,
+                        processing_us: r.processing_us,
+                        redeliveries: r.redeliveries,
+                    })
                 })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+                .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page { items, next })
     }
 

@@ -21,6 +21,7 @@ pub(crate) mod keys;
 pub mod leases;
 pub mod outbound;
 pub mod pipelines;
+pub mod reconcile;
 pub mod rollback;
 mod runs;
 pub mod sessions;

@@ -83,6 +83,7 @@ fn assemble(rows: Vec<PipelineRow>, envs: Vec<EnvironmentRow>) -> StoreResult<Ve
                 source: p.source,
                 created_at: p.created_at,
                 updated_at: p.updated_at,
+                reconcile: None,
             })
         })
         .collect()
@@ -109,11 +110,17 @@ macro_rules! load_pipelines {
 }
 
 impl Store {
+    /// Every pipeline, with how its head reconcile fares.
     pub async fn list_pipelines(&self) -> StoreResult<Vec<PipelineRecord>> {
-        on_pool!(self, |pool| {
+        let mut pipelines: Vec<PipelineRecord> = on_pool!(self, |pool| {
             let mut conn = pool.acquire().await?;
             load_pipelines!(conn, "")
-        })
+        })?;
+        let mut health = self.reconcile_health().await?;
+        for p in &mut pipelines {
+            p.reconcile = health.remove(&p.spec.name);
+        }
+        Ok(pipelines)
     }
 
     pub async fn get_pipeline(&self, name: &str) -> StoreResult<Option<PipelineRecord>> {

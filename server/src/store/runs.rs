@@ -11,7 +11,7 @@ use shipgate_pipeline::freeze::active_freeze;
 use shipgate_pipeline::notice::happenings;
 use shipgate_pipeline::read::{
     BuildInfo, Commit, DEFAULT_PAGE, GateDecision, GateStatus, MAX_PAGE, Page, PendingGate,
-    RunDetail, RunFilter, RunSummary, StageRecord, gate_opened_at,
+    PushedCommit, RunDetail, RunFilter, RunRecovered, RunSummary, StageRecord, gate_opened_at,
 };
 use shipgate_pipeline::{
     DeployState, Promotion, RunEvent, RunState, RunStatus, StageKind, StageStatus, transition,
@@ -38,6 +38,8 @@ struct RunRow {
     commit_timestamp: String,
     created_at: i64,
     updated_at: i64,
+    recovered_by: Option<String>,
+    recovered_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -49,7 +51,7 @@ struct PendingRow {
 }
 
 const RUN_COLUMNS: &str = "id, pipeline_name, delivery_id, status, kind, repository, branch, commit_sha, commit_message, commit_author, \
-                           pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at";
+                           pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, recovered_by, recovered_at";
 
 impl TryFrom<RunRow> for RunSummary {
     type Error = StoreError;
@@ -73,6 +75,13 @@ impl TryFrom<RunRow> for RunSummary {
             delivery_id: r.delivery_id,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            recovered: match r.recovered_by {
+                Some(by) => Some(RunRecovered {
+                    by: parse_text("recovery", &by)?,
+                    at: r.recovered_at.unwrap_or(r.created_at),
+                }),
+                None => None,
+            },
         })
     }
 }
@@ -187,9 +196,11 @@ impl Store {
         };
         let messages = self.run_messages(id).await?;
         let briefs = self.run_briefs(id).await?;
+        let commits = self.run_commits(id).await?;
         Ok(Some(RunDetail {
             run,
             stages,
+            commits,
             build,
             deploys,
             decisions,
@@ -197,6 +208,20 @@ impl Store {
             messages,
             briefs,
         }))
+    }
+
+    /// The commits a run ships, oldest first.
+    async fn run_commits(&self, id: i64) -> StoreResult<Vec<PushedCommit>> {
+        let json: Option<(String,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT commits FROM runs WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?);
+        json.map_or(Ok(Vec::new()), |(json,)| {
+            serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("commits of run {id}: {e}")))
+        })
     }
 
     /// Every run waiting at a gate, longest-waiting first. (At most one gate per run waits.)
@@ -563,8 +588,9 @@ impl Store {
             let c = &old.commit;
             let inserted: Option<(i64,)> = sqlx::query_as(
                 "INSERT INTO runs (pipeline_name, delivery_id, status, repository, branch, commit_sha, commit_message,
-                   commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, authors, kind)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, (SELECT authors FROM runs WHERE id = $14), 'retry')
+                   commit_author, pusher, compare_url, commit_url, commit_timestamp, created_at, updated_at, authors, commits, kind)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, (SELECT authors FROM runs WHERE id = $14),
+                         (SELECT commits FROM runs WHERE id = $14), 'retry')
                  ON CONFLICT (pipeline_name, delivery_id) DO NOTHING RETURNING id",
             )
             .bind(old.pipeline.as_str())

@@ -107,6 +107,10 @@ impl FromRequest<AppState> for VerifiedDelivery {
             payload: body,
             received_at,
             received,
+            source: shipgate_pipeline::DeliverySource::Webhook,
+            recovery: None,
+            // Only ever a number from GitHub; anything else is not a hook to read back from.
+            hook_id: header_str(headers, "x-github-hook-id")?.and_then(|v| v.trim().parse().ok()),
         }))
     }
 }

@@ -86,6 +86,7 @@ pub fn settings() -> Settings {
         poll_interval: shipgate_pipeline::Span::millis(50),
         lease: shipgate_pipeline::Span::seconds(5),
         inventory_interval: shipgate_pipeline::Span::seconds(60),
+        reconcile_interval: shipgate_pipeline::Span::minutes(5),
         engine: false,
         public_url: None,
         github: None,
