@@ -270,17 +270,14 @@ impl Outbound {
             ));
         };
         let found: Found = parse(&value, "commit")?;
-        let mut people: Vec<String> = [
-            found.author.as_ref().map(|l| l.login.clone()),
-            found.commit.author.as_ref().and_then(|s| s.email.clone()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|p| p.trim().to_lowercase())
-        .filter(|p| !p.is_empty())
-        .collect();
-        people.sort();
-        people.dedup();
+        let people = owners(
+            [
+                found.author.as_ref().map(|l| l.login.clone()),
+                found.commit.author.as_ref().and_then(|s| s.email.clone()),
+            ]
+            .into_iter()
+            .flatten(),
+        );
         Ok(CommitFacts {
             author: found
                 .author
@@ -379,13 +376,7 @@ impl Outbound {
                 }
             })
             .collect();
-        let mut people: Vec<String> = people
-            .into_iter()
-            .map(|p| p.trim().to_lowercase())
-            .filter(|p| !p.is_empty())
-            .collect();
-        people.sort();
-        people.dedup();
+        let people = owners(people);
         Ok(Some(HeadComparison {
             ahead,
             commits,
@@ -472,6 +463,18 @@ impl Outbound {
             ),
         })
     }
+}
+
+/// Logins and emails as the self-approval rule compares them: trimmed, lowercased, each once.
+fn owners(people: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut owners: Vec<String> = people
+        .into_iter()
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    owners.sort();
+    owners.dedup();
+    owners
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, SendError> {
